@@ -1,0 +1,56 @@
+# Keystay: `make run` starts the app, `make test` checks it. Each sets up what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-postgres lint format bench install clean
+
+$(VENV)/bin/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# The stamp files make a second `make` skip installs until pyproject/package.json change.
+$(VENV)/.installed-run: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(VENV)/bin/activate
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $@ $(VENV)/.installed-run
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Browser tests drive the system's Chromium (Debian package), never a downloaded one.
+/usr/bin/chromium:
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+install: $(VENV)/.installed-test node_modules/.installed
+
+run: $(VENV)/.installed-run node_modules/.installed
+	./scripts/run.sh
+
+lint: $(VENV)/.installed-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+# SQLite by default; set DATABASE_URL to run the same suite on PostgreSQL.
+test: $(VENV)/.installed-test node_modules/.installed /usr/bin/chromium lint
+	$(PY) -m pytest
+
+test-postgres:
+	DATABASE_URL=$(PG_TEST_URL) $(MAKE) test
+
+bench: $(VENV)/.installed-test node_modules/.installed
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles

@@ -1,0 +1,8 @@
+"""Local development and the demo: `make run`."""
+
+from .base import *  # noqa: F403
+from .base import env
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
+DEMO_MODE = env.bool("KEYSTAY_DEMO", default=True)

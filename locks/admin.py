@@ -1,0 +1,114 @@
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.html import format_html
+
+from properties.admin_scoping import OrganizationScopedAdmin
+
+from .models import Device, LockAssignment, LockProviderConnection
+
+
+@admin.register(LockProviderConnection)
+class LockProviderConnectionAdmin(OrganizationScopedAdmin):
+    ordering = ["name"]
+    list_display = ["name", "organization", "endpoint", "device_count", "created_at"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["organization"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_devices=Count("devices"))
+
+    @admin.display(description="devices", ordering="_devices")
+    def device_count(self, obj):
+        return obj._devices
+
+
+class BatteryFilter(admin.SimpleListFilter):
+    title = "battery"
+    parameter_name = "battery"
+    LOW = 0.2
+
+    def lookups(self, request, model_admin):
+        return [("low", "Low (under 20%)"), ("ok", "20% or more")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "low":
+            return queryset.filter(battery_level__lt=self.LOW)
+        if self.value() == "ok":
+            return queryset.filter(battery_level__gte=self.LOW)
+        return queryset
+
+
+class RemovedFilter(admin.SimpleListFilter):
+    title = "at the provider"
+    parameter_name = "removed"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Present"), ("yes", "Removed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(removed_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(removed_at__isnull=False)
+        return queryset
+
+
+@admin.register(Device)
+class DeviceAdmin(OrganizationScopedAdmin):
+    ordering = ["name"]
+    list_display = [
+        "name",
+        "kind",
+        "manufacturer",
+        "model",
+        "online_badge",
+        "battery",
+        "connection",
+        "listing_count",
+        "removed_at",
+    ]
+    list_filter = [
+        "kind",
+        "online",
+        BatteryFilter,
+        RemovedFilter,
+        ("connection", admin.RelatedOnlyFieldListFilter),
+        "manufacturer",
+    ]
+    list_select_related = ["connection"]
+    search_fields = ["name", "provider_device_id", "manufacturer", "model"]
+    readonly_fields = ["last_synced_at", "removed_at", "created_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_listings=Count("assignments"))
+
+    @admin.display(description="online", ordering="online")
+    def online_badge(self, obj):
+        color, label = ("#2e7d32", "online") if obj.online else ("#c62828", "offline")
+        return format_html('<strong style="color:{}">{}</strong>', color, label)
+
+    @admin.display(description="battery", ordering="battery_level")
+    def battery(self, obj):
+        return "—" if obj.battery_percent is None else f"{obj.battery_percent}%"
+
+    @admin.display(description="listings", ordering="_listings")
+    def listing_count(self, obj):
+        return obj._listings
+
+
+@admin.register(LockAssignment)
+class LockAssignmentAdmin(OrganizationScopedAdmin):
+    list_display = ["device", "listing", "role", "guest_access", "property"]
+    list_filter = [
+        "role",
+        "guest_access",
+        ("listing__property", admin.RelatedOnlyFieldListFilter),
+    ]
+    list_select_related = ["device", "listing__property"]
+    search_fields = ["device__name", "listing__name", "listing__external_id"]
+    autocomplete_fields = ["listing", "device"]
+
+    @admin.display(description="property", ordering="listing__property__name")
+    def property(self, obj):
+        return obj.listing.property

@@ -1,0 +1,265 @@
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.db.models import Count, Prefetch
+
+from locks.models import LockAssignment
+
+from .admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
+from .models import Listing, Membership, Organization, Property
+
+
+@admin.register(Organization)
+class OrganizationAdmin(OrganizationScopedAdmin):
+    ordering = ["name"]
+    list_display = ["name", "member_count", "property_count", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["created_at"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _members=Count("memberships", distinct=True),
+                _properties=Count("properties", distinct=True),
+            )
+        )
+
+    @admin.display(description="members", ordering="_members")
+    def member_count(self, obj):
+        return obj._members
+
+    @admin.display(description="properties", ordering="_properties")
+    def property_count(self, obj):
+        return obj._properties
+
+    def has_add_permission(self, request):
+        # New organizations come from `manage.py create_organization` or a superuser.
+        return request.user.is_superuser
+
+
+class MembershipForm(forms.ModelForm):
+    """Managers add people by username: the user list of the whole site is not theirs."""
+
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False, help_text="For a new person only.")
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Initial password, for a new person only.",
+    )
+
+    class Meta:
+        model = Membership
+        fields = ["organization", "role"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["username"].initial = self.instance.user.username
+            self.fields["username"].disabled = True
+            for name in ("email", "password"):
+                del self.fields[name]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk:
+            return cleaned
+        user_model = get_user_model()
+        username = cleaned.get("username")
+        user = user_model.objects.filter(username=username).first() if username else None
+        if user is None and username:
+            if not cleaned.get("password"):
+                self.add_error("password", "A new person needs an initial password.")
+            else:
+                try:
+                    validate_password(cleaned["password"], user_model(username=username))
+                except forms.ValidationError as error:
+                    self.add_error("password", error)
+        elif (
+            user is not None
+            and cleaned.get("organization")
+            and Membership.objects.filter(user=user, organization=cleaned["organization"]).exists()
+        ):
+            self.add_error("username", "This person is already a member.")
+        self._user = user
+        return cleaned
+
+    def save(self, commit=True):
+        if not self.instance.pk:
+            user = self._user
+            if user is None:
+                user = get_user_model().objects.create_user(
+                    username=self.cleaned_data["username"],
+                    email=self.cleaned_data.get("email", ""),
+                    password=self.cleaned_data["password"],
+                    is_staff=True,
+                )
+            elif not user.is_staff:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+            self.instance.user = user
+        return super().save(commit)
+
+
+@admin.register(Membership)
+class MembershipAdmin(OrganizationScopedAdmin):
+    form = MembershipForm
+    list_display = ["user", "organization", "role", "created_at"]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "role"]
+    list_select_related = ["user", "organization"]
+    search_fields = ["user__username", "user__email", "organization__name"]
+
+
+@admin.register(Property)
+class PropertyAdmin(OrganizationScopedAdmin):
+    ordering = ["name"]
+    list_display = [
+        "name",
+        "organization",
+        "time_zone",
+        "check_in_time",
+        "check_out_time",
+        "listing_count",
+    ]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "time_zone"]
+    list_select_related = ["organization"]
+    search_fields = ["name", "address"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_listings=Count("listings"))
+
+    @admin.display(description="listings", ordering="_listings")
+    def listing_count(self, obj):
+        return obj._listings
+
+
+class LockAssignmentFormSet(forms.BaseInlineFormSet):
+    """Checks across the rows of one save: each row alone cannot see the others."""
+
+    def clean(self):
+        super().clean()
+        primaries, devices = [], {}
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            if form.cleaned_data.get("role") == LockAssignment.Role.PRIMARY:
+                primaries.append(form)
+            device = form.cleaned_data.get("device")
+            if device is not None:
+                devices.setdefault(device.pk, []).append(form)
+        for form in primaries[1:]:
+            form.add_error("role", "This listing already has a primary lock.")
+        for forms_of_device in devices.values():
+            for form in forms_of_device[1:]:
+                form.add_error("device", "This device is already assigned to this listing.")
+
+    def save_existing_objects(self, commit=True):
+        # Swapping the primary role between two rows: save the demotion first, or the
+        # database's one-primary constraint sees two primaries for a moment.
+        count = self.initial_form_count()
+        self.forms[:count] = sorted(
+            self.forms[:count],
+            key=lambda form: (
+                getattr(form, "cleaned_data", {}).get("role") == LockAssignment.Role.PRIMARY
+            ),
+        )
+        return super().save_existing_objects(commit)
+
+
+class LockAssignmentInline(ManagerOnlyInline, admin.TabularInline):
+    model = LockAssignment
+    formset = LockAssignmentFormSet
+    extra = 0
+    autocomplete_fields = ["device"]
+    fields = ["device", "role", "guest_access"]
+
+
+class PrimaryLockFilter(admin.SimpleListFilter):
+    title = "primary lock"
+    parameter_name = "primary_lock"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has a primary lock"), ("no", "No primary lock")]
+
+    def queryset(self, request, queryset):
+        has_primary = queryset.filter(assignments__role=LockAssignment.Role.PRIMARY)
+        if self.value() == "yes":
+            return queryset.filter(pk__in=has_primary.values("pk"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=has_primary.values("pk"))
+        return queryset
+
+
+@admin.register(Listing)
+class ListingAdmin(OrganizationScopedAdmin):
+    ordering = ["property__name", "name"]
+    list_display = [
+        "name",
+        "property",
+        "external_id",
+        "primary_lock",
+        "primary_lock_state",
+        "lock_count",
+        "active",
+    ]
+    list_filter = [
+        ("property", admin.RelatedOnlyFieldListFilter),
+        ("organization", admin.RelatedOnlyFieldListFilter),
+        "active",
+        PrimaryLockFilter,
+    ]
+    list_select_related = ["property"]
+    search_fields = ["name", "external_id", "property__name"]
+    autocomplete_fields = ["property"]
+    inlines = [LockAssignmentInline]
+    fieldsets = [
+        (None, {"fields": ["property", "name", "external_id", "active"]}),
+        (
+            "Stay and code settings",
+            {
+                "description": "Empty fields use the property's times and Keystay's defaults.",
+                "fields": [
+                    ("check_in_time", "check_out_time"),
+                    "code_lead_time_minutes",
+                    "code_length",
+                ],
+            },
+        ),
+    ]
+
+    def get_queryset(self, request):
+        primaries = LockAssignment.objects.filter(role=LockAssignment.Role.PRIMARY).select_related(
+            "device"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_locks=Count("assignments"))
+            .prefetch_related(Prefetch("assignments", primaries, to_attr="_primary"))
+        )
+
+    def _primary_device(self, obj):
+        primary = getattr(obj, "_primary", None)
+        return primary[0].device if primary else None
+
+    @admin.display(description="primary lock")
+    def primary_lock(self, obj):
+        device = self._primary_device(obj)
+        return device.name if device else "—"
+
+    @admin.display(description="lock state")
+    def primary_lock_state(self, obj):
+        device = self._primary_device(obj)
+        if device is None:
+            return "—"
+        state = "online" if device.online else "OFFLINE"
+        if device.battery_percent is not None:
+            state += f", battery {device.battery_percent}%"
+        return state
+
+    @admin.display(description="locks", ordering="_locks")
+    def lock_count(self, obj):
+        return obj._locks

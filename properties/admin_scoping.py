@@ -1,0 +1,91 @@
+"""Admin building blocks that keep every page inside the person's organizations.
+
+Scoping a changelist is not enough: foreign-key choices, autocomplete, filters and
+direct URLs must all be narrowed, or another organization's rows leak through them.
+"""
+
+from django.contrib import admin
+from django.http import Http404
+
+from . import access
+
+
+class ScopedFormfieldsMixin:
+    """Foreign-key choices offer (and accept) only rows of the person's organizations.
+
+    Where a change needs the manager role, choices are narrowed to managed organizations.
+    """
+
+    manage_foreign_keys = True
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if formfield is not None and hasattr(formfield, "queryset"):
+            formfield.queryset = access.scope_queryset(
+                formfield.queryset, request.user, manage=self.manage_foreign_keys
+            )
+        return formfield
+
+
+class OrganizationScopedAdmin(ScopedFormfieldsMixin, admin.ModelAdmin):
+    """Members view their organizations' rows; `managers_only` decides who may change.
+
+    Permissions come from membership roles rather than Django's per-model permissions,
+    so that giving someone a role is the whole of giving them access.
+    """
+
+    managers_only = True
+    list_per_page = 50
+    list_max_show_all = 1000
+
+    def get_queryset(self, request):
+        return access.scope_queryset(super().get_queryset(request), request.user)
+
+    def get_object(self, request, object_id, from_field=None):
+        # Another organization's object (or a missing one) is a plain 404: the admin's
+        # default redirect-with-message would confirm nothing, but a 404 is the clearer
+        # contract for a direct URL.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such object in your organizations.")
+        return obj
+
+    def has_module_permission(self, request):
+        return access.can_view(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_view(request.user, obj)
+
+    def _can_write(self, request, obj=None) -> bool:
+        if self.managers_only:
+            return access.can_manage(request.user, obj)
+        return access.can_view(request.user, obj)
+
+    def has_add_permission(self, request):
+        return self._can_write(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._can_write(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return access.can_manage(request.user, obj)
+
+    @property
+    def manage_foreign_keys(self) -> bool:  # type: ignore[override]
+        return self.managers_only
+
+
+class ManagerOnlyInline(ScopedFormfieldsMixin):
+    """An inline that staff see read-only and managers edit; `obj` is the parent."""
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_view(request.user, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return access.can_manage(request.user, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return access.can_manage(request.user, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return access.can_manage(request.user, obj)

@@ -1,0 +1,74 @@
+import datetime
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from properties.models import Listing, Organization, Property
+from properties.services import organization_create
+from reservations.models import Reservation
+
+DEMO_USERNAME = "demo"
+DEMO_PASSWORD = "keystay-demo"
+
+
+class Command(BaseCommand):
+    help = "Seed a demo organization and login into an empty database (demo mode only)."
+
+    def handle(self, *args, **options):
+        if not getattr(settings, "DEMO_MODE", False):
+            raise CommandError("Demo data is only seeded in demo mode (local settings).")
+        if Organization.objects.exists():
+            self.stdout.write("The database has data already: no demo seeded.")
+            return
+        with transaction.atomic():
+            self._seed()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo seeded. Log in at /admin/ as {DEMO_USERNAME} / {DEMO_PASSWORD}"
+            )
+        )
+
+    def _seed(self) -> None:
+        organization, _ = organization_create(
+            name="Seaside Stays", owner_username=DEMO_USERNAME, owner_password=DEMO_PASSWORD
+        )
+        house = Property.objects.create(
+            organization=organization,
+            name="Harbour House",
+            address="Rua do Cais 12, Lisboa",
+            time_zone="Europe/Lisbon",
+        )
+        flat = Listing.objects.create(property=house, name="Apartment 1A", external_id="HH-1A")
+        loft = Listing.objects.create(
+            property=house,
+            name="Loft 2B",
+            external_id="HH-2B",
+            check_in_time=datetime.time(16, 0),
+            code_lead_time_minutes=120,
+        )
+        zone = house.zone
+        today = timezone.localdate(timezone=zone)
+
+        def at(days: int, time: datetime.time) -> datetime.datetime:
+            return datetime.datetime.combine(today + datetime.timedelta(days=days), time, zone)
+
+        stays = [
+            (flat, "Ana Sousa", -3, 0, Reservation.Status.CHECKED_OUT),
+            (flat, "Ben Carter", 0, 3, Reservation.Status.CONFIRMED),
+            (flat, "Chloé Martin", 3, 7, Reservation.Status.CONFIRMED),
+            (loft, "Diego Ruiz", 1, 4, Reservation.Status.CONFIRMED),
+            (loft, "Emma Lindqvist", 6, 9, Reservation.Status.PENDING),
+        ]
+        for number, (listing, guest, start, end, status) in enumerate(stays, start=1):
+            Reservation.objects.create(
+                listing=listing,
+                guest_name=guest,
+                guest_email=f"{guest.split()[0].lower()}@example.com",
+                check_in=at(start, listing.effective_check_in_time),
+                check_out=at(end, listing.effective_check_out_time),
+                status=status,
+                source="demo",
+                external_id=f"DEMO-{number}",
+            )

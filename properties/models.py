@@ -1,0 +1,180 @@
+"""Organizations, their members, properties and the rentable listings of each property."""
+
+import builtins
+import datetime
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+CODE_LENGTH_MIN = 4
+CODE_LENGTH_MAX = 12  # Seam accepts 4–12 digit access codes.
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "“%(value)s” is not an IANA time zone, such as Europe/Lisbon or America/New_York.",
+            params={"value": value},
+            code="invalid_time_zone",
+        )
+
+
+class Organization(models.Model):
+    """A hosting business. Every other object belongs to exactly one organization."""
+
+    name = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    class Role(models.TextChoices):
+        MANAGER = "manager", "Manager"
+        STAFF = "staff", "Staff"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.STAFF)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["organization__name", "user__username"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "user"], name="membership_one_per_user_and_org"
+            ),
+            models.CheckConstraint(
+                condition=Q(role__in=["manager", "staff"]), name="membership_role_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}) at {self.organization}"
+
+
+class Property(models.Model):
+    """A building or address. Its time zone decides what a listing's "15:00" means."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="properties"
+    )
+    name = models.CharField(max_length=200)
+    address = models.TextField(blank=True)
+    time_zone = models.CharField(
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="IANA time zone, e.g. Europe/Lisbon. Check-in and check-out times are local.",
+    )
+    check_in_time = models.TimeField(default=datetime.time(15, 0))
+    check_out_time = models.TimeField(default=datetime.time(11, 0))
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "properties"
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "name"], name="property_name_unique_in_org"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+
+class Listing(models.Model):
+    """A rentable unit of a property, known to the PMS by its external id.
+
+    `organization` repeats the property's organization so that the database itself can
+    keep external ids unique within an organization and scoping needs no join.
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="listings", editable=False
+    )
+    property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="listings")
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(
+        max_length=100, blank=True, help_text="The listing's id in your PMS or channel manager."
+    )
+    check_in_time = models.TimeField(
+        null=True, blank=True, help_text="Leave empty to use the property's check-in time."
+    )
+    check_out_time = models.TimeField(
+        null=True, blank=True, help_text="Leave empty to use the property's check-out time."
+    )
+    code_lead_time_minutes = models.PositiveIntegerField(
+        "code lead time (minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(7 * 24 * 60)],
+        help_text="How long before the stay the code is put on the lock. Empty: the default.",
+    )
+    code_length = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(CODE_LENGTH_MIN), MaxValueValidator(CODE_LENGTH_MAX)],
+        help_text="Digits in guest codes (4–12). Empty: what the locks accept, 6 by preference.",
+    )
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["property__name", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "external_id"],
+                condition=~Q(external_id=""),
+                name="listing_external_id_unique_in_org",
+                violation_error_message=(
+                    "Another listing of this organization has this external id."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(code_length__isnull=True)
+                | Q(code_length__gte=CODE_LENGTH_MIN, code_length__lte=CODE_LENGTH_MAX),
+                name="listing_code_length_4_to_12",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        # Keep the denormalized organization in step with the property.
+        self.organization_id = self.property.organization_id
+        super().save(*args, **kwargs)
+
+    def validate_constraints(self, exclude=None):
+        # The form excludes `organization` (not editable): fill it before the unique check.
+        if self.property_id:
+            self.organization_id = self.property.organization_id
+        super().validate_constraints(
+            exclude=None if exclude is None else set(exclude) - {"organization"}
+        )
+
+    # `property` is a field of this model: the builtin is reached through `builtins`.
+    @builtins.property
+    def effective_check_in_time(self) -> datetime.time:
+        return self.check_in_time or self.property.check_in_time
+
+    @builtins.property
+    def effective_check_out_time(self) -> datetime.time:
+        return self.check_out_time or self.property.check_out_time

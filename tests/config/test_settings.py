@@ -1,0 +1,67 @@
+"""Settings: production refuses to start without its secrets and passes check --deploy."""
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def manage(*args, **env):
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "DATABASE_URL", "REDIS_URL"))
+    }
+    environment.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+PRODUCTION = {
+    "DJANGO_SETTINGS_MODULE": "config.settings.production",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "keystay.example.com",
+}
+
+
+def test_production_settings_pass_check_deploy_without_warnings():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_to_start_without_a_secret_key():
+    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+    result = manage("check", **env)
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_django_q_uses_the_orm_broker_by_default_and_redis_when_configured():
+    code = "from django.conf import settings; print(sorted(settings.Q_CLUSTER))"
+    default = manage("shell", "-c", code, DJANGO_SETTINGS_MODULE="config.settings.local")
+    assert "'orm'" in default.stdout and "'redis'" not in default.stdout, default.stderr
+    redis = manage(
+        "shell",
+        "-c",
+        code,
+        DJANGO_SETTINGS_MODULE="config.settings.local",
+        REDIS_URL="redis://127.0.0.1:6379/0",
+    )
+    assert "'redis'" in redis.stdout and "'orm'" not in redis.stdout, redis.stderr
+
+
+def test_models_and_migrations_agree():
+    result = manage(
+        "makemigrations", "--check", "--dry-run", DJANGO_SETTINGS_MODULE="config.settings.test"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

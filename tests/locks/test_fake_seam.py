@@ -1,0 +1,252 @@
+"""The fake Seam API and Keystay's SDK client, as the rest of the test suite relies on them.
+
+No database: these tests exercise the Seam SDK client built by
+``locks.seam_transport.make_seam_client`` against Seam's fake server.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from seam import Seam
+from seam.exceptions import SeamHttpUnauthorizedError
+
+from locks.seam_transport import as_post, make_seam_client
+from tests.seam_fake import FakeSeam
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def codes_on(client: Seam, device_id: str) -> list:
+    # The fake ignores access_codes/list's device_id filter (Seam's API honours it).
+    return [c for c in client.access_codes.list(device_id=device_id) if c.device_id == device_id]
+
+
+def stay(days: int = 2) -> dict[str, str]:
+    check_in = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
+    return {"starts_at": iso(check_in), "ends_at": iso(check_in + timedelta(days=days))}
+
+
+# --- seeded devices ---------------------------------------------------------------------------
+
+
+def test_seeded_locks_carry_code_constraints_and_battery(seam_client: Seam, fake_seam: FakeSeam):
+    roles = fake_seam.seed["devices"]
+    locks = {lock.device_id: lock for lock in seam_client.locks.list()}
+
+    assert set(roles.values()) <= set(locks)  # stock seed locks + Keystay's
+    constrained = locks[roles["constrained"]]
+    assert {"access_code", "lock"} <= set(constrained.capabilities_supported)
+    assert constrained.can_program_online_access_codes is True
+    assert constrained.properties.supported_code_lengths == [4, 5, 6]
+    assert constrained.properties.max_active_codes_supported == 25
+    assert {c.constraint_type for c in constrained.properties.code_constraints} >= {
+        "cannot_start_with_12",
+        "no_ascending_or_descending_sequence",
+    }
+    assert constrained.properties.battery_level == pytest.approx(0.82)
+
+    low = locks[roles["low_battery"]]
+    assert low.properties.supported_code_lengths == [6]
+    assert "no_zeros" in {c.constraint_type for c in low.properties.code_constraints}
+    assert low.properties.battery_level == pytest.approx(0.12)
+    assert low.properties.battery.status == "low"
+
+
+def test_offline_lock_reports_offline(seam_client: Seam, fake_seam: FakeSeam):
+    device = seam_client.devices.get(device_id=fake_seam.seed["devices"]["offline"])
+
+    assert device.properties.online is False
+    assert [e.error_code for e in device.errors] == ["device_offline"]
+
+
+def test_acs_entrances_list_under_their_system(seam_client: Seam, fake_seam: FakeSeam):
+    system_id = fake_seam.seed["acs_system_id"]
+
+    systems = {s.acs_system_id: s for s in seam_client.acs.systems.list()}
+    entrances = seam_client.acs.entrances.list(acs_system_id=system_id)
+
+    assert systems[system_id].external_type == "salto_site"
+    assert {e.acs_entrance_id for e in entrances} == set(fake_seam.seed["acs_entrances"].values())
+    assert all(e.acs_system_id == system_id for e in entrances)
+
+
+# --- access codes through the transport -------------------------------------------------------
+
+
+def test_access_code_create_update_delete(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["constrained"]
+    window = stay()
+
+    created = seam_client.access_codes.create(
+        device_id=device_id, code="4829", name="Keystay R-1001", **window
+    )
+    assert [c.access_code_id for c in codes_on(seam_client, device_id)] == [created.access_code_id]
+    assert created.type == "time_bound"
+    assert datetime.fromisoformat(created.starts_at) == datetime.fromisoformat(window["starts_at"])
+
+    # update is a PATCH in the SDK: only works against the fake if sent as POST.
+    # (The fake turns a code "ongoing" unless starts_at/ends_at are sent again.)
+    later = stay(days=3)
+    seam_client.access_codes.update(
+        access_code_id=created.access_code_id, name="Keystay R-1001 (ext)", **later
+    )
+    updated = seam_client.access_codes.get(access_code_id=created.access_code_id)
+    assert updated.name == "Keystay R-1001 (ext)"
+    assert datetime.fromisoformat(updated.ends_at) == datetime.fromisoformat(later["ends_at"])
+
+    # delete is a DELETE with query parameters in the SDK.
+    seam_client.access_codes.delete(access_code_id=created.access_code_id)
+    assert codes_on(seam_client, device_id) == []
+
+
+def test_transport_sends_writes_as_post_with_json_body():
+    delete = httpx.Request(
+        "DELETE",
+        "https://connect.getseam.com/spaces/remove_devices?device_ids=d1&space_id=s1&_strict=true",
+    )
+    patch = httpx.Request(
+        "PATCH", "https://connect.getseam.com/access_codes/update", json={"name": "n"}
+    )
+    get = httpx.Request("GET", "https://connect.getseam.com/devices/list?limit=5")
+
+    rewritten = as_post(delete)
+    assert (rewritten.method, str(rewritten.url)) == (
+        "POST",
+        "https://connect.getseam.com/spaces/remove_devices",
+    )
+    assert json.loads(rewritten.read()) == {"device_ids": ["d1"], "space_id": "s1"}
+    assert as_post(patch).method == "POST"
+    assert json.loads(as_post(patch).read()) == {"name": "n"}
+    assert as_post(get) is get
+
+
+# --- the control endpoint ---------------------------------------------------------------------
+
+
+def test_code_set_on_device_shows_status_and_event(seam_client: Seam, fake_seam: FakeSeam):
+    since = iso(datetime.now(UTC) - timedelta(seconds=1))
+    code = seam_client.access_codes.create(
+        device_id=fake_seam.seed["devices"]["front_door"], code="4829", name="R-1002"
+    )
+
+    fake_seam.control("/access_codes/set_state", access_code_id=code.access_code_id, status="set")
+
+    assert seam_client.access_codes.get(access_code_id=code.access_code_id).status == "set"
+    set_events = seam_client.events.list(since=since, event_type="access_code.set_on_device")
+    assert [e.access_code_id for e in set_events] == [code.access_code_id]
+
+
+def test_injected_error_is_visible_on_the_code(seam_client: Seam, fake_seam: FakeSeam):
+    code = seam_client.access_codes.create(
+        device_id=fake_seam.seed["devices"]["low_battery"], code="583947", name="R-1003"
+    )
+
+    fake_seam.control(
+        "/access_codes/add_error",
+        access_code_id=code.access_code_id,
+        error_code="code_constraints_violated",
+        message="Code does not meet the lock's constraints",
+    )
+    errors = seam_client.access_codes.get(access_code_id=code.access_code_id).errors
+    assert [(e.error_code, e.is_access_code_error) for e in errors] == [
+        ("code_constraints_violated", True)
+    ]
+
+    fake_seam.control("/access_codes/clear_errors", access_code_id=code.access_code_id)
+    assert seam_client.access_codes.get(access_code_id=code.access_code_id).errors == []
+
+
+def test_unlock_event_names_the_access_code(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    since = iso(datetime.now(UTC) - timedelta(seconds=1))
+    code = seam_client.access_codes.create(device_id=device_id, code="4829", name="R-1004")
+
+    fake_seam.control(
+        "/events/add",
+        event_type="lock.unlocked",
+        device_id=device_id,
+        access_code_id=code.access_code_id,
+        method="keycode",
+    )
+
+    (unlock,) = seam_client.events.list(since=since, event_type="lock.unlocked")
+    assert (unlock.device_id, unlock.access_code_id) == (device_id, code.access_code_id)
+    assert unlock.access_code_is_managed is True
+    assert unlock.method == "keycode"
+
+
+def test_device_going_offline_low_battery_and_removed(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["back_door"]
+
+    fake_seam.control("/devices/update", device_id=device_id, online=False, battery_level=0.05)
+    device = seam_client.devices.get(device_id=device_id)
+    battery = device.properties.battery
+    assert device.properties.online is False
+    assert (battery.level, battery.status) == (0.05, "critical")
+
+    fake_seam.control("/devices/remove", device_id=device_id)
+    assert device_id not in {d.device_id for d in seam_client.devices.list()}
+
+
+def test_outage_makes_create_fail_until_it_ends(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    fake_seam.control("/outage", routes=["/access_codes/create"])
+
+    # The fake answers a bare 503, which the SDK raises as httpx's own error.
+    with pytest.raises(httpx.HTTPStatusError) as failure:
+        seam_client.access_codes.create(device_id=device_id, code="4829", name="R-1005")
+    assert failure.value.response.status_code == 503
+    assert codes_on(seam_client, device_id) == []  # other routes still answer
+
+    fake_seam.control("/outage", routes=[])
+    seam_client.access_codes.create(device_id=device_id, code="4829", name="R-1005")
+    assert len(codes_on(seam_client, device_id)) == 1
+
+
+def test_reset_restores_the_seeded_state(seam_client: Seam, fake_seam: FakeSeam):
+    roles = fake_seam.seed["devices"]
+    seam_client.access_codes.create(device_id=roles["front_door"], code="4829", name="R-1006")
+    fake_seam.control("/devices/remove", device_id=roles["constrained"])
+    fake_seam.control("/outage", routes=["/devices/list"])
+
+    fake_seam.reset()
+
+    assert codes_on(seam_client, roles["front_door"]) == []
+    assert set(roles.values()) <= {d.device_id for d in seam_client.devices.list()}
+
+
+def test_bad_api_key_is_unauthorized(fake_seam: FakeSeam):
+    client = make_seam_client(api_key="seam_bad", endpoint=fake_seam.url)
+
+    with pytest.raises(SeamHttpUnauthorizedError):
+        client.devices.list()
+
+
+def test_control_endpoint_answers_local_callers_only(fake_seam: FakeSeam):
+    # A browser page on this machine could reach 127.0.0.1 through DNS rebinding:
+    # the control endpoint refuses foreign Host headers and non-JSON posts.
+    refused_host = httpx.post(
+        f"{fake_seam.control_url}/reset", json={}, headers={"Host": "attacker.example"}
+    )
+    refused_form = httpx.post(f"{fake_seam.control_url}/reset", data={"a": "b"})
+    assert (refused_host.status_code, refused_form.status_code) == (403, 415)
+
+    # Neither server listens on the machine's other addresses.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent; picks the outbound address
+        except OSError:
+            pytest.skip("no non-loopback IPv4 address on this machine")
+        address = probe.getsockname()[0]
+    if address.startswith("127."):
+        pytest.skip("no non-loopback IPv4 address on this machine")
+    for url in (fake_seam.url, fake_seam.control_url):
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url.replace("127.0.0.1", address), timeout=2)

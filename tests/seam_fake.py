@@ -1,0 +1,144 @@
+"""Runs Seam's fake API (fakeseam/launcher.mjs) for tests and drives its control endpoint.
+
+The launcher is a Node process: it prints ``FAKE_SEAM_READY {json}`` once both
+servers listen on 127.0.0.1, and exits when its stdin closes, so a test run
+that dies without cleaning up does not leave it behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import shutil
+import subprocess
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LAUNCHER = PROJECT_ROOT / "fakeseam" / "launcher.mjs"
+READY_PREFIX = "FAKE_SEAM_READY "
+
+
+class FakeSeamError(RuntimeError):
+    """The fake could not be started or refused a control request."""
+
+
+@dataclass
+class FakeSeam:
+    """A running fake: where to reach it, its seeded ids, and its control endpoint."""
+
+    url: str
+    control_url: str
+    api_key: str
+    workspace_id: str
+    seed: dict[str, Any]
+    process: subprocess.Popen[str]
+    _stderr: deque[str] = field(default_factory=lambda: deque(maxlen=200), repr=False)
+    _http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=10.0), repr=False)
+
+    def control(self, path: str, **payload: Any) -> dict[str, Any]:
+        """POST ``payload`` as JSON to a control route, e.g. ``/access_codes/set_state``."""
+        response = self._http.post(f"{self.control_url}{path}", json=payload)
+        if response.is_error:
+            raise FakeSeamError(f"control {path} -> {response.status_code}: {response.text}")
+        return response.json()
+
+    def state(self) -> dict[str, Any]:
+        """Debug dump of devices, access codes, events and outages."""
+        response = self._http.get(f"{self.control_url}/state")
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        """Back to the seeded state: no access codes, seeded devices and events, no outage."""
+        self.control("/reset")
+
+    def stderr(self) -> str:
+        """The launcher's most recent stderr lines, for failure messages."""
+        return "".join(self._stderr)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the launcher (stdin EOF, then SIGTERM, then SIGKILL) and close the client."""
+        self._http.close()
+        if self.process.poll() is None:
+            try:
+                self.process.stdin.close()  # type: ignore[union-attr]
+                self.process.wait(timeout=timeout)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+
+
+def _drain(stream: Any, sink: Any) -> None:
+    # Pipes must be read to the end, or a chatty child blocks on a full pipe.
+    for line in iter(stream.readline, ""):
+        sink(line)
+    stream.close()
+
+
+def start_fake_seam(*, timeout: float = 30.0) -> FakeSeam:
+    """Start the launcher on free loopback ports and wait for its READY line."""
+    node = os.environ.get("NODE") or shutil.which("node")
+    if node is None:
+        raise FakeSeamError("Node.js is required to run Seam's fake server (set NODE or PATH)")
+    if not (PROJECT_ROOT / "node_modules" / "@seamapi" / "fake-seam-connect").is_dir():
+        raise FakeSeamError("@seamapi/fake-seam-connect is not installed: run `npm ci`")
+
+    process = subprocess.Popen(
+        [node, str(LAUNCHER)],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PORT": "0", "CONTROL_PORT": "0"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
+    stderr: deque[str] = deque(maxlen=200)
+    ready: queue.Queue[str] = queue.Queue()
+
+    def on_stdout(line: str) -> None:
+        if line.startswith(READY_PREFIX):
+            ready.put(line[len(READY_PREFIX) :])
+
+    for stream, sink in ((process.stdout, on_stdout), (process.stderr, stderr.append)):
+        threading.Thread(target=_drain, args=(stream, sink), daemon=True).start()
+
+    deadline = time.monotonic() + timeout
+    line = None
+    # Poll so that a launcher that crashes on start fails fast, not at the timeout.
+    while line is None and time.monotonic() < deadline:
+        try:
+            line = ready.get(timeout=0.1)
+        except queue.Empty:
+            if process.poll() is not None:
+                time.sleep(0.1)  # let the drain threads collect its last words
+                break
+    if line is None:
+        exited = process.returncode is not None
+        process.kill()
+        process.wait()
+        reason = f"exited with code {process.returncode}" if exited else f"timed out ({timeout}s)"
+        raise FakeSeamError(f"fake Seam did not start: {reason}.\nstderr:\n{''.join(stderr)}")
+    info = json.loads(line)
+
+    return FakeSeam(
+        url=info["url"],
+        control_url=info["control_url"],
+        api_key=info["api_key"],
+        workspace_id=info["workspace_id"],
+        seed=info["seed"],
+        process=process,
+        _stderr=stderr,
+    )

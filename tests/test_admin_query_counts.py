@@ -1,0 +1,72 @@
+"""Every admin changelist costs the same number of queries with 5 rows and with 200."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from locks.models import LockAssignment
+from properties.models import Membership
+from tests.factories import (
+    DeviceFactory,
+    LockAssignmentFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    PropertyFactory,
+    ReservationFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+CHANGELISTS = [
+    "properties_organization",
+    "properties_membership",
+    "properties_property",
+    "properties_listing",
+    "locks_lockproviderconnection",
+    "locks_device",
+    "locks_lockassignment",
+    "reservations_reservation",
+]
+
+
+def grow(organization, rows: int) -> None:
+    """Add `rows` of everything, each listing with a primary lock and a reservation."""
+    for _ in range(rows):
+        MembershipFactory(organization=organization, role=Membership.Role.STAFF)
+        reservation = ReservationFactory(
+            listing__property=PropertyFactory(organization=organization)
+        )
+        LockAssignmentFactory(
+            listing=reservation.listing,
+            device=DeviceFactory(connection__organization=organization),
+            role=LockAssignment.Role.PRIMARY,
+        )
+
+
+def count_queries(client, url) -> int:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(captured.captured_queries)
+
+
+@pytest.mark.parametrize("changelist", CHANGELISTS)
+def test_changelist_query_count_does_not_grow_with_rows(
+    client, changelist, django_assert_max_num_queries
+):
+    organization = OrganizationFactory()
+    manager = UserFactory()
+    MembershipFactory(organization=organization, user=manager)
+    client.force_login(manager)
+    # Page through all rows at once, so that 200 rows really are on the page.
+    url = reverse(f"admin:{changelist}_changelist") + "?all="
+    grow(organization, 5)
+    with_5 = count_queries(client, url)
+    grow(organization, 195)
+    with django_assert_max_num_queries(with_5):
+        response = client.get(url)
+    changelist_view = response.context["cl"]
+    if not changelist.endswith("organization"):  # a manager sees one organization
+        assert len(changelist_view.result_list) >= 200
