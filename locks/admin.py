@@ -10,7 +10,33 @@ from .models import Device, LockAssignment, LockProviderConnection
 @admin.register(LockProviderConnection)
 class LockProviderConnectionAdmin(OrganizationScopedAdmin):
     ordering = ["name"]
-    list_display = ["name", "organization", "endpoint", "device_count", "created_at"]
+    list_display = [
+        "name",
+        "organization",
+        "workspace_name",
+        "masked_api_key",
+        "sync_state",
+        "device_count",
+        "created_at",
+    ]
+    fields = [
+        "organization",
+        "name",
+        "endpoint",
+        "masked_api_key",
+        "workspace_name",
+        "sync_state",
+        "sync_finished_at",
+        "last_sync_error",
+    ]
+    readonly_fields = [
+        "organization",
+        "masked_api_key",
+        "workspace_name",
+        "sync_state",
+        "sync_finished_at",
+        "last_sync_error",
+    ]
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organization"]
     search_fields = ["name"]
@@ -21,6 +47,14 @@ class LockProviderConnectionAdmin(OrganizationScopedAdmin):
     @admin.display(description="devices", ordering="_devices")
     def device_count(self, obj):
         return obj._devices
+
+    @admin.display(description="API key")
+    def masked_api_key(self, obj):
+        return obj.masked_api_key
+
+    def has_add_permission(self, request):
+        # A connection is added on the Smart Devices page, which checks the key at Seam.
+        return False
 
 
 class BatteryFilter(admin.SimpleListFilter):

@@ -8,7 +8,14 @@ from properties.models import Listing, Organization
 
 
 class LockProviderConnection(models.Model):
-    """A Seam workspace of one organization."""
+    """A Seam workspace of one organization, reached with an API key stored encrypted."""
+
+    class SyncState(models.TextChoices):
+        NEVER = "never", "Never imported"
+        QUEUED = "queued", "Import queued"
+        RUNNING = "running", "Importing"
+        OK = "ok", "Imported"
+        FAILED = "failed", "Import failed"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="connections"
@@ -18,6 +25,22 @@ class LockProviderConnection(models.Model):
         blank=True,
         help_text="Leave empty for Seam's API; set it for a self-hosted or test server.",
     )
+    # Never rendered: only the last four characters are shown after entry.
+    api_key_ciphertext = models.TextField(blank=True, editable=False)
+    api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    workspace_id = models.CharField(max_length=100, blank=True, editable=False)
+    workspace_name = models.CharField(max_length=200, blank=True, editable=False)
+    is_sandbox = models.BooleanField(default=False, editable=False)
+    sync_state = models.CharField(
+        max_length=16, choices=SyncState.choices, default=SyncState.NEVER, editable=False
+    )
+    sync_requested_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_finished_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_total = models.PositiveIntegerField(default=0, editable=False)
+    sync_done = models.PositiveIntegerField(default=0, editable=False)
+    sync_summary = models.JSONField(default=dict, blank=True, editable=False)
+    last_sync_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -31,6 +54,82 @@ class LockProviderConnection(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def set_api_key(self, api_key: str) -> None:
+        from .crypto import encrypt
+
+        self.api_key_ciphertext = encrypt(api_key)
+        self.api_key_last4 = api_key[-4:]
+
+    def get_api_key(self) -> str:
+        from .crypto import decrypt
+
+        return decrypt(self.api_key_ciphertext) if self.api_key_ciphertext else ""
+
+    @property
+    def masked_api_key(self) -> str:
+        return f"••••{self.api_key_last4}" if self.api_key_last4 else "—"
+
+
+class ConnectedAccount(models.Model):
+    """A provider account (August, Salto, 2N…) linked into the workspace via Connect Webview."""
+
+    connection = models.ForeignKey(
+        LockProviderConnection, on_delete=models.CASCADE, related_name="accounts"
+    )
+    provider_account_id = models.CharField(max_length=100)
+    account_type = models.CharField(max_length=100, blank=True)
+    display_name = models.CharField(max_length=200, blank=True)
+    user_identifier = models.CharField(max_length=200, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    removed_at = models.DateTimeField(null=True, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+
+    organization_lookup = "connection__organization"
+
+    class Meta:
+        ordering = ["display_name", "provider_account_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "provider_account_id"],
+                name="account_provider_id_unique_in_connection",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.provider_account_id
+
+    @property
+    def state(self) -> str:
+        if self.removed_at:
+            return "removed"
+        return "needs attention" if self.errors else "connected"
+
+
+class ConnectWebview(models.Model):
+    """A Seam Connect Webview a manager was sent to, to link provider accounts."""
+
+    connection = models.ForeignKey(
+        LockProviderConnection, on_delete=models.CASCADE, related_name="webviews"
+    )
+    provider_webview_id = models.CharField(max_length=100)
+    url = models.URLField(max_length=1000)
+    accepted_providers = models.JSONField(default=list)
+    status = models.CharField(max_length=32, default="pending")
+    provider_account_id = models.CharField(max_length=100, blank=True)
+    created_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    organization_lookup = "connection__organization"
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Connect Webview {self.provider_webview_id} ({self.status})"
 
 
 class Device(models.Model):

@@ -7,12 +7,7 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-config.settings.local}"
 HOST="${HOST:-127.0.0.1}"
-PORT="${PORT:-8000}"
-
-$PY manage.py migrate --noinput
-if [ "${KEYSTAY_DEMO:-true}" != "false" ] && [ "$DJANGO_SETTINGS_MODULE" = "config.settings.local" ]; then
-    $PY manage.py seed_demo
-fi
+WEB_PORT="${PORT:-8000}"
 
 pids=()
 stop() {
@@ -22,13 +17,34 @@ stop() {
 }
 trap stop EXIT INT TERM
 
+# Without a Seam API key, the demo runs against Seam's official fake server.
+if [ -z "${SEAM_API_KEY:-}" ] && ! grep -qs '^SEAM_API_KEY=.' .env; then
+    FAKE_PORT="${SEAM_FAKE_PORT:-8787}"
+    FAKE_LOG="$(mktemp)"
+    PORT="$FAKE_PORT" CONTROL_PORT=0 FAKE_SEAM_WATCH_STDIN=0 node fakeseam/launcher.mjs >"$FAKE_LOG" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q FAKE_SEAM_READY "$FAKE_LOG" && break; sleep 0.1; done
+    if ! grep -q FAKE_SEAM_READY "$FAKE_LOG"; then
+        cat "$FAKE_LOG" >&2
+        echo "Seam's fake server did not start." >&2
+        exit 1
+    fi
+    export SEAM_API_KEY=seam_apikey1_token SEAM_ENDPOINT="http://127.0.0.1:$FAKE_PORT"
+    echo "No SEAM_API_KEY: using Seam's fake server at $SEAM_ENDPOINT (key $SEAM_API_KEY)."
+fi
+
+$PY manage.py migrate --noinput
+if [ "${KEYSTAY_DEMO:-true}" != "false" ] && [ "$DJANGO_SETTINGS_MODULE" = "config.settings.local" ]; then
+    $PY manage.py seed_demo
+fi
+
 $PY manage.py qcluster &
 pids+=($!)
-$PY manage.py runserver "$HOST:$PORT" &
+$PY manage.py runserver "$HOST:$WEB_PORT" &
 pids+=($!)
 
 echo
-echo "Keystay runs at http://$HOST:$PORT/admin/  (web pid ${pids[1]}, qcluster pid ${pids[0]})"
+echo "Keystay runs at http://$HOST:$WEB_PORT/admin/"
 if [ "${KEYSTAY_DEMO:-true}" != "false" ]; then
     echo "Demo login: demo / keystay-demo"
 fi

@@ -135,7 +135,19 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    # httpx logs every request URL at INFO: keep provider traffic out of the logs.
+    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
 }
 
 LOGIN_URL = "admin:login"
+
+# Fernet keys for secrets stored in the database (provider API keys, webhook secrets):
+# the first encrypts, every one decrypts. Local runs and tests derive one from SECRET_KEY
+# when none is set; production demands it (see production.py).
+FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY", default=[])
+
+# Seam: without an API key, `make run` starts Seam's fake server for the demo.
+SEAM_API_KEY = env("SEAM_API_KEY", default="")
+SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
+# How often the qcluster re-imports every connection's devices.
+DEVICE_SYNC_INTERVAL_MINUTES = env.int("DEVICE_SYNC_INTERVAL_MINUTES", default=60)

@@ -6,3 +6,8 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
 DEMO_MODE = env.bool("KEYSTAY_DEMO", default=True)
+
+if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
+    from locks.crypto import derive_key
+
+    FIELD_ENCRYPTION_KEYS = [derive_key(SECRET_KEY)]

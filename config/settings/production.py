@@ -26,3 +26,6 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Encrypts provider API keys at rest: required, or the app does not start.
+FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY")

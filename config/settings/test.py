@@ -18,3 +18,5 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 
 # Static files are served by the test server itself; WhiteNoise would want collectstatic.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
+
+FIELD_ENCRYPTION_KEYS = ["4bYQ0wRk2m1b3c2XH0l6iZ1yF9Q8n2X5o0gk7m3VbE0="]

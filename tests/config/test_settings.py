@@ -6,6 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from cryptography.fernet import Fernet
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,6 +33,7 @@ PRODUCTION = {
     "DJANGO_SETTINGS_MODULE": "config.settings.production",
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "keystay.example.com",
+    "KEYSTAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
 }
 
 
@@ -39,11 +43,20 @@ def test_production_settings_pass_check_deploy_without_warnings():
     assert "no issues" in result.stdout
 
 
-def test_production_settings_refuse_to_start_without_a_secret_key():
-    env = {k: v for k, v in PRODUCTION.items() if k != "DJANGO_SECRET_KEY"}
+@pytest.mark.parametrize(
+    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "KEYSTAY_ENCRYPTION_KEY"]
+)
+def test_production_settings_refuse_to_start_without_a_secret(missing):
+    env = {k: v for k, v in PRODUCTION.items() if k != missing}
     result = manage("check", **env)
     assert result.returncode != 0
-    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert missing in result.stderr
+
+
+def test_production_refuses_an_encryption_key_that_is_not_a_fernet_key():
+    result = manage("check", **{**PRODUCTION, "KEYSTAY_ENCRYPTION_KEY": "not-a-key"})
+    assert result.returncode != 0
+    assert "KEYSTAY_ENCRYPTION_KEY must hold Fernet keys" in result.stdout + result.stderr
 
 
 def test_django_q_uses_the_orm_broker_by_default_and_redis_when_configured():

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
-from properties.models import Membership, Organization
+from properties.models import Listing, Membership, Organization
 from reservations.models import Reservation
 from tests.factories import UserFactory
 
@@ -54,3 +54,15 @@ def test_seed_demo_seeds_an_empty_database_once(client):
     assert client.login(username="demo", password="keystay-demo")
     call_command("seed_demo")  # a second start changes nothing
     assert Organization.objects.count() == 1
+
+
+def test_seed_demo_connects_the_fake_seam_server_and_assigns_its_doors(fake_seam):
+    fake_seam.reset()
+    with override_settings(
+        DEMO_MODE=True, SEAM_API_KEY=fake_seam.api_key, SEAM_ENDPOINT=fake_seam.url
+    ):
+        call_command("seed_demo")
+    listing = Listing.objects.get(name="Apartment 1A")
+    roles = {a.device.name: a.role for a in listing.assignments.select_related("device")}
+    assert roles == {"Garden Gate": "primary", "Building Front Entrance": "secondary"}
+    assert listing.organization.devices.count() == 8

@@ -23,14 +23,44 @@ class Command(BaseCommand):
             self.stdout.write("The database has data already: no demo seeded.")
             return
         with transaction.atomic():
-            self._seed()
+            organization, flat = self._seed()
+        if settings.SEAM_API_KEY:
+            self._connect_seam(organization, flat)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo seeded. Log in at /admin/ as {DEMO_USERNAME} / {DEMO_PASSWORD}"
             )
         )
 
-    def _seed(self) -> None:
+    def _connect_seam(self, organization, flat) -> None:
+        """Connect the demo to Seam (the fake server under `make run`), import, assign."""
+        from locks.gateway import ProviderError
+        from locks.models import LockAssignment
+        from locks.services import assignments_create, connection_create, devices_sync
+
+        try:
+            connection = connection_create(
+                organization=organization,
+                name="Demo Seam workspace",
+                api_key=settings.SEAM_API_KEY,
+                endpoint=settings.SEAM_ENDPOINT,
+            )
+            result = devices_sync(connection=connection)
+        except ProviderError as error:
+            self.stderr.write(f"Demo not connected to Seam: {error.message}")
+            return
+        self.stdout.write(
+            f"Demo connected to Seam workspace {connection.workspace_name}: {result}"
+        )
+        devices = {d.name: d for d in connection.devices.all()}
+        # The fake server's seeded doors, when the demo runs against it.
+        if "Garden Gate" in devices and "Building Front Entrance" in devices:
+            assignments_create(
+                listing=flat, devices=[devices["Garden Gate"]], role=LockAssignment.Role.PRIMARY
+            )
+            assignments_create(listing=flat, devices=[devices["Building Front Entrance"]])
+
+    def _seed(self):
         organization, _ = organization_create(
             name="Seaside Stays", owner_username=DEMO_USERNAME, owner_password=DEMO_PASSWORD
         )
@@ -72,3 +102,4 @@ class Command(BaseCommand):
                 source="demo",
                 external_id=f"DEMO-{number}",
             )
+        return organization, flat

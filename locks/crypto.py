@@ -1,0 +1,51 @@
+"""Secrets at rest: provider API keys are stored encrypted with Fernet (AES + HMAC).
+
+Keys come from settings.FIELD_ENCRYPTION_KEYS (env KEYSTAY_ENCRYPTION_KEY, comma-separated):
+the first encrypts, all decrypt, so a key can be rotated by putting the new one first.
+"""
+
+import base64
+import hashlib
+from functools import cache
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+
+def derive_key(secret: str) -> str:
+    """A Fernet key derived from another secret: for local runs and tests only."""
+    digest = hashlib.sha256(f"keystay-field-encryption:{secret}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode()
+
+
+@cache
+def _fernet(keys: tuple[str, ...]) -> MultiFernet:
+    if not keys:
+        raise ImproperlyConfigured("KEYSTAY_ENCRYPTION_KEY is not set.")
+    try:
+        return MultiFernet([Fernet(key.encode()) for key in keys])
+    except (ValueError, TypeError) as error:
+        raise ImproperlyConfigured(
+            "KEYSTAY_ENCRYPTION_KEY must hold Fernet keys (32 url-safe base64-encoded bytes); "
+            "make one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        ) from error
+
+
+def fernet() -> MultiFernet:
+    return _fernet(tuple(settings.FIELD_ENCRYPTION_KEYS))
+
+
+def encrypt(plaintext: str) -> str:
+    return fernet().encrypt(plaintext.encode()).decode()
+
+
+def decrypt(ciphertext: str) -> str:
+    try:
+        return fernet().decrypt(ciphertext.encode()).decode()
+    except InvalidToken as error:
+        raise ImproperlyConfigured(
+            "A stored secret cannot be decrypted with KEYSTAY_ENCRYPTION_KEY: was the key "
+            "changed without keeping the old one after it?"
+        ) from error

@@ -1,0 +1,332 @@
+"""The one door to Seam. Everything else in Keystay talks to this module, never to `seam`.
+
+It turns SDK objects into Keystay's own small types and every SDK or HTTP failure into a
+ProviderError that says what happened in words a property manager understands, and
+whether trying again later can help.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from seam import Seam
+from seam.auth import SeamInvalidTokenError
+from seam.exceptions import (
+    SeamHttpApiError,
+    SeamHttpInvalidInputError,
+    SeamHttpUnauthorizedError,
+)
+
+from .seam_transport import make_seam_client
+
+# Seam preloads time-bound codes and the lock enforces the window on these providers
+# (SEAM_NOTES.md); elsewhere Seam adds and removes the code itself around the window.
+NATIVE_SCHEDULING_MANUFACTURERS = frozenset(
+    {"august", "schlage", "yale", "kwikset", "nuki", "salto", "ttlock", "2n", "igloohome"}
+)
+
+# Providers a manager may link through a Connect Webview, as Seam names them.
+PIN_LOCK_PROVIDERS = {
+    "august": "August",
+    "schlage": "Schlage",
+    "yale": "Yale",
+    "igloohome": "igloohome",
+    "kwikset": "Kwikset",
+    "nuki": "Nuki",
+    "ttlock": "TTLock",
+}
+ACCESS_CONTROL_PROVIDERS = {
+    "salto": "Salto",
+    "my_2n": "2N",
+    "dormakaba_oracode": "dormakaba Oracode",
+}
+PROVIDERS = {**PIN_LOCK_PROVIDERS, **ACCESS_CONTROL_PROVIDERS}
+
+
+class ProviderError(Exception):
+    """A failed call to the lock provider.
+
+    kind: "unauthorized" (the key was refused), "invalid" (the request was refused),
+    "rate_limited", "unavailable" (outage, timeout, network), "error" (anything else).
+    """
+
+    def __init__(self, kind: str, message: str, *, code: str = "", status: int | None = None):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.code = code
+        self.status = status
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in {"rate_limited", "unavailable"}
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    workspace_id: str
+    name: str
+    is_sandbox: bool
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    provider_device_id: str
+    kind: str  # Device.Kind values: "lock" or "acs_entrance"
+    name: str
+    provider_system_id: str = ""
+    manufacturer: str = ""
+    model: str = ""
+    online: bool = True
+    battery_level: float | None = None
+    supported_code_lengths: list[int] = field(default_factory=list)
+    code_constraints: list[dict[str, Any]] = field(default_factory=list)
+    max_active_codes: int | None = None
+    supports_native_scheduling: bool = True
+    can_specify_pin_code: bool = True
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    provider_account_id: str
+    account_type: str
+    display_name: str
+    user_identifier: str
+    errors: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class WebviewInfo:
+    provider_webview_id: str
+    url: str
+    status: str
+    provider_account_id: str
+    accepted_providers: list[str]
+
+
+def _translate(error: Exception) -> ProviderError:
+    if isinstance(error, SeamInvalidTokenError | SeamHttpUnauthorizedError):
+        return ProviderError("unauthorized", "Seam refused the API key.", code="unauthorized")
+    if isinstance(error, SeamHttpInvalidInputError):
+        return ProviderError("invalid", f"Seam refused the request: {error}", code="invalid_input")
+    if isinstance(error, SeamHttpApiError):
+        status, code = error.status_code, error.code or ""
+        if status == 429:
+            return ProviderError(
+                "rate_limited",
+                "Seam's rate limit was reached; try again in a minute.",
+                code=code,
+                status=status,
+            )
+        if status in (401, 403) or code in {"missing_workspace_id", "unauthorized"}:
+            return ProviderError(
+                "unauthorized", "Seam refused the API key.", code=code, status=status
+            )
+        if status >= 500:
+            return ProviderError(
+                "unavailable",
+                "Seam is unavailable right now; Keystay will try again.",
+                code=code,
+                status=status,
+            )
+        return ProviderError("error", f"Seam answered: {error}", code=code, status=status)
+    if isinstance(error, httpx.HTTPStatusError):
+        status = error.response.status_code
+        if status == 429:
+            return ProviderError(
+                "rate_limited",
+                "Seam's rate limit was reached; try again in a minute.",
+                status=status,
+            )
+        if status >= 500:
+            return ProviderError(
+                "unavailable", f"Seam is unavailable right now (HTTP {status}).", status=status
+            )
+        if status in (401, 403):
+            return ProviderError("unauthorized", "Seam refused the API key.", status=status)
+        return ProviderError("error", f"Seam answered HTTP {status}.", status=status)
+    if isinstance(error, httpx.TimeoutException):
+        return ProviderError("unavailable", "Seam did not answer in time.")
+    if isinstance(error, httpx.TransportError):
+        return ProviderError("unavailable", f"Seam could not be reached ({error}).")
+    return ProviderError("error", f"Unexpected error from Seam: {error}")
+
+
+def _field(obj: Any, name: str, default: Any = None) -> Any:
+    """Read a property from an SDK object or a dict (the SDK uses both)."""
+    if obj is None:
+        return default
+    if isinstance(obj, dict):
+        return obj.get(name, default)
+    return getattr(obj, name, default)
+
+
+def _constraints(raw: Any) -> list[dict[str, Any]]:
+    result = []
+    for item in raw or []:
+        entry = {"constraint_type": _field(item, "constraint_type")}
+        for bound in ("min_length", "max_length"):
+            if _field(item, bound) is not None:
+                entry[bound] = _field(item, bound)
+        result.append(entry)
+    return result
+
+
+class SeamGateway:
+    """Calls to one Seam workspace."""
+
+    def __init__(self, *, api_key: str, endpoint: str | None = None):
+        try:
+            self._client: Seam = make_seam_client(api_key=api_key, endpoint=endpoint or None)
+        except Exception as error:  # e.g. a key that is not shaped like a Seam key
+            raise _translate(error) from error
+
+    @classmethod
+    def for_connection(cls, connection) -> SeamGateway:
+        if not connection.api_key_ciphertext:
+            raise ProviderError("unauthorized", "No API key is stored for this connection.")
+        return cls(api_key=connection.get_api_key(), endpoint=connection.endpoint or None)
+
+    def __enter__(self) -> SeamGateway:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.client.close()
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as error:  # every failure leaves as a ProviderError
+            raise _translate(error) from error
+
+    # Workspace ------------------------------------------------------------------
+
+    def check_credentials(self) -> WorkspaceInfo:
+        """Prove the key works (a cheap authenticated list), then read the workspace."""
+        self._call(self._client.devices.list, limit=1)
+        workspace = self._call(self._client.workspaces.get)
+        return WorkspaceInfo(
+            workspace_id=workspace.workspace_id,
+            name=workspace.name or "",
+            is_sandbox=bool(workspace.is_sandbox),
+        )
+
+    # Devices --------------------------------------------------------------------
+
+    def list_lock_devices(self) -> list[DeviceInfo]:
+        """Every lock of the workspace that can hold access codes."""
+        devices = self._call(self._client.locks.list)
+        return [
+            self._lock_info(d)
+            for d in devices
+            if "access_code" in (d.capabilities_supported or [])
+        ]
+
+    def _lock_info(self, device) -> DeviceInfo:
+        props = device.properties
+        model = _field(props, "model")
+        manufacturer = _field(props, "manufacturer") or ""
+        battery = _field(props, "battery_level")
+        if battery is None:
+            battery = _field(_field(props, "battery"), "level")
+        constraints = _constraints(_field(props, "code_constraints"))
+        return DeviceInfo(
+            provider_device_id=device.device_id,
+            kind="lock",
+            name=_field(props, "name") or device.display_name or device.device_id,
+            manufacturer=_field(model, "manufacturer_display_name") or manufacturer.title(),
+            model=_field(model, "display_name") or "",
+            online=bool(_field(props, "online", True)),
+            battery_level=battery,
+            supported_code_lengths=list(_field(props, "supported_code_lengths") or []),
+            code_constraints=constraints,
+            max_active_codes=_field(props, "max_active_codes_supported"),
+            supports_native_scheduling=manufacturer.lower() in NATIVE_SCHEDULING_MANUFACTURERS,
+            can_specify_pin_code=not any(
+                c["constraint_type"] == "cannot_specify_pin_code" for c in constraints
+            ),
+        )
+
+    def list_acs_entrances(self) -> list[DeviceInfo]:
+        """Every entrance, of every access-control system, that opens with a code."""
+        result = []
+        for system in self._call(self._client.acs.systems.list):
+            entrances = self._call(
+                self._client.acs.entrances.list, acs_system_id=system.acs_system_id
+            )
+            for entrance in entrances:
+                if entrance.can_unlock_with_code is False:
+                    continue
+                result.append(
+                    DeviceInfo(
+                        provider_device_id=entrance.acs_entrance_id,
+                        kind="acs_entrance",
+                        name=entrance.display_name or entrance.acs_entrance_id,
+                        provider_system_id=system.acs_system_id,
+                        manufacturer=system.external_type_display_name or "",
+                        model=system.name or "",
+                        online=not any(
+                            _field(e, "error_code")
+                            in {"device_offline", "acs_system_disconnected"}
+                            for e in (entrance.errors or [])
+                        ),
+                        # The access-control system schedules its credentials itself.
+                        supports_native_scheduling=True,
+                    )
+                )
+        return result
+
+    # Provider accounts ----------------------------------------------------------
+
+    def list_connected_accounts(self) -> list[AccountInfo]:
+        accounts = self._call(self._client.connected_accounts.list)
+        result = []
+        for account in accounts:
+            identifier = account.user_identifier
+            result.append(
+                AccountInfo(
+                    provider_account_id=account.connected_account_id,
+                    account_type=account.account_type or "",
+                    display_name=account.account_type_display_name or "",
+                    user_identifier=(
+                        _field(identifier, "email")
+                        or _field(identifier, "username")
+                        or _field(identifier, "phone")
+                        or ""
+                    ),
+                    errors=[
+                        {"error_code": _field(e, "error_code"), "message": _field(e, "message")}
+                        for e in (account.errors or [])
+                    ],
+                )
+            )
+        return result
+
+    def create_connect_webview(self, *, providers: list[str], redirect_url: str) -> WebviewInfo:
+        webview = self._call(
+            self._client.connect_webviews.create,
+            accepted_providers=providers,
+            custom_redirect_url=redirect_url,
+        )
+        return self._webview_info(webview)
+
+    def get_connect_webview(self, provider_webview_id: str) -> WebviewInfo:
+        webview = self._call(
+            self._client.connect_webviews.get, connect_webview_id=provider_webview_id
+        )
+        return self._webview_info(webview)
+
+    @staticmethod
+    def _webview_info(webview) -> WebviewInfo:
+        return WebviewInfo(
+            provider_webview_id=webview.connect_webview_id,
+            url=webview.url,
+            status=webview.status or "pending",
+            provider_account_id=webview.connected_account_id or "",
+            accepted_providers=list(webview.accepted_providers or []),
+        )

@@ -1,0 +1,286 @@
+"""Writes that matter for connections, devices and assignments."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from properties.models import Listing, Organization
+
+from .gateway import DeviceInfo, ProviderError, SeamGateway
+from .models import (
+    ConnectedAccount,
+    ConnectWebview,
+    Device,
+    LockAssignment,
+    LockProviderConnection,
+)
+
+logger = logging.getLogger(__name__)
+
+# Fields of Device that an import owns (everything the provider reports).
+SYNCED_FIELDS = [
+    "kind",
+    "provider_system_id",
+    "name",
+    "manufacturer",
+    "model",
+    "online",
+    "battery_level",
+    "supported_code_lengths",
+    "code_constraints",
+    "max_active_codes",
+    "supports_native_scheduling",
+    "can_specify_pin_code",
+]
+PROGRESS_EVERY = 25
+
+
+@dataclass
+class SyncResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.removed or self.restored)
+
+    def as_dict(self) -> dict:
+        return {
+            "created": len(self.created),
+            "updated": len(self.updated),
+            "unchanged": self.unchanged,
+            "removed": len(self.removed),
+            "restored": len(self.restored),
+        }
+
+    def __str__(self) -> str:
+        d = self.as_dict()
+        return (
+            f"{d['created']} new, {d['updated']} updated, {d['unchanged']} unchanged, "
+            f"{d['removed']} removed at the provider"
+            + (f", {d['restored']} back" if d["restored"] else "")
+        )
+
+
+def connection_create(
+    *, organization: Organization, name: str, api_key: str, endpoint: str = ""
+) -> LockProviderConnection:
+    """Check the key against Seam, then store the connection with the key encrypted.
+
+    Raises ProviderError (nothing saved) when Seam refuses the key or cannot be reached.
+    """
+    with SeamGateway(api_key=api_key, endpoint=endpoint or None) as gateway:
+        workspace = gateway.check_credentials()
+    connection = LockProviderConnection(
+        organization=organization,
+        name=name,
+        endpoint=endpoint,
+        workspace_id=workspace.workspace_id,
+        workspace_name=workspace.name,
+        is_sandbox=workspace.is_sandbox,
+    )
+    connection.set_api_key(api_key)
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+def connection_request_sync(*, connection: LockProviderConnection) -> None:
+    """Queue an import; the qcluster runs it once this transaction commits."""
+    from django_q.tasks import async_task
+
+    LockProviderConnection.objects.filter(pk=connection.pk).exclude(
+        sync_state=LockProviderConnection.SyncState.RUNNING
+    ).update(sync_state=LockProviderConnection.SyncState.QUEUED, sync_requested_at=timezone.now())
+    transaction.on_commit(
+        lambda: async_task("locks.tasks.sync_connection", connection.pk, group="device-sync")
+    )
+
+
+def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
+    """Import every code-capable lock and access-control entrance of the connection.
+
+    Idempotent: a second run with nothing changed at the provider writes no device row.
+    A device missing at the provider is marked removed (its assignments stay, flagged),
+    never deleted. On a provider failure nothing imported earlier is touched; the failure
+    is recorded on the connection and raised.
+    """
+    started = timezone.now()
+    LockProviderConnection.objects.filter(pk=connection.pk).update(
+        sync_state=LockProviderConnection.SyncState.RUNNING,
+        sync_started_at=started,
+        sync_done=0,
+        sync_total=0,
+    )
+    try:
+        # Provider calls happen outside any transaction: no lock is held while waiting.
+        with SeamGateway.for_connection(connection) as gateway:
+            infos = gateway.list_lock_devices() + gateway.list_acs_entrances()
+            accounts = gateway.list_connected_accounts()
+    except ProviderError as error:
+        LockProviderConnection.objects.filter(pk=connection.pk).update(
+            sync_state=LockProviderConnection.SyncState.FAILED,
+            sync_finished_at=timezone.now(),
+            last_sync_error=error.message,
+        )
+        raise
+    LockProviderConnection.objects.filter(pk=connection.pk).update(sync_total=len(infos))
+    result = _apply_devices(connection, infos, started)
+    _apply_accounts(connection, accounts)
+    LockProviderConnection.objects.filter(pk=connection.pk).update(
+        sync_state=LockProviderConnection.SyncState.OK,
+        sync_finished_at=timezone.now(),
+        sync_done=len(infos),
+        sync_summary=result.as_dict(),
+        last_sync_error="",
+    )
+    logger.info("Device import for connection %s: %s", connection.pk, result)
+    return result
+
+
+def _apply_devices(connection: LockProviderConnection, infos: list[DeviceInfo], now) -> SyncResult:
+    result = SyncResult()
+    seen: set[str] = set()
+    with transaction.atomic():
+        # Two imports of one connection at once (the schedule and a button) take turns.
+        LockProviderConnection.objects.select_for_update().filter(pk=connection.pk).first()
+        existing = {d.provider_device_id: d for d in connection.devices.all()}
+        for number, info in enumerate(infos, start=1):
+            seen.add(info.provider_device_id)
+            device = existing.get(info.provider_device_id)
+            values = {name: getattr(info, name) for name in SYNCED_FIELDS}
+            if device is None:
+                Device.objects.create(
+                    connection=connection,
+                    provider_device_id=info.provider_device_id,
+                    last_synced_at=now,
+                    **values,
+                )
+                result.created.append(info.name)
+            else:
+                changed = [n for n, v in values.items() if getattr(device, n) != v]
+                restored = device.removed_at is not None
+                if changed or restored:
+                    for name in changed:
+                        setattr(device, name, values[name])
+                    device.removed_at = None
+                    device.last_synced_at = now
+                    device.save(update_fields=[*changed, "removed_at", "last_synced_at"])
+                    if restored:
+                        result.restored.append(device.name)
+                    if changed:
+                        result.updated.append(device.name)
+                else:
+                    result.unchanged += 1
+            if number % PROGRESS_EVERY == 0:
+                LockProviderConnection.objects.filter(pk=connection.pk).update(sync_done=number)
+        for provider_id, device in existing.items():
+            if provider_id not in seen and device.removed_at is None:
+                device.removed_at = now
+                device.save(update_fields=["removed_at"])
+                result.removed.append(device.name)
+    return result
+
+
+def _apply_accounts(connection: LockProviderConnection, accounts) -> None:
+    now = timezone.now()
+    seen = set()
+    for info in accounts:
+        seen.add(info.provider_account_id)
+        ConnectedAccount.objects.update_or_create(
+            connection=connection,
+            provider_account_id=info.provider_account_id,
+            defaults={
+                "account_type": info.account_type,
+                "display_name": info.display_name,
+                "user_identifier": info.user_identifier,
+                "errors": info.errors,
+                "removed_at": None,
+                "last_seen_at": now,
+            },
+        )
+    connection.accounts.filter(removed_at__isnull=True).exclude(
+        provider_account_id__in=seen
+    ).update(removed_at=now)
+
+
+def connect_webview_start(
+    *, connection: LockProviderConnection, providers: list[str], redirect_url: str, user=None
+) -> ConnectWebview:
+    """Start a Seam Connect Webview for the chosen providers; send the manager to its url."""
+    with SeamGateway.for_connection(connection) as gateway:
+        info = gateway.create_connect_webview(providers=providers, redirect_url=redirect_url)
+    return ConnectWebview.objects.create(
+        connection=connection,
+        provider_webview_id=info.provider_webview_id,
+        url=info.url,
+        accepted_providers=info.accepted_providers or providers,
+        status=info.status,
+        provider_account_id=info.provider_account_id,
+        created_by=user,
+    )
+
+
+def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[ConnectWebview]:
+    """Read back pending webviews; when one linked an account, import its devices."""
+    refreshed = []
+    pending = list(connection.webviews.filter(status="pending"))
+    if not pending:
+        return refreshed
+    with SeamGateway.for_connection(connection) as gateway:
+        for webview in pending:
+            info = gateway.get_connect_webview(webview.provider_webview_id)
+            if info.status != webview.status:
+                webview.status = info.status
+                webview.provider_account_id = info.provider_account_id
+                webview.save(update_fields=["status", "provider_account_id"])
+                refreshed.append(webview)
+        accounts = gateway.list_connected_accounts()
+    _apply_accounts(connection, accounts)
+    return refreshed
+
+
+def assignments_create(
+    *,
+    listing: Listing,
+    devices: list[Device],
+    role: str = LockAssignment.Role.SECONDARY,
+    guest_access: bool = True,
+) -> list[LockAssignment]:
+    """Assign devices to one listing; raises ValidationError with a message per problem."""
+    problems = []
+    if role == LockAssignment.Role.PRIMARY:
+        if len(devices) > 1:
+            problems.append("Only one lock can be the primary lock of a listing.")
+        elif listing.assignments.filter(role=LockAssignment.Role.PRIMARY).exists():
+            problems.append(f"{listing} already has a primary lock.")
+    assigned = set(listing.assignments.values_list("device_id", flat=True))
+    for device in devices:
+        if device.organization_id != listing.organization_id:
+            problems.append(f"{device} belongs to another organization.")
+        elif device.removed_at is not None:
+            problems.append(f"{device} was removed at the provider.")
+        elif device.pk in assigned:
+            problems.append(f"{device} is already assigned to {listing}.")
+    if problems:
+        raise ValidationError(problems)
+    try:
+        with transaction.atomic():
+            return [
+                LockAssignment.objects.create(
+                    listing=listing, device=device, role=role, guest_access=guest_access
+                )
+                for device in devices
+            ]
+    except IntegrityError as error:  # a concurrent assignment won the race
+        raise ValidationError(
+            "The listing's locks changed meanwhile; reload and try again."
+        ) from error
