@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 admin.site.site_header = "Keystay"
@@ -8,5 +8,6 @@ admin.site.index_title = "Door codes for every stay"
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("admin/smart-devices/", include("locks.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,7 @@ whether trying again later can help.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,15 @@ ACCESS_CONTROL_PROVIDERS = {
 PROVIDERS = {**PIN_LOCK_PROVIDERS, **ACCESS_CONTROL_PROVIDERS}
 
 
+# Seam error codes that mean "this code cannot go on this lock as it is".
+CODE_REFUSALS = {
+    "duplicate_access_code": "The lock already holds this code in an overlapping period.",
+    "duplicate_code_on_device": "The lock already holds this code.",
+    "code_constraints_violated": "The lock refused this code (its code rules).",
+    "no_space_for_access_code_on_device": "The lock has no room for another code.",
+}
+
+
 class ProviderError(Exception):
     """A failed call to the lock provider.
 
@@ -62,6 +72,30 @@ class ProviderError(Exception):
     @property
     def retryable(self) -> bool:
         return self.kind in {"rate_limited", "unavailable"}
+
+
+@dataclass(frozen=True)
+class ProviderCode:
+    """A code as the provider holds it (a lock's access code or an ACS credential)."""
+
+    provider_id: str
+    code: str
+    name: str = ""
+    starts_at: datetime.datetime | None = None
+    ends_at: datetime.datetime | None = None
+    status: str = ""
+    errors: tuple[str, ...] = ()
+
+
+def seam_time(value: datetime.datetime) -> str:
+    """Seam takes ISO 8601 strings; send UTC to the second."""
+    return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(value: str | None) -> datetime.datetime | None:
+    if not value:
+        return None
+    return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -120,6 +154,12 @@ def _translate(error: Exception) -> ProviderError:
                 code=code,
                 status=status,
             )
+        if status == 404:
+            return ProviderError(
+                "not_found", f"Seam has no such object: {error}", code=code, status=status
+            )
+        if code in CODE_REFUSALS:
+            return ProviderError("invalid", CODE_REFUSALS[code], code=code, status=status)
         if status in (401, 403) or code in {"missing_workspace_id", "unauthorized"}:
             return ProviderError(
                 "unauthorized", "Seam refused the API key.", code=code, status=status
@@ -146,6 +186,13 @@ def _translate(error: Exception) -> ProviderError:
             )
         if status in (401, 403):
             return ProviderError("unauthorized", "Seam refused the API key.", status=status)
+        if status == 404:
+            # A bare 404 (no Seam error body): the route itself is missing on this server.
+            return ProviderError(
+                "error",
+                f"This Seam server does not support {error.request.url.path} (HTTP 404).",
+                status=status,
+            )
         return ProviderError("error", f"Seam answered HTTP {status}.", status=status)
     if isinstance(error, httpx.TimeoutException):
         return ProviderError("unavailable", "Seam did not answer in time.")
@@ -330,3 +377,152 @@ class SeamGateway:
             provider_account_id=webview.connected_account_id or "",
             accepted_providers=list(webview.accepted_providers or []),
         )
+
+    # Access codes on PIN locks ------------------------------------------------------
+
+    @staticmethod
+    def _code_info(access_code) -> ProviderCode:
+        return ProviderCode(
+            provider_id=access_code.access_code_id,
+            code=access_code.code or "",
+            name=access_code.name or "",
+            starts_at=_parse_time(access_code.starts_at),
+            ends_at=_parse_time(access_code.ends_at),
+            status=access_code.status or "",
+            errors=tuple(_field(e, "error_code") or "" for e in (access_code.errors or [])),
+        )
+
+    def create_access_code(
+        self,
+        *,
+        device_id: str,
+        code: str | None,
+        name: str,
+        starts_at: datetime.datetime,
+        ends_at: datetime.datetime,
+    ) -> ProviderCode:
+        """A time-bound code: the lock refuses it outside the window (native scheduling)."""
+        created = self._call(
+            self._client.access_codes.create,
+            device_id=device_id,
+            code=code or None,
+            name=name,
+            starts_at=seam_time(starts_at),
+            ends_at=seam_time(ends_at),
+        )
+        return self._code_info(created)
+
+    def update_access_code(
+        self,
+        *,
+        provider_id: str,
+        code: str | None,
+        name: str,
+        starts_at: datetime.datetime,
+        ends_at: datetime.datetime,
+    ) -> None:
+        # Always send both times: an update without them turns the code "ongoing".
+        self._call(
+            self._client.access_codes.update,
+            access_code_id=provider_id,
+            code=code or None,
+            name=name,
+            starts_at=seam_time(starts_at),
+            ends_at=seam_time(ends_at),
+            type="time_bound",
+        )
+
+    def delete_access_code(self, *, provider_id: str) -> None:
+        """Remove a code; one that is already gone counts as removed."""
+        try:
+            self._call(self._client.access_codes.delete, access_code_id=provider_id)
+        except ProviderError as error:
+            if error.kind != "not_found":
+                raise
+
+    def get_access_code(self, provider_id: str) -> ProviderCode | None:
+        try:
+            return self._code_info(
+                self._call(self._client.access_codes.get, access_code_id=provider_id)
+            )
+        except ProviderError as error:
+            if error.kind == "not_found":
+                return None
+            raise
+
+    def find_access_codes(self, *, device_id: str, name_prefix: str) -> list[ProviderCode]:
+        """Codes on a device whose name starts with a prefix: finds a code whose create
+        succeeded at Seam although Keystay never saw the answer (there is no idempotency
+        key). Filters by device itself: some servers ignore the device_id filter."""
+        codes = self._call(self._client.access_codes.list, device_id=device_id)
+        return [
+            self._code_info(c)
+            for c in codes
+            if c.device_id == device_id and (c.name or "").startswith(name_prefix)
+        ]
+
+    # Access-control entrances: a guest user with a time-bound PIN credential ---------
+
+    def create_acs_guest(
+        self,
+        *,
+        acs_system_id: str,
+        full_name: str,
+        starts_at: datetime.datetime,
+        ends_at: datetime.datetime,
+    ) -> str:
+        user = self._call(
+            self._client.acs.users.create,
+            acs_system_id=acs_system_id,
+            full_name=full_name,
+            access_schedule={"starts_at": seam_time(starts_at), "ends_at": seam_time(ends_at)},
+        )
+        return user.acs_user_id
+
+    def update_acs_guest(
+        self, *, acs_user_id: str, starts_at: datetime.datetime, ends_at: datetime.datetime
+    ) -> None:
+        self._call(
+            self._client.acs.users.update,
+            acs_user_id=acs_user_id,
+            access_schedule={"starts_at": seam_time(starts_at), "ends_at": seam_time(ends_at)},
+        )
+
+    def create_acs_credential(
+        self,
+        *,
+        acs_user_id: str,
+        entrance_id: str,
+        code: str,
+        starts_at: datetime.datetime,
+        ends_at: datetime.datetime,
+    ) -> ProviderCode:
+        credential = self._call(
+            self._client.acs.credentials.create,
+            acs_user_id=acs_user_id,
+            access_method="code",
+            code=code,
+            allowed_acs_entrance_ids=[entrance_id],
+            starts_at=seam_time(starts_at),
+            ends_at=seam_time(ends_at),
+        )
+        return ProviderCode(
+            provider_id=credential.acs_credential_id,
+            code=credential.code or code,
+            starts_at=_parse_time(credential.starts_at),
+            ends_at=_parse_time(credential.ends_at),
+        )
+
+    def delete_acs_credential(self, *, provider_id: str) -> None:
+        try:
+            self._call(self._client.acs.credentials.delete, acs_credential_id=provider_id)
+        except ProviderError as error:
+            if error.kind != "not_found":
+                raise
+
+    def delete_acs_guest(self, *, acs_user_id: str) -> None:
+        try:
+            self._call(self._client.acs.users.delete, acs_user_id=acs_user_id)
+        except ProviderError as error:
+            if error.kind != "not_found":
+                raise

@@ -223,8 +223,9 @@ class ListingAdmin(OrganizationScopedAdmin):
                 "description": "Empty fields use the property's times and Keystay's defaults.",
                 "fields": [
                     ("check_in_time", "check_out_time"),
+                    ("buffer_before_minutes", "buffer_after_minutes"),
                     "code_lead_time_minutes",
-                    "code_length",
+                    ("code_length", "code_style"),
                 ],
             },
         ),

@@ -99,6 +99,15 @@ class Property(models.Model):
         return zoneinfo.ZoneInfo(self.time_zone)
 
 
+class CodeStyle(models.TextChoices):
+    RANDOM = "random", "Random"
+    PHONE = "phone", "Last digits of the guest's phone"
+
+
+# How long before the window a code is put on the lock, when the listing does not say.
+DEFAULT_CODE_LEAD_MINUTES = 24 * 60
+
+
 class Listing(models.Model):
     """A rentable unit of a property, known to the PMS by its external id.
 
@@ -132,6 +141,24 @@ class Listing(models.Model):
         blank=True,
         validators=[MinValueValidator(CODE_LENGTH_MIN), MaxValueValidator(CODE_LENGTH_MAX)],
         help_text="Digits in guest codes (4–12). Empty: what the locks accept, 6 by preference.",
+    )
+    buffer_before_minutes = models.PositiveIntegerField(
+        "window opens (minutes before check-in)",
+        default=0,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="The guest's code starts working this long before check-in.",
+    )
+    buffer_after_minutes = models.PositiveIntegerField(
+        "window closes (minutes after check-out)",
+        default=0,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text="The guest's code keeps working this long after check-out.",
+    )
+    code_style = models.CharField(
+        max_length=16,
+        choices=CodeStyle.choices,
+        default=CodeStyle.RANDOM,
+        help_text="Phone: the last digits of the guest's phone when they are valid and free.",
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -178,3 +205,17 @@ class Listing(models.Model):
     @builtins.property
     def effective_check_out_time(self) -> datetime.time:
         return self.check_out_time or self.property.check_out_time
+
+    @builtins.property
+    def lead_time(self) -> datetime.timedelta:
+        minutes = self.code_lead_time_minutes
+        return datetime.timedelta(
+            minutes=DEFAULT_CODE_LEAD_MINUTES if minutes is None else minutes
+        )
+
+    def local_check_in(self, day: datetime.date) -> datetime.datetime:
+        """The check-in instant of a local date: 15:00 means 15:00 there, whatever the DST."""
+        return datetime.datetime.combine(day, self.effective_check_in_time, self.property.zone)
+
+    def local_check_out(self, day: datetime.date) -> datetime.datetime:
+        return datetime.datetime.combine(day, self.effective_check_out_time, self.property.zone)

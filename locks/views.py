@@ -1,0 +1,280 @@
+"""Settings → Connections → Smart Devices: connect Seam workspaces, import, assign.
+
+Thin views: they parse input with a form, call a service, and render in the admin's look.
+Everything is scoped to the person's organizations; changes need the manager role of the
+connection's organization (another organization's connection is a 404, staff get a 403).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import F, Prefetch
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from properties import access
+from properties.models import Listing, Organization
+
+from .forms import AssignDevicesForm, ConnectionAddForm, ConnectProviderForm
+from .gateway import ProviderError
+from .models import Device, LockAssignment, LockProviderConnection
+from .services import (
+    assignments_create,
+    connect_webview_start,
+    connect_webviews_refresh,
+    connection_create,
+    connection_request_sync,
+)
+
+LIST_URL = "smart_devices:list"
+
+
+@dataclass
+class DeviceRow:
+    device: Device
+    checkbox: object = None  # the assign form's checkbox, for a manager and a present device
+
+
+@dataclass
+class ConnectionPanel:
+    connection: LockProviderConnection
+    manageable: bool
+    assign_form: AssignDevicesForm | None = None
+    rows: list[DeviceRow] = field(default_factory=list)
+
+    @property
+    def importing(self) -> bool:
+        return self.connection.sync_state in {
+            LockProviderConnection.SyncState.QUEUED,
+            LockProviderConnection.SyncState.RUNNING,
+        }
+
+
+def _connections(user) -> list[LockProviderConnection]:
+    """Every connection the person sees, with accounts, devices and their listings.
+
+    A fixed number of queries, however many connections and devices there are.
+    """
+    # Present devices first, the ones removed at the provider after them.
+    devices = Device.objects.order_by(
+        F("removed_at").asc(nulls_first=True), "name"
+    ).prefetch_related(
+        Prefetch(
+            "assignments",
+            LockAssignment.objects.select_related("listing").order_by("role", "listing__name"),
+        )
+    )
+    queryset = (
+        LockProviderConnection.objects.select_related("organization")
+        .prefetch_related("accounts", Prefetch("devices", devices))
+        .order_by("organization__name", "name")
+    )
+    return list(access.scope_queryset(queryset, user))
+
+
+def _managed_organizations(user) -> list[Organization]:
+    return list(access.scope_queryset(Organization.objects.order_by("name"), user, manage=True))
+
+
+def _assignable_devices(devices) -> list[Device]:
+    return [device for device in devices if device.removed_at is None]
+
+
+def _listings_of(organization_ids) -> list[Listing]:
+    return list(
+        Listing.objects.filter(organization_id__in=organization_ids)
+        .select_related("property")
+        .order_by("name", "property__name")
+    )
+
+
+def _render_list(
+    request: HttpRequest,
+    *,
+    add_form: ConnectionAddForm | None = None,
+    assign_form: AssignDevicesForm | None = None,
+    assign_connection_id: int | None = None,
+) -> TemplateResponse:
+    user = request.user
+    connections = _connections(user)
+    manageable = {c.pk for c in connections if access.can_manage(user, c)}
+    listings_by_org: dict[int, list[Listing]] = {}
+    for listing in _listings_of({c.organization_id for c in connections if c.pk in manageable}):
+        listings_by_org.setdefault(listing.organization_id, []).append(listing)
+
+    panels = []
+    for connection in connections:
+        devices = list(connection.devices.all())
+        panel = ConnectionPanel(connection, manageable=connection.pk in manageable)
+        assignable = _assignable_devices(devices)
+        if panel.manageable and (assignable or connection.pk == assign_connection_id):
+            if connection.pk == assign_connection_id:
+                panel.assign_form = assign_form  # bound, with its errors and choices kept
+            else:
+                panel.assign_form = AssignDevicesForm(
+                    prefix=f"assign-{connection.pk}",
+                    devices=assignable,
+                    listings=listings_by_org.get(connection.organization_id, []),
+                )
+        checkboxes = panel.assign_form.device_checkboxes() if panel.assign_form else {}
+        panel.rows = [DeviceRow(device, checkboxes.get(device.pk)) for device in devices]
+        panels.append(panel)
+
+    if add_form is None and access.can_manage(user):
+        add_form = ConnectionAddForm(organizations=_managed_organizations(user))
+    context = {
+        **admin.site.each_context(request),
+        "title": "Smart Devices",
+        "subtitle": "Settings → Connections",
+        "panels": panels,
+        "add_form": add_form,
+        "refreshing": any(panel.importing for panel in panels),
+    }
+    return TemplateResponse(request, "locks/smart_devices.html", context)
+
+
+def _connection_to_manage(request: HttpRequest, pk: int) -> LockProviderConnection:
+    """404 outside the person's organizations, 403 without the manager role there."""
+    connection = get_object_or_404(
+        access.scope_queryset(
+            LockProviderConnection.objects.select_related("organization"), request.user
+        ),
+        pk=pk,
+    )
+    if not access.can_manage(request.user, connection):
+        raise PermissionDenied("Only the organization's managers change its connections.")
+    return connection
+
+
+@require_GET
+def smart_devices(request: HttpRequest) -> HttpResponse:
+    return _render_list(request)
+
+
+@require_http_methods(["GET", "POST"])
+def connection_add(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return redirect(LIST_URL)
+    if not access.can_manage(request.user):
+        raise PermissionDenied("Only managers add connections.")
+    form = ConnectionAddForm(request.POST, organizations=_managed_organizations(request.user))
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            connection = connection_create(
+                organization=data["organization"],
+                name=data["name"],
+                api_key=data["api_key"],
+                endpoint=data["endpoint"],
+            )
+        except ProviderError as error:
+            # A refused key belongs to the key field; an outage is nobody's typing error.
+            key_refused = error.kind in {"unauthorized", "invalid"}
+            form.add_error("api_key" if key_refused else None, error.message)
+        except ValidationError as error:  # e.g. the same name added meanwhile
+            form.add_error(None, error.messages)
+        else:
+            messages.success(
+                request,
+                f"Connected to workspace “{connection.workspace_name or connection.workspace_id}”"
+                f"{' (sandbox)' if connection.is_sandbox else ''}. Importing its devices…",
+            )
+            connection_request_sync(connection=connection)
+            return redirect(LIST_URL)
+    return _render_list(request, add_form=form)
+
+
+@require_POST
+def connection_import(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _connection_to_manage(request, pk)
+    connection_request_sync(connection=connection)
+    messages.info(request, f"Importing the devices of “{connection}”; this page shows progress.")
+    return redirect(LIST_URL)
+
+
+@require_http_methods(["GET", "POST"])
+def connection_connect(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = _connection_to_manage(request, pk)
+    form = ConnectProviderForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        return_url = reverse("smart_devices:return", args=[connection.pk])
+        try:
+            webview = connect_webview_start(
+                connection=connection,
+                providers=form.providers(),
+                redirect_url=request.build_absolute_uri(return_url),
+                user=request.user,
+            )
+        except ProviderError as error:
+            messages.error(request, f"Seam could not start the account link: {error.message}")
+        else:
+            return redirect(webview.url)
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Connect a provider account to “{connection}”",
+        "connection": connection,
+        "form": form,
+    }
+    return TemplateResponse(request, "locks/connect_provider.html", context)
+
+
+@require_GET
+def connection_return(request: HttpRequest, pk: int) -> HttpResponse:
+    """Where Seam's Connect Webview sends the manager back."""
+    connection = _connection_to_manage(request, pk)
+    try:
+        refreshed = connect_webviews_refresh(connection=connection)
+    except ProviderError as error:
+        messages.error(request, f"Could not read the account link back: {error.message}")
+        return redirect(LIST_URL)
+    linked_ids = [w.provider_account_id for w in refreshed if w.provider_account_id]
+    if not linked_ids:
+        messages.warning(request, f"No provider account was linked to “{connection}”.")
+        return redirect(LIST_URL)
+    accounts = connection.accounts.filter(provider_account_id__in=linked_ids)
+    described = ", ".join(
+        f"{a.user_identifier or a.provider_account_id} ({a.display_name or a.account_type})"
+        for a in accounts
+    )
+    messages.success(request, f"Linked {described} to “{connection}”. Importing its devices…")
+    connection_request_sync(connection=connection)
+    return redirect(LIST_URL)
+
+
+@require_http_methods(["GET", "POST"])
+def connection_assign(request: HttpRequest, pk: int) -> HttpResponse:
+    if request.method == "GET":
+        return redirect(LIST_URL)
+    connection = _connection_to_manage(request, pk)
+    form = AssignDevicesForm(
+        request.POST,
+        prefix=f"assign-{connection.pk}",
+        devices=_assignable_devices(connection.devices.all()),
+        listings=_listings_of([connection.organization_id]),
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            assignments = assignments_create(
+                listing=data["listing"],
+                devices=data["devices"],
+                role=data["role"],
+                guest_access=data["guest_access"],
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            role = LockAssignment.Role(data["role"]).label.lower()
+            names = ", ".join(a.device.name for a in assignments)
+            guests = "guest codes on" if data["guest_access"] else "no guest codes"
+            messages.success(
+                request, f"Assigned {names} to {data['listing']} as {role} ({guests})."
+            )
+            return redirect(LIST_URL)
+    return _render_list(request, assign_form=form, assign_connection_id=connection.pk)

@@ -1,0 +1,26 @@
+from django.core.management.base import BaseCommand
+
+from reservations.models import LockAccess
+from reservations.services import process_due
+
+
+class Command(BaseCommand):
+    help = "Carry out the code lifecycle's due work (programming, updates, removals, retries)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--now",
+            action="store_true",
+            help="Also retry failed steps at once instead of waiting for their backoff.",
+        )
+
+    def handle(self, *args, now=False, **options):
+        from django.utils import timezone
+
+        if now:
+            LockAccess.objects.filter(
+                state=LockAccess.State.FAILED, due_at__gt=timezone.now()
+            ).update(due_at=timezone.now())
+        worked = process_due()
+        pending = LockAccess.objects.filter(due_at__isnull=False).count()
+        self.stdout.write(f"Worked on {worked} lock access(es); {pending} with work scheduled.")

@@ -1,0 +1,54 @@
+"""Reads the lifecycle, pages and the API share."""
+
+from __future__ import annotations
+
+import datetime
+
+from django.db.models import Q, QuerySet
+
+from .models import LockAccess
+
+# States in which a code may be on a lock (or about to be).
+LIVE_STATES = [
+    LockAccess.State.PLANNED,
+    LockAccess.State.PROGRAMMING,
+    LockAccess.State.ON_LOCK,
+    LockAccess.State.REMOVING,
+    LockAccess.State.FAILED,
+]
+
+
+def taken_codes(
+    *,
+    device_ids: list[int],
+    start: datetime.datetime,
+    end: datetime.datetime,
+    exclude_reservation_id: int | None = None,
+) -> set[str]:
+    """Codes other stays hold on these locks at some instant of [start, end).
+
+    A code occupies a lock from its programming instant to the end of its window.
+    """
+    if not device_ids:
+        return set()
+    rows = LockAccess.objects.filter(
+        device_id__in=device_ids, state__in=LIVE_STATES, program_at__lt=end, ends_at__gt=start
+    ).filter(Q(wanted=True) | ~Q(provider_id=""))
+    if exclude_reservation_id is not None:
+        rows = rows.exclude(reservation_id=exclude_reservation_id)
+    taken = set()
+    for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
+        taken.update(code for code in (access.code, access.provider_code) if code)
+    return taken
+
+
+def accesses_failing(*, user) -> QuerySet[LockAccess]:
+    """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
+    from properties.access import scope_queryset
+
+    return scope_queryset(
+        LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(
+            "device", "reservation__listing__property"
+        ),
+        user,
+    )

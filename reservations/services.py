@@ -1,0 +1,684 @@
+"""The code lifecycle: plan every lock's part of a stay, then carry the plan out on time.
+
+Two halves, as in healthchecks' sendalerts:
+- Planning (`reservation_replan`) runs in the caller's transaction whenever anything that
+  matters changes. It writes, per lock, the wanted code and window and `due_at`, the next
+  instant work is due, and enqueues processing once the transaction commits.
+- Processing (`process_due`) finds due rows, claims each with a compare-and-set on
+  `claimed_until` (so two workers never work one row), calls Seam outside any lock, and
+  records the outcome, re-reading the plan in case it changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from locks.gateway import ProviderError, SeamGateway
+from locks.models import Device, LockAssignment
+from properties.models import CodeStyle, Listing
+
+from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
+from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .selectors import taken_codes
+
+logger = logging.getLogger(__name__)
+
+LEASE = datetime.timedelta(minutes=5)  # a claimed row belongs to its worker this long
+RETRY_BASE = datetime.timedelta(seconds=30)
+RETRY_MAX = datetime.timedelta(minutes=30)
+CONFIRM_REMOVAL_AFTER = datetime.timedelta(minutes=1)
+
+State = LockAccess.State
+Reason = LockAccess.Reason
+# A code leaving for these reasons is "revoked"; at the end of its window, "removed".
+REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
+FINAL_STATES = {State.REMOVED, State.REVOKED}
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    program_at: datetime.datetime
+
+
+def stay_window(reservation: Reservation) -> tuple[datetime.datetime, datetime.datetime]:
+    listing = reservation.listing
+    starts = reservation.check_in - datetime.timedelta(minutes=listing.buffer_before_minutes)
+    ends = reservation.check_out + datetime.timedelta(minutes=listing.buffer_after_minutes)
+    return starts, ends
+
+
+def _plan(reservation: Reservation, code: str, override: AccessOverride | None) -> Plan:
+    starts, ends = stay_window(reservation)
+    lead = reservation.listing.lead_time
+    if override is not None:
+        code = override.code or code
+        starts = override.starts_at or starts
+        ends = override.ends_at or ends
+        if override.lead_time_minutes is not None:
+            lead = datetime.timedelta(minutes=override.lead_time_minutes)
+    if reservation.ended_at is not None:
+        ends = min(ends, reservation.ended_at)
+    return Plan(code=code, starts_at=starts, ends_at=ends, program_at=starts - lead)
+
+
+def _guest_locks(listing: Listing) -> list[LockAssignment]:
+    return list(
+        listing.assignments.filter(guest_access=True, device__removed_at__isnull=True)
+        .select_related("device")
+        .order_by("pk")
+    )
+
+
+def _rules(assignments: list[LockAssignment]) -> list[LockRules]:
+    return [
+        LockRules.of(a.device)
+        for a in assignments
+        if a.device.kind == Device.Kind.LOCK and a.device.can_specify_pin_code
+    ]
+
+
+def _code_is_kept(reservation: Reservation, code: ReservationCode, now) -> bool:
+    """Once the guest has the code, or the stay began, dates move only the window."""
+    return code.sent_at is not None or now >= stay_window(reservation)[0]
+
+
+def _ensure_code(
+    reservation: Reservation, assignments: list[LockAssignment], now, *, force_new=False
+) -> str:
+    rules = _rules(assignments)
+    starts, ends = stay_window(reservation)
+    taken = taken_codes(
+        device_ids=[a.device_id for a in assignments],
+        start=starts - reservation.listing.lead_time,
+        end=ends,
+        exclude_reservation_id=reservation.pk,
+    )
+    existing = ReservationCode.objects.filter(reservation=reservation).first()
+    use_phone = reservation.listing.code_style == CodeStyle.PHONE
+    if existing is not None and not force_new:
+        if _code_is_kept(reservation, existing, now):
+            return existing.value
+        try:
+            check_code(
+                existing.value,
+                rules=rules,
+                taken=taken,
+                guest_phone_digits=phone_digits(reservation.guest_phone),
+                allow_phone=use_phone,
+            )
+            return existing.value
+        except CodeRefused:
+            logger.info("Reservation %s: its code no longer fits its locks", reservation.pk)
+    if existing is not None:
+        taken.add(existing.value)  # a rotation never lands on the old code
+    code = generate_code(
+        rules=rules,
+        taken=taken,
+        preferred_length=reservation.listing.code_length,
+        guest_phone=reservation.guest_phone,
+        use_phone=use_phone,
+    )
+    if existing is None:
+        existing = ReservationCode(reservation=reservation, generated_at=now)
+    else:
+        existing.rotated_at = now
+    existing.value = code
+    existing.generated_at = now
+    existing.save()
+    return code
+
+
+def _is_live(reservation: Reservation) -> bool:
+    return reservation.status == Reservation.Status.CONFIRMED and reservation.ended_at is None
+
+
+def _leave_reason(reservation: Reservation, access: LockAccess, listing_id: int) -> str:
+    if reservation.status == Reservation.Status.CANCELLED:
+        return Reason.CANCELLED
+    if reservation.ended_at is not None or reservation.status == Reservation.Status.CHECKED_OUT:
+        return Reason.ENDED_EARLY if timezone.now() < access.ends_at else Reason.WINDOW_ENDED
+    if access.assignment_id is None or access.assignment.listing_id != listing_id:
+        return Reason.MOVED if access.assignment_id else Reason.UNASSIGNED
+    if not access.assignment.guest_access:
+        return Reason.NO_GUEST_ACCESS
+    return Reason.UNASSIGNED
+
+
+def _next_due(access: LockAccess, now) -> datetime.datetime | None:
+    if access.state in FINAL_STATES and not access.wanted:
+        return None
+    if not access.wanted:
+        if access.provider_id or access.provider_user_id or access.attempts:
+            return now
+        return None
+    if access.state in FINAL_STATES:
+        return None  # the window is over and the code is gone
+    if now >= access.ends_at:
+        return now  # remove (or never program) a code whose window has ended
+    if not access.provider_id:
+        return max(access.program_at, now)
+    if _needs_update(access, now):
+        return now  # a code already on the lock follows its plan at once
+    return access.ends_at
+
+
+def _needs_update(access: LockAccess, now) -> bool:
+    if access.code and access.code != access.provider_code:
+        return True
+    if access.provider_ends_at != access.ends_at:
+        return True
+    sent_start = access.provider_starts_at
+    if sent_start is None:
+        return True
+    if access.starts_at > sent_start:
+        return True  # the window now opens later
+    # An earlier start matters only while the provider's start is still ahead.
+    return access.starts_at < sent_start and sent_start > now
+
+
+@transaction.atomic
+def reservation_replan(*, reservation: Reservation, now=None) -> None:
+    """Bring every lock's plan in line with the reservation, its listing and overrides.
+
+    Changes the affected locks alone; enqueues processing when the transaction commits.
+    """
+    now = now or timezone.now()
+    # One re-plan of a reservation at a time: the plan is read, then written.
+    reservation = (
+        Reservation.objects.select_for_update()
+        .select_related("listing__property")
+        .get(pk=reservation.pk)
+    )
+    listing = reservation.listing
+    accesses = {
+        a.device_id: a for a in reservation.lock_accesses.select_related("assignment", "device")
+    }
+    wanted: dict[int, tuple[LockAssignment, Plan]] = {}
+    failure = ""
+    if _is_live(reservation):
+        assignments = _guest_locks(listing)
+        overrides = {o.assignment_id: o for o in reservation.overrides.all()}
+        try:
+            code = _ensure_code(reservation, assignments, now)
+        except CodeRefused as refusal:
+            code, failure = "", str(refusal)
+        for assignment in assignments:
+            wanted[assignment.device_id] = (
+                assignment,
+                _plan(reservation, code, overrides.get(assignment.pk)),
+            )
+
+    for device_id, (assignment, plan) in wanted.items():
+        access = accesses.pop(device_id, None)
+        if access is None:
+            access = LockAccess(
+                reservation=reservation,
+                organization_id=reservation.organization_id,
+                device_id=device_id,
+            )
+        was_final = access.state in FINAL_STATES
+        access.assignment = assignment
+        access.wanted = True
+        access.reason = Reason.NONE
+        access.code = plan.code
+        access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
+        access.program_at = plan.program_at
+        if was_final and now < plan.ends_at:
+            access.state = State.PLANNED  # a lock given back to the stay
+        if failure:
+            access.state, access.last_error, access.last_error_at = State.FAILED, failure, now
+            access.due_at = None
+        else:
+            if access.state == State.FAILED and access.attempts == 0:
+                access.state, access.last_error = State.PLANNED, ""
+            access.due_at = _next_due(access, now)
+        access.save()
+
+    for access in accesses.values():  # locks the stay no longer uses
+        if access.wanted or access.state not in FINAL_STATES:
+            access.wanted = False
+            access.reason = _leave_reason(reservation, access, listing.pk)
+            if not (access.provider_id or access.provider_user_id or access.attempts):
+                # Never reached the provider: nothing to remove.
+                access.state = (
+                    State.REVOKED if access.reason in REVOKING_REASONS else State.REMOVED
+                )
+                access.removed_at = now
+            access.due_at = _next_due(access, now)
+            access.save()
+
+    reservation_id = reservation.pk
+    transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+
+
+def _enqueue_processing(reservation_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+
+
+def listing_replan(*, listing: Listing, now=None) -> int:
+    """Re-plan every stay of a listing that still has, or will have, codes on locks."""
+    now = now or timezone.now()
+    reservations = (
+        Reservation.objects.filter(listing=listing)
+        .filter(
+            Q(status=Reservation.Status.CONFIRMED, check_out__gt=now - datetime.timedelta(days=1))
+            | Q(lock_accesses__due_at__isnull=False)
+            | Q(lock_accesses__state__in=[State.ON_LOCK, State.PROGRAMMING, State.FAILED])
+        )
+        .distinct()
+    )
+    count = 0
+    for reservation in reservations:
+        reservation_replan(reservation=reservation, now=now)
+        count += 1
+    return count
+
+
+# ------------------------------------------------------------------ status changes
+
+
+def _stamp_status(reservation: Reservation, previous_status: str | None, now) -> None:
+    if reservation.status == previous_status:
+        return
+    if reservation.status == Reservation.Status.CONFIRMED and reservation.confirmed_at is None:
+        reservation.confirmed_at = now
+    if reservation.status == Reservation.Status.CANCELLED:
+        reservation.cancelled_at = now
+
+
+@transaction.atomic
+def reservation_create(*, listing: Listing, now=None, **fields) -> Reservation:
+    now = now or timezone.now()
+    reservation = Reservation(listing=listing, **fields)
+    reservation.full_clean()
+    _stamp_status(reservation, None, now)
+    reservation.save()
+    reservation_replan(reservation=reservation, now=now)
+    return reservation
+
+
+@transaction.atomic
+def reservation_changed(*, reservation: Reservation, previous_status: str | None, now=None):
+    """Call after a reservation's fields were saved (admin, API, import): stamps and plans."""
+    now = now or timezone.now()
+    _stamp_status(reservation, previous_status, now)
+    Reservation.objects.filter(pk=reservation.pk).update(
+        confirmed_at=reservation.confirmed_at, cancelled_at=reservation.cancelled_at
+    )
+    reservation_replan(reservation=reservation, now=now)
+
+
+@transaction.atomic
+def reservation_update(*, reservation: Reservation, now=None, **fields) -> Reservation:
+    previous_status = Reservation.objects.values_list("status", flat=True).get(pk=reservation.pk)
+    for name, value in fields.items():
+        setattr(reservation, name, value)
+    reservation.full_clean()
+    reservation.save()
+    reservation_changed(reservation=reservation, previous_status=previous_status, now=now)
+    return reservation
+
+
+def reservation_confirm(*, reservation: Reservation, now=None) -> Reservation:
+    return reservation_update(
+        reservation=reservation, status=Reservation.Status.CONFIRMED, now=now
+    )
+
+
+def reservation_cancel(*, reservation: Reservation, now=None) -> Reservation:
+    """Revoke the code at once, on every lock, whatever state it is in."""
+    return reservation_update(
+        reservation=reservation, status=Reservation.Status.CANCELLED, now=now
+    )
+
+
+@transaction.atomic
+def reservation_end_stay(*, reservation: Reservation, now=None) -> Reservation:
+    """Staff end a stay early: the code leaves every lock now."""
+    now = now or timezone.now()
+    reservation.ended_at = now
+    reservation.status = Reservation.Status.CHECKED_OUT
+    reservation.save(update_fields=["ended_at", "status", "updated_at"])
+    reservation_replan(reservation=reservation, now=now)
+    return reservation
+
+
+@transaction.atomic
+def code_rotate(*, reservation: Reservation, now=None) -> str:
+    """A leaked code: a new code on every lock, replacing the old one in place."""
+    now = now or timezone.now()
+    reservation = Reservation.objects.select_for_update().get(pk=reservation.pk)
+    code = _ensure_code(reservation, _guest_locks(reservation.listing), now, force_new=True)
+    ReservationCode.objects.filter(reservation=reservation).update(sent_at=None)
+    reservation_replan(reservation=reservation, now=now)
+    return code
+
+
+def code_mark_sent(*, reservation: Reservation, now=None) -> None:
+    ReservationCode.objects.filter(reservation=reservation).update(sent_at=now or timezone.now())
+
+
+def access_retry_now(*, access: LockAccess, now=None) -> None:
+    """Staff ask for another try at once (after fixing a lock, say)."""
+    now = now or timezone.now()
+    LockAccess.objects.filter(pk=access.pk).exclude(state__in=FINAL_STATES).update(
+        due_at=now, attempts=0
+    )
+    reservation_id = access.reservation_id
+    transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+
+
+# ------------------------------------------------------------------------ processing
+
+
+def _access_name(access: LockAccess) -> str:
+    """Named so that Keystay can find its code again after an unanswered create."""
+    prefix = _name_prefix(access)
+    limit = 40
+    for constraint in access.device.code_constraints:
+        if constraint.get("constraint_type") == "name_length" and constraint.get("max_length"):
+            limit = constraint["max_length"]
+    return f"{prefix}{access.reservation.guest_name}"[:limit].rstrip()
+
+
+def _name_prefix(access: LockAccess) -> str:
+    return f"KS{access.reservation_id}-{access.device_id} "
+
+
+def _claim(pk: int) -> str | None:
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        LockAccess.objects.filter(pk=pk, due_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .update(claimed_until=now + LEASE, claim_token=token)
+    )
+    return token if claimed else None
+
+
+class _Gateways:
+    """One Seam client per connection for one processing run."""
+
+    def __init__(self):
+        self._open: dict[int, SeamGateway] = {}
+
+    def for_device(self, device: Device) -> SeamGateway:
+        connection = device.connection
+        if connection.pk not in self._open:
+            self._open[connection.pk] = SeamGateway.for_connection(connection)
+        return self._open[connection.pk]
+
+    def close(self) -> None:
+        for gateway in self._open.values():
+            gateway.close()
+
+
+def process_due(*, now=None, limit: int = 500, reservation_id: int | None = None) -> int:
+    """Carry out every due step; returns how many rows were worked on."""
+    now = now or timezone.now()
+    due = LockAccess.objects.filter(due_at__lte=now).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    if reservation_id is not None:
+        due = due.filter(reservation_id=reservation_id)
+    ids = list(due.order_by("due_at").values_list("pk", flat=True)[:limit])
+    gateways = _Gateways()
+    worked = 0
+    try:
+        for pk in ids:
+            token = _claim(pk)
+            if token is None:
+                continue  # another worker has it
+            worked += 1
+            try:
+                _process(pk, token, gateways)
+            except Exception:  # one lock's bug must not hold up the others
+                logger.exception("Lock access %s: unexpected failure", pk)
+                _record_failure(
+                    pk, token, "Unexpected error; Keystay will try again.", retryable=True
+                )
+    finally:
+        gateways.close()
+    return worked
+
+
+@dataclass
+class _Outcome:
+    state: str
+    provider_id: str | None = None
+    provider_user_id: str | None = None
+    provider_code: str | None = None
+    provider_starts_at: datetime.datetime | None = None
+    provider_ends_at: datetime.datetime | None = None
+    removed: bool = False
+    recheck: bool = False
+
+
+def _process(pk: int, token: str, gateways: _Gateways) -> None:
+    access = LockAccess.objects.select_related("device__connection", "reservation").get(pk=pk)
+    if _leaving(access):
+        working = State.REMOVING
+    elif access.provider_id or timezone.now() >= access.program_at:
+        working = access.state if access.state == State.ON_LOCK else State.PROGRAMMING
+    else:
+        working = access.state
+    LockAccess.objects.filter(pk=pk, claim_token=token).update(state=working)
+    try:
+        gateway = gateways.for_device(access.device)
+        if _leaving(access):
+            outcome = _remove(access, gateway)
+        elif not access.provider_id and timezone.now() < access.program_at:
+            outcome = _Outcome(state=State.PLANNED)  # woken early: nothing to do yet
+        else:
+            outcome = _program(access, gateway, token)
+    except ProviderError as error:
+        # A refused code will be refused again: wait for the plan to change. Anything
+        # else (offline, outage, rate limit, timeout) is retried with backoff.
+        retryable = error.kind != "invalid" or _leaving(access)
+        _record_failure(pk, token, error.message, retryable=retryable)
+        return
+    _record_success(pk, token, outcome)
+
+
+def _leaving(access: LockAccess) -> bool:
+    return not access.wanted or timezone.now() >= access.ends_at
+
+
+def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
+    device = access.device
+    if device.kind == Device.Kind.ACS_ENTRANCE:
+        if access.provider_id:
+            gateway.delete_acs_credential(provider_id=access.provider_id)
+        if access.provider_user_id:
+            gateway.delete_acs_guest(acs_user_id=access.provider_user_id)
+    else:
+        ids = {access.provider_id} if access.provider_id else set()
+        # A create that succeeded unseen left a code named after this access: remove it too.
+        ids |= {
+            c.provider_id
+            for c in gateway.find_access_codes(
+                device_id=device.provider_device_id, name_prefix=_name_prefix(access)
+            )
+        }
+        for provider_id in ids:
+            gateway.delete_access_code(provider_id=provider_id)
+        # Confirm: a lock may take a while to drop a code; check until it is gone.
+        for provider_id in ids:
+            if gateway.get_access_code(provider_id) is not None:
+                return _Outcome(state=State.REMOVING, recheck=True)
+    reason = access.reason or Reason.WINDOW_ENDED
+    final = State.REVOKED if reason in REVOKING_REASONS else State.REMOVED
+    return _Outcome(state=final, removed=True)
+
+
+def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
+    device = access.device
+    now = timezone.now()
+    # Some locks refuse a start in the past: a late code starts now.
+    start = max(access.starts_at, now.replace(microsecond=0))
+    if device.kind == Device.Kind.ACS_ENTRANCE:
+        return _program_entrance(access, gateway, token, start)
+    code = access.code if device.can_specify_pin_code else None
+    if not access.provider_id:
+        found = gateway.find_access_codes(
+            device_id=device.provider_device_id, name_prefix=_name_prefix(access)
+        )
+        if found:  # adopt it; never put a second copy on the lock
+            keep, extras = found[0], found[1:]
+            for extra in extras:
+                gateway.delete_access_code(provider_id=extra.provider_id)
+            access.provider_id = keep.provider_id
+            access.provider_code = keep.code
+            access.provider_starts_at, access.provider_ends_at = keep.starts_at, keep.ends_at
+        else:
+            created = gateway.create_access_code(
+                device_id=device.provider_device_id,
+                code=code,
+                name=_access_name(access),
+                starts_at=start,
+                ends_at=access.ends_at,
+            )
+            return _Outcome(
+                state=State.ON_LOCK,
+                provider_id=created.provider_id,
+                provider_code=created.code or code or "",
+                provider_starts_at=start,
+                provider_ends_at=access.ends_at,
+            )
+    if _needs_update(access, now):
+        new_start = access.provider_starts_at
+        if new_start is None or access.starts_at > new_start or new_start > now:
+            new_start = start
+        gateway.update_access_code(
+            provider_id=access.provider_id,
+            code=code,
+            name=_access_name(access),
+            starts_at=new_start,
+            ends_at=access.ends_at,
+        )
+        return _Outcome(
+            state=State.ON_LOCK,
+            provider_id=access.provider_id,
+            provider_code=code or access.provider_code,
+            provider_starts_at=new_start,
+            provider_ends_at=access.ends_at,
+        )
+    return _Outcome(
+        state=State.ON_LOCK,
+        provider_id=access.provider_id,
+        provider_code=access.provider_code,
+        provider_starts_at=access.provider_starts_at,
+        provider_ends_at=access.provider_ends_at,
+    )
+
+
+def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outcome:
+    """An entrance: a guest user of the access-control system with a PIN credential."""
+    device = access.device
+    if not access.provider_user_id:
+        user_id = gateway.create_acs_guest(
+            acs_system_id=device.provider_system_id,
+            full_name=_access_name(access),
+            starts_at=start,
+            ends_at=access.ends_at,
+        )
+        # Keep the user at once: a failure below must not create a second one on retry.
+        LockAccess.objects.filter(pk=access.pk).update(provider_user_id=user_id)
+        access.provider_user_id = user_id
+    elif access.provider_id and _needs_update(access, timezone.now()):
+        # A credential's code or window changes by replacing it.
+        gateway.update_acs_guest(
+            acs_user_id=access.provider_user_id, starts_at=start, ends_at=access.ends_at
+        )
+        gateway.delete_acs_credential(provider_id=access.provider_id)
+        LockAccess.objects.filter(pk=access.pk).update(provider_id="")
+        access.provider_id = ""
+    if not access.provider_id:
+        credential = gateway.create_acs_credential(
+            acs_user_id=access.provider_user_id,
+            entrance_id=device.provider_device_id,
+            code=access.code,
+            starts_at=start,
+            ends_at=access.ends_at,
+        )
+        return _Outcome(
+            state=State.ON_LOCK,
+            provider_id=credential.provider_id,
+            provider_user_id=access.provider_user_id,
+            provider_code=credential.code,
+            provider_starts_at=start,
+            provider_ends_at=access.ends_at,
+        )
+    return _Outcome(
+        state=State.ON_LOCK,
+        provider_id=access.provider_id,
+        provider_code=access.provider_code,
+        provider_starts_at=access.provider_starts_at,
+        provider_ends_at=access.provider_ends_at,
+    )
+
+
+def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
+        access = LockAccess.objects.select_for_update().get(pk=pk)
+        if outcome.provider_id is not None:
+            access.provider_id = outcome.provider_id
+        if outcome.provider_user_id is not None:
+            access.provider_user_id = outcome.provider_user_id
+        if outcome.provider_code is not None:
+            access.provider_code = outcome.provider_code
+        if outcome.state == State.ON_LOCK:
+            access.provider_starts_at = outcome.provider_starts_at
+            access.provider_ends_at = outcome.provider_ends_at
+            access.programmed_at = access.programmed_at or now
+        if outcome.removed:
+            access.provider_id = ""
+            access.provider_user_id = ""
+            access.removed_at = now
+        access.state = outcome.state
+        access.attempts = 0
+        access.last_error = ""
+        access.claimed_until = None
+        access.claim_token = ""
+        if outcome.recheck:
+            access.due_at = now + CONFIRM_REMOVAL_AFTER
+        elif outcome.removed and access.wanted and now < access.ends_at:
+            # The lock came back to the stay while its code was being removed.
+            access.state = State.PLANNED
+            access.due_at = _next_due(access, now)
+        else:
+            access.due_at = _next_due(access, now)
+        access.save()
+
+
+def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        access = LockAccess.objects.select_for_update().get(pk=pk)
+        access.attempts += 1
+        access.state = State.FAILED
+        access.last_error = message
+        access.last_error_at = now
+        access.claimed_until = None
+        access.claim_token = ""
+        backoff = min(RETRY_BASE * 2 ** (access.attempts - 1), RETRY_MAX)
+        access.due_at = now + backoff if retryable else None
+        access.save()
+    logger.warning("Lock access %s failed (attempt %s): %s", pk, access.attempts, message)

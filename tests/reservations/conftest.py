@@ -1,0 +1,84 @@
+"""A listing wired to Seam's fake server: two guest-access locks and one without."""
+
+import datetime
+from dataclasses import dataclass
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from locks.models import LockAssignment
+from locks.services import connection_create, devices_sync
+from reservations import services
+from reservations.models import Reservation
+
+
+@dataclass
+class Wired:
+    listing: object
+    connection: object
+    gate: object  # Garden Gate: primary, guest access, lengths 4-6
+    side: object  # Side Door: secondary, guest access, 6 digits, no zeros
+    back: object  # Fake August Lock 2: secondary, no guest access
+    fake: object
+    seam: object
+
+    def codes_on(self, device) -> list:
+        """What the fake holds on a device (its list ignores the device filter)."""
+        return [
+            c
+            for c in self.seam.access_codes.list(device_id=device.provider_device_id)
+            if c.device_id == device.provider_device_id
+        ]
+
+    def book(self, *, days_ahead=3, nights=3, status=Reservation.Status.CONFIRMED, **fields):
+        today = timezone.localdate(timezone=self.listing.property.zone)
+        check_in = self.listing.local_check_in(today + datetime.timedelta(days=days_ahead))
+        check_out = self.listing.local_check_out(
+            today + datetime.timedelta(days=days_ahead + nights)
+        )
+        fields.setdefault("guest_name", "Maria Silva")
+        fields.setdefault("guest_phone", "+351 912 345 678")
+        return services.reservation_create(
+            listing=self.listing,
+            check_in=check_in,
+            check_out=check_out,
+            status=status,
+            **fields,
+        )
+
+
+@pytest.fixture
+def wired(org_a, fake_seam, seam_client):
+    connection = connection_create(
+        organization=org_a.organization,
+        name="Seam",
+        api_key=fake_seam.api_key,
+        endpoint=fake_seam.url,
+    )
+    devices_sync(connection=connection)
+    devices = {d.name: d for d in connection.devices.all()}
+    listing = org_a.listing
+    listing.assignments.all().delete()  # the factory's lock is not at the fake
+    LockAssignment.objects.create(
+        listing=listing, device=devices["Garden Gate"], role="primary", guest_access=True
+    )
+    LockAssignment.objects.create(listing=listing, device=devices["Side Door"], guest_access=True)
+    LockAssignment.objects.create(
+        listing=listing, device=devices["Fake August Lock 2"], guest_access=False
+    )
+    return Wired(
+        listing=listing,
+        connection=connection,
+        gate=devices["Garden Gate"],
+        side=devices["Side Door"],
+        back=devices["Fake August Lock 2"],
+        fake=fake_seam,
+        seam=seam_client,
+    )
+
+
+def run_at(instant):
+    """Move the clock to `instant` and carry out what is due then."""
+    with time_machine.travel(instant, tick=False):
+        return services.process_due()
