@@ -1,12 +1,36 @@
+import datetime
 import zoneinfo
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
+from locks.models import LockAssignment
+from properties import access as org_access
 from properties.admin_scoping import OrganizationScopedAdmin
 
-from .models import Reservation
+from . import services
+from .codes import CodeRefused, LockRules, check_code
+from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .selectors import taken_codes
+
+State = LockAccess.State
+STATE_COLORS = {
+    State.PLANNED: "#555",
+    State.PROGRAMMING: "#1565c0",
+    State.ON_LOCK: "#2e7d32",
+    State.ACTIVE: "#1b5e20",
+    State.REMOVING: "#6a1b9a",
+    State.REMOVED: "#777",
+    State.REVOKED: "#777",
+    State.FAILED: "#c62828",
+}
 
 
 def _in_zone(value, zone: zoneinfo.ZoneInfo):
@@ -20,6 +44,12 @@ def _in_zone(value, zone: zoneinfo.ZoneInfo):
     if round_trip.replace(tzinfo=None) != naive:
         return None
     return aware
+
+
+def _local(value, zone) -> str:
+    if value is None:
+        return "—"
+    return timezone.localtime(value, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class ReservationForm(forms.ModelForm):
@@ -65,11 +95,214 @@ class ReservationForm(forms.ModelForm):
         return cleaned
 
 
+class LockAccessInline(admin.TabularInline):
+    """Each lock's part of the stay: read-only, the lifecycle writes it."""
+
+    model = LockAccess
+    extra = 0
+    can_delete = False
+    verbose_name = "lock"
+    verbose_name_plural = "Code on each lock"
+    fields = [
+        "device",
+        "state_badge",
+        "window",
+        "programming",
+        "provider_id",
+        "attempts",
+        "error",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("device", "reservation__listing__property")
+        )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return org_access.can_view(request.user, obj)
+
+    def _zone(self, obj):
+        return obj.reservation.listing.property.zone
+
+    @admin.display(description="state")
+    def state_badge(self, obj):
+        state = obj.current_state()
+        label = State(state).label
+        if not obj.wanted and obj.reason:
+            label += f" ({obj.get_reason_display().lower()})"
+        return format_html(
+            '<strong style="color:{}">{}</strong>', STATE_COLORS.get(state, "#000"), label
+        )
+
+    @admin.display(description="active window")
+    def window(self, obj):
+        zone = self._zone(obj)
+        return f"{_local(obj.starts_at, zone)} → {_local(obj.ends_at, zone)}"
+
+    @admin.display(description="on the lock from")
+    def programming(self, obj):
+        zone = self._zone(obj)
+        if obj.programmed_at:
+            return f"{_local(obj.programmed_at, zone)} (planned {_local(obj.program_at, zone)})"
+        return f"planned {_local(obj.program_at, zone)}"
+
+    @admin.display(description="last error")
+    def error(self, obj):
+        if not obj.last_error:
+            return "—"
+        nxt = ""
+        if obj.due_at and obj.state == State.FAILED:
+            nxt = f" — next try {_local(obj.due_at, self._zone(obj))}"
+        return format_html(
+            '<span style="color:#c62828">{}</span><br><small>{}{}</small>',
+            obj.last_error,
+            _local(obj.last_error_at, self._zone(obj)),
+            nxt,
+        )
+
+
+class OverrideForm(forms.ModelForm):
+    code = forms.CharField(
+        required=False,
+        max_length=12,
+        help_text="Your own code for this lock (digits). Empty: the reservation's code.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    class Meta:
+        model = AccessOverride
+        fields = ["assignment", "code", "lead_time_minutes", "starts_at", "ends_at"]
+        help_texts = {
+            "lead_time_minutes": "Put the code on this lock this long before its window.",
+            "starts_at": "Local time. Empty: the stay's window.",
+            "ends_at": "Local time. Empty: the stay's window.",
+        }
+
+    def __init__(self, *args, reservation=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.reservation = reservation
+        if self.instance.pk:
+            self.fields["code"].initial = self.instance.code
+
+    def clean(self):
+        cleaned = super().clean()
+        reservation = self.reservation
+        assignment = cleaned.get("assignment")
+        if reservation is None or assignment is None:
+            return cleaned
+        zone = reservation.listing.property.zone
+        for name in ("starts_at", "ends_at"):
+            if cleaned.get(name):
+                local = _in_zone(cleaned[name], zone)
+                if local is None:
+                    self.add_error(name, "This time does not exist there (clocks change).")
+                else:
+                    cleaned[name] = local
+        starts = cleaned.get("starts_at") or services.stay_window(reservation)[0]
+        ends = cleaned.get("ends_at") or services.stay_window(reservation)[1]
+        if ends <= starts:
+            self.add_error("ends_at", "The window must end after it starts.")
+            return cleaned
+        code = cleaned.get("code", "")
+        if code:
+            device = assignment.device
+            lead = cleaned.get("lead_time_minutes")
+            lead = (
+                reservation.listing.lead_time if lead is None else datetime.timedelta(minutes=lead)
+            )
+            try:
+                check_code(
+                    code,
+                    rules=[LockRules.of(device)],
+                    taken=taken_codes(
+                        device_ids=[device.pk],
+                        start=starts - lead,
+                        end=ends,
+                        exclude_reservation_id=reservation.pk,
+                    ),
+                    allow_phone=True,  # staff chose it knowingly
+                )
+            except CodeRefused as refusal:
+                self.add_error("code", str(refusal))
+        return cleaned
+
+    def save(self, commit=True):
+        self.instance.code = self.cleaned_data.get("code", "")
+        for name in ("starts_at", "ends_at"):
+            setattr(self.instance, name, self.cleaned_data.get(name))
+        return super().save(commit)
+
+
+class OverrideInline(admin.StackedInline):
+    model = AccessOverride
+    form = OverrideForm
+    extra = 0
+    verbose_name = "override for one lock"
+    verbose_name_plural = "Overrides (one lock only)"
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        self._parent = obj
+
+        class Bound(formset):
+            def get_form_kwargs(self, index):
+                return {**super().get_form_kwargs(index), "reservation": obj}
+
+        return Bound
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        field = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "assignment":
+            parent = getattr(self, "_parent", None)
+            queryset = LockAssignment.objects.select_related("device")
+            if parent is not None:
+                queryset = queryset.filter(listing_id=parent.listing_id, guest_access=True)
+            field.queryset = org_access.scope_queryset(queryset, request.user)
+        return field
+
+    def has_view_permission(self, request, obj=None):
+        return org_access.can_view(request.user, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return obj is not None and org_access.can_view(request.user, obj)
+
+    has_change_permission = has_add_permission
+    has_delete_permission = has_add_permission
+
+
+class FailingFilter(admin.SimpleListFilter):
+    title = "codes"
+    parameter_name = "codes"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "A lock is failing"), ("on_lock", "On the locks")]
+
+    def queryset(self, request, queryset):
+        # A subquery, not a join: a join would multiply the annotated lock counts.
+        if self.value() == "failing":
+            failing = LockAccess.objects.filter(state=State.FAILED)
+            return queryset.filter(pk__in=failing.values("reservation_id"))
+        if self.value() == "on_lock":
+            on_lock = LockAccess.objects.filter(state=State.ON_LOCK)
+            return queryset.filter(pk__in=on_lock.values("reservation_id"))
+        return queryset
+
+
 @admin.register(Reservation)
 class ReservationAdmin(OrganizationScopedAdmin):
     # Staff look reservations up and change them; deleting stays with managers.
     managers_only = False
     form = ReservationForm
+    change_form_template = "admin/reservations/reservation/change_form.html"
     list_display = [
         "guest_name",
         "listing",
@@ -77,36 +310,108 @@ class ReservationAdmin(OrganizationScopedAdmin):
         "local_check_in",
         "local_check_out",
         "status",
+        "masked_code",
+        "locks",
         "source",
         "external_id",
     ]
     list_filter = [
         "status",
+        FailingFilter,
         ("listing__property", admin.RelatedOnlyFieldListFilter),
         ("listing", admin.RelatedOnlyFieldListFilter),
         "source",
         ("check_in", admin.DateFieldListFilter),
     ]
-    list_select_related = ["listing__property"]
+    list_select_related = ["listing__property", "code"]
     search_fields = ["guest_name", "guest_email", "guest_phone", "external_id", "listing__name"]
     autocomplete_fields = ["listing"]
     date_hierarchy = "check_in"
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["door_code", "created_at", "updated_at"]
+    inlines = [LockAccessInline, OverrideInline]
+    actions = ["cancel_selected", "end_stay_selected", "retry_selected", "rotate_selected"]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _failing=Count("lock_accesses", filter=Q(lock_accesses__state=State.FAILED)),
+                _on_lock=Count("lock_accesses", filter=Q(lock_accesses__state=State.ON_LOCK)),
+            )
+        )
+
+    def get_inlines(self, request, obj):
+        # Locks and overrides belong to an existing reservation's plan.
+        return self.inlines if obj is not None else []
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = [
+            (None, {"fields": ["listing", "guest_name", ("guest_email", "guest_phone")]}),
+            ("Stay", {"fields": [("check_in", "check_out"), "status"]}),
+            ("Origin", {"fields": [("source", "external_id")]}),
+        ]
+        if obj is not None:
+            fieldsets.insert(1, ("Door code", {"fields": ["door_code"]}))
+        return fieldsets
 
     @admin.display(description="property", ordering="listing__property__name")
     def property(self, obj):
         return obj.listing.property
 
-    def _local(self, obj, value):
-        return timezone.localtime(value, obj.listing.property.zone).strftime("%Y-%m-%d %H:%M %Z")
-
     @admin.display(description="check-in (local)", ordering="check_in")
     def local_check_in(self, obj):
-        return self._local(obj, obj.check_in)
+        return _local(obj.check_in, obj.listing.property.zone)
 
     @admin.display(description="check-out (local)", ordering="check_out")
     def local_check_out(self, obj):
-        return self._local(obj, obj.check_out)
+        return _local(obj.check_out, obj.listing.property.zone)
+
+    @admin.display(description="code")
+    def masked_code(self, obj):
+        try:
+            return obj.code.masked
+        except ReservationCode.DoesNotExist:
+            return "—"
+
+    @admin.display(description="locks")
+    def locks(self, obj):
+        if obj._failing:
+            return format_html('<strong style="color:#c62828">{} failing</strong>', obj._failing)
+        return f"{obj._on_lock} on lock" if obj._on_lock else "—"
+
+    @admin.display(description="code")
+    def door_code(self, obj):
+        """Revealed on the reservation's own page, to members of its organization only."""
+        try:
+            code = obj.code
+        except ReservationCode.DoesNotExist:
+            return "No code: a code is generated when the reservation is confirmed."
+        zone = obj.listing.property.zone
+        facts = [("Generated", _local(code.generated_at, zone))]
+        if code.rotated_at:
+            facts.append(("Rotated", _local(code.rotated_at, zone)))
+        facts.append(("Sent to guest", _local(code.sent_at, zone) if code.sent_at else "not yet"))
+        return format_html(
+            '<span id="door-code" style="font:bold 1.6em monospace;letter-spacing:.2em">{}</span>'
+            "<br><small>{}</small>",
+            code.value,
+            format_html_join(" · ", "{}: {}", facts),
+        )
+
+    # Saving: every change re-plans the locks (after overrides are saved too).
+
+    def save_model(self, request, obj, form, change):
+        obj._previous_status = form.initial.get("status") if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+            services.reservation_changed(
+                reservation=form.instance,
+                previous_status=getattr(form.instance, "_previous_status", None),
+            )
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Show and read the times in the property's zone on an existing reservation.
@@ -119,3 +424,94 @@ class ReservationAdmin(OrganizationScopedAdmin):
                     response.render()
                 return response
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    # Buttons on the reservation page and actions on the list.
+
+    BUTTONS = {
+        "end-stay": (
+            "End stay now",
+            services.reservation_end_stay,
+            "The stay ended: codes leave the locks now.",
+        ),
+        "cancel": (
+            "Cancel reservation",
+            services.reservation_cancel,
+            "Cancelled: the code is revoked on every lock.",
+        ),
+        "retry": ("Retry failed locks now", None, "Failed locks are being retried now."),
+        "rotate": (
+            "Rotate code",
+            services.code_rotate,
+            "A new code replaces the old one on every lock.",
+        ),
+        "mark-sent": (
+            "Mark code as sent",
+            services.code_mark_sent,
+            "The code is marked as sent to the guest.",
+        ),
+    }
+
+    def get_urls(self):
+        urls = [
+            path(
+                "<path:object_id>/do/<slug:action>/",
+                self.admin_site.admin_view(self.button_view),
+                name="reservations_reservation_do",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def button_view(self, request, object_id, action):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if action not in self.BUTTONS:
+            raise PermissionDenied
+        obj = self.get_object(request, object_id)
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        self._run(request, action, [obj])
+        return HttpResponseRedirect(
+            reverse("admin:reservations_reservation_change", args=[obj.pk])
+        )
+
+    def _run(self, request, action: str, reservations) -> None:
+        label, service, done = self.BUTTONS[action]
+        for reservation in reservations:
+            try:
+                with transaction.atomic():
+                    if action == "retry":
+                        for access in reservation.lock_accesses.filter(state=State.FAILED):
+                            services.access_retry_now(access=access)
+                    else:
+                        service(reservation=reservation)
+            except (ValidationError, CodeRefused) as error:
+                self.message_user(request, f"{reservation}: {error}", messages.ERROR)
+                return
+        self.message_user(request, done, messages.SUCCESS)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context["reservation_buttons"] = (
+            [
+                (reverse("admin:reservations_reservation_do", args=[obj.pk, key]), label)
+                for key, (label, _, _) in self.BUTTONS.items()
+            ]
+            if obj is not None and self.has_change_permission(request, obj)
+            else []
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    @admin.action(description="Cancel: revoke the code on every lock")
+    def cancel_selected(self, request, queryset):
+        self._run(request, "cancel", queryset)
+
+    @admin.action(description="End stay now: remove the code from every lock")
+    def end_stay_selected(self, request, queryset):
+        self._run(request, "end-stay", queryset)
+
+    @admin.action(description="Retry failed locks now")
+    def retry_selected(self, request, queryset):
+        self._run(request, "retry", queryset)
+
+    @admin.action(description="Rotate code: a new code on every lock")
+    def rotate_selected(self, request, queryset):
+        self._run(request, "rotate", queryset)

@@ -71,6 +71,10 @@ def test_staff_can_change_a_reservation(staff_client, org_a):
             "check_out_0": "2026-12-04",
             "check_out_1": "11:00",
             "status": "confirmed",
+            "lock_accesses-TOTAL_FORMS": "0",
+            "lock_accesses-INITIAL_FORMS": "0",
+            "overrides-TOTAL_FORMS": "0",
+            "overrides-INITIAL_FORMS": "0",
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors

@@ -1,0 +1,158 @@
+"""The reservation page: the code, each lock's state, overrides and the staff's buttons."""
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from locks.models import LockAssignment
+from reservations.models import LockAccess, Reservation
+
+from .conftest import run_at
+
+pytestmark = pytest.mark.django_db
+
+
+def change_url(reservation):
+    return reverse("admin:reservations_reservation_change", args=[reservation.pk])
+
+
+def do_url(reservation, action):
+    return reverse("admin:reservations_reservation_do", args=[reservation.pk, action])
+
+
+def form_data(reservation, **changes):
+    zone = reservation.listing.property.zone
+    check_in = timezone.localtime(reservation.check_in, zone)
+    check_out = timezone.localtime(reservation.check_out, zone)
+    data = {
+        "listing": reservation.listing.pk,
+        "guest_name": reservation.guest_name,
+        "guest_phone": reservation.guest_phone,
+        "check_in_0": check_in.strftime("%Y-%m-%d"),
+        "check_in_1": check_in.strftime("%H:%M"),
+        "check_out_0": check_out.strftime("%Y-%m-%d"),
+        "check_out_1": check_out.strftime("%H:%M"),
+        "status": reservation.status,
+        "lock_accesses-TOTAL_FORMS": "0",
+        "lock_accesses-INITIAL_FORMS": str(reservation.lock_accesses.count()),
+        "overrides-TOTAL_FORMS": "0",
+        "overrides-INITIAL_FORMS": "0",
+    }
+    data.update(changes)
+    return data
+
+
+def test_confirming_in_the_admin_generates_the_code_and_plans_each_lock(
+    wired, staff_client, org_a
+):
+    reservation = wired.book(status=Reservation.Status.PENDING)
+    assert not reservation.lock_accesses.exists()
+    response = staff_client.post(
+        change_url(reservation), form_data(reservation, status="confirmed")
+    )
+    assert response.status_code == 302
+    reservation.refresh_from_db()
+    assert reservation.confirmed_at is not None
+    page = staff_client.get(change_url(reservation)).content.decode()
+    assert reservation.code.value in page  # revealed on its own page
+    assert "Garden Gate" in page and "Side Door" in page and "Planned" in page
+
+
+def test_the_code_is_masked_in_the_list(wired, staff_client):
+    reservation = wired.book()
+    page = staff_client.get(reverse("admin:reservations_reservation_changelist")).content
+    assert reservation.code.value.encode() not in page
+    assert "••••".encode() in page
+
+
+def test_an_override_code_refused_by_the_lock_gets_a_field_error(wired, staff_client):
+    reservation = wired.book()
+    gate = LockAssignment.objects.get(listing=wired.listing, device=wired.gate)
+    data = form_data(
+        reservation,
+        **{
+            "overrides-TOTAL_FORMS": "1",
+            "overrides-0-assignment": gate.pk,
+            "overrides-0-code": "128574",  # Garden Gate refuses codes starting with 12
+        },
+    )
+    response = staff_client.post(change_url(reservation), data)
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][1].formset.errors[0]
+    assert errors["code"] == ["Garden Gate does not accept codes starting with 12."]
+    assert not reservation.overrides.exists()
+
+
+def test_an_override_changes_its_lock_alone(wired, staff_client):
+    reservation = wired.book()
+    gate = LockAssignment.objects.get(listing=wired.listing, device=wired.gate)
+    data = form_data(
+        reservation,
+        **{
+            "overrides-TOTAL_FORMS": "1",
+            "overrides-0-assignment": gate.pk,
+            "overrides-0-code": "583917",
+        },
+    )
+    assert staff_client.post(change_url(reservation), data).status_code == 302
+    accesses = {a.device: a for a in reservation.lock_accesses.all()}
+    assert accesses[wired.gate].code == "583917"
+    assert accesses[wired.side].code == reservation.code.value
+
+
+def test_the_cancel_button_revokes_the_code_on_every_lock(
+    wired, staff_client, django_capture_on_commit_callbacks
+):
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    assert wired.codes_on(wired.gate)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(do_url(reservation, "cancel"))
+    assert response.status_code == 302
+    assert wired.codes_on(wired.gate) == [] and wired.codes_on(wired.side) == []
+    page = staff_client.get(change_url(reservation)).content.decode()
+    assert "Revoked (reservation cancelled)" in page
+
+
+def test_end_stay_and_rotate_buttons(wired, staff_client, django_capture_on_commit_callbacks):
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    old = reservation.code.value
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(do_url(reservation, "rotate"))
+    reservation.refresh_from_db()
+    assert reservation.code.value != old
+    assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(do_url(reservation, "end-stay"))
+    assert wired.codes_on(wired.gate) == []
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CHECKED_OUT
+
+
+def test_a_failing_lock_is_shown_with_its_error_and_retried_on_demand(
+    wired, staff_client, django_capture_on_commit_callbacks
+):
+    reservation = wired.book(days_ahead=0)
+    wired.fake.control("/outage", routes=["/access_codes/create"])
+    try:
+        run_at(timezone.now())
+    finally:
+        wired.fake.control("/outage", routes=[])
+    page = staff_client.get(change_url(reservation)).content.decode()
+    assert "Seam is unavailable" in page and "next try" in page
+    listing_page = staff_client.get(
+        reverse("admin:reservations_reservation_changelist") + "?codes=failing"
+    ).content.decode()
+    assert "2 failing" in listing_page
+    with django_capture_on_commit_callbacks(execute=True):
+        staff_client.post(do_url(reservation, "retry"))
+    assert {a.state for a in reservation.lock_accesses.all()} == {LockAccess.State.ON_LOCK}
+
+
+def test_buttons_refuse_another_organizations_reservation(wired, client, org_b):
+    reservation = wired.book()
+    client.force_login(org_b.manager)
+    assert client.post(do_url(reservation, "cancel")).status_code == 404
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONFIRMED
