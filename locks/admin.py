@@ -1,10 +1,12 @@
 from django.contrib import admin
+from django.db import transaction
 from django.db.models import Count
 from django.utils.html import format_html
 
 from properties.admin_scoping import OrganizationScopedAdmin
 
 from .models import Device, LockAssignment, LockProviderConnection
+from .services import listings_replan
 
 
 @admin.register(LockProviderConnection)
@@ -146,3 +148,27 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
     @admin.display(description="property", ordering="listing__property__name")
     def property(self, obj):
         return obj.listing.property
+
+    # A lock added, removed or switched re-plans the codes of the listing's stays.
+
+    def save_model(self, request, obj, form, change):
+        with transaction.atomic():
+            previous = (
+                LockAssignment.objects.filter(pk=obj.pk).values_list("listing_id", flat=True)
+                if change
+                else []
+            )
+            super().save_model(request, obj, form, change)
+            listings_replan(listing_ids=[obj.listing_id, *previous])
+
+    def delete_model(self, request, obj):
+        with transaction.atomic():
+            listing_id = obj.listing_id
+            super().delete_model(request, obj)
+            listings_replan(listing_ids=[listing_id])
+
+    def delete_queryset(self, request, queryset):
+        with transaction.atomic():
+            listing_ids = list(queryset.values_list("listing_id", flat=True))
+            super().delete_queryset(request, queryset)
+            listings_replan(listing_ids=listing_ids)

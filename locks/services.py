@@ -47,6 +47,8 @@ class SyncResult:
     unchanged: int = 0
     removed: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
+    # Devices that disappeared or came back: the stays using them need a new plan.
+    presence_changed_ids: list[int] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -134,6 +136,15 @@ def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
         raise
     LockProviderConnection.objects.filter(pk=connection.pk).update(sync_total=len(infos))
     result = _apply_devices(connection, infos, started)
+    if result.removed or result.restored:
+        # A door gone at the provider (or back) changes the plan of the stays using it.
+        listings_replan(
+            listing_ids=list(
+                LockAssignment.objects.filter(
+                    device_id__in=result.presence_changed_ids
+                ).values_list("listing_id", flat=True)
+            )
+        )
     _apply_accounts(connection, accounts)
     LockProviderConnection.objects.filter(pk=connection.pk).update(
         sync_state=LockProviderConnection.SyncState.OK,
@@ -176,6 +187,7 @@ def _apply_devices(connection: LockProviderConnection, infos: list[DeviceInfo], 
                     device.save(update_fields=[*changed, "removed_at", "last_synced_at"])
                     if restored:
                         result.restored.append(device.name)
+                        result.presence_changed_ids.append(device.pk)
                     if changed:
                         result.updated.append(device.name)
                 else:
@@ -187,6 +199,7 @@ def _apply_devices(connection: LockProviderConnection, infos: list[DeviceInfo], 
                 device.removed_at = now
                 device.save(update_fields=["removed_at"])
                 result.removed.append(device.name)
+                result.presence_changed_ids.append(device.pk)
     return result
 
 
@@ -248,6 +261,14 @@ def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[Conn
     return refreshed
 
 
+def listings_replan(*, listing_ids) -> None:
+    """Re-plan the codes of these listings' stays (their locks changed)."""
+    from reservations.services import listing_replan
+
+    for listing in Listing.objects.filter(pk__in=set(listing_ids)):
+        listing_replan(listing=listing)
+
+
 def assignments_create(
     *,
     listing: Listing,
@@ -274,12 +295,15 @@ def assignments_create(
         raise ValidationError(problems)
     try:
         with transaction.atomic():
-            return [
+            created = [
                 LockAssignment.objects.create(
                     listing=listing, device=device, role=role, guest_access=guest_access
                 )
                 for device in devices
             ]
+            if guest_access:
+                listings_replan(listing_ids=[listing.pk])
+            return created
     except IntegrityError as error:  # a concurrent assignment won the race
         raise ValidationError(
             "The listing's locks changed meanwhile; reload and try again."
