@@ -1,0 +1,56 @@
+"""The dashboard: what needs a person's attention before a guest is at the door."""
+
+import datetime
+
+from django.contrib import admin
+from django.shortcuts import render
+from django.utils import timezone
+
+from locks.models import Device
+from locks.selectors import assignments_flagged
+from properties.access import scope_queryset
+
+from .models import Reservation
+from .selectors import accesses_failing
+
+LOW_BATTERY = 0.2
+
+
+def dashboard(request):
+    user = request.user
+    now = timezone.now()
+    # Today is each property's own today: read a bounded slice, then sort by local date.
+    around = scope_queryset(
+        Reservation.objects.filter(
+            status__in=[Reservation.Status.CONFIRMED, Reservation.Status.CHECKED_OUT]
+        ).select_related("listing__property"),
+        user,
+    )
+    window = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
+    arrivals, departures = [], []
+    for reservation in around.filter(check_in__range=window).order_by("check_in"):
+        zone = reservation.listing.property.zone
+        if timezone.localtime(reservation.check_in, zone).date() == timezone.localdate(
+            timezone=zone
+        ):
+            arrivals.append(reservation)
+    for reservation in around.filter(check_out__range=window).order_by("check_out"):
+        zone = reservation.listing.property.zone
+        if timezone.localtime(reservation.check_out, zone).date() == timezone.localdate(
+            timezone=zone
+        ):
+            departures.append(reservation)
+    devices = scope_queryset(
+        Device.objects.filter(removed_at__isnull=True).select_related("connection"), user
+    )
+    context = {
+        **admin.site.each_context(request),
+        "title": "Dashboard",
+        "arrivals": arrivals,
+        "departures": departures,
+        "failing": list(accesses_failing(user=user).order_by("last_error_at")[:200]),
+        "offline": list(devices.filter(online=False).order_by("name")),
+        "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY).order_by("name")),
+        "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
+    }
+    return render(request, "reservations/dashboard.html", context)
