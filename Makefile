@@ -51,6 +51,7 @@ test-postgres:
 
 bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/run.py
+	$(PY) bench/lifecycle_latency.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles
