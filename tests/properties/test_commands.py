@@ -64,5 +64,12 @@ def test_seed_demo_connects_the_fake_seam_server_and_assigns_its_doors(fake_seam
         call_command("seed_demo")
     listing = Listing.objects.get(name="Apartment 1A")
     roles = {a.device.name: a.role for a in listing.assignments.select_related("device")}
-    assert roles == {"Garden Gate": "primary", "Building Front Entrance": "secondary"}
+    assert roles == {
+        "Garden Gate": "primary",
+        "Side Door": "secondary",
+        "Building Front Entrance": "secondary",
+    }
+    # Confirmed stays got their codes planned on the guest-access doors.
+    ben = Reservation.objects.get(guest_name="Ben Carter")
+    assert {a.device.name for a in ben.lock_accesses.all()} == {"Garden Gate", "Side Door"}
     assert listing.organization.devices.count() == 8

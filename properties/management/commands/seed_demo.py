@@ -1,4 +1,5 @@
 import datetime
+import unicodedata
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -8,8 +9,15 @@ from django.utils import timezone
 from properties.models import Listing, Organization, Property
 from properties.services import organization_create
 from reservations.models import Reservation
+from reservations.services import reservation_create
 
 DEMO_USERNAME = "demo"
+
+
+def _ascii(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+
+
 DEMO_PASSWORD = "keystay-demo"
 
 
@@ -58,7 +66,12 @@ class Command(BaseCommand):
             assignments_create(
                 listing=flat, devices=[devices["Garden Gate"]], role=LockAssignment.Role.PRIMARY
             )
-            assignments_create(listing=flat, devices=[devices["Building Front Entrance"]])
+            assignments_create(listing=flat, devices=[devices["Side Door"]])
+            # Seam's fake server has no access-control credentials: the entrance is shown,
+            # without guest access, rather than failing in the demo.
+            assignments_create(
+                listing=flat, devices=[devices["Building Front Entrance"]], guest_access=False
+            )
 
     def _seed(self):
         organization, _ = organization_create(
@@ -92,10 +105,10 @@ class Command(BaseCommand):
             (loft, "Emma Lindqvist", 6, 9, Reservation.Status.PENDING),
         ]
         for number, (listing, guest, start, end, status) in enumerate(stays, start=1):
-            Reservation.objects.create(
+            reservation_create(
                 listing=listing,
                 guest_name=guest,
-                guest_email=f"{guest.split()[0].lower()}@example.com",
+                guest_email=f"{_ascii(guest.split()[0].lower())}@example.com",
                 check_in=at(start, listing.effective_check_in_time),
                 check_out=at(end, listing.effective_check_out_time),
                 status=status,
