@@ -303,3 +303,19 @@ def test_an_entrance_is_planned_and_programmed_like_a_lock(wired):
     access.refresh_from_db()
     assert access.state == State.REVOKED
     assert not [u for u in wired.seam.acs.users.list() if u.acs_user_id == user.acs_user_id]
+
+
+def test_process_due_command_runs_due_work_and_retries_failures_with_now(wired, capsys):
+    from django.core.management import call_command
+
+    reservation = wired.book(days_ahead=0)
+    wired.fake.control("/outage", routes=["/access_codes/create"])
+    try:
+        call_command("process_due")
+    finally:
+        wired.fake.control("/outage", routes=[])
+    assert "Worked on 2 lock access(es)" in capsys.readouterr().out
+    call_command("process_due")  # the retry is not due yet: nothing happens
+    assert wired.codes_on(wired.gate) == []
+    call_command("process_due", "--now")
+    assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]
