@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from locks import feed, webhooks
 from reservations.views import dashboard
 
 admin.site.site_header = "Keystay"
@@ -12,5 +13,8 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/smart-devices/", include("locks.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
     path("admin/", admin.site.urls),
+    # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.
+    path("webhooks/seam/<int:connection_id>/", webhooks.seam_webhook, name="seam_webhook"),
 ]

@@ -3,9 +3,17 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.html import format_html
 
+from properties import access
 from properties.admin_scoping import OrganizationScopedAdmin
 
-from .models import Device, LockAssignment, LockProviderConnection
+from .models import (
+    Device,
+    DeviceAlert,
+    LockAssignment,
+    LockEvent,
+    LockProviderConnection,
+    UnmanagedCode,
+)
 from .services import listings_replan
 
 
@@ -90,6 +98,47 @@ class RemovedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class UnmanagedCodeInline(admin.TabularInline):
+    """Codes made in the lock's own app or a PMS: shown, never changed (read-only)."""
+
+    model = UnmanagedCode
+    verbose_name = "code made outside Keystay"
+    verbose_name_plural = "codes made outside Keystay (read-only, never changed by Keystay)"
+    fields = ["name", "masked_code", "window", "first_seen_at", "last_seen_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_view(request.user, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="code")
+    def masked_code(self, obj):
+        return obj.masked
+
+    @admin.display(description="valid")
+    def window(self, obj):
+        return _window(obj)
+
+
+def _window(code: UnmanagedCode) -> str:
+    if code.is_ongoing:
+        return "Always (ongoing)"
+    starts = f"{code.starts_at:%Y-%m-%d %H:%M}" if code.starts_at else "…"
+    ends = f"{code.ends_at:%Y-%m-%d %H:%M}" if code.ends_at else "…"
+    return f"{starts} → {ends} UTC"
+
+
 @admin.register(Device)
 class DeviceAdmin(OrganizationScopedAdmin):
     ordering = ["name"]
@@ -115,6 +164,7 @@ class DeviceAdmin(OrganizationScopedAdmin):
     list_select_related = ["connection"]
     search_fields = ["name", "provider_device_id", "manufacturer", "model"]
     readonly_fields = ["last_synced_at", "removed_at", "created_at"]
+    inlines = [UnmanagedCodeInline]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_listings=Count("assignments"))
@@ -172,3 +222,112 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
             listing_ids = list(queryset.values_list("listing_id", flat=True))
             super().delete_queryset(request, queryset)
             listings_replan(listing_ids=listing_ids)
+
+
+class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
+    """What Seam reported or Keystay derived: members look, nobody edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LockEvent)
+class LockEventAdmin(ReadOnlyScopedAdmin):
+    list_display = ["occurred_at", "device", "kind", "who_column", "detail"]
+    list_filter = [
+        "kind",
+        "method",
+        ("device", admin.RelatedOnlyFieldListFilter),
+        ("occurred_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["device", "reservation"]
+    search_fields = ["person_name", "device__name", "provider_event_id"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-occurred_at", "-pk"]
+    fields = [
+        "occurred_at",
+        "received_at",
+        "device",
+        "kind",
+        "method",
+        "who_column",
+        "reservation",
+        "unmanaged_code",
+        "detail",
+        "event_type",
+        "provider_event_id",
+        "access_code_id",
+        "payload",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="who", ordering="person_name")
+    def who_column(self, obj):
+        return obj.who or "—"
+
+
+@admin.register(UnmanagedCode)
+class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
+    list_display = [
+        "display_name",
+        "masked_code",
+        "device",
+        "window",
+        "first_seen_at",
+        "last_seen_at",
+    ]
+    list_filter = [("device", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["device"]
+    search_fields = ["name", "device__name"]
+    ordering = ["device__name", "name"]
+    fields = ["name", "masked_code", "device", "window", "status", "first_seen_at", "last_seen_at"]
+    readonly_fields = fields
+
+    @admin.display(description="name", ordering="name")
+    def display_name(self, obj):
+        return obj.display_name
+
+    @admin.display(description="code")
+    def masked_code(self, obj):
+        return obj.masked
+
+    @admin.display(description="valid")
+    def window(self, obj):
+        return _window(obj)
+
+
+class OpenAlertFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(DeviceAlert)
+class DeviceAlertAdmin(ReadOnlyScopedAdmin):
+    list_display = ["opened_at", "device", "kind", "message", "state"]
+    list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["device"]
+    ordering = ["-opened_at"]
+    fields = ["device", "kind", "message", "reservation", "opened_at", "resolved_at"]
+    readonly_fields = fields
+
+    @admin.display(description="state", ordering="resolved_at")
+    def state(self, obj):
+        if obj.is_open:
+            return format_html('<strong style="color:#c62828">{}</strong>', "open")
+        return f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"

@@ -8,16 +8,18 @@ whether trying again later can help.
 from __future__ import annotations
 
 import datetime
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from seam import Seam
+from seam import Seam, SeamWebhook
 from seam.auth import SeamInvalidTokenError
 from seam.exceptions import (
     SeamHttpApiError,
     SeamHttpInvalidInputError,
     SeamHttpUnauthorizedError,
+    SeamInvalidWebhookPayloadError,
 )
 
 from .seam_transport import make_seam_client
@@ -219,6 +221,123 @@ def _constraints(raw: Any) -> list[dict[str, Any]]:
                 entry[bound] = _field(item, bound)
         result.append(entry)
     return result
+
+
+EVENTS_PAGE_SIZE = 500
+EVENTS_MAX_REQUESTS = 64
+EVENTS_MIN_INTERVAL = datetime.timedelta(seconds=1)
+EVENTS_BOUNDARY_OVERLAP = datetime.timedelta(milliseconds=1)
+
+
+def _seam_time_ms(value: datetime.datetime) -> str:
+    return value.astimezone(datetime.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """A Seam event, as much of it as Keystay reads. `payload` holds no code digits."""
+
+    event_id: str
+    event_type: str
+    created_at: datetime.datetime
+    occurred_at: datetime.datetime
+    workspace_id: str = ""
+    device_id: str = ""
+    access_code_id: str = ""
+    access_code_is_managed: bool | None = None
+    method: str = ""
+    battery_level: float | None = None
+    battery_status: str = ""
+    payload: dict[str, Any] = field(default_factory=dict)
+    # The digits entered, when the provider reports them: for attribution only, never
+    # stored, logged or shown.
+    code: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    events: list[EventInfo]
+    complete_until: datetime.datetime  # every event created before this was listed
+
+
+@dataclass(frozen=True)
+class WebhookInfo:
+    webhook_id: str
+    url: str
+    secret: str
+
+
+class WebhookRejected(Exception):
+    """A webhook delivery that is not provably Seam's: unsigned, tampered or stale."""
+
+
+class WebhookUnreadable(Exception):
+    """A delivery signed by Seam that holds no event Keystay can read (retrying won't help)."""
+
+
+# Keys that may carry a code's digits (an unlock event may report the code entered).
+_SECRET_KEYS = frozenset({"code", "pin", "pin_code"})
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _scrub(v) for k, v in value.items() if k not in _SECRET_KEYS}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def _event_dict(event: Any) -> dict[str, Any]:
+    """An SDK event (a dataclass, or a plain mapping for a type the SDK does not know)."""
+    if isinstance(event, dict):
+        return dict(event)
+    names = getattr(event, "__dataclass_fields__", {})
+    return {name: getattr(event, name) for name in names}
+
+
+def event_info(raw: dict[str, Any]) -> EventInfo:
+    """Keystay's reading of a Seam event given as a dict (a webhook body, a listed event)."""
+    created = _parse_time(raw.get("created_at")) or _parse_time(raw.get("occurred_at"))
+    occurred = _parse_time(raw.get("occurred_at")) or created
+    if created is None or not raw.get("event_id") or not raw.get("event_type"):
+        raise ValueError("not a Seam event")
+    battery = raw.get("device_battery_level")
+    if battery is None:
+        battery = raw.get("battery_level")
+    return EventInfo(
+        event_id=str(raw["event_id"]),
+        event_type=str(raw["event_type"]),
+        created_at=created,
+        occurred_at=occurred,
+        workspace_id=raw.get("workspace_id") or "",
+        device_id=raw.get("device_id") or "",
+        access_code_id=raw.get("access_code_id") or "",
+        access_code_is_managed=raw.get("access_code_is_managed"),
+        method=raw.get("method") or "",
+        battery_level=float(battery) if isinstance(battery, int | float) else None,
+        battery_status=raw.get("battery_status") or "",
+        payload=_scrub(raw),
+        code=str(raw.get("code") or ""),
+    )
+
+
+def verify_webhook(*, secret: str, payload: bytes, headers: dict[str, str]) -> EventInfo:
+    """Check a delivery's Svix signature with Seam's SDK and read the event it carries.
+
+    Raises WebhookRejected for a missing or bad signature, a stale or future timestamp,
+    or a secret that cannot verify anything (nothing in the request is trusted before);
+    WebhookUnreadable for a signed body that is not a Seam event.
+    """
+    try:
+        SeamWebhook(secret).verify(payload, dict(headers))
+    except SeamInvalidWebhookPayloadError as error:
+        raise WebhookUnreadable(str(error)) from error
+    except Exception as error:  # svix raises several kinds for malformed headers
+        raise WebhookRejected(str(error) or type(error).__name__) from error
+    try:
+        return event_info(json.loads(payload))
+    except ValueError as error:
+        raise WebhookUnreadable(str(error)) from error
 
 
 class SeamGateway:
@@ -523,6 +642,82 @@ class SeamGateway:
     def delete_acs_guest(self, *, acs_user_id: str) -> None:
         try:
             self._call(self._client.acs.users.delete, acs_user_id=acs_user_id)
+        except ProviderError as error:
+            if error.kind != "not_found":
+                raise
+
+    # Unmanaged codes (made in the lock's own app or a PMS): read, never written ----------
+
+    def list_unmanaged_codes(self, *, device_id: str) -> list[ProviderCode]:
+        """Codes on a lock that this workspace did not create. Read-only by design: Keystay
+        never calls the unmanaged update, delete or convert routes."""
+        codes = self._call(self._client.access_codes.unmanaged.list, device_id=device_id)
+        return [
+            self._code_info(c)
+            for c in codes
+            # Filtered here too: some servers ignore a list's device_id filter.
+            if c.device_id == device_id and c.is_managed is not True
+        ]
+
+    # Events and webhooks ---------------------------------------------------------------
+
+    def list_events(
+        self,
+        *,
+        since: datetime.datetime,
+        until: datetime.datetime,
+        event_types: list[str],
+        page_size: int = EVENTS_PAGE_SIZE,
+        max_requests: int = EVENTS_MAX_REQUESTS,
+    ) -> EventBatch:
+        """The events of these types created in (since, until), oldest first.
+
+        Seam's list has a size limit and no page cursor, and whether a full page holds the
+        oldest or the newest events is not documented: a full page's interval is halved
+        until each part fits, oldest part first. Parts overlap by a millisecond so that an
+        event on a boundary is never lost (callers dedupe on event_id). After
+        `max_requests` calls the batch stops short: `complete_until` says how far it got.
+        """
+        found: dict[str, EventInfo] = {}
+        pending = [(since, until)]  # oldest first
+        requests = 0
+        while pending and requests < max_requests:
+            requests += 1
+            start, end = pending.pop(0)
+            events = self._call(
+                self._client.events.list,
+                # Sent to the millisecond, rounded outwards: (start, end) is all covered.
+                between=[_seam_time_ms(start), _seam_time_ms(end + EVENTS_BOUNDARY_OVERLAP)],
+                event_types=event_types,
+                limit=page_size,
+            )
+            if len(events) >= page_size and end - start > EVENTS_MIN_INTERVAL:
+                middle = start + (end - start) / 2
+                pending[:0] = [(start, middle + EVENTS_BOUNDARY_OVERLAP), (middle, end)]
+                continue
+            for event in events:
+                try:
+                    info = event_info(_event_dict(event))
+                except ValueError:
+                    continue  # not an event Keystay can read; nothing to record
+                found[info.event_id] = info
+        return EventBatch(
+            events=sorted(found.values(), key=lambda e: (e.created_at, e.event_id)),
+            complete_until=pending[0][0] if pending else until,
+        )
+
+    def create_webhook(self, *, url: str, event_types: list[str] | None = None) -> WebhookInfo:
+        """A webhook for these event types (every type when None); its secret signs each
+        delivery."""
+        webhook = self._call(self._client.webhooks.create, url=url, event_types=event_types)
+        return WebhookInfo(
+            webhook_id=webhook.webhook_id, url=webhook.url or url, secret=webhook.secret or ""
+        )
+
+    def delete_webhook(self, *, webhook_id: str) -> None:
+        """Remove a webhook; one that is already gone counts as removed."""
+        try:
+            self._call(self._client.webhooks.delete, webhook_id=webhook_id)
         except ProviderError as error:
             if error.kind != "not_found":
                 raise

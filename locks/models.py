@@ -41,6 +41,16 @@ class LockProviderConnection(models.Model):
     sync_done = models.PositiveIntegerField(default=0, editable=False)
     sync_summary = models.JSONField(default=dict, blank=True, editable=False)
     last_sync_error = models.TextField(blank=True, editable=False)
+    # Seam's webhook for this connection: its id, and the Svix secret that signs each
+    # delivery (stored encrypted, like the API key; never rendered).
+    webhook_id = models.CharField(max_length=100, blank=True, editable=False)
+    webhook_url = models.URLField(max_length=500, blank=True, editable=False)
+    webhook_secret_ciphertext = models.TextField(blank=True, editable=False)
+    webhook_set_up_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The reconcile lists Seam's events created after the newest one it has seen.
+    events_cursor = models.DateTimeField(null=True, blank=True, editable=False)
+    events_reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_event_error = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -69,6 +79,20 @@ class LockProviderConnection(models.Model):
     @property
     def masked_api_key(self) -> str:
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "—"
+
+    def set_webhook_secret(self, secret: str) -> None:
+        from .crypto import encrypt
+
+        self.webhook_secret_ciphertext = encrypt(secret) if secret else ""
+
+    def get_webhook_secret(self) -> str:
+        from .crypto import decrypt
+
+        return decrypt(self.webhook_secret_ciphertext) if self.webhook_secret_ciphertext else ""
+
+    @property
+    def has_webhook(self) -> bool:
+        return bool(self.webhook_secret_ciphertext)
 
 
 class ConnectedAccount(models.Model):
@@ -244,3 +268,214 @@ class LockAssignment(models.Model):
             raise ValidationError(
                 {"device": "This device belongs to another organization than the listing."}
             )
+
+
+# Under this battery level (0–1) a lock is flagged on the dashboard.
+LOW_BATTERY_LEVEL = 0.2
+
+
+class UnmanagedCode(models.Model):
+    """A code made outside Keystay (the lock's own app, a PMS) for cleaners, owners, vendors.
+
+    Imported read-only: Keystay never changes or removes it at the provider. The row goes
+    when the code is gone at the provider; the code generator treats its digits as taken
+    on its lock for its window (an ongoing code, without a window, for all time).
+    """
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="unmanaged_codes")
+    provider_id = models.CharField("provider code id", max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    # Encrypted like every code; empty when the provider does not report the digits.
+    code_ciphertext = models.TextField(blank=True, editable=False)
+    code_length = models.PositiveSmallIntegerField(default=0, editable=False)
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=32, blank=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "unmanaged code"
+        ordering = ["device__name", "name", "provider_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "provider_id"], name="unmanaged_code_provider_id_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name or 'Unnamed code'} on {self.device}"
+
+    @property
+    def code(self) -> str:
+        from .crypto import decrypt
+
+        return decrypt(self.code_ciphertext) if self.code_ciphertext else ""
+
+    @code.setter
+    def code(self, value: str) -> None:
+        from .crypto import encrypt
+
+        self.code_ciphertext = encrypt(value) if value else ""
+        self.code_length = len(value or "")
+
+    @property
+    def masked(self) -> str:
+        return "•" * self.code_length if self.code_length else "—"
+
+    @property
+    def is_ongoing(self) -> bool:
+        return self.starts_at is None and self.ends_at is None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or "Unnamed code"
+
+
+class LockEvent(models.Model):
+    """Something a lock reported through Seam: stored once per Seam event id.
+
+    An unlock by code is attributed to a person: the guest of the reservation whose code
+    it was, or the name of an unmanaged code; `person_name` keeps that name even after
+    the code is gone.
+    """
+
+    class Kind(models.TextChoices):
+        UNLOCKED = "unlocked", "Unlocked"
+        LOCKED = "locked", "Locked"
+        ACCESS_DENIED = "access_denied", "Access denied"
+        CODE_SET = "code_set", "Code set on lock"
+        CODE_REMOVED = "code_removed", "Code removed from lock"
+        CODE_FAILED = "code_failed", "Code failed"
+        UNMANAGED_ADDED = "unmanaged_added", "Code added outside Keystay"
+        UNMANAGED_REMOVED = "unmanaged_removed", "Code removed outside Keystay"
+        OFFLINE = "offline", "Lock offline"
+        ONLINE = "online", "Lock back online"
+        LOW_BATTERY = "low_battery", "Battery low"
+        BATTERY = "battery", "Battery level changed"
+
+    class Method(models.TextChoices):
+        NONE = "", "—"
+        KEYPAD = "keypad", "Keypad"
+        APP = "app", "App"
+        MANUAL = "manual", "Manual"
+        AUTOMATIC = "automatic", "Automatic"
+        CARD = "card", "Card"
+        UNKNOWN = "unknown", "Unknown"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    connection = models.ForeignKey(
+        LockProviderConnection, on_delete=models.CASCADE, related_name="events"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    provider_event_id = models.CharField("Seam event id", max_length=100)
+    event_type = models.CharField("Seam event type", max_length=100)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    access_code_id = models.CharField(max_length=100, blank=True)
+    method = models.CharField(max_length=16, choices=Method.choices, blank=True, default="")
+    reservation = models.ForeignKey(
+        "reservations.Reservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lock_events",
+    )
+    unmanaged_code = models.ForeignKey(
+        UnmanagedCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    person_name = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    battery_level = models.FloatField(null=True, blank=True)
+    # Seam's event as received, without any code digits.
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "lock event"
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "provider_event_id"], name="lock_event_once_per_connection"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-occurred_at"], name="lock_event_org_time"),
+            models.Index(fields=["device", "-occurred_at"], name="lock_event_device_time"),
+            models.Index(fields=["reservation", "-occurred_at"], name="lock_event_stay_time"),
+            models.Index(fields=["connection", "access_code_id"], name="lock_event_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.device} ({self.occurred_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def is_door_event(self) -> bool:
+        return self.kind in {self.Kind.UNLOCKED, self.Kind.LOCKED, self.Kind.ACCESS_DENIED}
+
+    @property
+    def who(self) -> str:
+        """The person, else how the door was worked (keypad, app, manual, unknown)."""
+        if self.person_name:
+            return self.person_name
+        if not self.is_door_event:
+            return ""
+        if self.method == self.Method.KEYPAD and self.access_code_id:
+            return "Keypad (unknown code)"
+        return self.get_method_display() if self.method else "Unknown"
+
+
+class DeviceAlert(models.Model):
+    """A problem the dashboard raises until it is resolved: offline, battery, failed code."""
+
+    class Kind(models.TextChoices):
+        OFFLINE = "offline", "Lock offline"
+        LOW_BATTERY = "low_battery", "Battery low"
+        CODE_FAILED = "code_failed", "Code failed on lock"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # For a failed code: Seam's access_code_id, and the stay it belongs to when known.
+    access_code_id = models.CharField(max_length=100, blank=True)
+    reservation = models.ForeignKey(
+        "reservations.Reservation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    event = models.ForeignKey(
+        LockEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=300, blank=True)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "device alert"
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "kind", "access_code_id"],
+                condition=Q(resolved_at__isnull=True),
+                name="device_alert_one_open_per_problem",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "resolved_at"], name="device_alert_org_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.device}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

@@ -154,6 +154,10 @@ def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
         last_sync_error="",
     )
     logger.info("Device import for connection %s: %s", connection.pk, result)
+    # Alerts from the devices' state, then the codes made in the locks' own apps.
+    from .events import after_devices_sync
+
+    after_devices_sync(connection=connection)
     return result
 
 

@@ -15,4 +15,5 @@ urlpatterns = [
     path("<int:pk>/connect/", admin.site.admin_view(views.connection_connect), name="connect"),
     path("<int:pk>/return/", admin.site.admin_view(views.connection_return), name="return"),
     path("<int:pk>/assign/", admin.site.admin_view(views.connection_assign), name="assign"),
+    path("<int:pk>/webhook/", admin.site.admin_view(views.connection_webhook), name="webhook"),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Prefetch
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from properties import access
 from properties.models import Listing, Organization
 
+from .events import webhook_setup
 from .forms import AssignDevicesForm, ConnectionAddForm, ConnectProviderForm
 from .gateway import ProviderError
 from .models import Device, LockAssignment, LockProviderConnection
@@ -278,3 +280,28 @@ def connection_assign(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect(LIST_URL)
     return _render_list(request, assign_form=form, assign_connection_id=connection.pk)
+
+
+def _webhook_url(request: HttpRequest, connection: LockProviderConnection) -> str:
+    """Where Seam should deliver: the site's public address when set, else this request's."""
+    path = reverse("seam_webhook", args=[connection.pk])
+    public = getattr(settings, "KEYSTAY_PUBLIC_URL", "")
+    return f"{public.rstrip('/')}{path}" if public else request.build_absolute_uri(path)
+
+
+@require_POST
+def connection_webhook(request: HttpRequest, pk: int) -> HttpResponse:
+    """Have Seam push this connection's lock events to Keystay as they happen."""
+    connection = _connection_to_manage(request, pk)
+    again = connection.has_webhook
+    try:
+        webhook_setup(connection=connection, url=_webhook_url(request, connection))
+    except ProviderError as error:
+        messages.error(request, f"Seam could not set up the webhook: {error.message}")
+    else:
+        messages.success(
+            request,
+            f"{'Set up the webhook again' if again else 'Set up the webhook'} for “{connection}”:"
+            f" Seam now sends its lock events to {connection.webhook_url}.",
+        )
+    return redirect(LIST_URL)

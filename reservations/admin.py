@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -327,7 +328,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
     search_fields = ["guest_name", "guest_email", "guest_phone", "external_id", "listing__name"]
     autocomplete_fields = ["listing"]
     date_hierarchy = "check_in"
-    readonly_fields = ["door_code", "created_at", "updated_at"]
+    readonly_fields = ["door_code", "codes_made_outside", "activity", "created_at", "updated_at"]
     inlines = [LockAccessInline, OverrideInline]
     actions = ["cancel_selected", "end_stay_selected", "retry_selected", "rotate_selected"]
 
@@ -353,7 +354,29 @@ class ReservationAdmin(OrganizationScopedAdmin):
         ]
         if obj is not None:
             fieldsets.insert(1, ("Door code", {"fields": ["door_code"]}))
+            fieldsets.append(
+                (
+                    "Other codes on these locks during the stay (read-only)",
+                    {"fields": ["codes_made_outside"], "classes": ["collapse"]},
+                )
+            )
+            fieldsets.append(("Activity", {"fields": ["activity"]}))
         return fieldsets
+
+    @admin.display(description="codes made outside Keystay")
+    def codes_made_outside(self, obj):
+        from locks.activity import unmanaged_codes_for_reservation
+
+        return render_to_string(
+            "locks/_unmanaged_codes.html",
+            {"unmanaged_codes": unmanaged_codes_for_reservation(obj)},
+        )
+
+    @admin.display(description="events")
+    def activity(self, obj):
+        from locks.activity import events_for_reservation
+
+        return render_to_string("locks/_events.html", {"events": events_for_reservation(obj)})
 
     @admin.display(description="property", ordering="listing__property__name")
     def property(self, obj):

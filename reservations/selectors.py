@@ -25,9 +25,11 @@ def taken_codes(
     end: datetime.datetime,
     exclude_reservation_id: int | None = None,
 ) -> set[str]:
-    """Codes other stays hold on these locks at some instant of [start, end).
+    """Codes other stays hold on these locks at some instant of [start, end), and the
+    unmanaged codes (made in the lock's app or a PMS) on them in that period.
 
-    A code occupies a lock from its programming instant to the end of its window.
+    A code occupies a lock from its programming instant to the end of its window; an
+    unmanaged code for its window, an ongoing one (no window) for all time.
     """
     if not device_ids:
         return set()
@@ -39,6 +41,15 @@ def taken_codes(
     taken = set()
     for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
         taken.update(code for code in (access.code, access.provider_code) if code)
+    from locks.models import UnmanagedCode
+
+    unmanaged = (
+        UnmanagedCode.objects.filter(device_id__in=device_ids)
+        .exclude(code_ciphertext="")
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=end))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
+    )
+    taken.update(code.code for code in unmanaged.only("code_ciphertext"))
     return taken
 
 

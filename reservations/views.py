@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.shortcuts import render
 from django.utils import timezone
 
+from locks.activity import alerts_open
 from locks.models import Device
 from locks.selectors import assignments_flagged
 from properties.access import scope_queryset
@@ -52,5 +53,6 @@ def dashboard(request):
         "offline": list(devices.filter(online=False).order_by("name")),
         "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY).order_by("name")),
         "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
+        "alerts": list(alerts_open(user=user)[:200]),
     }
     return render(request, "reservations/dashboard.html", context)

@@ -5,25 +5,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('properties', '0001_initial'),
+        ("properties", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='listing',
-            name='buffer_after_minutes',
-            field=models.PositiveIntegerField(default=0, help_text="The guest's code keeps working this long after check-out.", validators=[django.core.validators.MaxValueValidator(1440)], verbose_name='window closes (minutes after check-out)'),
+            model_name="listing",
+            name="buffer_after_minutes",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="The guest's code keeps working this long after check-out.",
+                validators=[django.core.validators.MaxValueValidator(1440)],
+                verbose_name="window closes (minutes after check-out)",
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='buffer_before_minutes',
-            field=models.PositiveIntegerField(default=0, help_text="The guest's code starts working this long before check-in.", validators=[django.core.validators.MaxValueValidator(1440)], verbose_name='window opens (minutes before check-in)'),
+            model_name="listing",
+            name="buffer_before_minutes",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="The guest's code starts working this long before check-in.",
+                validators=[django.core.validators.MaxValueValidator(1440)],
+                verbose_name="window opens (minutes before check-in)",
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='code_style',
-            field=models.CharField(choices=[('random', 'Random'), ('phone', "Last digits of the guest's phone")], default='random', help_text="Phone: the last digits of the guest's phone when they are valid and free.", max_length=16),
+            model_name="listing",
+            name="code_style",
+            field=models.CharField(
+                choices=[("random", "Random"), ("phone", "Last digits of the guest's phone")],
+                default="random",
+                help_text="Phone: the last digits of the guest's phone when they are valid and free.",
+                max_length=16,
+            ),
         ),
     ]

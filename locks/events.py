@@ -1,0 +1,453 @@
+"""What locks report through Seam: events stored once, attributed to a person, and alerts.
+
+Events arrive twice over: pushed by Seam's webhook (Svix retries a delivery for about a
+day, so the same event can come more than once) and pulled by a periodic reconcile that
+lists Seam's events since the last listing, for deliveries that never came. Both go
+through `event_record`, which stores an event at most once per connection (a unique
+constraint on Seam's event id decides, even between two concurrent deliveries) and applies
+its effects in the same transaction: exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from collections import Counter
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from reservations.models import LockAccess
+
+from .gateway import EventInfo, ProviderError, SeamGateway
+from .models import (
+    LOW_BATTERY_LEVEL,
+    Device,
+    DeviceAlert,
+    LockEvent,
+    LockProviderConnection,
+    UnmanagedCode,
+)
+from .unmanaged import unmanaged_codes_import
+
+logger = logging.getLogger(__name__)
+
+Kind = LockEvent.Kind
+Method = LockEvent.Method
+Alert = DeviceAlert.Kind
+
+RECORDED, DUPLICATE, IGNORED = "recorded", "duplicate", "ignored"
+
+# Seam event types Keystay keeps, and what each one is in Keystay's words.
+EVENT_KINDS: dict[str, str] = {
+    "lock.unlocked": Kind.UNLOCKED,
+    "lock.locked": Kind.LOCKED,
+    "lock.access_denied": Kind.ACCESS_DENIED,
+    "access_code.set_on_device": Kind.CODE_SET,
+    "access_code.removed_from_device": Kind.CODE_REMOVED,
+    "access_code.failed_to_set_on_device": Kind.CODE_FAILED,
+    "access_code.failed_to_remove_from_device": Kind.CODE_FAILED,
+    "access_code.unmanaged.created": Kind.UNMANAGED_ADDED,
+    "access_code.unmanaged.removed": Kind.UNMANAGED_REMOVED,
+    "device.disconnected": Kind.OFFLINE,
+    "device.connected": Kind.ONLINE,
+    "device.low_battery": Kind.LOW_BATTERY,
+    "device.battery_status_changed": Kind.BATTERY,
+}
+
+# Seam's unlock/lock methods, as a property manager says them.
+METHODS = {
+    "keycode": Method.KEYPAD,
+    "remote": Method.APP,
+    "mobile_key": Method.APP,
+    "manual": Method.MANUAL,
+    "automatic": Method.AUTOMATIC,
+    "card": Method.CARD,
+    "unknown": Method.UNKNOWN,
+}
+
+CONNECTIVITY = [Kind.OFFLINE, Kind.ONLINE]
+BATTERY_KINDS = [Kind.LOW_BATTERY, Kind.BATTERY]
+LOW_STATUSES = {"low", "critical"}
+
+# The reconcile lists again a little of what it listed last time: an event can become
+# listable at Seam some moments after its created_at. Duplicates are dropped by event id.
+RECONCILE_OVERLAP = datetime.timedelta(minutes=10)
+FIRST_LOOKBACK = datetime.timedelta(days=1)
+MAX_LOOKBACK = datetime.timedelta(days=7)
+
+
+# ----------------------------------------------------------------------------- record
+
+
+def event_record(
+    *,
+    connection: LockProviderConnection,
+    event: EventInfo,
+    devices: dict[str, Device] | None = None,
+) -> str:
+    """Store one Seam event and apply its effects, at most once; returns what happened.
+
+    Events of types Keystay does not keep, of another workspace, or of a device it has not
+    imported are ignored.
+    """
+    kind = EVENT_KINDS.get(event.event_type)
+    if kind is None or not event.device_id:
+        return IGNORED
+    workspace = connection.workspace_id
+    if workspace and event.workspace_id and event.workspace_id != workspace:
+        return IGNORED
+    if devices is not None:
+        device = devices.get(event.device_id)
+    else:
+        device = Device.objects.filter(
+            connection=connection, provider_device_id=event.device_id
+        ).first()
+    if device is None:
+        return IGNORED
+    seen = LockEvent.objects.filter(connection=connection, provider_event_id=event.event_id[:100])
+    if seen.exists():
+        return DUPLICATE
+    try:
+        with transaction.atomic():
+            lock_event = _store(connection, device, kind, event)
+            refresh_codes = _apply(lock_event, device, event)
+    except IntegrityError:
+        if seen.exists():  # a concurrent delivery of the same event won the race
+            return DUPLICATE
+        raise
+    if refresh_codes:
+        _refresh_unmanaged_codes_later(connection.pk, device.pk)
+    return RECORDED
+
+
+def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent:
+    reservation, unmanaged, name = _attribution(connection, device, event)
+    method = ""
+    if kind in {Kind.UNLOCKED, Kind.LOCKED, Kind.ACCESS_DENIED}:
+        method = METHODS.get(event.method, Method.UNKNOWN)
+    return LockEvent.objects.create(
+        organization_id=connection.organization_id,
+        connection=connection,
+        device=device,
+        provider_event_id=event.event_id[:100],
+        event_type=event.event_type[:100],
+        kind=kind,
+        occurred_at=event.occurred_at,
+        access_code_id=event.access_code_id[:100],
+        method=method,
+        reservation=reservation,
+        unmanaged_code=unmanaged,
+        person_name=name[:200],
+        detail=_detail(kind, event)[:300],
+        battery_level=_clamp(event.battery_level),
+        payload=event.payload,
+    )
+
+
+def _attribution(connection, device: Device, event: EventInfo):
+    """Whose code it was: a reservation's guest, or an unmanaged code's name."""
+    access_code_id = event.access_code_id
+    if not access_code_id:
+        return _attribution_by_digits(device, event)
+    access = (
+        LockAccess.objects.filter(device=device, provider_id=access_code_id)
+        .select_related("reservation")
+        .first()
+    )
+    if access is not None:
+        return access.reservation, None, access.reservation.guest_name
+    code = UnmanagedCode.objects.filter(device=device, provider_id=access_code_id).first()
+    if code is not None:
+        return None, code, code.display_name
+    # A stay's code id is cleared once the code is removed; an event delivered late (a
+    # reconcile after check-out) is attributed like the earlier events of that code.
+    earlier = (
+        LockEvent.objects.filter(connection=connection, access_code_id=access_code_id)
+        .exclude(person_name="")
+        .select_related("reservation", "unmanaged_code")
+        .order_by("-occurred_at")
+        .first()
+    )
+    if earlier is not None:
+        return earlier.reservation, earlier.unmanaged_code, earlier.person_name
+    return _attribution_by_digits(device, event)
+
+
+def _attribution_by_digits(device: Device, event: EventInfo):
+    """Where the provider reports the digits entered: the stay whose window it was, or
+    the unmanaged code, that holds them on this lock."""
+    if not event.code:
+        return None, None, ""
+    at = event.occurred_at
+    stays = LockAccess.objects.filter(device=device, program_at__lte=at, ends_at__gt=at)
+    for access in stays.select_related("reservation"):
+        if event.code in (access.code, access.provider_code):
+            return access.reservation, None, access.reservation.guest_name
+    for code in UnmanagedCode.objects.filter(device=device).exclude(code_ciphertext=""):
+        if code.code == event.code:
+            return None, code, code.display_name
+    return None, None, ""
+
+
+def _detail(kind: str, event: EventInfo) -> str:
+    if kind in BATTERY_KINDS and event.battery_level is not None:
+        percent = round(_clamp(event.battery_level) * 100)
+        status = f" ({event.battery_status})" if event.battery_status else ""
+        return f"{percent}%{status}"
+    if kind == Kind.CODE_FAILED:
+        if event.event_type.endswith("failed_to_remove_from_device"):
+            return "The lock did not remove the code."
+        return "The lock did not accept the code."
+    return ""
+
+
+def _clamp(level: float | None) -> float | None:
+    return None if level is None else min(max(level, 0.0), 1.0)
+
+
+def _is_latest(lock_event: LockEvent, kinds: list[str]) -> bool:
+    """Deliveries come out of order: only the newest event of a kind sets the state."""
+    return not (
+        LockEvent.objects.filter(device_id=lock_event.device_id, kind__in=kinds)
+        .filter(occurred_at__gt=lock_event.occurred_at)
+        .exists()
+    )
+
+
+def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
+    """The event's effects on the device and the alerts; True when the lock's unmanaged
+    codes should be read again."""
+    kind = lock_event.kind
+    at = lock_event.occurred_at
+    if kind in CONNECTIVITY and _is_latest(lock_event, CONNECTIVITY):
+        online = kind == Kind.ONLINE
+        Device.objects.filter(pk=device.pk).update(online=online)
+        if online:
+            _resolve(device, Alert.OFFLINE, at=at)
+        else:
+            _open(device, Alert.OFFLINE, at=at, event=lock_event, message="The lock is offline.")
+    elif kind in BATTERY_KINDS and _is_latest(lock_event, BATTERY_KINDS):
+        level = lock_event.battery_level
+        if level is not None:
+            Device.objects.filter(pk=device.pk).update(battery_level=level)
+        if kind == Kind.LOW_BATTERY:
+            low = True
+        elif event.battery_status:
+            low = event.battery_status in LOW_STATUSES
+        else:
+            low = None if level is None else level < LOW_BATTERY_LEVEL
+        if low:
+            percent = f" at {round(level * 100)}%" if level is not None else " low"
+            _open(device, Alert.LOW_BATTERY, at=at, event=lock_event, message=f"Battery{percent}.")
+        elif low is False:
+            _resolve(device, Alert.LOW_BATTERY, at=at)
+    elif kind == Kind.CODE_FAILED:
+        whose = f" of {lock_event.person_name}" if lock_event.person_name else ""
+        verb = "remove" if "remove" in lock_event.event_type else "set"
+        _open(
+            device,
+            Alert.CODE_FAILED,
+            at=at,
+            event=lock_event,
+            access_code_id=lock_event.access_code_id,
+            reservation=lock_event.reservation,
+            message=f"The lock could not {verb} the code{whose}.",
+        )
+    elif kind in {Kind.CODE_SET, Kind.CODE_REMOVED} and lock_event.access_code_id:
+        _resolve(device, Alert.CODE_FAILED, at=at, access_code_id=lock_event.access_code_id)
+    elif kind in {Kind.UNMANAGED_ADDED, Kind.UNMANAGED_REMOVED}:
+        return True
+    # An unlock by a code nobody knows: probably made in the lock's app since the last
+    # import; read the lock's unmanaged codes again to put a name on it. Seam's
+    # access_code_is_managed is not trusted for this (the fake says True for them).
+    return bool(kind == Kind.UNLOCKED and lock_event.access_code_id and not lock_event.person_name)
+
+
+def _open(
+    device: Device,
+    kind: str,
+    *,
+    at,
+    event: LockEvent | None = None,
+    access_code_id: str = "",
+    reservation=None,
+    message: str = "",
+) -> None:
+    current = DeviceAlert.objects.filter(
+        device=device, kind=kind, access_code_id=access_code_id, resolved_at__isnull=True
+    )
+    if current.exists():
+        return
+    try:
+        with transaction.atomic():
+            DeviceAlert.objects.create(
+                organization_id=device.organization_id,
+                device=device,
+                kind=kind,
+                access_code_id=access_code_id,
+                reservation=reservation,
+                event=event,
+                message=message,
+                opened_at=at,
+            )
+    except IntegrityError:
+        pass  # opened meanwhile by another delivery: one open alert per problem
+
+
+def _resolve(device: Device, kind: str, *, at, access_code_id: str | None = None) -> None:
+    alerts = DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True)
+    if access_code_id is not None:
+        alerts = alerts.filter(access_code_id=access_code_id)
+    alerts.update(resolved_at=at)
+
+
+def _refresh_unmanaged_codes_later(connection_id: int, device_id: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task(
+            "locks.tasks.import_unmanaged_codes", connection_id, device_id, group="unmanaged"
+        )
+    )
+
+
+# -------------------------------------------------------------------------- reconcile
+
+
+def events_reconcile(
+    *, connection: LockProviderConnection, now: datetime.datetime | None = None
+) -> Counter:
+    """List Seam's events since the last listing and record those not seen yet.
+
+    Covers webhook deliveries that never came (Keystay down, webhook not set up). On a
+    provider failure the error is kept on the connection and raised; the next run starts
+    from the same point.
+    """
+    now = now or timezone.now()
+    if connection.events_cursor is not None:
+        since = connection.events_cursor - RECONCILE_OVERLAP
+    else:
+        since = now - FIRST_LOOKBACK
+    since = max(since, now - MAX_LOOKBACK)
+    try:
+        with SeamGateway.for_connection(connection) as gateway:
+            batch = gateway.list_events(since=since, until=now, event_types=sorted(EVENT_KINDS))
+    except ProviderError as error:
+        LockProviderConnection.objects.filter(pk=connection.pk).update(
+            last_event_error=error.message
+        )
+        raise
+    devices = {d.provider_device_id: d for d in connection.devices.all()}
+    outcomes: Counter = Counter()
+    for event in batch.events:
+        outcomes[event_record(connection=connection, event=event, devices=devices)] += 1
+    LockProviderConnection.objects.filter(pk=connection.pk).update(
+        events_cursor=batch.complete_until, events_reconciled_at=now, last_event_error=""
+    )
+    connection.events_cursor = batch.complete_until
+    logger.info("Events of connection %s reconciled: %s", connection.pk, dict(outcomes))
+    return outcomes
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def webhook_setup(*, connection: LockProviderConnection, url: str) -> LockProviderConnection:
+    """Have Seam send this connection's events to `url`, signed with a fresh secret.
+
+    A webhook set up before is replaced: the new one first, so no event goes unsent in
+    between; the old one is removed at Seam afterwards (the reconcile covers anything it
+    had left to deliver).
+    """
+    with SeamGateway.for_connection(connection) as gateway:
+        # Every event type: the endpoint ignores those it does not keep, and an explicit
+        # list would fail on a server that lacks one of them.
+        info = gateway.create_webhook(url=url)
+        previous = connection.webhook_id
+        connection.webhook_id = info.webhook_id
+        connection.webhook_url = info.url
+        connection.set_webhook_secret(info.secret)
+        connection.webhook_set_up_at = timezone.now()
+        connection.save(
+            update_fields=[
+                "webhook_id",
+                "webhook_url",
+                "webhook_secret_ciphertext",
+                "webhook_set_up_at",
+            ]
+        )
+        if previous and previous != info.webhook_id:
+            try:
+                gateway.delete_webhook(webhook_id=previous)
+            except ProviderError as error:
+                logger.warning(
+                    "Old webhook of connection %s not removed: %s", connection.pk, error.message
+                )
+    return connection
+
+
+# ----------------------------------------------------------------------------- alerts
+
+
+def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
+    """Open or resolve offline and low-battery alerts from what the import just read."""
+    now = timezone.now()
+    devices = list(connection.devices.all())
+    open_now = set(
+        DeviceAlert.objects.filter(
+            device__connection=connection,
+            kind__in=[Alert.OFFLINE, Alert.LOW_BATTERY],
+            resolved_at__isnull=True,
+        ).values_list("device_id", "kind")
+    )
+    new: list[DeviceAlert] = []
+    resolve: dict[str, list[int]] = {Alert.OFFLINE: [], Alert.LOW_BATTERY: []}
+    for device in devices:
+        present = device.removed_at is None
+        problems = {
+            Alert.OFFLINE: (present and not device.online, "The lock is offline."),
+            Alert.LOW_BATTERY: (
+                present
+                and device.battery_level is not None
+                and device.battery_level < LOW_BATTERY_LEVEL,
+                f"Battery at {device.battery_percent}%.",
+            ),
+        }
+        for kind, (active, message) in problems.items():
+            is_open = (device.pk, kind) in open_now
+            if active and not is_open:
+                new.append(
+                    DeviceAlert(
+                        organization_id=device.organization_id,
+                        device=device,
+                        kind=kind,
+                        message=message,
+                        opened_at=now,
+                    )
+                )
+            elif is_open and not active:
+                resolve[kind].append(device.pk)
+    if new:
+        DeviceAlert.objects.bulk_create(new, ignore_conflicts=True)
+    for kind, device_ids in resolve.items():
+        if device_ids:
+            DeviceAlert.objects.filter(
+                device_id__in=device_ids, kind=kind, resolved_at__isnull=True
+            ).update(resolved_at=now)
+
+
+def after_devices_sync(*, connection: LockProviderConnection) -> None:
+    """What follows a device import: alerts from the devices' state, unmanaged codes.
+
+    A failure to read unmanaged codes is logged, never fails the import it follows.
+    """
+    alerts_sync_from_devices(connection=connection)
+    try:
+        result = unmanaged_codes_import(connection=connection)
+    except ProviderError as error:
+        logger.warning(
+            "Unmanaged codes of connection %s not imported: %s", connection.pk, error.message
+        )
+    else:
+        logger.info("Unmanaged codes of connection %s: %s", connection.pk, result)

@@ -1,0 +1,122 @@
+"""The activity feed, under /admin/activity/: every lock event of the person's
+organizations, newest first, filtered by property, listing, lock, person, kind and dates.
+
+Thin: a form reads the filters (its choices scoped to the person's organizations, so that
+another organization's lock cannot even be named), a selector reads the page.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from properties import access
+from properties.models import Listing, Property
+
+from .activity import feed_events, with_zones
+from .models import Device, LockEvent
+
+PER_PAGE = 50
+
+
+class ActivityFilterForm(forms.Form):
+    property = forms.ModelChoiceField(queryset=Property.objects.none(), required=False)
+    listing = forms.ModelChoiceField(queryset=Listing.objects.none(), required=False)
+    lock = forms.ModelChoiceField(queryset=Device.objects.none(), required=False)
+    person = forms.CharField(
+        required=False,
+        max_length=200,
+        help_text="A guest's name, or the name of a code made in the lock's app.",
+    )
+    kind = forms.ChoiceField(
+        label="Event",
+        required=False,
+        choices=[("", "All events"), *LockEvent.Kind.choices],
+    )
+    date_from = forms.DateField(
+        label="From", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["property"].queryset = access.scope_queryset(
+            Property.objects.order_by("name"), user
+        )
+        self.fields["listing"].queryset = access.scope_queryset(
+            Listing.objects.select_related("property").order_by("property__name", "name"), user
+        )
+        self.fields["listing"].label_from_instance = lambda o: f"{o.property.name} · {o.name}"
+        self.fields["lock"].queryset = access.scope_queryset(
+            Device.objects.filter(kind=Device.Kind.LOCK).order_by("name"), user
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> dict:
+        """The valid filters (an invalid one is reported on the form and not applied)."""
+        if not self.is_bound:
+            return {}
+        self.is_valid()
+        data = {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
+        # Dates are days of the chosen property (or listing), else of the site's zone.
+        place = data.get("listing") or data.get("property")
+        zone = (
+            place.property.zone
+            if isinstance(place, Listing)
+            else place.zone
+            if place is not None
+            else timezone.get_current_timezone()
+        )
+
+        def start_of(day):
+            return datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
+
+        return {
+            "property_id": data["property"].pk if data.get("property") else None,
+            "listing_id": data["listing"].pk if data.get("listing") else None,
+            "device_id": data["lock"].pk if data.get("lock") else None,
+            "person": (data.get("person") or "").strip(),
+            "kind": data.get("kind") or "",
+            "since": start_of(data["date_from"]) if data.get("date_from") else None,
+            "until": (
+                start_of(data["date_to"] + datetime.timedelta(days=1))
+                if data.get("date_to")
+                else None
+            ),
+        }
+
+
+@require_GET
+def activity_feed(request: HttpRequest) -> HttpResponse:
+    if not access.can_view(request.user):
+        raise PermissionDenied("The activity feed shows your organizations' locks.")
+    form = ActivityFilterForm(request.GET or None, user=request.user)
+    events = feed_events(user=request.user, **form.filters())
+    page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Activity",
+        "form": form,
+        "page": page,
+        "events": with_zones(page.object_list),
+        "query": query.urlencode(),
+        "filtered": any(v for k, v in request.GET.items() if k != "page"),
+    }
+    return TemplateResponse(request, "activity/feed.html", context)
