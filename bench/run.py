@@ -39,6 +39,10 @@ def main() -> None:
             f"{len(queries)} queries"
         )
 
+    import import_listings  # bench/ is on sys.path: this script's folder
+
+    import_listings.main()
+
 
 if __name__ == "__main__":
     main()

@@ -15,6 +15,8 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
     path("admin/", admin.site.urls),
+    path("api/", include("api.urls")),
+    path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.
     path("webhooks/seam/<int:connection_id>/", webhooks.seam_webhook, name="seam_webhook"),
 ]

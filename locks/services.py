@@ -267,10 +267,9 @@ def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[Conn
 
 def listings_replan(*, listing_ids) -> None:
     """Re-plan the codes of these listings' stays (their locks changed)."""
-    from reservations.services import listing_replan
+    from reservations.services import listings_replan as replan
 
-    for listing in Listing.objects.filter(pk__in=set(listing_ids)):
-        listing_replan(listing=listing)
+    replan(listing_ids=list(listing_ids))
 
 
 def assignments_create(

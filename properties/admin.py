@@ -1,13 +1,27 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.db import transaction
 from django.db.models import Count, Prefetch
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from import_export.admin import ImportExportMixin
+from import_export.results import RowResult
 
 from locks.models import LockAssignment
 
+from . import access
 from .admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
+from .import_forms import (
+    ListingConfirmImportForm,
+    ListingImportForm,
+    preview_summary,
+    preview_table,
+)
 from .models import Listing, Membership, Organization, Property
+from .resources import LISTING_FORMATS, ListingResource, import_problems
 
 
 @admin.register(Organization)
@@ -194,7 +208,7 @@ class PrimaryLockFilter(admin.SimpleListFilter):
 
 
 @admin.register(Listing)
-class ListingAdmin(OrganizationScopedAdmin):
+class ListingAdmin(ImportExportMixin, OrganizationScopedAdmin):
     ordering = ["property__name", "name"]
     list_display = [
         "name",
@@ -264,3 +278,108 @@ class ListingAdmin(OrganizationScopedAdmin):
     @admin.display(description="locks", ordering="_locks")
     def lock_count(self, obj):
         return obj._locks
+
+    def save_related(self, request, form, formsets, change):
+        # New locks, guest access switched, buffers or lead time changed: re-plan the codes
+        # of this listing's stays, in the same transaction as the change.
+        from reservations.services import listing_replan
+
+        with transaction.atomic():
+            super().save_related(request, form, formsets, change)
+            if change:
+                listing_replan(listing=form.instance)
+
+    # Import and export (django-import-export): upload, preview, confirm. See resources.py.
+    resource_classes = [ListingResource]
+    import_formats = LISTING_FORMATS
+    export_formats = LISTING_FORMATS
+    import_form_class = ListingImportForm
+    confirm_form_class = ListingConfirmImportForm
+    import_template_name = "admin/properties/listing/import.html"
+    # One history entry per import, on the organization, instead of one per listing: ten
+    # thousand log rows would take a fifth of the import's time.
+    skip_admin_log = True
+
+    # Members hold roles, not Django model permissions: managers import, members export.
+    def has_import_permission(self, request):
+        return access.can_manage(request.user)
+
+    def has_export_permission(self, request):
+        return access.can_view(request.user)
+
+    def _import_organizations(self, request):
+        organizations = Organization.objects.order_by("name")
+        if request.user.is_superuser:
+            return organizations
+        return organizations.filter(pk__in=access.managed_organization_ids(request.user))
+
+    def get_import_form_kwargs(self, request):
+        kwargs = super().get_import_form_kwargs(request)
+        return {**kwargs, "organizations": self._import_organizations(request)}
+
+    def get_confirm_form_kwargs(self, request, import_form=None):
+        kwargs = super().get_confirm_form_kwargs(request, import_form)
+        return {**kwargs, "organizations": self._import_organizations(request)}
+
+    def get_confirm_form_initial(self, request, import_form):
+        initial = super().get_confirm_form_initial(request, import_form)
+        if import_form is not None:
+            initial["organization"] = import_form.cleaned_data["organization"].pk
+        return initial
+
+    def get_import_resource_kwargs(self, request, **kwargs):
+        # The organization comes from a validated form (upload or confirm), never the file.
+        cleaned = getattr(kwargs.get("form"), "cleaned_data", None) or {}
+        return {"organization": cleaned.get("organization")}
+
+    def get_export_resource_kwargs(self, request, **kwargs):
+        return {}  # the export reads the changelist's (scoped) queryset
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        context = getattr(response, "context_data", None) or {}
+        result = context.get("result")
+        if result is not None:
+            context["import_problems"] = import_problems(result)
+            context["import_preview"] = preview_table(result)
+            context["import_summary"] = preview_summary(result)
+            context["import_organization"] = context["form"].cleaned_data.get("organization")
+        return response
+
+    def process_dataset(self, dataset, form, request, **kwargs):
+        result = super().process_dataset(dataset, form, request, **kwargs)
+        result.keystay_organization = form.cleaned_data["organization"]
+        result.keystay_file_name = form.cleaned_data["original_file_name"]
+        return result
+
+    def process_result(self, result, request):
+        if result.has_errors() or result.has_validation_errors():
+            # Something changed between preview and confirm: the import was rolled back.
+            problems = import_problems(result)
+            shown = "; ".join(str(problem) for problem in problems[:5])
+            more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+            messages.error(request, f"Nothing was imported: {shown}{more}.")
+            return HttpResponseRedirect(reverse("admin:properties_listing_import"))
+        totals = result.totals
+        LogEntry.objects.log_actions(
+            request.user.pk,
+            [result.keystay_organization],
+            CHANGE,
+            change_message=(
+                f"Imported listings from {result.keystay_file_name}: "
+                f"{totals[RowResult.IMPORT_TYPE_NEW]} new, "
+                f"{totals[RowResult.IMPORT_TYPE_UPDATE]} updated, "
+                f"{totals[RowResult.IMPORT_TYPE_SKIP]} unchanged."
+            ),
+            single_object=True,
+        )
+        return super().process_result(result, request)
+
+    def add_success_message(self, result, request):
+        totals = result.totals
+        messages.success(
+            request,
+            f"Import finished: {totals[RowResult.IMPORT_TYPE_NEW]} new, "
+            f"{totals[RowResult.IMPORT_TYPE_UPDATE]} updated, "
+            f"{totals[RowResult.IMPORT_TYPE_SKIP]} unchanged listings.",
+        )

@@ -270,20 +270,34 @@ def _enqueue_processing(reservation_id: int) -> None:
     async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
 
 
+def _stays_with_codes(now) -> Q:
+    """Stays that still have, or will have, codes on locks."""
+    return (
+        Q(status=Reservation.Status.CONFIRMED, check_out__gt=now - datetime.timedelta(days=1))
+        | Q(lock_accesses__due_at__isnull=False)
+        | Q(lock_accesses__state__in=[State.ON_LOCK, State.PROGRAMMING, State.FAILED])
+    )
+
+
 def listing_replan(*, listing: Listing, now=None) -> int:
     """Re-plan every stay of a listing that still has, or will have, codes on locks."""
     now = now or timezone.now()
-    reservations = (
-        Reservation.objects.filter(listing=listing)
-        .filter(
-            Q(status=Reservation.Status.CONFIRMED, check_out__gt=now - datetime.timedelta(days=1))
-            | Q(lock_accesses__due_at__isnull=False)
-            | Q(lock_accesses__state__in=[State.ON_LOCK, State.PROGRAMMING, State.FAILED])
-        )
-        .distinct()
+    reservations = Reservation.objects.filter(listing=listing).filter(_stays_with_codes(now))
+    count = 0
+    for reservation in reservations.distinct():
+        reservation_replan(reservation=reservation, now=now)
+        count += 1
+    return count
+
+
+def listings_replan(*, listing_ids, now=None) -> int:
+    """Re-plan the stays of several listings; one query finds the listings with any."""
+    now = now or timezone.now()
+    reservations = Reservation.objects.filter(listing_id__in=set(listing_ids)).filter(
+        _stays_with_codes(now)
     )
     count = 0
-    for reservation in reservations:
+    for reservation in reservations.distinct().order_by("pk"):
         reservation_replan(reservation=reservation, now=now)
         count += 1
     return count

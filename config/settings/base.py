@@ -25,10 +25,14 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
     "import_export",
     "properties",
     "locks",
     "reservations",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -151,3 +155,73 @@ SEAM_API_KEY = env("SEAM_API_KEY", default="")
 SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
 # How often the qcluster re-imports every connection's devices.
 DEVICE_SYNC_INTERVAL_MINUTES = env.int("DEVICE_SYNC_INTERVAL_MINUTES", default=60)
+UNMANAGED_CODES_INTERVAL_MINUTES = env.int("UNMANAGED_CODES_INTERVAL_MINUTES", default=15)
+EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES", default=5)
+# The address Seam delivers webhooks to (e.g. https://keystay.example.com); empty: the
+# address the manager's browser used when setting the webhook up.
+KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
+
+# --- django-import-export (the listing import and export) ------------------------------
+# One bad row rolls the whole import back (the listing resource says so too).
+IMPORT_EXPORT_USE_TRANSACTIONS = True
+# The preview and the confirm step are two requests that may reach two processes: with
+# Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary
+# folder (one machine, any number of processes).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = (
+    "import_export.tmp_storages.CacheStorage"
+    if REDIS_URL
+    else "import_export.tmp_storages.TempFolderStorage"
+)
+# --- end of django-import-export ------------------------------------------------------
+
+
+# ------------------------------------------------------------ REST API (api/, issue 7)
+# Token (PMS integrations) or session (the browsable API) authentication; every view
+# narrows itself to the caller's organizations. The rate counts per token.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "api.authentication.KeystayTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.OrderingFilter",
+    ],
+    "DEFAULT_PAGINATION_CLASS": "api.pagination.PagePagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env("API_THROTTLE_RATE", default="1200/minute")},
+    "DEFAULT_SCHEMA_CLASS": "api.schema.KeystayAutoSchema",
+    "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Keystay API",
+    "DESCRIPTION": (
+        "Reservations, listings, locks and door codes for PMS and channel-manager "
+        "integrations. Authenticate with `Authorization: Token <key>` (tokens are made "
+        "in the admin, under Auth Token → Tokens)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "ENUM_NAME_OVERRIDES": {
+        "DeviceKindEnum": "api.fields.API_KINDS",
+        "LockStateEnum": "reservations.models.LockAccess.State",
+        "CodeStateEnum": "api.serializers.CODE_STATES",
+        "ReservationStatusEnum": "reservations.models.Reservation.Status",
+        "AssignmentRoleEnum": "locks.models.LockAssignment.Role",
+        "SyncStateEnum": "locks.models.LockProviderConnection.SyncState",
+        "EventKindEnum": "locks.models.LockEvent.Kind",
+        "EventMethodEnum": "locks.models.LockEvent.Method",
+    },
+}
+# ------------------------------------------------------------ end of REST API

@@ -63,3 +63,66 @@ def test_a_lock_removed_at_the_provider_leaves_the_plan_and_is_flagged(wired):
     assert not side.wanted
     gate = LockAccess.objects.get(reservation=reservation, device=wired.gate)
     assert gate.wanted
+
+
+def test_switching_guest_access_in_the_listing_inline_re_plans(wired, manager_client):
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    rows = list(LockAssignment.objects.filter(listing=wired.listing).order_by("pk"))
+    data = {
+        "property": wired.listing.property.pk,
+        "name": wired.listing.name,
+        "external_id": wired.listing.external_id,
+        "active": "on",
+        "buffer_before_minutes": "0",
+        "buffer_after_minutes": "0",
+        "code_style": "random",
+        "assignments-TOTAL_FORMS": str(len(rows)),
+        "assignments-INITIAL_FORMS": str(len(rows)),
+    }
+    for i, row in enumerate(rows):
+        data.update(
+            {
+                f"assignments-{i}-id": row.pk,
+                f"assignments-{i}-listing": wired.listing.pk,
+                f"assignments-{i}-device": row.device_id,
+                f"assignments-{i}-role": row.role,
+            }
+        )
+        if row.device_id != wired.side.pk:  # Side Door loses guest access
+            data[f"assignments-{i}-guest_access"] = "on"
+    response = manager_client.post(
+        reverse("admin:properties_listing_change", args=[wired.listing.pk]), data
+    )
+    assert response.status_code == 302
+    run_at(timezone.now())
+    assert wired.codes_on(wired.side) == []
+    assert [c.code for c in wired.codes_on(wired.back)] == [reservation.code.value]
+
+
+def test_a_csv_import_that_changes_locks_re_plans(wired, manager_client):
+    from tests.properties.test_listing_import import import_ok
+
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    header = [
+        "property",
+        "name",
+        "external_id",
+        "primary_lock",
+        "secondary_locks",
+        "locks_without_guest_access",
+    ]
+    row = [
+        wired.listing.property.name,
+        wired.listing.name,
+        wired.listing.external_id,
+        "Garden Gate",
+        "Side Door;Fake August Lock 2",
+        "Side Door",
+    ]
+    data = ("\r\n".join([",".join(header), ",".join(row)]) + "\r\n").encode()
+    import_ok(manager_client, data)
+    run_at(timezone.now())
+    assert wired.codes_on(wired.side) == []
+    assert [c.code for c in wired.codes_on(wired.back)] == [reservation.code.value]

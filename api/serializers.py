@@ -1,0 +1,748 @@
+"""What the API reads and writes. Serializers validate and represent; services write.
+
+Every related id a client sends is looked up among the caller's organizations only (the
+managed ones where a change needs the manager role): another organization's id is
+refused exactly like an id that does not exist.
+"""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from properties import access
+from properties.models import Listing, Organization, Property, validate_time_zone
+from reservations.codes import CodeRefused, LockRules, check_code
+from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
+from reservations.selectors import taken_codes
+from reservations.services import stay_window
+
+from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
+
+State = LockAccess.State
+MAX_LEAD_MINUTES = 7 * 24 * 60
+
+
+def _user(serializer: serializers.Serializer):
+    return serializer.context["request"].user
+
+
+def may_see_codes(user, organization_id: int) -> bool:
+    """Who may read door codes through the API: the members of the stay's organization."""
+    return user.is_superuser or organization_id in access.member_organization_ids(user)
+
+
+class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related id among the caller's organizations (the managed ones with `manage`)."""
+
+    def __init__(self, *, manage: bool = False, **kwargs):
+        self.manage = manage
+        super().__init__(**kwargs)
+
+    def get_queryset(self):
+        return access.scope_queryset(
+            super().get_queryset(), self.context["request"].user, manage=self.manage
+        )
+
+
+class OrganizationOnCreateMixin:
+    """`organization` is chosen once, at creation; it defaults to the one you manage."""
+
+    def resolve_organization(self, attrs: dict) -> None:
+        chosen = attrs.get("organization")
+        if self.instance is not None:
+            if chosen is not None and chosen.pk != self.instance.organization_id:
+                raise serializers.ValidationError(
+                    {"organization": ["This cannot move to another organization."]}
+                )
+            attrs.pop("organization", None)
+            return
+        if chosen is None:
+            managed = access.managed_organization_ids(_user(self))
+            if len(managed) != 1:
+                raise serializers.ValidationError(
+                    {"organization": ["Choose one of the organizations you manage."]}
+                )
+            attrs["organization"] = Organization.objects.get(pk=next(iter(managed)))
+
+
+# ------------------------------------------------------------------ organization settings
+
+
+class PropertySerializer(OrganizationOnCreateMixin, serializers.ModelSerializer):
+    organization = ScopedPrimaryKeyRelatedField(
+        manage=True,
+        queryset=Organization.objects.all(),
+        required=False,
+        help_text="Needed only when you manage several organizations.",
+    )
+    timezone = serializers.CharField(
+        source="time_zone",
+        max_length=64,
+        validators=[validate_time_zone],
+        help_text="IANA time zone, e.g. Europe/Lisbon. Check-in and check-out times are local.",
+    )
+    check_in_time = LocalTimeField(required=False, help_text="Local, e.g. 15:00.")
+    check_out_time = LocalTimeField(required=False, help_text="Local, e.g. 11:00.")
+
+    class Meta:
+        model = Property
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "address",
+            "timezone",
+            "check_in_time",
+            "check_out_time",
+        ]
+        validators = []  # uniqueness is checked below, with a message per field
+
+    def validate(self, attrs):
+        self.resolve_organization(attrs)
+        organization_id = (
+            self.instance.organization_id if self.instance else attrs["organization"].pk
+        )
+        name = attrs.get("name")
+        if name is not None:
+            clash = Property.objects.filter(organization_id=organization_id, name=name)
+            if self.instance is not None:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise serializers.ValidationError(
+                    {"name": ["Your organization already has a property with this name."]}
+                )
+        return attrs
+
+
+class ListingSerializer(serializers.ModelSerializer):
+    property = ScopedPrimaryKeyRelatedField(
+        manage=True, queryset=Property.objects.all(), help_text="The listing's property."
+    )
+    lead_time_minutes = serializers.IntegerField(
+        source="code_lead_time_minutes",
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_LEAD_MINUTES,
+        help_text="How long before the stay the code is put on the lock. Null: the default.",
+    )
+    check_in_time = LocalTimeField(
+        required=False, allow_null=True, help_text="Local; null: the property's check-in time."
+    )
+    check_out_time = LocalTimeField(
+        required=False, allow_null=True, help_text="Local; null: the property's check-out time."
+    )
+
+    class Meta:
+        model = Listing
+        fields = [
+            "id",
+            "property",
+            "name",
+            "external_id",
+            "lead_time_minutes",
+            "buffer_before_minutes",
+            "buffer_after_minutes",
+            "code_length",
+            "code_style",
+            "active",
+            "check_in_time",
+            "check_out_time",
+        ]
+        validators = []
+
+    def validate(self, attrs):
+        prop = attrs.get("property") or self.instance.property
+        if self.instance is not None and prop.organization_id != self.instance.organization_id:
+            raise serializers.ValidationError(
+                {"property": ["A listing cannot move to another organization's property."]}
+            )
+        external_id = attrs.get("external_id")
+        if external_id:
+            clash = Listing.objects.filter(
+                organization_id=prop.organization_id, external_id=external_id
+            )
+            if self.instance is not None:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise serializers.ValidationError(
+                    {"external_id": ["Another listing of this organization has this external id."]}
+                )
+        return attrs
+
+
+class DeviceSerializer(serializers.ModelSerializer):
+    kind = DeviceKindField(help_text="`lock` (PIN-code lock) or `entrance` (access control).")
+    provider_device_id = serializers.CharField(
+        read_only=True, help_text="Seam's device_id, or acs_entrance_id for an entrance."
+    )
+    removed = serializers.SerializerMethodField(
+        help_text="The device disappeared at the provider (its assignments stay, flagged)."
+    )
+
+    class Meta:
+        model = Device
+        fields = [
+            "id",
+            "name",
+            "kind",
+            "provider_device_id",
+            "online",
+            "battery_level",
+            "removed",
+            "connection",
+            "manufacturer",
+            "model",
+        ]
+        read_only_fields = fields
+
+    def get_removed(self, obj: Device) -> bool:
+        return obj.removed_at is not None
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    listing = ScopedPrimaryKeyRelatedField(
+        manage=True, queryset=Listing.objects.all(), help_text="Set at creation only."
+    )
+    device = ScopedPrimaryKeyRelatedField(
+        manage=True, queryset=Device.objects.all(), help_text="Set at creation only."
+    )
+
+    class Meta:
+        model = LockAssignment
+        fields = ["id", "listing", "device", "role", "guest_access"]
+        validators = []
+
+    def validate(self, attrs):
+        instance = self.instance
+        listing = attrs.get("listing") or instance.listing
+        device = attrs.get("device") or instance.device
+        if instance is not None:
+            for name, value in (("listing", listing), ("device", device)):
+                if value.pk != getattr(instance, f"{name}_id"):
+                    raise serializers.ValidationError(
+                        {name: ["An assignment cannot move; delete it and create another."]}
+                    )
+        if device.organization_id != listing.organization_id:
+            raise serializers.ValidationError(
+                {"device": ["This device belongs to another organization than the listing."]}
+            )
+        if instance is None:
+            if device.removed_at is not None:
+                raise serializers.ValidationError(
+                    {"device": ["This device was removed at the provider."]}
+                )
+            if LockAssignment.objects.filter(listing=listing, device=device).exists():
+                raise serializers.ValidationError(
+                    {"device": ["This device is already assigned to this listing."]}
+                )
+        if attrs.get("role") == LockAssignment.Role.PRIMARY:
+            primaries = LockAssignment.objects.filter(
+                listing=listing, role=LockAssignment.Role.PRIMARY
+            )
+            if instance is not None:
+                primaries = primaries.exclude(pk=instance.pk)
+            if primaries.exists():
+                raise serializers.ValidationError(
+                    {"role": ["This listing already has a primary lock."]}
+                )
+        return attrs
+
+
+class SyncResultSerializer(serializers.Serializer):
+    """What one device import did."""
+
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    removed = serializers.IntegerField()
+    restored = serializers.IntegerField()
+
+
+class ConnectionSerializer(OrganizationOnCreateMixin, serializers.ModelSerializer):
+    organization = ScopedPrimaryKeyRelatedField(
+        manage=True,
+        queryset=Organization.objects.all(),
+        required=False,
+        help_text="Needed only when you manage several organizations.",
+    )
+    name = serializers.CharField(max_length=200, required=False, default="Seam")
+    api_key = serializers.CharField(
+        write_only=True,
+        max_length=500,
+        style={"input_type": "password"},
+        help_text="A Seam API key of the workspace. Checked at Seam; never shown again.",
+    )
+    endpoint = serializers.URLField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="Leave empty for Seam's API; set it for a self-hosted or test server.",
+    )
+    masked_api_key = serializers.CharField(read_only=True)
+    sync_summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LockProviderConnection
+        fields = [
+            "id",
+            "organization",
+            "name",
+            "api_key",
+            "endpoint",
+            "masked_api_key",
+            "workspace_id",
+            "workspace_name",
+            "is_sandbox",
+            "sync_state",
+            "sync_finished_at",
+            "sync_summary",
+            "last_sync_error",
+            "created_at",
+        ]
+        read_only_fields = [
+            "workspace_id",
+            "workspace_name",
+            "is_sandbox",
+            "sync_state",
+            "sync_finished_at",
+            "last_sync_error",
+            "created_at",
+        ]
+        validators = []
+
+    def validate(self, attrs):
+        self.resolve_organization(attrs)
+        if LockProviderConnection.objects.filter(
+            organization=attrs["organization"], name=attrs["name"]
+        ).exists():
+            raise serializers.ValidationError(
+                {"name": ["Your organization already has a connection with this name."]}
+            )
+        return attrs
+
+    @extend_schema_field(SyncResultSerializer(allow_null=True))
+    def get_sync_summary(self, obj: LockProviderConnection) -> dict | None:
+        return obj.sync_summary or None
+
+
+# ------------------------------------------------------------------------ reservations
+
+CODE_STATES = [
+    ("none", "No code yet (the reservation is not confirmed)"),
+    ("generated", "Generated; no lock takes it"),
+    ("planned", "Waiting for its programming instant"),
+    ("programming", "Being put on the locks"),
+    ("on_lock", "On every lock, before its window"),
+    ("active", "On every lock and working now"),
+    ("failed", "A lock failed; Keystay retries"),
+    ("removing", "Being removed from the locks"),
+    ("removed", "Removed after the stay"),
+    ("revoked", "Revoked (cancelled, or taken off a lock)"),
+]
+FINAL = {State.REMOVED, State.REVOKED}
+
+
+def _code_of(reservation: Reservation) -> ReservationCode | None:
+    try:
+        return reservation.code
+    except ReservationCode.DoesNotExist:
+        return None
+
+
+def code_state(reservation: Reservation, now: datetime.datetime) -> str:
+    """One word for where the stay's code is, from each lock's state at `now`."""
+    if _code_of(reservation) is None:
+        return "none"
+    accesses = list(reservation.lock_accesses.all())
+    wanted = [a.current_state(now) for a in accesses if a.wanted]
+    if wanted:
+        if State.FAILED in wanted:
+            return "failed"
+        if all(s in FINAL for s in wanted):
+            return "revoked" if State.REVOKED in wanted else "removed"
+        if State.REMOVING in wanted:
+            return "removing"
+        if all(s == State.ACTIVE for s in wanted):
+            return "active"
+        if all(s in (State.ON_LOCK, State.ACTIVE) for s in wanted):
+            return "on_lock"
+        if State.PROGRAMMING in wanted:
+            return "programming"
+        return "planned"
+    leaving = [a.state for a in accesses]
+    if not leaving:
+        return "generated"
+    if any(s not in FINAL for s in leaving):
+        return "removing"
+    return "revoked" if State.REVOKED in leaving else "removed"
+
+
+class LockSerializer(serializers.ModelSerializer):
+    """One lock's part of a stay."""
+
+    state = serializers.SerializerMethodField()
+    provider_id = serializers.CharField(
+        read_only=True, help_text="Seam's access_code_id, or acs_credential_id for an entrance."
+    )
+
+    class Meta:
+        model = LockAccess
+        fields = ["device", "state", "starts_at", "ends_at", "provider_id", "last_error"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=State.choices))
+    def get_state(self, obj: LockAccess) -> str:
+        return obj.current_state(self.context.get("now"))
+
+
+class ListingExternalIdField(serializers.CharField):
+    """Written to pick the listing by its PMS id; read back from the listing."""
+
+    def get_attribute(self, instance):
+        return instance.listing.external_id
+
+
+def _in_zone(value: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.datetime | None:
+    """A wall-clock time read in `zone`; None when the clocks skip it there."""
+    aware = value.replace(tzinfo=zone)
+    round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
+    return aware if round_trip.replace(tzinfo=None) == value else None
+
+
+def resolve_listing(
+    user, *, by_id: Listing | None, external_id: str | None, instance: Reservation | None
+) -> Listing:
+    """The listing a booking names, by id or by its PMS id, among the caller's listings."""
+    by_external_id = None
+    if external_id:
+        matches = list(
+            access.scope_queryset(
+                Listing.objects.filter(external_id=external_id).select_related("property"), user
+            )[:2]
+        )
+        if not matches:
+            raise serializers.ValidationError(
+                {"listing_external_id": ["None of your listings has this external id."]}
+            )
+        if len(matches) > 1:
+            raise serializers.ValidationError(
+                {
+                    "listing_external_id": [
+                        "Several of your organizations have a listing with this external id; "
+                        "send `listing` (its id) instead."
+                    ]
+                }
+            )
+        by_external_id = matches[0]
+    if by_id and by_external_id and by_id.pk != by_external_id.pk:
+        raise serializers.ValidationError(
+            {"listing_external_id": ["This is not the external id of `listing`."]}
+        )
+    listing = by_id or by_external_id
+    if listing is None:
+        if instance is not None:
+            return instance.listing
+        raise serializers.ValidationError(
+            {"listing": ["Send `listing` (an id) or `listing_external_id`."]}
+        )
+    if instance is not None and listing.organization_id != instance.organization_id:
+        raise serializers.ValidationError(
+            {"listing": ["A reservation cannot move to another organization's listing."]}
+        )
+    return listing
+
+
+class ReservationSerializer(serializers.ModelSerializer):
+    listing = ScopedPrimaryKeyRelatedField(
+        queryset=Listing.objects.select_related("property"),
+        required=False,
+        help_text="The listing's id; or send `listing_external_id` instead.",
+    )
+    listing_external_id = ListingExternalIdField(
+        required=False,
+        max_length=100,
+        help_text="The listing's id in your PMS, instead of `listing`.",
+    )
+    check_in = InstantOrDateField(
+        help_text=(
+            "ISO 8601 instant; a date alone takes the listing's local check-in time, and "
+            "an instant without offset is local to the property."
+        )
+    )
+    check_out = InstantOrDateField(
+        help_text="As check_in; a date alone takes the listing's local check-out time."
+    )
+    code = serializers.SerializerMethodField(help_text="The guest's door code, once confirmed.")
+    code_state = serializers.SerializerMethodField()
+    sent_at = serializers.SerializerMethodField(help_text="When the code was shared.")
+    locks = LockSerializer(many=True, read_only=True, source="lock_accesses")
+
+    class Meta:
+        model = Reservation
+        fields = [
+            "id",
+            "listing",
+            "listing_external_id",
+            "guest_name",
+            "guest_email",
+            "guest_phone",
+            "check_in",
+            "check_out",
+            "status",
+            "source",
+            "external_id",
+            "code",
+            "code_state",
+            "sent_at",
+            "locks",
+            "confirmed_at",
+            "cancelled_at",
+            "ended_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["confirmed_at", "cancelled_at", "ended_at", "created_at", "updated_at"]
+        validators = []
+
+    # Reading.
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_code(self, obj: Reservation) -> str | None:
+        code = _code_of(obj)
+        if code is None or not may_see_codes(_user(self), obj.organization_id):
+            return None
+        return code.value
+
+    @extend_schema_field(serializers.ChoiceField(choices=CODE_STATES))
+    def get_code_state(self, obj: Reservation) -> str:
+        return code_state(obj, self.context.get("now"))
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_sent_at(self, obj: Reservation):
+        code = _code_of(obj)
+        if code is None or code.sent_at is None:
+            return None
+        return serializers.DateTimeField().to_representation(code.sent_at)
+
+    # Writing.
+
+    def validate_status(self, value: str) -> str:
+        if value == Reservation.Status.CHECKED_OUT:
+            raise serializers.ValidationError(
+                "A stay ends with POST /api/v1/reservations/{id}/end-stay/."
+            )
+        if (
+            self.instance is not None
+            and self.instance.status == Reservation.Status.CHECKED_OUT
+            and value != self.instance.status
+        ):
+            raise serializers.ValidationError("This stay has ended; its status cannot change.")
+        return value
+
+    def _listing(self, attrs: dict) -> Listing:
+        return resolve_listing(
+            _user(self),
+            by_id=attrs.get("listing"),
+            external_id=attrs.pop("listing_external_id", None),
+            instance=self.instance,
+        )
+
+    @staticmethod
+    def _instant(value, listing: Listing, name: str) -> datetime.datetime:
+        if not isinstance(value, datetime.datetime):  # a date alone
+            day_at = listing.local_check_in if name == "check_in" else listing.local_check_out
+            return day_at(value)
+        if value.tzinfo is None:
+            local = _in_zone(value, listing.property.zone)
+            if local is None:
+                raise serializers.ValidationError(
+                    {
+                        name: [
+                            f"This time does not exist in {listing.property.time_zone} "
+                            "(the clocks change then)."
+                        ]
+                    }
+                )
+            return local
+        return value
+
+    def validate(self, attrs):
+        instance = self.instance
+        listing = self._listing(attrs)
+        attrs["listing"] = listing
+        for name in ("check_in", "check_out"):
+            if name in attrs:
+                attrs[name] = self._instant(attrs[name], listing, name)
+        check_in = attrs.get("check_in", getattr(instance, "check_in", None))
+        check_out = attrs.get("check_out", getattr(instance, "check_out", None))
+        if check_in and check_out and check_out <= check_in:
+            raise serializers.ValidationError({"check_out": ["Check-out must be after check-in."]})
+        external_id = attrs.get("external_id", getattr(instance, "external_id", ""))
+        if external_id and not self.context.get("upsert"):
+            clash = Reservation.objects.filter(listing=listing, external_id=external_id)
+            if instance is not None:
+                clash = clash.exclude(pk=instance.pk)
+            if clash.exists():
+                raise serializers.ValidationError(
+                    {
+                        "external_id": [
+                            "This listing already has a reservation with this external id; "
+                            "PUT /api/v1/reservations/by-external-id/{external_id}/ updates it."
+                        ]
+                    }
+                )
+        return attrs
+
+
+class UpsertListingSerializer(serializers.Serializer):
+    """The first pass of an upsert: which listing the booking belongs to."""
+
+    listing = ScopedPrimaryKeyRelatedField(
+        queryset=Listing.objects.select_related("property"), required=False
+    )
+    listing_external_id = serializers.CharField(required=False, max_length=100)
+
+    def validate(self, attrs):
+        listing = resolve_listing(
+            _user(self),
+            by_id=attrs.get("listing"),
+            external_id=attrs.get("listing_external_id"),
+            instance=None,
+        )
+        return {"listing": listing}
+
+
+class OverrideSerializer(serializers.ModelSerializer):
+    reservation = ScopedPrimaryKeyRelatedField(
+        queryset=Reservation.objects.select_related("listing__property"),
+        help_text="Set at creation only.",
+    )
+    assignment = ScopedPrimaryKeyRelatedField(
+        queryset=LockAssignment.objects.select_related("device"),
+        help_text="The lock (its assignment at the listing). Set at creation only.",
+    )
+    code = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=12,
+        help_text="Your own code for this lock (digits). Empty: the reservation's code.",
+    )
+    lead_time_minutes = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        min_value=0,
+        max_value=MAX_LEAD_MINUTES,
+        help_text="Put the code on this lock this long before its window. Null: the listing's.",
+    )
+    starts_at = BoundedDateTimeField(
+        required=False, allow_null=True, help_text="Null: the stay's window."
+    )
+    ends_at = BoundedDateTimeField(
+        required=False, allow_null=True, help_text="Null: the stay's window."
+    )
+
+    class Meta:
+        model = AccessOverride
+        fields = [
+            "id",
+            "reservation",
+            "assignment",
+            "code",
+            "lead_time_minutes",
+            "starts_at",
+            "ends_at",
+        ]
+        validators = []
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        if not may_see_codes(_user(self), instance.reservation.organization_id):
+            data["code"] = ""
+        return data
+
+    def validate(self, attrs):
+        instance = self.instance
+        reservation = attrs.get("reservation") or instance.reservation
+        assignment = attrs.get("assignment") or instance.assignment
+        if instance is not None:
+            for name, value in (("reservation", reservation), ("assignment", assignment)):
+                if value.pk != getattr(instance, f"{name}_id"):
+                    raise serializers.ValidationError(
+                        {name: ["An override cannot move; delete it and set another."]}
+                    )
+        if assignment.listing_id != reservation.listing_id:
+            raise serializers.ValidationError(
+                {"assignment": ["This lock is not at the reservation's listing."]}
+            )
+        if not assignment.guest_access:
+            raise serializers.ValidationError(
+                {"assignment": ["Guests' codes do not go on this lock (no guest access)."]}
+            )
+
+        def current(name, default=None):
+            return attrs[name] if name in attrs else getattr(instance, name, default)
+
+        window_start, window_end = stay_window(reservation)
+        starts = current("starts_at") or window_start
+        ends = current("ends_at") or window_end
+        if ends <= starts:
+            raise serializers.ValidationError(
+                {"ends_at": ["The window must end after it starts."]}
+            )
+        code = current("code", "") or ""
+        if code:
+            lead = current("lead_time_minutes")
+            lead = (
+                reservation.listing.lead_time if lead is None else datetime.timedelta(minutes=lead)
+            )
+            device = assignment.device
+            try:
+                check_code(
+                    code,
+                    rules=[LockRules.of(device)],
+                    taken=taken_codes(
+                        device_ids=[device.pk],
+                        start=starts - lead,
+                        end=ends,
+                        exclude_reservation_id=reservation.pk,
+                    ),
+                    allow_phone=True,  # chosen knowingly, as in the admin
+                )
+            except CodeRefused as refusal:
+                raise serializers.ValidationError({"code": [str(refusal)]}) from refusal
+        return attrs
+
+
+# ------------------------------------------------------------------------ activity
+
+
+class EventSerializer(serializers.ModelSerializer):
+    """Something a lock reported: an unlock, a code set or removed, a failure, a battery."""
+
+    person = serializers.CharField(
+        source="who",
+        read_only=True,
+        help_text="The guest or the named code that opened, else how the door was worked.",
+    )
+
+    class Meta:
+        model = LockEvent
+        fields = [
+            "id",
+            "occurred_at",
+            "kind",
+            "device",
+            "reservation",
+            "person",
+            "method",
+            "detail",
+            "battery_level",
+            "event_type",
+        ]
+        read_only_fields = fields

@@ -1,0 +1,24 @@
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from . import views
+
+app_name = "api"
+
+router = DefaultRouter()
+router.register("connections", views.ConnectionViewSet, basename="connection")
+router.register("devices", views.DeviceViewSet, basename="device")
+router.register("properties", views.PropertyViewSet, basename="property")
+router.register("listings", views.ListingViewSet, basename="listing")
+router.register("assignments", views.AssignmentViewSet, basename="assignment")
+router.register("reservations", views.ReservationViewSet, basename="reservation")
+router.register("overrides", views.OverrideViewSet, basename="override")
+router.register("events", views.EventViewSet, basename="event")
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+]

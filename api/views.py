@@ -1,0 +1,434 @@
+"""The REST API's endpoints, under /api/v1/.
+
+Thin views: the queryset is narrowed to the caller's organizations (another
+organization's object answers 404), a serializer validates, a service writes, and the
+written object is read back the way a GET shows it.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+
+from locks.gateway import ProviderError
+from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.services import connection_create, connection_request_sync, devices_sync
+from properties import access
+from properties.models import Listing, Property
+from reservations import services as reservation_services
+from reservations.models import AccessOverride, LockAccess, Reservation
+
+from . import filters, services
+from . import serializers as api
+from .exceptions import as_api_validation_error, provider_exception
+from .permissions import OrganizationRole
+from .schema import VALIDATION_ERROR
+
+# Model field names that the API spells differently, for errors raised by models.
+API_NAMES = {"time_zone": "timezone", "code_lead_time_minutes": "lead_time_minutes"}
+
+
+def valid_external_id(value: str) -> bool:
+    """An external id as stored: 1–100 characters, none of them NUL (PostgreSQL refuses it)."""
+    return 0 < len(value) <= 100 and "\x00" not in value
+
+
+@contextmanager
+def service_errors():
+    """A service's ValidationError is a 400 with the API's field names."""
+    try:
+        yield
+    except DjangoValidationError as error:
+        raise as_api_validation_error(error, rename=API_NAMES) from error
+
+
+class ScopedViewSet(viewsets.GenericViewSet):
+    """Rows of the caller's organizations only; `managers_write`: changes need a manager."""
+
+    permission_classes = [OrganizationRole]
+    managers_write = True
+    lookup_value_regex = r"[0-9]+"
+
+    def get_queryset(self):
+        return access.scope_queryset(super().get_queryset(), self.request.user)
+
+    def get_serializer_context(self):
+        # One instant for a whole response: every derived state is read at the same time.
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def reread(self, instance):
+        """The written object as a GET shows it (fresh relations and derived state)."""
+        return self.get_queryset().get(pk=instance.pk)
+
+
+# ------------------------------------------------------------------ organization settings
+
+
+class PropertyViewSet(ScopedViewSet, viewsets.ModelViewSet):
+    """Buildings or addresses; check-in and check-out times are local to their time zone."""
+
+    queryset = Property.objects.all()
+    serializer_class = api.PropertySerializer
+    filterset_class = filters.PropertyFilter
+    ordering_fields = ["id", "name", "created_at"]
+    ordering = ["name", "id"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        with service_errors():
+            serializer.instance = services.property_create(
+                organization=data.pop("organization"), **data
+            )
+
+    def perform_update(self, serializer):
+        with service_errors():
+            serializer.instance = services.property_update(
+                prop=serializer.instance, **serializer.validated_data
+            )
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()
+
+
+class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
+    """Rentable units. A change of buffers, lead time or code rules re-plans their codes."""
+
+    queryset = Listing.objects.all()
+    serializer_class = api.ListingSerializer
+    filterset_class = filters.ListingFilter
+    ordering_fields = ["id", "name", "external_id", "created_at"]
+    ordering = ["name", "id"]
+
+    def perform_create(self, serializer):
+        with service_errors():
+            serializer.instance = services.listing_create(**serializer.validated_data)
+
+    def perform_update(self, serializer):
+        with service_errors():
+            serializer.instance = services.listing_update(
+                listing=serializer.instance, **serializer.validated_data
+            )
+
+    def perform_destroy(self, instance):
+        with transaction.atomic():
+            instance.delete()
+
+    @extend_schema(
+        summary="Find a listing by its PMS id",
+        responses={200: api.ListingSerializer, 400: VALIDATION_ERROR},
+        parameters=[
+            OpenApiParameter("external_id", str, OpenApiParameter.PATH),
+            OpenApiParameter(
+                "organization",
+                int,
+                description="Needed only when several of your organizations use this id.",
+            ),
+        ],
+    )
+    @action(detail=False, methods=["get"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
+    def by_external_id(self, request, external_id: str):
+        if not valid_external_id(external_id):
+            return Response({"detail": "No such listing."}, status=status.HTTP_404_NOT_FOUND)
+        queryset = self.get_queryset().filter(external_id=external_id)
+        organization = request.query_params.get("organization", "")
+        if organization:
+            if not (organization.isascii() and organization.isdigit() and len(organization) < 19):
+                raise serializers.ValidationError({"organization": ["Send an id."]})
+            queryset = queryset.filter(organization_id=int(organization))
+        matches = list(queryset[:2])
+        if not matches:
+            return Response({"detail": "No such listing."}, status=status.HTTP_404_NOT_FOUND)
+        if len(matches) > 1:
+            raise serializers.ValidationError(
+                {"organization": ["Several of your organizations use this id: choose one."]}
+            )
+        return Response(self.get_serializer(matches[0]).data)
+
+
+class DeviceViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
+    """PIN-code locks and access-control entrances imported from your connections."""
+
+    queryset = Device.objects.all()
+    serializer_class = api.DeviceSerializer
+    filterset_class = filters.DeviceFilter
+    ordering_fields = ["id", "name", "battery_level", "created_at"]
+    ordering = ["name", "id"]
+
+
+class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
+    """Which devices a listing uses: one primary lock at most, guest access per lock."""
+
+    queryset = LockAssignment.objects.all()
+    serializer_class = api.AssignmentSerializer
+    filterset_class = filters.AssignmentFilter
+    ordering_fields = ["id", "created_at"]
+    ordering = ["id"]
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        with service_errors():
+            serializer.instance = services.assignment_create(
+                listing=data["listing"],
+                device=data["device"],
+                role=data.get("role", LockAssignment.Role.SECONDARY),
+                guest_access=data.get("guest_access", True),
+            )
+
+    def perform_update(self, serializer):
+        assignment, data = serializer.instance, serializer.validated_data
+        with service_errors():
+            serializer.instance = services.assignment_update(
+                assignment=assignment,
+                role=data.get("role", assignment.role),
+                guest_access=data.get("guest_access", assignment.guest_access),
+            )
+
+    def perform_destroy(self, instance):
+        services.assignment_delete(assignment=instance)
+
+
+class ConnectionViewSet(
+    ScopedViewSet, mixins.CreateModelMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
+):
+    """Seam workspaces. The API key is checked at Seam, stored encrypted, never shown again."""
+
+    queryset = LockProviderConnection.objects.all()
+    serializer_class = api.ConnectionSerializer
+    filterset_class = filters.ConnectionFilter
+    ordering_fields = ["id", "name", "created_at"]
+    ordering = ["name", "id"]
+    provider_calls = True  # documents the 503 of a provider outage
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        try:
+            with service_errors():
+                connection = connection_create(
+                    organization=data["organization"],
+                    name=data["name"],
+                    api_key=data["api_key"],
+                    endpoint=data.get("endpoint", ""),
+                )
+        except ProviderError as error:
+            raise provider_exception(error, field="api_key") from error
+        connection_request_sync(connection=connection)  # import its devices, as the page does
+        serializer.instance = connection
+
+    @extend_schema(
+        summary="Import the connection's devices now",
+        request=None,
+        responses={200: api.SyncResultSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def sync(self, request, pk=None):
+        connection = self.get_object()
+        try:
+            result = devices_sync(connection=connection)
+        except ProviderError as error:
+            raise provider_exception(error) from error
+        return Response(result.as_dict())
+
+
+# ------------------------------------------------------------------------ reservations
+
+
+class ReservationViewSet(
+    ScopedViewSet,
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+):
+    """Stays. Confirmed ones get one code, put on every guest-access lock of the listing."""
+
+    managers_write = False  # staff work on reservations, as in the admin
+    queryset = Reservation.objects.select_related("listing", "code").prefetch_related(
+        Prefetch("lock_accesses", LockAccess.objects.order_by("device__name", "pk"))
+    )
+    serializer_class = api.ReservationSerializer
+    filterset_class = filters.ReservationFilter
+    ordering_fields = ["id", "check_in", "check_out", "created_at", "updated_at"]
+    ordering = ["-check_in", "-id"]
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        data.setdefault("source", "api")
+        with service_errors():
+            reservation = reservation_services.reservation_create(**data)
+        serializer.instance = self.reread(reservation)
+
+    def perform_update(self, serializer):
+        with service_errors():
+            reservation = reservation_services.reservation_update(
+                reservation=serializer.instance, **serializer.validated_data
+            )
+        serializer.instance = self.reread(reservation)
+
+    def _done(self, reservation) -> Response:
+        return Response(self.get_serializer(self.reread(reservation)).data)
+
+    @extend_schema(summary="Confirm: a code is generated", request=None)
+    @action(detail=True, methods=["post"])
+    def confirm(self, request, pk=None):
+        reservation = self.get_object()
+        if reservation.status == Reservation.Status.CHECKED_OUT:
+            raise serializers.ValidationError({"status": ["This stay has ended."]})
+        if reservation.status != Reservation.Status.CONFIRMED:
+            with service_errors():
+                reservation_services.reservation_confirm(reservation=reservation)
+        return self._done(reservation)
+
+    @extend_schema(summary="Cancel: the code is revoked on every lock at once", request=None)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        reservation = self.get_object()
+        if reservation.status == Reservation.Status.CHECKED_OUT:
+            raise serializers.ValidationError({"status": ["This stay has ended."]})
+        if reservation.status != Reservation.Status.CANCELLED:
+            with service_errors():
+                reservation_services.reservation_cancel(reservation=reservation)
+        return self._done(reservation)
+
+    @extend_schema(summary="End the stay now: the code leaves every lock", request=None)
+    @action(detail=True, methods=["post"], url_path="end-stay")
+    def end_stay(self, request, pk=None):
+        reservation = self.get_object()
+        if reservation.status in (Reservation.Status.PENDING, Reservation.Status.CANCELLED):
+            raise serializers.ValidationError({"status": ["Only a confirmed stay can end."]})
+        if reservation.status != Reservation.Status.CHECKED_OUT:
+            reservation_services.reservation_end_stay(reservation=reservation)
+        return self._done(reservation)
+
+    @extend_schema(
+        summary="Create or update a reservation by its PMS id",
+        description=(
+            "Idempotent: the same booking sent twice is one reservation with one code. "
+            "Send the listing (`listing` or `listing_external_id`); fields left out keep "
+            "their value. 201 when created, 200 when updated."
+        ),
+        parameters=[OpenApiParameter("external_id", str, OpenApiParameter.PATH)],
+        request=api.ReservationSerializer,
+        responses={200: api.ReservationSerializer, 201: api.ReservationSerializer},
+    )
+    @action(
+        detail=False,
+        methods=["put"],
+        url_path=r"by-external-id/(?P<external_id>[^/]+)",
+        url_name="upsert",
+    )
+    def upsert(self, request, external_id: str):
+        if not valid_external_id(external_id):
+            raise serializers.ValidationError(
+                {"external_id": ["An external id has 1 to 100 characters, none of them NUL."]}
+            )
+        if not isinstance(request.data, dict):
+            raise serializers.ValidationError(
+                {"non_field_errors": ["Send the reservation as a JSON object."]}
+            )
+        data = {**request.data, "external_id": external_id}
+        context = self.get_serializer_context()
+        target = api.UpsertListingSerializer(data=data, context=context)
+        target.is_valid(raise_exception=True)
+        listing = target.validated_data["listing"]
+        booked = self.get_queryset().filter(listing=listing, external_id=external_id)
+        existing = booked.first()
+        serializer = self.get_serializer_class()(
+            existing, data=data, partial=existing is not None, context={**context, "upsert": True}
+        )
+        serializer.is_valid(raise_exception=True)
+        fields = dict(serializer.validated_data)
+        with service_errors():
+            try:
+                with transaction.atomic():
+                    if existing is None:
+                        reservation = reservation_services.reservation_create(
+                            **{"source": "api", **fields}
+                        )
+                    else:
+                        reservation = reservation_services.reservation_update(
+                            reservation=existing, **fields
+                        )
+            except (IntegrityError, DjangoValidationError):
+                # The same booking arrived twice at once and the other request created it
+                # meanwhile: this one becomes its update.
+                if existing is not None or (existing := booked.first()) is None:
+                    raise
+                reservation = reservation_services.reservation_update(
+                    reservation=existing, **fields
+                )
+        code = status.HTTP_201_CREATED if existing is None else status.HTTP_200_OK
+        return Response(self.get_serializer(self.reread(reservation)).data, status=code)
+
+
+class OverrideViewSet(ScopedViewSet, viewsets.ModelViewSet):
+    """One lock's exception for one stay: its own code, lead time or window.
+
+    POST sets it: a second POST for the same reservation and lock replaces the first.
+    """
+
+    managers_write = False
+    queryset = AccessOverride.objects.select_related(
+        "reservation__listing__property", "assignment__device"
+    )
+    serializer_class = api.OverrideSerializer
+    filterset_class = filters.OverrideFilter
+    ordering_fields = ["id", "created_at", "updated_at"]
+    ordering = ["id"]
+
+    def _save(self, serializer, override):
+        data = serializer.validated_data
+
+        def value(name, default=None):
+            return data[name] if name in data else getattr(override, name, default)
+
+        with service_errors():
+            return services.override_set(
+                reservation=value("reservation"),
+                assignment=value("assignment"),
+                override=override,
+                code=value("code", "") or "",
+                lead_time_minutes=value("lead_time_minutes"),
+                starts_at=value("starts_at"),
+                ends_at=value("ends_at"),
+            )
+
+    @extend_schema(responses={200: api.OverrideSerializer, 201: api.OverrideSerializer})
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        existing = AccessOverride.objects.filter(
+            reservation=serializer.validated_data["reservation"],
+            assignment=serializer.validated_data["assignment"],
+        ).first()
+        if existing is not None:
+            serializer = self.get_serializer(existing, data=request.data)
+            serializer.is_valid(raise_exception=True)
+        override = self._save(serializer, existing)
+        data = self.get_serializer(self.reread(override)).data
+        code = status.HTTP_200_OK if existing is not None else status.HTTP_201_CREATED
+        return Response(data, status=code)
+
+    def perform_update(self, serializer):
+        serializer.instance = self.reread(self._save(serializer, serializer.instance))
+
+    def perform_destroy(self, instance):
+        services.override_delete(override=instance)
+
+
+class EventViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
+    """The activity feed: what the locks reported, newest first."""
+
+    queryset = LockEvent.objects.all()
+    serializer_class = api.EventSerializer
+    filterset_class = filters.EventFilter
+    ordering_fields = ["id", "occurred_at"]
+    ordering = ["-occurred_at", "-id"]
