@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.urls import reverse
 from import_export.admin import ImportExportMixin
 from import_export.results import RowResult
@@ -244,6 +245,27 @@ class ListingAdmin(ImportExportMixin, OrganizationScopedAdmin):
             },
         ),
     ]
+    readonly_fields = ["codes_made_outside"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(
+                (
+                    "Codes made outside Keystay on this listing's locks (read-only)",
+                    {"fields": ["codes_made_outside"]},
+                )
+            )
+        return fieldsets
+
+    @admin.display(description="codes")
+    def codes_made_outside(self, obj):
+        from locks.activity import unmanaged_codes_for_listing
+
+        return render_to_string(
+            "locks/_unmanaged_codes.html",
+            {"unmanaged_codes": unmanaged_codes_for_listing(obj)},
+        )
 
     def get_queryset(self, request):
         primaries = LockAssignment.objects.filter(role=LockAssignment.Role.PRIMARY).select_related(

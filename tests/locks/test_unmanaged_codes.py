@@ -170,3 +170,18 @@ def test_the_reservation_and_listing_pages_list_the_codes_of_their_doors(
     html = render_to_string("locks/_unmanaged_codes.html", {"unmanaged_codes": codes})
     assert "Cleaner Ana" in html and "Side Door" in html and "••••••" in html
     assert "852741" not in html
+
+
+def test_the_admin_pages_show_the_codes_read_only_and_masked(wired, staff_client):
+    from django.urls import reverse
+
+    make_in_lock_app(wired, code="852741", name="Cleaner Ana")
+    devices_sync(connection=wired.connection)
+    reservation = wired.book()
+    for url in (
+        reverse("admin:reservations_reservation_change", args=[reservation.pk]),
+        reverse("admin:properties_listing_change", args=[wired.listing.pk]),
+    ):
+        page = staff_client.get(url).content.decode()
+        assert "Cleaner Ana" in page
+        assert "852741" not in page
