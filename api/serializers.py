@@ -31,6 +31,11 @@ def _user(serializer: serializers.Serializer):
     return serializer.context["request"].user
 
 
+def _is_list(serializer) -> bool:
+    view = serializer.context.get("view")
+    return getattr(view, "action", None) == "list"
+
+
 def may_see_codes(user, organization_id: int) -> bool:
     """Who may read door codes through the API: the members of the stay's organization."""
     return user.is_superuser or organization_id in access.member_organization_ids(user)
@@ -517,6 +522,8 @@ class ReservationSerializer(serializers.ModelSerializer):
         code = _code_of(obj)
         if code is None or not may_see_codes(_user(self), obj.organization_id):
             return None
+        if _is_list(self):
+            return code.masked  # codes are masked in lists; a reservation's own URL shows it
         return code.value
 
     @extend_schema_field(serializers.ChoiceField(choices=CODE_STATES))
@@ -664,6 +671,8 @@ class OverrideSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         if not may_see_codes(_user(self), instance.reservation.organization_id):
             data["code"] = ""
+        elif data.get("code") and _is_list(self):
+            data["code"] = "•" * len(data["code"])
         return data
 
     def validate(self, attrs):

@@ -41,6 +41,7 @@ class LockProviderConnectionAdmin(OrganizationScopedAdmin):
     ]
     readonly_fields = [
         "organization",
+        "endpoint",
         "masked_api_key",
         "workspace_name",
         "sync_state",
@@ -204,7 +205,7 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             previous = (
-                LockAssignment.objects.filter(pk=obj.pk).values_list("listing_id", flat=True)
+                list(LockAssignment.objects.filter(pk=obj.pk).values_list("listing_id", flat=True))
                 if change
                 else []
             )

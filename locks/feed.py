@@ -63,6 +63,11 @@ class ActivityFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        for name in ("date_from", "date_to"):
+            day = data.get(name)
+            if day and not (2000 <= day.year <= 2100):
+                self.add_error(name, "Pick a date between the years 2000 and 2100.")
+                data.pop(name, None)
         if data.get("date_from") and data.get("date_to") and data["date_to"] < data["date_from"]:
             self.add_error("date_to", "The end date is before the start date.")
         return data

@@ -189,6 +189,14 @@ class Listing(models.Model):
         self.organization_id = self.property.organization_id
         super().save(*args, **kwargs)
 
+    def clean(self) -> None:
+        if self.pk and self.property_id:
+            stored = Listing.objects.filter(pk=self.pk).values_list("organization_id", flat=True)
+            if stored and stored[0] != self.property.organization_id:
+                raise ValidationError(
+                    {"property": "A listing stays in its organization: pick a property of it."}
+                )
+
     def validate_constraints(self, exclude=None):
         # The form excludes `organization` (not editable): fill it before the unique check.
         if self.property_id:

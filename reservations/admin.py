@@ -200,6 +200,9 @@ class OverrideForm(forms.ModelForm):
         assignment = cleaned.get("assignment")
         if reservation is None or assignment is None:
             return cleaned
+        if assignment.listing_id != reservation.listing_id or not assignment.guest_access:
+            self.add_error("assignment", "Pick a guest-access lock of this stay's listing.")
+            return cleaned
         zone = reservation.listing.property.zone
         for name in ("starts_at", "ends_at"):
             if cleaned.get(name):
@@ -252,7 +255,12 @@ class OverrideInline(admin.StackedInline):
 
     def get_formset(self, request, obj=None, **kwargs):
         formset = super().get_formset(request, obj, **kwargs)
-        self._parent = obj
+        if obj is not None and "assignment" in formset.form.base_fields:
+            # The form class is built for this request: narrowing it here is thread-safe
+            # (the admin object itself is shared between requests).
+            formset.form.base_fields["assignment"].queryset = LockAssignment.objects.filter(
+                listing_id=obj.listing_id, guest_access=True
+            ).select_related("device")
 
         class Bound(formset):
             def get_form_kwargs(self, index):
@@ -263,11 +271,9 @@ class OverrideInline(admin.StackedInline):
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         field = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "assignment":
-            parent = getattr(self, "_parent", None)
-            queryset = LockAssignment.objects.select_related("device")
-            if parent is not None:
-                queryset = queryset.filter(listing_id=parent.listing_id, guest_access=True)
-            field.queryset = org_access.scope_queryset(queryset, request.user)
+            field.queryset = org_access.scope_queryset(
+                LockAssignment.objects.select_related("device"), request.user
+            )
         return field
 
     def has_view_permission(self, request, obj=None):
@@ -341,6 +347,30 @@ class ReservationAdmin(OrganizationScopedAdmin):
                 _on_lock=Count("lock_accesses", filter=Q(lock_accesses__state=State.ON_LOCK)),
             )
         )
+
+    def has_delete_permission(self, request, obj=None):
+        # A reservation whose code may still be on a lock is cancelled, not deleted:
+        # deleting it would forget the code on the door.
+        if (
+            obj is not None
+            and obj.lock_accesses.exclude(state__in=[State.REMOVED, State.REVOKED]).exists()
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        live = queryset.filter(
+            lock_accesses__state__in=[s for s in State.values if s not in ("removed", "revoked")]
+        ).distinct()
+        if live.exists():
+            self.message_user(
+                request,
+                "Not deleted: some of these reservations still have codes on locks. "
+                "Cancel them first.",
+                messages.ERROR,
+            )
+            return
+        super().delete_queryset(request, queryset)
 
     def get_inlines(self, request, obj):
         # Locks and overrides belong to an existing reservation's plan.

@@ -115,7 +115,7 @@ def check_code(
     allow_phone: bool = False,
 ) -> None:
     """Raise CodeRefused with a plain reason when the code cannot be used."""
-    if not code.isdigit():
+    if not (code.isascii() and code.isdigit()):
         raise CodeRefused("A code is made of digits only.")
     if not CODE_LENGTH_MIN <= len(code) <= CODE_LENGTH_MAX:
         raise CodeRefused(f"A code has {CODE_LENGTH_MIN} to {CODE_LENGTH_MAX} digits.")

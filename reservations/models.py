@@ -75,6 +75,14 @@ class Reservation(models.Model):
     def clean(self) -> None:
         if self.check_in and self.check_out and self.check_out <= self.check_in:
             raise ValidationError({"check_out": "Check-out must be after check-in."})
+        if self.pk and self.listing_id:
+            stored = Reservation.objects.filter(pk=self.pk).values_list(
+                "organization_id", flat=True
+            )
+            if stored and stored[0] != self.listing.organization_id:
+                raise ValidationError(
+                    {"listing": "A reservation stays in its organization: pick its listing."}
+                )
 
 
 class ReservationCode(models.Model):

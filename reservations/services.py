@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -203,8 +205,13 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         .get(pk=reservation.pk)
     )
     listing = reservation.listing
+    # Lock the rows: a worker recording a provider outcome waits for this plan, then
+    # re-reads it (and a plan never overwrites the provider's fields: see PLAN_FIELDS).
     accesses = {
-        a.device_id: a for a in reservation.lock_accesses.select_related("assignment", "device")
+        a.device_id: a
+        for a in reservation.lock_accesses.select_for_update(of=("self",)).select_related(
+            "assignment", "device"
+        )
     }
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
@@ -229,39 +236,70 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
                 organization_id=reservation.organization_id,
                 device_id=device_id,
             )
+        is_new = access.pk is None
         was_final = access.state in FINAL_STATES
         access.assignment = assignment
         access.wanted = True
         access.reason = Reason.NONE
-        access.code = plan.code
+        if plan.code or not _at_provider(access):
+            access.code = plan.code  # without a new code, the one on the lock stays
         access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
         access.program_at = plan.program_at
         if was_final and now < plan.ends_at:
             access.state = State.PLANNED  # a lock given back to the stay
         if failure:
             access.state, access.last_error, access.last_error_at = State.FAILED, failure, now
-            access.due_at = None
+            # A code already on the lock still has to leave it at the end of its window.
+            access.due_at = access.ends_at if _at_provider(access) else None
         else:
             if access.state == State.FAILED and access.attempts == 0:
                 access.state, access.last_error = State.PLANNED, ""
             access.due_at = _next_due(access, now)
-        access.save()
+        if is_new:
+            access.save()
+        else:
+            access.save(update_fields=PLAN_FIELDS)
 
     for access in accesses.values():  # locks the stay no longer uses
         if access.wanted or access.state not in FINAL_STATES:
             access.wanted = False
             access.reason = _leave_reason(reservation, access, listing.pk)
-            if not (access.provider_id or access.provider_user_id or access.attempts):
-                # Never reached the provider: nothing to remove.
+            claimed = access.claimed_until is not None and access.claimed_until > now
+            if not (_at_provider(access) or access.attempts or claimed):
+                # Never reached the provider (and no worker is on it): nothing to remove.
                 access.state = (
                     State.REVOKED if access.reason in REVOKING_REASONS else State.REMOVED
                 )
                 access.removed_at = now
             access.due_at = _next_due(access, now)
-            access.save()
+            if claimed:
+                access.due_at = now  # the worker finishes, then the removal runs
+            access.save(update_fields=PLAN_FIELDS)
 
     reservation_id = reservation.pk
     transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+
+
+# What planning writes; a worker writes the provider's side (ids, codes, times, claims).
+PLAN_FIELDS = [
+    "assignment",
+    "wanted",
+    "reason",
+    "code_ciphertext",
+    "starts_at",
+    "ends_at",
+    "program_at",
+    "state",
+    "due_at",
+    "last_error",
+    "last_error_at",
+    "removed_at",
+    "updated_at",
+]
+
+
+def _at_provider(access: LockAccess) -> bool:
+    return bool(access.provider_id or access.provider_user_id)
 
 
 def _enqueue_processing(reservation_id: int) -> None:
@@ -309,8 +347,9 @@ def listings_replan(*, listing_ids, now=None) -> int:
 def _stamp_status(reservation: Reservation, previous_status: str | None, now) -> None:
     if reservation.status == previous_status:
         return
-    if reservation.status == Reservation.Status.CONFIRMED and reservation.confirmed_at is None:
-        reservation.confirmed_at = now
+    if reservation.status == Reservation.Status.CONFIRMED:
+        reservation.confirmed_at = reservation.confirmed_at or now
+        reservation.ended_at = None  # confirmed again after an early end: the stay is on
     if reservation.status == Reservation.Status.CANCELLED:
         reservation.cancelled_at = now
 
@@ -332,7 +371,9 @@ def reservation_changed(*, reservation: Reservation, previous_status: str | None
     now = now or timezone.now()
     _stamp_status(reservation, previous_status, now)
     Reservation.objects.filter(pk=reservation.pk).update(
-        confirmed_at=reservation.confirmed_at, cancelled_at=reservation.cancelled_at
+        confirmed_at=reservation.confirmed_at,
+        cancelled_at=reservation.cancelled_at,
+        ended_at=reservation.ended_at,
     )
     reservation_replan(reservation=reservation, now=now)
 
@@ -356,6 +397,8 @@ def reservation_confirm(*, reservation: Reservation, now=None) -> Reservation:
 
 def reservation_cancel(*, reservation: Reservation, now=None) -> Reservation:
     """Revoke the code at once, on every lock, whatever state it is in."""
+    if reservation.status == Reservation.Status.CHECKED_OUT:
+        raise ValidationError("This stay is over: there is nothing to cancel.")
     return reservation_update(
         reservation=reservation, status=Reservation.Status.CANCELLED, now=now
     )
@@ -365,6 +408,8 @@ def reservation_cancel(*, reservation: Reservation, now=None) -> Reservation:
 def reservation_end_stay(*, reservation: Reservation, now=None) -> Reservation:
     """Staff end a stay early: the code leaves every lock now."""
     now = now or timezone.now()
+    if reservation.status != Reservation.Status.CONFIRMED:
+        raise ValidationError("Only a confirmed stay can be ended.")
     reservation.ended_at = now
     reservation.status = Reservation.Status.CHECKED_OUT
     reservation.save(update_fields=["ended_at", "status", "updated_at"])
@@ -377,6 +422,8 @@ def code_rotate(*, reservation: Reservation, now=None) -> str:
     """A leaked code: a new code on every lock, replacing the old one in place."""
     now = now or timezone.now()
     reservation = Reservation.objects.select_for_update().get(pk=reservation.pk)
+    if not _is_live(reservation):
+        raise ValidationError("Only a confirmed, ongoing or coming stay gets a new code.")
     code = _ensure_code(reservation, _guest_locks(reservation.listing), now, force_new=True)
     ReservationCode.objects.filter(reservation=reservation).update(sent_at=None)
     reservation_replan(reservation=reservation, now=now)
@@ -442,8 +489,18 @@ class _Gateways:
             gateway.close()
 
 
-def process_due(*, now=None, limit: int = 500, reservation_id: int | None = None) -> int:
-    """Carry out every due step; returns how many rows were worked on."""
+def process_due(
+    *,
+    now=None,
+    limit: int = 500,
+    reservation_id: int | None = None,
+    stop_after: float | None = None,
+) -> int:
+    """Carry out every due step; returns how many rows were worked on.
+
+    With stop_after (a time.monotonic() instant), claims no new row after it, so that a
+    slow provider cannot keep a task running past django-q2's timeout.
+    """
     now = now or timezone.now()
     due = LockAccess.objects.filter(due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
@@ -455,6 +512,8 @@ def process_due(*, now=None, limit: int = 500, reservation_id: int | None = None
     worked = 0
     try:
         for pk in ids:
+            if stop_after is not None and time.monotonic() > stop_after:
+                break
             token = _claim(pk)
             if token is None:
                 continue  # another worker has it
@@ -652,6 +711,15 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
     with transaction.atomic():
         # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
         access = LockAccess.objects.select_for_update().get(pk=pk)
+        if access.claim_token != token:
+            # Our lease ran out and another worker took the row: keep what only we know
+            # (the provider's ids), leave state and schedule to the current owner.
+            if outcome.provider_id and not access.provider_id:
+                access.provider_id = outcome.provider_id
+            if outcome.provider_user_id and not access.provider_user_id:
+                access.provider_user_id = outcome.provider_user_id
+            access.save(update_fields=["provider_id", "provider_user_id", "updated_at"])
+            return
         if outcome.provider_id is not None:
             access.provider_id = outcome.provider_id
         if outcome.provider_user_id is not None:
@@ -686,6 +754,8 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
     now = timezone.now()
     with transaction.atomic():
         access = LockAccess.objects.select_for_update().get(pk=pk)
+        if access.claim_token != token:
+            return  # another worker owns the row now
         access.attempts += 1
         access.state = State.FAILED
         access.last_error = message
@@ -693,6 +763,13 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
         access.claimed_until = None
         access.claim_token = ""
         backoff = min(RETRY_BASE * 2 ** (access.attempts - 1), RETRY_MAX)
-        access.due_at = now + backoff if retryable else None
+        if retryable:
+            access.due_at = now + backoff
+        elif _at_provider(access):
+            # Refused (say, a new code): wait for a change, but the code that is on the
+            # lock still leaves it at the end of its window.
+            access.due_at = max(access.ends_at, now)
+        else:
+            access.due_at = None
         access.save()
     logger.warning("Lock access %s failed (attempt %s): %s", pk, access.attempts, message)

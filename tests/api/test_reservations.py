@@ -404,3 +404,17 @@ def test_a_booking_created_by_a_concurrent_delivery_is_updated_not_duplicated(
     assert response.status_code == 200, response.json()
     assert response.json()["id"] == raced[0].pk and response.json()["status"] == "confirmed"
     assert Reservation.objects.filter(external_id="RACE-1").count() == 1
+
+
+def test_codes_are_masked_in_lists_and_shown_on_the_reservation(staff_api, org_a):
+    from reservations.services import reservation_confirm
+
+    reservation = org_a.reservation
+    reservation.status = "pending"
+    reservation.save()
+    reservation_confirm(reservation=reservation)
+    code = reservation.code.value
+    listed = staff_api.get("/api/v1/reservations/").json()["results"]
+    assert [r["code"] for r in listed] == ["••••"]
+    assert code not in str(listed)
+    assert staff_api.get(f"/api/v1/reservations/{reservation.pk}/").json()["code"] == code
