@@ -49,3 +49,23 @@ def decrypt(ciphertext: str) -> str:
             "A stored secret cannot be decrypted with KEYSTAY_ENCRYPTION_KEY: was the key "
             "changed without keeping the old one after it?"
         ) from error
+
+
+class EncryptedValue:
+    """A model attribute read and written in plain text, stored in a ciphertext field.
+
+    `code = EncryptedValue("code_ciphertext")` beside `code_ciphertext = TextField()`:
+    the database only ever holds the ciphertext; an empty value is stored empty.
+    """
+
+    def __init__(self, field_name: str):
+        self.field_name = field_name
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        ciphertext = getattr(obj, self.field_name)
+        return decrypt(ciphertext) if ciphertext else ""
+
+    def __set__(self, obj, value: str) -> None:
+        setattr(obj, self.field_name, encrypt(value) if value else "")

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
+from locks.crypto import EncryptedValue
 from properties.models import Listing, Organization
 
 
@@ -102,17 +103,7 @@ class ReservationCode(models.Model):
     def __str__(self) -> str:
         return f"Code of {self.reservation}"
 
-    @property
-    def value(self) -> str:
-        from locks.crypto import decrypt
-
-        return decrypt(self.code_ciphertext)
-
-    @value.setter
-    def value(self, code: str) -> None:
-        from locks.crypto import encrypt
-
-        self.code_ciphertext = encrypt(code)
+    value = EncryptedValue("code_ciphertext")
 
     @property
     def masked(self) -> str:
@@ -211,29 +202,9 @@ class LockAccess(models.Model):
     def __str__(self) -> str:
         return f"{self.device} for {self.reservation}"
 
-    @property
-    def code(self) -> str:
-        from locks.crypto import decrypt
+    code = EncryptedValue("code_ciphertext")
 
-        return decrypt(self.code_ciphertext) if self.code_ciphertext else ""
-
-    @code.setter
-    def code(self, value: str) -> None:
-        from locks.crypto import encrypt
-
-        self.code_ciphertext = encrypt(value) if value else ""
-
-    @property
-    def provider_code(self) -> str:
-        from locks.crypto import decrypt
-
-        return decrypt(self.provider_code_ciphertext) if self.provider_code_ciphertext else ""
-
-    @provider_code.setter
-    def provider_code(self, value: str) -> None:
-        from locks.crypto import encrypt
-
-        self.provider_code_ciphertext = encrypt(value) if value else ""
+    provider_code = EncryptedValue("provider_code_ciphertext")
 
     def current_state(self, now=None) -> str:
         """The state at `now`: a code on the lock inside its window is active."""
@@ -285,14 +256,4 @@ class AccessOverride(models.Model):
     def __str__(self) -> str:
         return f"Override on {self.assignment.device} for {self.reservation}"
 
-    @property
-    def code(self) -> str:
-        from locks.crypto import decrypt
-
-        return decrypt(self.code_ciphertext) if self.code_ciphertext else ""
-
-    @code.setter
-    def code(self, value: str) -> None:
-        from locks.crypto import encrypt
-
-        self.code_ciphertext = encrypt(value) if value else ""
+    code = EncryptedValue("code_ciphertext")
