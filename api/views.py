@@ -18,15 +18,17 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from locks import services as lock_services
 from locks.gateway import ProviderError
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
 from properties import access
+from properties import services as property_services
 from properties.models import Listing, Property
 from reservations import services as reservation_services
 from reservations.models import AccessOverride, LockAccess, Reservation
 
-from . import filters, services
+from . import filters
 from . import serializers as api
 from .exceptions import as_api_validation_error, provider_exception
 from .permissions import OrganizationRole
@@ -84,13 +86,13 @@ class PropertyViewSet(ScopedViewSet, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = dict(serializer.validated_data)
         with service_errors():
-            serializer.instance = services.property_create(
+            serializer.instance = property_services.property_create(
                 organization=data.pop("organization"), **data
             )
 
     def perform_update(self, serializer):
         with service_errors():
-            serializer.instance = services.property_update(
+            serializer.instance = property_services.property_update(
                 prop=serializer.instance, **serializer.validated_data
             )
 
@@ -110,11 +112,11 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
 
     def perform_create(self, serializer):
         with service_errors():
-            serializer.instance = services.listing_create(**serializer.validated_data)
+            serializer.instance = property_services.listing_create(**serializer.validated_data)
 
     def perform_update(self, serializer):
         with service_errors():
-            serializer.instance = services.listing_update(
+            serializer.instance = property_services.listing_update(
                 listing=serializer.instance, **serializer.validated_data
             )
 
@@ -176,7 +178,7 @@ class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         data = serializer.validated_data
         with service_errors():
-            serializer.instance = services.assignment_create(
+            serializer.instance = lock_services.assignment_create(
                 listing=data["listing"],
                 device=data["device"],
                 role=data.get("role", LockAssignment.Role.SECONDARY),
@@ -186,14 +188,14 @@ class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
     def perform_update(self, serializer):
         assignment, data = serializer.instance, serializer.validated_data
         with service_errors():
-            serializer.instance = services.assignment_update(
+            serializer.instance = lock_services.assignment_update(
                 assignment=assignment,
                 role=data.get("role", assignment.role),
                 guest_access=data.get("guest_access", assignment.guest_access),
             )
 
     def perform_destroy(self, instance):
-        services.assignment_delete(assignment=instance)
+        lock_services.assignment_delete(assignment=instance)
 
 
 class ConnectionViewSet(
@@ -391,7 +393,7 @@ class OverrideViewSet(ScopedViewSet, viewsets.ModelViewSet):
             return data[name] if name in data else getattr(override, name, default)
 
         with service_errors():
-            return services.override_set(
+            return reservation_services.override_set(
                 reservation=value("reservation"),
                 assignment=value("assignment"),
                 override=override,
@@ -421,7 +423,7 @@ class OverrideViewSet(ScopedViewSet, viewsets.ModelViewSet):
         serializer.instance = self.reread(self._save(serializer, serializer.instance))
 
     def perform_destroy(self, instance):
-        services.override_delete(override=instance)
+        reservation_services.override_delete(override=instance)
 
 
 class EventViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):

@@ -311,3 +311,34 @@ def assignments_create(
         raise ValidationError(
             "The listing's locks changed meanwhile; reload and try again."
         ) from error
+
+
+@transaction.atomic
+def assignment_create(
+    *, listing: Listing, device: Device, role: str, guest_access: bool
+) -> LockAssignment:
+    (assignment,) = assignments_create(
+        listing=listing, devices=[device], role=role, guest_access=guest_access
+    )
+    return assignment
+
+
+@transaction.atomic
+def assignment_update(
+    *, assignment: LockAssignment, role: str, guest_access: bool
+) -> LockAssignment:
+    changed = (assignment.role, assignment.guest_access) != (role, guest_access)
+    assignment.role, assignment.guest_access = role, guest_access
+    assignment.full_clean()
+    assignment.save(update_fields=["role", "guest_access"])
+    if changed:
+        listings_replan(listing_ids=[assignment.listing_id])
+    return assignment
+
+
+@transaction.atomic
+def assignment_delete(*, assignment: LockAssignment) -> None:
+    """The lock leaves the listing: its codes are revoked on it alone."""
+    listing_id = assignment.listing_id
+    assignment.delete()
+    listings_replan(listing_ids=[listing_id])

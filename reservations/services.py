@@ -444,6 +444,36 @@ def access_retry_now(*, access: LockAccess, now=None) -> None:
     transaction.on_commit(lambda: _enqueue_processing(reservation_id))
 
 
+@transaction.atomic
+def override_set(
+    *,
+    reservation: Reservation,
+    assignment: LockAssignment,
+    override: AccessOverride | None = None,
+    code: str = "",
+    lead_time_minutes: int | None = None,
+    starts_at=None,
+    ends_at=None,
+) -> AccessOverride:
+    """Set one lock's exception for one stay; that lock alone follows it."""
+    if override is None:
+        override = AccessOverride(reservation=reservation, assignment=assignment)
+    override.code = code
+    override.lead_time_minutes = lead_time_minutes
+    override.starts_at, override.ends_at = starts_at, ends_at
+    override.full_clean()
+    override.save()
+    reservation_replan(reservation=reservation)
+    return override
+
+
+@transaction.atomic
+def override_delete(*, override: AccessOverride) -> None:
+    reservation = override.reservation
+    override.delete()
+    reservation_replan(reservation=reservation)
+
+
 # ------------------------------------------------------------------------ processing
 
 
