@@ -82,6 +82,8 @@ def guessable_reason(code: str) -> str | None:
         return "it repeats a digit three times in a row"
     if code in COMMON_CODES or code[: len(code) // 2] * 2 == code:
         return "it is a common or repeated pattern"
+    if len(code) % 2 == 0 and re.fullmatch(r"((\d)\2)+", code):
+        return "it is made of doubled digits"
     return None
 
 

@@ -16,7 +16,7 @@ SIDE = LockRules("Side Door", frozenset({6}), frozenset({"no_zeros"}))
 
 
 @pytest.mark.parametrize(
-    "code", ["1111", "1234", "9876", "0123", "123456", "1212", "2580", "112211", "5552"]
+    "code", ["1111", "1234", "9876", "0123", "123456", "1212", "2580", "112211", "5552", "668811"]
 )
 def test_trivially_guessable_codes_are_refused(code):
     assert guessable_reason(code) is not None
