@@ -143,6 +143,15 @@ def _window(code: UnmanagedCode) -> str:
 @admin.register(Device)
 class DeviceAdmin(OrganizationScopedAdmin):
     ordering = ["name"]
+
+    def has_add_permission(self, request):
+        # Devices come from a connection's import (Smart Devices), never typed in.
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # Everything on a device is the provider's word, refreshed by every import.
+        return False
+
     list_display = [
         "name",
         "kind",
