@@ -5,8 +5,6 @@ from django.core.cache import cache
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from tests.reservations.conftest import wired  # noqa: F401  (a listing wired to fake locks)
-
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_limits():

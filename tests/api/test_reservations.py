@@ -10,7 +10,7 @@ from api.serializers import ReservationSerializer
 from reservations import services
 from reservations.models import LockAccess, Reservation, ReservationCode
 from tests.factories import ListingFactory, ReservationFactory
-from tests.reservations.conftest import run_at
+from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
 

@@ -13,12 +13,11 @@ from locks.models import DeviceAlert, LockEvent
 from locks.services import devices_sync
 from locks.tasks import reconcile_all_events
 from reservations.models import LockAccess
+from tests import fixtures_lifecycle as lifecycle
 from tests.locks.test_webhooks import SECRET, signed_headers
-from tests.reservations import conftest as lifecycle
 
 pytestmark = pytest.mark.django_db
 
-wired = lifecycle.wired  # org_a's listing on the fake's locks (Garden Gate, Side Door…)
 run_at = lifecycle.run_at
 
 SIDE_DOOR = "keystay_lock_low_battery"  # an August lock: it can hold unmanaged codes

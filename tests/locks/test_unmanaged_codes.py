@@ -17,11 +17,10 @@ from locks.services import devices_sync
 from locks.tasks import import_all_unmanaged_codes
 from locks.unmanaged import unmanaged_codes_import
 from properties.models import CodeStyle
-from tests.reservations import conftest as lifecycle
+from tests import fixtures_lifecycle as lifecycle
 
 pytestmark = pytest.mark.django_db
 
-wired = lifecycle.wired  # org_a's listing on the fake's locks (Garden Gate, Side Door…)
 run_at = lifecycle.run_at
 
 SIDE_DOOR = "keystay_lock_low_battery"  # an August lock: the fake simulates codes only there

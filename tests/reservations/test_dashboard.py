@@ -5,8 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from reservations.models import LockAccess
-
-from .conftest import run_at
+from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
 

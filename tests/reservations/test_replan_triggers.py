@@ -7,8 +7,7 @@ from django.utils import timezone
 from locks.models import LockAssignment
 from locks.services import assignments_create, devices_sync
 from reservations.models import LockAccess
-
-from .conftest import run_at
+from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,7 @@ from django.utils import timezone
 
 from locks.models import LockAssignment
 from reservations.models import LockAccess, Reservation
-
-from .conftest import run_at
+from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
 

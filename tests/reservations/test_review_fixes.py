@@ -10,8 +10,7 @@ from locks.models import LockAssignment
 from reservations import services
 from reservations.models import LockAccess, Reservation
 from tests.factories import ListingFactory
-
-from .conftest import run_at
+from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""A listing wired to Seam's fake server: two guest-access locks and one without."""
+"""Fixture `wired`: a listing wired to Seam's fake server (two guest-access locks, one
+without), and `run_at` to carry out due work at an instant. Loaded by tests/conftest.py."""
 
 import datetime
 from dataclasses import dataclass
