@@ -8,18 +8,21 @@ refused exactly like an id that does not exist.
 from __future__ import annotations
 
 import datetime
-import zoneinfo
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
 from properties import access
-from properties.models import Listing, Organization, Property, validate_time_zone
-from reservations.codes import CodeRefused, LockRules, check_code
+from properties.models import (
+    Listing,
+    Organization,
+    Property,
+    local_instant,
+    validate_time_zone,
+)
 from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
-from reservations.selectors import taken_codes
-from reservations.services import stay_window
+from reservations.services import override_problems
 
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
 
@@ -413,13 +416,6 @@ class ListingExternalIdField(serializers.CharField):
         return instance.listing.external_id
 
 
-def _in_zone(value: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.datetime | None:
-    """A wall-clock time read in `zone`; None when the clocks skip it there."""
-    aware = value.replace(tzinfo=zone)
-    round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
-    return aware if round_trip.replace(tzinfo=None) == value else None
-
-
 def resolve_listing(
     user, *, by_id: Listing | None, external_id: str | None, instance: Reservation | None
 ) -> Listing:
@@ -566,7 +562,7 @@ class ReservationSerializer(serializers.ModelSerializer):
             day_at = listing.local_check_in if name == "check_in" else listing.local_check_out
             return day_at(value)
         if value.tzinfo is None:
-            local = _in_zone(value, listing.property.zone)
+            local = local_instant(value, listing.property.zone)
             if local is None:
                 raise serializers.ValidationError(
                     {
@@ -685,46 +681,20 @@ class OverrideSerializer(serializers.ModelSerializer):
                     raise serializers.ValidationError(
                         {name: ["An override cannot move; delete it and set another."]}
                     )
-        if assignment.listing_id != reservation.listing_id:
-            raise serializers.ValidationError(
-                {"assignment": ["This lock is not at the reservation's listing."]}
-            )
-        if not assignment.guest_access:
-            raise serializers.ValidationError(
-                {"assignment": ["Guests' codes do not go on this lock (no guest access)."]}
-            )
 
         def current(name, default=None):
             return attrs[name] if name in attrs else getattr(instance, name, default)
 
-        window_start, window_end = stay_window(reservation)
-        starts = current("starts_at") or window_start
-        ends = current("ends_at") or window_end
-        if ends <= starts:
-            raise serializers.ValidationError(
-                {"ends_at": ["The window must end after it starts."]}
-            )
-        code = current("code", "") or ""
-        if code:
-            lead = current("lead_time_minutes")
-            lead = (
-                reservation.listing.lead_time if lead is None else datetime.timedelta(minutes=lead)
-            )
-            device = assignment.device
-            try:
-                check_code(
-                    code,
-                    rules=[LockRules.of(device)],
-                    taken=taken_codes(
-                        device_ids=[device.pk],
-                        start=starts - lead,
-                        end=ends,
-                        exclude_reservation_id=reservation.pk,
-                    ),
-                    allow_phone=True,  # chosen knowingly, as in the admin
-                )
-            except CodeRefused as refusal:
-                raise serializers.ValidationError({"code": [str(refusal)]}) from refusal
+        problems = override_problems(
+            reservation=reservation,
+            assignment=assignment,
+            code=current("code", "") or "",
+            lead_time_minutes=current("lead_time_minutes"),
+            starts_at=current("starts_at"),
+            ends_at=current("ends_at"),
+        )
+        if problems:
+            raise serializers.ValidationError({k: [v] for k, v in problems.items()})
         return attrs
 
 

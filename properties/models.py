@@ -23,6 +23,16 @@ def validate_time_zone(value: str) -> None:
         )
 
 
+def local_instant(
+    wall_clock: datetime.datetime, zone: zoneinfo.ZoneInfo
+) -> datetime.datetime | None:
+    """A naive wall-clock time read in `zone`; None when the clocks skip it there (the
+    hour lost to a daylight-saving change)."""
+    aware = wall_clock.replace(tzinfo=zone)
+    round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
+    return aware if round_trip.replace(tzinfo=None) == wall_clock else None
+
+
 class Organization(models.Model):
     """A hosting business. Every other object belongs to exactly one organization."""
 

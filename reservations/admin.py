@@ -1,4 +1,3 @@
-import datetime
 import zoneinfo
 
 from django import forms
@@ -15,11 +14,11 @@ from django.utils.html import format_html, format_html_join
 from locks.models import LockAssignment
 from properties import access as org_access
 from properties.admin_scoping import OrganizationScopedAdmin
+from properties.models import local_instant
 
 from . import services
-from .codes import CodeRefused, LockRules, check_code
+from .codes import CodeRefused
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
-from .selectors import taken_codes
 
 State = LockAccess.State
 STATE_COLORS = {
@@ -39,12 +38,7 @@ def _in_zone(value, zone: zoneinfo.ZoneInfo):
 
     Returns None for a time that does not exist there (skipped by a daylight-saving change).
     """
-    naive = timezone.make_naive(value, timezone.get_current_timezone())
-    aware = naive.replace(tzinfo=zone)
-    round_trip = aware.astimezone(zoneinfo.ZoneInfo("UTC")).astimezone(zone)
-    if round_trip.replace(tzinfo=None) != naive:
-        return None
-    return aware
+    return local_instant(timezone.make_naive(value, timezone.get_current_timezone()), zone)
 
 
 def _local(value, zone) -> str:
@@ -200,9 +194,6 @@ class OverrideForm(forms.ModelForm):
         assignment = cleaned.get("assignment")
         if reservation is None or assignment is None:
             return cleaned
-        if assignment.listing_id != reservation.listing_id or not assignment.guest_access:
-            self.add_error("assignment", "Pick a guest-access lock of this stay's listing.")
-            return cleaned
         zone = reservation.listing.property.zone
         for name in ("starts_at", "ends_at"):
             if cleaned.get(name):
@@ -211,32 +202,18 @@ class OverrideForm(forms.ModelForm):
                     self.add_error(name, "This time does not exist there (clocks change).")
                 else:
                     cleaned[name] = local
-        starts = cleaned.get("starts_at") or services.stay_window(reservation)[0]
-        ends = cleaned.get("ends_at") or services.stay_window(reservation)[1]
-        if ends <= starts:
-            self.add_error("ends_at", "The window must end after it starts.")
+        if self.errors:
             return cleaned
-        code = cleaned.get("code", "")
-        if code:
-            device = assignment.device
-            lead = cleaned.get("lead_time_minutes")
-            lead = (
-                reservation.listing.lead_time if lead is None else datetime.timedelta(minutes=lead)
-            )
-            try:
-                check_code(
-                    code,
-                    rules=[LockRules.of(device)],
-                    taken=taken_codes(
-                        device_ids=[device.pk],
-                        start=starts - lead,
-                        end=ends,
-                        exclude_reservation_id=reservation.pk,
-                    ),
-                    allow_phone=True,  # staff chose it knowingly
-                )
-            except CodeRefused as refusal:
-                self.add_error("code", str(refusal))
+        problems = services.override_problems(
+            reservation=reservation,
+            assignment=assignment,
+            code=cleaned.get("code", ""),
+            lead_time_minutes=cleaned.get("lead_time_minutes"),
+            starts_at=cleaned.get("starts_at"),
+            ends_at=cleaned.get("ends_at"),
+        )
+        for field_name, message in problems.items():
+            self.add_error(field_name, message)
         return cleaned
 
     def save(self, commit=True):

@@ -444,6 +444,49 @@ def access_retry_now(*, access: LockAccess, now=None) -> None:
     transaction.on_commit(lambda: _enqueue_processing(reservation_id))
 
 
+def override_problems(
+    *,
+    reservation: Reservation,
+    assignment: LockAssignment,
+    code: str = "",
+    lead_time_minutes: int | None = None,
+    starts_at=None,
+    ends_at=None,
+) -> dict[str, str]:
+    """Why this override cannot be set, by field ({} when it can): the admin's form and the
+    API both ask here."""
+    if assignment.listing_id != reservation.listing_id:
+        return {"assignment": "This lock is not at the reservation's listing."}
+    if not assignment.guest_access:
+        return {"assignment": "Guests' codes do not go on this lock (no guest access)."}
+    window_start, window_end = stay_window(reservation)
+    starts, ends = starts_at or window_start, ends_at or window_end
+    if ends <= starts:
+        return {"ends_at": "The window must end after it starts."}
+    if code:
+        lead = (
+            reservation.listing.lead_time
+            if lead_time_minutes is None
+            else datetime.timedelta(minutes=lead_time_minutes)
+        )
+        device = assignment.device
+        try:
+            check_code(
+                code,
+                rules=[LockRules.of(device)],
+                taken=taken_codes(
+                    device_ids=[device.pk],
+                    start=starts - lead,
+                    end=ends,
+                    exclude_reservation_id=reservation.pk,
+                ),
+                allow_phone=True,  # staff (or the PMS) chose it knowingly
+            )
+        except CodeRefused as refusal:
+            return {"code": str(refusal)}
+    return {}
+
+
 @transaction.atomic
 def override_set(
     *,
