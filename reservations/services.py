@@ -319,13 +319,7 @@ def _stays_with_codes(now) -> Q:
 
 def listing_replan(*, listing: Listing, now=None) -> int:
     """Re-plan every stay of a listing that still has, or will have, codes on locks."""
-    now = now or timezone.now()
-    reservations = Reservation.objects.filter(listing=listing).filter(_stays_with_codes(now))
-    count = 0
-    for reservation in reservations.distinct():
-        reservation_replan(reservation=reservation, now=now)
-        count += 1
-    return count
+    return listings_replan(listing_ids=[listing.pk], now=now)
 
 
 def listings_replan(*, listing_ids, now=None) -> int:
