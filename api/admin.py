@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
-from properties import access
+from core import access
 from properties.models import Membership
 
 if admin.site.is_registered(TokenProxy):

@@ -8,7 +8,7 @@ their overrides, as they do in the admin.
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
-from properties import access
+from core import access
 
 
 class OrganizationRole(BasePermission):

@@ -12,15 +12,10 @@ import datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from core import access
+from core.timezones import local_instant, validate_time_zone
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
-from properties import access
-from properties.models import (
-    Listing,
-    Organization,
-    Property,
-    local_instant,
-    validate_time_zone,
-)
+from properties.models import Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
 from reservations.services import override_problems
 

@@ -18,11 +18,11 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from core import access
 from locks import services as lock_services
 from locks.gateway import ProviderError
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
-from properties import access
 from properties import services as property_services
 from properties.models import Listing, Property
 from reservations import services as reservation_services

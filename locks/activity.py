@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from django.db.models import Prefetch, Q, QuerySet
 
-from properties.access import scope_queryset
+from core.access import scope_queryset
 
 from .models import DeviceAlert, LockAssignment, LockEvent, UnmanagedCode
 

@@ -3,8 +3,8 @@ from django.db import transaction
 from django.db.models import Count
 from django.utils.html import format_html
 
-from properties import access
-from properties.admin_scoping import OrganizationScopedAdmin
+from core import access
+from core.admin_scoping import OrganizationScopedAdmin
 
 from .models import (
     Device,

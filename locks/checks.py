@@ -5,7 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 @register()
 def encryption_keys_are_usable(app_configs, **kwargs):
     """Stop the start when stored secrets could not be encrypted or read back."""
-    from .crypto import fernet
+    from core.crypto import fernet
 
     try:
         fernet()

@@ -18,7 +18,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from properties import access
+from core import access
 from properties.models import Listing, Property
 
 from .activity import feed_events, with_zones

@@ -66,13 +66,13 @@ class LockProviderConnection(models.Model):
         return self.name
 
     def set_api_key(self, api_key: str) -> None:
-        from .crypto import encrypt
+        from core.crypto import encrypt
 
         self.api_key_ciphertext = encrypt(api_key)
         self.api_key_last4 = api_key[-4:]
 
     def get_api_key(self) -> str:
-        from .crypto import decrypt
+        from core.crypto import decrypt
 
         return decrypt(self.api_key_ciphertext) if self.api_key_ciphertext else ""
 
@@ -81,12 +81,12 @@ class LockProviderConnection(models.Model):
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "—"
 
     def set_webhook_secret(self, secret: str) -> None:
-        from .crypto import encrypt
+        from core.crypto import encrypt
 
         self.webhook_secret_ciphertext = encrypt(secret) if secret else ""
 
     def get_webhook_secret(self) -> str:
-        from .crypto import decrypt
+        from core.crypto import decrypt
 
         return decrypt(self.webhook_secret_ciphertext) if self.webhook_secret_ciphertext else ""
 
@@ -311,13 +311,13 @@ class UnmanagedCode(models.Model):
 
     @property
     def code(self) -> str:
-        from .crypto import decrypt
+        from core.crypto import decrypt
 
         return decrypt(self.code_ciphertext) if self.code_ciphertext else ""
 
     @code.setter
     def code(self, value: str) -> None:
-        from .crypto import encrypt
+        from core.crypto import encrypt
 
         self.code_ciphertext = encrypt(value) if value else ""
         self.code_length = len(value or "")

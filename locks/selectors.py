@@ -2,7 +2,7 @@
 
 from django.db.models import QuerySet
 
-from properties.access import scope_queryset
+from core.access import scope_queryset
 
 from .models import LockAssignment
 

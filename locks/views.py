@@ -19,7 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from properties import access
+from core import access
 from properties.models import Listing, Organization
 
 from .events import webhook_setup

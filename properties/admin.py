@@ -11,10 +11,10 @@ from django.urls import reverse
 from import_export.admin import ImportExportMixin
 from import_export.results import RowResult
 
+from core import access
+from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
 from locks.models import LockAssignment
 
-from . import access
-from .admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
 from .import_forms import (
     ListingConfirmImportForm,
     ListingImportForm,

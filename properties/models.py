@@ -10,27 +10,11 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core.access import Role
+from core.timezones import validate_time_zone
+
 CODE_LENGTH_MIN = 4
 CODE_LENGTH_MAX = 12  # Seam accepts 4–12 digit access codes.
-
-
-def validate_time_zone(value: str) -> None:
-    if value not in zoneinfo.available_timezones():
-        raise ValidationError(
-            "“%(value)s” is not an IANA time zone, such as Europe/Lisbon or America/New_York.",
-            params={"value": value},
-            code="invalid_time_zone",
-        )
-
-
-def local_instant(
-    wall_clock: datetime.datetime, zone: zoneinfo.ZoneInfo
-) -> datetime.datetime | None:
-    """A naive wall-clock time read in `zone`; None when the clocks skip it there (the
-    hour lost to a daylight-saving change)."""
-    aware = wall_clock.replace(tzinfo=zone)
-    round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
-    return aware if round_trip.replace(tzinfo=None) == wall_clock else None
 
 
 class Organization(models.Model):
@@ -38,6 +22,8 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    organization_lookup = "pk"
 
     class Meta:
         ordering = ["name"]
@@ -47,9 +33,7 @@ class Organization(models.Model):
 
 
 class Membership(models.Model):
-    class Role(models.TextChoices):
-        MANAGER = "manager", "Manager"
-        STAFF = "staff", "Staff"
+    Role = Role
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="memberships"

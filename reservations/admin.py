@@ -11,10 +11,10 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from core import access as org_access
+from core.admin_scoping import OrganizationScopedAdmin
+from core.timezones import local_instant
 from locks.models import LockAssignment
-from properties import access as org_access
-from properties.admin_scoping import OrganizationScopedAdmin
-from properties.models import local_instant
 
 from . import services
 from .codes import CodeRefused

@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
-from locks.crypto import EncryptedValue
+from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 
 

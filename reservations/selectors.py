@@ -55,7 +55,7 @@ def taken_codes(
 
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
-    from properties.access import scope_queryset
+    from core.access import scope_queryset
 
     return scope_queryset(
         LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(

@@ -8,6 +8,6 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secr
 DEMO_MODE = env.bool("KEYSTAY_DEMO", default=True)
 
 if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
-    from locks.crypto import derive_key
+    from core.crypto import derive_key
 
     FIELD_ENCRYPTION_KEYS = [derive_key(SECRET_KEY)]

@@ -3,7 +3,7 @@
 import datetime
 import django.core.validators
 import django.db.models.deletion
-import properties.models
+import core.timezones
 from django.conf import settings
 from django.db import migrations, models
 
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
                     models.CharField(
                         help_text="IANA time zone, e.g. Europe/Lisbon. Check-in and check-out times are local.",
                         max_length=64,
-                        validators=[properties.models.validate_time_zone],
+                        validators=[core.timezones.validate_time_zone],
                     ),
                 ),
                 ("check_in_time", models.TimeField(default=datetime.time(15, 0))),

@@ -1,0 +1,25 @@
+"""Time zones: every instant is stored aware; a property's zone decides what "15:00" means."""
+
+import datetime
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            "“%(value)s” is not an IANA time zone, such as Europe/Lisbon or America/New_York.",
+            params={"value": value},
+            code="invalid_time_zone",
+        )
+
+
+def local_instant(
+    wall_clock: datetime.datetime, zone: zoneinfo.ZoneInfo
+) -> datetime.datetime | None:
+    """A naive wall-clock time read in `zone`; None when the clocks skip it there (the
+    hour lost to a daylight-saving change)."""
+    aware = wall_clock.replace(tzinfo=zone)
+    round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
+    return aware if round_trip.replace(tzinfo=None) == wall_clock else None
