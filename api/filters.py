@@ -8,9 +8,9 @@ from django import forms
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 
-from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import CodeStyle, Listing, Property
-from reservations.models import AccessOverride, Reservation
+from reservations.models import AccessOverride, LockEvent, Reservation
 
 from .fields import API_KINDS, KIND_FROM_API, RANGE_MESSAGE, YEAR_MAX, YEAR_MIN
 

@@ -14,9 +14,9 @@ from rest_framework import serializers
 
 from core import access
 from core.timezones import local_instant, validate_time_zone
-from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
-from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
+from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
 from reservations.services import override_problems
 
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField

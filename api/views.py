@@ -21,12 +21,12 @@ from rest_framework.response import Response
 from core import access
 from locks import services as lock_services
 from locks.gateway import ProviderError
-from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.models import Device, LockAssignment, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
 from properties import services as property_services
 from properties.models import Listing, Property
 from reservations import services as reservation_services
-from reservations.models import AccessOverride, LockAccess, Reservation
+from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation
 
 from . import filters
 from . import serializers as api

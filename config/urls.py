@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from locks import feed, webhooks
+from reservations import feed, webhooks
 from reservations.views import dashboard
 
 admin.site.site_header = "Keystay"

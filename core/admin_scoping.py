@@ -89,3 +89,16 @@ class ManagerOnlyInline(ScopedFormfieldsMixin):
 
     def has_delete_permission(self, request, obj=None):
         return access.can_manage(request.user, obj)
+
+
+class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
+    """What Seam reported or Keystay derived: members look, nobody edits."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

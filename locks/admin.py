@@ -4,17 +4,10 @@ from django.db.models import Count
 from django.utils.html import format_html
 
 from core import access
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 
-from .models import (
-    Device,
-    DeviceAlert,
-    LockAssignment,
-    LockEvent,
-    LockProviderConnection,
-    UnmanagedCode,
-)
-from .services import listings_replan
+from .models import Device, LockAssignment, LockProviderConnection, UnmanagedCode
+from .services import notify_listing_locks_changed
 
 
 @admin.register(LockProviderConnection)
@@ -219,67 +212,19 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
                 else []
             )
             super().save_model(request, obj, form, change)
-            listings_replan(listing_ids=[obj.listing_id, *previous])
+            notify_listing_locks_changed(listing_ids=[obj.listing_id, *previous])
 
     def delete_model(self, request, obj):
         with transaction.atomic():
             listing_id = obj.listing_id
             super().delete_model(request, obj)
-            listings_replan(listing_ids=[listing_id])
+            notify_listing_locks_changed(listing_ids=[listing_id])
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
             listing_ids = list(queryset.values_list("listing_id", flat=True))
             super().delete_queryset(request, queryset)
-            listings_replan(listing_ids=listing_ids)
-
-
-class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
-    """What Seam reported or Keystay derived: members look, nobody edits."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(LockEvent)
-class LockEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ["occurred_at", "device", "kind", "who_column", "detail"]
-    list_filter = [
-        "kind",
-        "method",
-        ("device", admin.RelatedOnlyFieldListFilter),
-        ("occurred_at", admin.DateFieldListFilter),
-    ]
-    list_select_related = ["device", "reservation"]
-    search_fields = ["person_name", "device__name", "provider_event_id"]
-    date_hierarchy = "occurred_at"
-    ordering = ["-occurred_at", "-pk"]
-    fields = [
-        "occurred_at",
-        "received_at",
-        "device",
-        "kind",
-        "method",
-        "who_column",
-        "reservation",
-        "unmanaged_code",
-        "detail",
-        "event_type",
-        "provider_event_id",
-        "access_code_id",
-        "payload",
-    ]
-    readonly_fields = fields
-
-    @admin.display(description="who", ordering="person_name")
-    def who_column(self, obj):
-        return obj.who or "—"
+            notify_listing_locks_changed(listing_ids=listing_ids)
 
 
 @admin.register(UnmanagedCode)
@@ -310,34 +255,3 @@ class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="valid")
     def window(self, obj):
         return _window(obj)
-
-
-class OpenAlertFilter(admin.SimpleListFilter):
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("open", "Open"), ("resolved", "Resolved")]
-
-    def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(resolved_at__isnull=True)
-        if self.value() == "resolved":
-            return queryset.filter(resolved_at__isnull=False)
-        return queryset
-
-
-@admin.register(DeviceAlert)
-class DeviceAlertAdmin(ReadOnlyScopedAdmin):
-    list_display = ["opened_at", "device", "kind", "message", "state"]
-    list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["device"]
-    ordering = ["-opened_at"]
-    fields = ["device", "kind", "message", "reservation", "opened_at", "resolved_at"]
-    readonly_fields = fields
-
-    @admin.display(description="state", ordering="resolved_at")
-    def state(self, obj):
-        if obj.is_open:
-            return format_html('<strong style="color:#c62828">{}</strong>', "open")
-        return f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"

@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from core.access import scope_queryset
 
-from .models import LockAssignment
+from .models import LockAssignment, UnmanagedCode
 
 
 def assignments_flagged(*, user) -> QuerySet[LockAssignment]:
@@ -15,3 +15,18 @@ def assignments_flagged(*, user) -> QuerySet[LockAssignment]:
         ),
         user,
     )
+
+
+def unmanaged_codes_for_listing(listing) -> list[UnmanagedCode]:
+    """Every unmanaged code on the listing's doors."""
+    codes = list(
+        UnmanagedCode.objects.filter(
+            device_id__in=LockAssignment.objects.filter(listing_id=listing.pk).values("device_id")
+        )
+        .select_related("device")
+        .order_by("device__name", "name", "pk")
+    )
+    zone = listing.property.zone
+    for code in codes:
+        code.zone = zone
+    return codes

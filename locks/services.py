@@ -19,6 +19,8 @@ from .models import (
     LockAssignment,
     LockProviderConnection,
 )
+from .signals import devices_synced, listing_locks_changed
+from .unmanaged import unmanaged_codes_import
 
 logger = logging.getLogger(__name__)
 
@@ -138,7 +140,7 @@ def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
     result = _apply_devices(connection, infos, started)
     if result.removed or result.restored:
         # A door gone at the provider (or back) changes the plan of the stays using it.
-        listings_replan(
+        notify_listing_locks_changed(
             listing_ids=list(
                 LockAssignment.objects.filter(
                     device_id__in=result.presence_changed_ids
@@ -154,10 +156,17 @@ def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
         last_sync_error="",
     )
     logger.info("Device import for connection %s: %s", connection.pk, result)
-    # Alerts from the devices' state, then the codes made in the locks' own apps.
-    from .events import after_devices_sync
-
-    after_devices_sync(connection=connection)
+    # Alerts from the devices' state (in the apps above), then the codes made in the
+    # locks' own apps; a failure to read those is logged, never fails the import.
+    devices_synced.send(sender=LockProviderConnection, connection=connection)
+    try:
+        unmanaged = unmanaged_codes_import(connection=connection)
+    except ProviderError as error:
+        logger.warning(
+            "Unmanaged codes of connection %s not imported: %s", connection.pk, error.message
+        )
+    else:
+        logger.info("Unmanaged codes of connection %s: %s", connection.pk, unmanaged)
     return result
 
 
@@ -265,11 +274,12 @@ def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[Conn
     return refreshed
 
 
-def listings_replan(*, listing_ids) -> None:
-    """Re-plan the codes of these listings' stays (their locks changed)."""
-    from reservations.services import listings_replan as replan
-
-    replan(listing_ids=list(listing_ids))
+def notify_listing_locks_changed(*, listing_ids, defer: bool = False) -> None:
+    """Tell the apps above that these listings' locks changed: their stays re-plan
+    (inside the caller's transaction, or after it with `defer`)."""
+    listing_locks_changed.send(
+        sender=LockAssignment, listing_ids=sorted(set(listing_ids)), defer=defer
+    )
 
 
 def assignments_create(
@@ -305,7 +315,7 @@ def assignments_create(
                 for device in devices
             ]
             if guest_access:
-                listings_replan(listing_ids=[listing.pk])
+                notify_listing_locks_changed(listing_ids=[listing.pk])
             return created
     except IntegrityError as error:  # a concurrent assignment won the race
         raise ValidationError(
@@ -332,7 +342,7 @@ def assignment_update(
     assignment.full_clean()
     assignment.save(update_fields=["role", "guest_access"])
     if changed:
-        listings_replan(listing_ids=[assignment.listing_id])
+        notify_listing_locks_changed(listing_ids=[assignment.listing_id])
     return assignment
 
 
@@ -341,4 +351,41 @@ def assignment_delete(*, assignment: LockAssignment) -> None:
     """The lock leaves the listing: its codes are revoked on it alone."""
     listing_id = assignment.listing_id
     assignment.delete()
-    listings_replan(listing_ids=[listing_id])
+    notify_listing_locks_changed(listing_ids=[listing_id])
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def webhook_setup(*, connection: LockProviderConnection, url: str) -> LockProviderConnection:
+    """Have Seam send this connection's events to `url`, signed with a fresh secret.
+
+    A webhook set up before is replaced: the new one first, so no event goes unsent in
+    between; the old one is removed at Seam afterwards (the reconcile covers anything it
+    had left to deliver).
+    """
+    with SeamGateway.for_connection(connection) as gateway:
+        # Every event type: the endpoint ignores those it does not keep, and an explicit
+        # list would fail on a server that lacks one of them.
+        info = gateway.create_webhook(url=url)
+        previous = connection.webhook_id
+        connection.webhook_id = info.webhook_id
+        connection.webhook_url = info.url
+        connection.set_webhook_secret(info.secret)
+        connection.webhook_set_up_at = timezone.now()
+        connection.save(
+            update_fields=[
+                "webhook_id",
+                "webhook_url",
+                "webhook_secret_ciphertext",
+                "webhook_set_up_at",
+            ]
+        )
+        if previous and previous != info.webhook_id:
+            try:
+                gateway.delete_webhook(webhook_id=previous)
+            except ProviderError as error:
+                logger.warning(
+                    "Old webhook of connection %s not removed: %s", connection.pk, error.message
+                )
+    return connection

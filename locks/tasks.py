@@ -5,6 +5,7 @@ import logging
 from .gateway import ProviderError
 from .models import LockProviderConnection
 from .services import devices_sync
+from .unmanaged import unmanaged_codes_import
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def sync_all_connections() -> str:
     return "; ".join(results) or "no connections"
 
 
-def _connections_with_a_key() -> list[int]:
+def connections_with_a_key() -> list[int]:
     return list(
         LockProviderConnection.objects.exclude(api_key_ciphertext="")
         .order_by("pk")
@@ -39,8 +40,6 @@ def _connections_with_a_key() -> list[int]:
 
 def import_unmanaged_codes(connection_id: int, device_id: int | None = None) -> str:
     """Read the unmanaged codes of a connection's locks (or of one lock) again."""
-    from .unmanaged import unmanaged_codes_import
-
     connection = LockProviderConnection.objects.filter(pk=connection_id).first()
     if connection is None:
         return "connection gone"
@@ -58,33 +57,6 @@ def import_all_unmanaged_codes() -> str:
     """The periodic import of unmanaged codes: each connection alone."""
     results = [
         f"{connection_id}: {import_unmanaged_codes(connection_id)}"
-        for connection_id in _connections_with_a_key()
-    ]
-    return "; ".join(results) or "no connections"
-
-
-def reconcile_events(connection_id: int) -> str:
-    """List the connection's events at Seam since the last listing; record the new ones."""
-    from .events import events_reconcile
-
-    connection = LockProviderConnection.objects.filter(pk=connection_id).first()
-    if connection is None:
-        return "connection gone"
-    try:
-        outcomes = events_reconcile(connection=connection)
-    except ProviderError as error:
-        # Kept on the connection; the next run starts from the same point.
-        logger.warning("Events of connection %s not listed: %s", connection_id, error.message)
-        return f"failed: {error.message}"
-    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or (
-        "nothing new"
-    )
-
-
-def reconcile_all_events() -> str:
-    """The periodic reconcile: each connection alone, so that one failure holds up none."""
-    results = [
-        f"{connection_id}: {reconcile_events(connection_id)}"
-        for connection_id in _connections_with_a_key()
+        for connection_id in connections_with_a_key()
     ]
     return "; ".join(results) or "no connections"

@@ -16,7 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from .gateway import ProviderCode, ProviderError, SeamGateway
-from .models import Device, LockEvent, LockProviderConnection, UnmanagedCode
+from .models import Device, LockProviderConnection, UnmanagedCode
+from .signals import unmanaged_codes_added
 
 logger = logging.getLogger(__name__)
 
@@ -125,11 +126,6 @@ def _apply(device: Device, infos: list[ProviderCode], now, result: UnmanagedImpo
         if gone:
             UnmanagedCode.objects.filter(pk__in=gone).delete()
             result.removed += len(gone)
-        # An unlock reported before its code was imported gets its name now.
-        for row in added:
-            LockEvent.objects.filter(
-                device=device,
-                access_code_id=row.provider_id,
-                reservation__isnull=True,
-                unmanaged_code__isnull=True,
-            ).update(unmanaged_code=row, person_name=row.display_name)
+        if added:
+            # An unlock reported before its code was imported gets its name (above us).
+            unmanaged_codes_added.send(sender=UnmanagedCode, device=device, codes=added)

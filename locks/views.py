@@ -22,7 +22,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core import access
 from properties.models import Listing, Organization
 
-from .events import webhook_setup
 from .forms import AssignDevicesForm, ConnectionAddForm, ConnectProviderForm
 from .gateway import ProviderError
 from .models import Device, LockAssignment, LockProviderConnection
@@ -32,6 +31,7 @@ from .services import (
     connect_webviews_refresh,
     connection_create,
     connection_request_sync,
+    webhook_setup,
 )
 
 LIST_URL = "smart_devices:list"

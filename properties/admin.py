@@ -23,6 +23,7 @@ from .import_forms import (
 )
 from .models import Listing, Membership, Organization, Property
 from .resources import LISTING_FORMATS, ListingResource, import_problems
+from .signals import listings_changed
 
 
 @admin.register(Organization)
@@ -260,7 +261,7 @@ class ListingAdmin(ImportExportMixin, OrganizationScopedAdmin):
 
     @admin.display(description="codes")
     def codes_made_outside(self, obj):
-        from locks.activity import unmanaged_codes_for_listing
+        from locks.selectors import unmanaged_codes_for_listing
 
         return render_to_string(
             "locks/_unmanaged_codes.html",
@@ -304,12 +305,10 @@ class ListingAdmin(ImportExportMixin, OrganizationScopedAdmin):
     def save_related(self, request, form, formsets, change):
         # New locks, guest access switched, buffers or lead time changed: re-plan the codes
         # of this listing's stays, in the same transaction as the change.
-        from reservations.services import listing_replan
-
         with transaction.atomic():
             super().save_related(request, form, formsets, change)
             if change:
-                listing_replan(listing=form.instance)
+                listings_changed.send(sender=Listing, listing_ids=[form.instance.pk])
 
     # Import and export (django-import-export): upload, preview, confirm. See resources.py.
     resource_classes = [ListingResource]

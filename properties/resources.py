@@ -1044,9 +1044,9 @@ class ListingResource(resources.ModelResource):
             LockAssignment.objects.bulk_create(creates, batch_size=self._meta.batch_size)
         # Bulk writes skip every service: re-plan the stays of listings whose locks changed
         # (only listings with current or coming stays do any work).
-        from locks.services import listings_replan
+        from locks.services import notify_listing_locks_changed
 
-        listings_replan(listing_ids=[plan.listing.pk for plan in plans])
+        notify_listing_locks_changed(listing_ids=[plan.listing.pk for plan in plans])
 
     # -- export --------------------------------------------------------------------------
 

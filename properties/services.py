@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from .models import Listing, Membership, Organization, Property
+from .signals import listings_changed
 
 
 @transaction.atomic
@@ -73,7 +74,5 @@ def listing_update(*, listing: Listing, **fields) -> Listing:
     listing.full_clean()
     listing.save()
     if changed & LISTING_CODE_FIELDS:
-        from reservations.services import listing_replan
-
-        listing_replan(listing=listing)
+        listings_changed.send(sender=Listing, listing_ids=[listing.pk], defer=False)
     return listing

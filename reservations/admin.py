@@ -16,7 +16,11 @@ from core.admin_scoping import OrganizationScopedAdmin
 from core.timezones import local_instant
 from locks.models import LockAssignment
 
-from . import services
+from . import (
+    admin_events,  # noqa: F401  (registers the lock event and alert admins)
+    services,
+)
+from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
 
@@ -372,7 +376,6 @@ class ReservationAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="codes made outside Keystay")
     def codes_made_outside(self, obj):
-        from locks.activity import unmanaged_codes_for_reservation
 
         return render_to_string(
             "locks/_unmanaged_codes.html",
@@ -381,7 +384,6 @@ class ReservationAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="events")
     def activity(self, obj):
-        from locks.activity import events_for_reservation
 
         return render_to_string("locks/_events.html", {"events": events_for_reservation(obj)})
 

@@ -1,10 +1,13 @@
 """Reservations: who stays at which listing, and when."""
 
+import datetime
+
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 
 from core.crypto import EncryptedValue
+from locks.models import Device, LockProviderConnection, UnmanagedCode
 from properties.models import Listing, Organization
 
 
@@ -72,6 +75,22 @@ class Reservation(models.Model):
     def save(self, *args, **kwargs):
         self.organization_id = self.listing.organization_id
         super().save(*args, **kwargs)
+
+    @property
+    def window(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """When the guest's code should open the doors: check-in minus the listing's
+        buffer to check-out plus its buffer, cut short when staff ended the stay early."""
+        listing = self.listing
+        starts = self.check_in - datetime.timedelta(minutes=listing.buffer_before_minutes)
+        ends = self.check_out + datetime.timedelta(minutes=listing.buffer_after_minutes)
+        if self.ended_at is not None:
+            ends = min(ends, self.ended_at)
+        return starts, ends
+
+    @property
+    def is_live(self) -> bool:
+        """Confirmed and not ended: its codes should be (or go) on the doors."""
+        return self.status == self.Status.CONFIRMED and self.ended_at is None
 
     def clean(self) -> None:
         if self.check_in and self.check_out and self.check_out <= self.check_in:
@@ -257,3 +276,155 @@ class AccessOverride(models.Model):
         return f"Override on {self.assignment.device} for {self.reservation}"
 
     code = EncryptedValue("code_ciphertext")
+
+
+# ---------------------------------------------------------------- what locks report
+# LockEvent and DeviceAlert were created by the `locks` app; their tables keep its names.
+
+
+class LockEvent(models.Model):
+    """Something a lock reported through Seam: stored once per Seam event id.
+
+    An unlock by code is attributed to a person: the guest of the reservation whose code
+    it was, or the name of an unmanaged code; `person_name` keeps that name even after
+    the code is gone.
+    """
+
+    class Kind(models.TextChoices):
+        UNLOCKED = "unlocked", "Unlocked"
+        LOCKED = "locked", "Locked"
+        ACCESS_DENIED = "access_denied", "Access denied"
+        CODE_SET = "code_set", "Code set on lock"
+        CODE_REMOVED = "code_removed", "Code removed from lock"
+        CODE_FAILED = "code_failed", "Code failed"
+        UNMANAGED_ADDED = "unmanaged_added", "Code added outside Keystay"
+        UNMANAGED_REMOVED = "unmanaged_removed", "Code removed outside Keystay"
+        OFFLINE = "offline", "Lock offline"
+        ONLINE = "online", "Lock back online"
+        LOW_BATTERY = "low_battery", "Battery low"
+        BATTERY = "battery", "Battery level changed"
+
+    class Method(models.TextChoices):
+        NONE = "", "—"
+        KEYPAD = "keypad", "Keypad"
+        APP = "app", "App"
+        MANUAL = "manual", "Manual"
+        AUTOMATIC = "automatic", "Automatic"
+        CARD = "card", "Card"
+        UNKNOWN = "unknown", "Unknown"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    connection = models.ForeignKey(
+        LockProviderConnection, on_delete=models.CASCADE, related_name="events"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="events")
+    provider_event_id = models.CharField("Seam event id", max_length=100)
+    event_type = models.CharField("Seam event type", max_length=100)
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    access_code_id = models.CharField(max_length=100, blank=True)
+    method = models.CharField(max_length=16, choices=Method.choices, blank=True, default="")
+    reservation = models.ForeignKey(
+        Reservation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lock_events",
+    )
+    unmanaged_code = models.ForeignKey(
+        UnmanagedCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    person_name = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+    battery_level = models.FloatField(null=True, blank=True)
+    # Seam's event as received, without any code digits.
+    payload = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        db_table = "locks_lockevent"
+        verbose_name = "lock event"
+        ordering = ["-occurred_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "provider_event_id"], name="lock_event_once_per_connection"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-occurred_at"], name="lock_event_org_time"),
+            models.Index(fields=["device", "-occurred_at"], name="lock_event_device_time"),
+            models.Index(fields=["reservation", "-occurred_at"], name="lock_event_stay_time"),
+            models.Index(fields=["connection", "access_code_id"], name="lock_event_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.device} ({self.occurred_at:%Y-%m-%d %H:%M})"
+
+    @property
+    def is_door_event(self) -> bool:
+        return self.kind in {self.Kind.UNLOCKED, self.Kind.LOCKED, self.Kind.ACCESS_DENIED}
+
+    @property
+    def who(self) -> str:
+        """The person, else how the door was worked (keypad, app, manual, unknown)."""
+        if self.person_name:
+            return self.person_name
+        if not self.is_door_event:
+            return ""
+        if self.method == self.Method.KEYPAD and self.access_code_id:
+            return "Keypad (unknown code)"
+        return self.get_method_display() if self.method else "Unknown"
+
+
+class DeviceAlert(models.Model):
+    """A problem the dashboard raises until it is resolved: offline, battery, failed code."""
+
+    class Kind(models.TextChoices):
+        OFFLINE = "offline", "Lock offline"
+        LOW_BATTERY = "low_battery", "Battery low"
+        CODE_FAILED = "code_failed", "Code failed on lock"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # For a failed code: Seam's access_code_id, and the stay it belongs to when known.
+    access_code_id = models.CharField(max_length=100, blank=True)
+    reservation = models.ForeignKey(
+        Reservation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    event = models.ForeignKey(
+        LockEvent, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    message = models.CharField(max_length=300, blank=True)
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "locks_devicealert"
+        verbose_name = "device alert"
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["device", "kind", "access_code_id"],
+                condition=Q(resolved_at__isnull=True),
+                name="device_alert_one_open_per_problem",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "resolved_at"], name="device_alert_org_open")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.device}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

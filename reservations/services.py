@@ -55,15 +55,8 @@ class Plan:
     program_at: datetime.datetime
 
 
-def stay_window(reservation: Reservation) -> tuple[datetime.datetime, datetime.datetime]:
-    listing = reservation.listing
-    starts = reservation.check_in - datetime.timedelta(minutes=listing.buffer_before_minutes)
-    ends = reservation.check_out + datetime.timedelta(minutes=listing.buffer_after_minutes)
-    return starts, ends
-
-
 def _plan(reservation: Reservation, code: str, override: AccessOverride | None) -> Plan:
-    starts, ends = stay_window(reservation)
+    starts, ends = reservation.window
     lead = reservation.listing.lead_time
     if override is not None:
         code = override.code or code
@@ -94,14 +87,14 @@ def _rules(assignments: list[LockAssignment]) -> list[LockRules]:
 
 def _code_is_kept(reservation: Reservation, code: ReservationCode, now) -> bool:
     """Once the guest has the code, or the stay began, dates move only the window."""
-    return code.sent_at is not None or now >= stay_window(reservation)[0]
+    return code.sent_at is not None or now >= reservation.window[0]
 
 
 def _ensure_code(
     reservation: Reservation, assignments: list[LockAssignment], now, *, force_new=False
 ) -> str:
     rules = _rules(assignments)
-    starts, ends = stay_window(reservation)
+    starts, ends = reservation.window
     taken = taken_codes(
         device_ids=[a.device_id for a in assignments],
         start=starts - reservation.listing.lead_time,
@@ -141,10 +134,6 @@ def _ensure_code(
     existing.generated_at = now
     existing.save()
     return code
-
-
-def _is_live(reservation: Reservation) -> bool:
-    return reservation.status == Reservation.Status.CONFIRMED and reservation.ended_at is None
 
 
 def _leave_reason(reservation: Reservation, access: LockAccess, listing_id: int) -> str:
@@ -215,7 +204,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
     }
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
-    if _is_live(reservation):
+    if reservation.is_live:
         assignments = _guest_locks(listing)
         overrides = {o.assignment_id: o for o in reservation.overrides.all()}
         try:
@@ -317,11 +306,6 @@ def _stays_with_codes(now) -> Q:
     )
 
 
-def listing_replan(*, listing: Listing, now=None) -> int:
-    """Re-plan every stay of a listing that still has, or will have, codes on locks."""
-    return listings_replan(listing_ids=[listing.pk], now=now)
-
-
 def listings_replan(*, listing_ids, now=None) -> int:
     """Re-plan the stays of several listings; one query finds the listings with any."""
     now = now or timezone.now()
@@ -333,6 +317,31 @@ def listings_replan(*, listing_ids, now=None) -> int:
         reservation_replan(reservation=reservation, now=now)
         count += 1
     return count
+
+
+REPLAN_CHUNK = 50
+
+
+def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
+    """Re-plan the stays of many listings, `chunk` stays per short transaction.
+
+    For bulk changes (the listing import): no write transaction holds the database
+    for long, so the web process and the cluster keep writing beside it (on SQLite, a
+    long write transaction makes the other process give up with "database is locked").
+    """
+    now = timezone.now()
+    ids = list(
+        Reservation.objects.filter(listing_id__in=set(listing_ids))
+        .filter(_stays_with_codes(now))
+        .distinct()
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for start in range(0, len(ids), chunk):
+        with transaction.atomic():
+            for reservation in Reservation.objects.filter(pk__in=ids[start : start + chunk]):
+                reservation_replan(reservation=reservation)
+    return len(ids)
 
 
 # ------------------------------------------------------------------ status changes
@@ -416,7 +425,7 @@ def code_rotate(*, reservation: Reservation, now=None) -> str:
     """A leaked code: a new code on every lock, replacing the old one in place."""
     now = now or timezone.now()
     reservation = Reservation.objects.select_for_update().get(pk=reservation.pk)
-    if not _is_live(reservation):
+    if not reservation.is_live:
         raise ValidationError("Only a confirmed, ongoing or coming stay gets a new code.")
     code = _ensure_code(reservation, _guest_locks(reservation.listing), now, force_new=True)
     ReservationCode.objects.filter(reservation=reservation).update(sent_at=None)
@@ -453,7 +462,7 @@ def override_problems(
         return {"assignment": "This lock is not at the reservation's listing."}
     if not assignment.guest_access:
         return {"assignment": "Guests' codes do not go on this lock (no guest access)."}
-    window_start, window_end = stay_window(reservation)
+    window_start, window_end = reservation.window
     starts, ends = starts_at or window_start, ends_at or window_end
     if ends <= starts:
         return {"ends_at": "The window must end after it starts."}

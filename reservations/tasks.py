@@ -1,8 +1,16 @@
 """django-q2 entry points: thin, called with ids, delegating to services."""
 
+import logging
 import time
 
+from locks.gateway import ProviderError
+from locks.models import LockProviderConnection
+from locks.tasks import connections_with_a_key
+
+from .events import events_reconcile
 from .services import process_due
+
+logger = logging.getLogger(__name__)
 
 # The sweep runs every minute and keeps looking for due work for most of that minute,
 # so a step is carried out within seconds of its due instant even though django-q2's
@@ -26,3 +34,28 @@ def sweep() -> int:
         if time.monotonic() + SWEEP_PAUSE > deadline:
             return worked
         time.sleep(SWEEP_PAUSE)
+
+
+def reconcile_events(connection_id: int) -> str:
+    """List the connection's events at Seam since the last listing; record the new ones."""
+    connection = LockProviderConnection.objects.filter(pk=connection_id).first()
+    if connection is None:
+        return "connection gone"
+    try:
+        outcomes = events_reconcile(connection=connection)
+    except ProviderError as error:
+        # Kept on the connection; the next run starts from the same point.
+        logger.warning("Events of connection %s not listed: %s", connection_id, error.message)
+        return f"failed: {error.message}"
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items())) or (
+        "nothing new"
+    )
+
+
+def reconcile_all_events() -> str:
+    """The periodic reconcile: each connection alone, so that one failure holds up none."""
+    results = [
+        f"{connection_id}: {reconcile_events(connection_id)}"
+        for connection_id in connections_with_a_key()
+    ]
+    return "; ".join(results) or "no connections"

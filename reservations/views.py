@@ -7,10 +7,10 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from core.access import scope_queryset
-from locks.activity import alerts_open
 from locks.models import Device
 from locks.selectors import assignments_flagged
 
+from .activity import alerts_open
 from .models import Reservation
 from .selectors import accesses_failing
 

@@ -38,6 +38,7 @@ if [ "${KEYSTAY_DEMO:-true}" != "false" ] && [ "$DJANGO_SETTINGS_MODULE" = "conf
     $PY manage.py seed_demo
 fi
 
+$PY manage.py ensure_schedules
 $PY manage.py qcluster &
 pids+=($!)
 $PY manage.py runserver "$HOST:$WEB_PORT" &

@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "import_export",
+    "core",
     "properties",
     "locks",
     "reservations",
@@ -157,6 +158,30 @@ SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
 DEVICE_SYNC_INTERVAL_MINUTES = env.int("DEVICE_SYNC_INTERVAL_MINUTES", default=60)
 UNMANAGED_CODES_INTERVAL_MINUTES = env.int("UNMANAGED_CODES_INTERVAL_MINUTES", default=15)
 EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES", default=5)
+# The cluster's periodic work, matched by name and brought in line with these settings
+# whenever a cluster starts (core.schedules): a changed interval applies on restart.
+KEYSTAY_SCHEDULES = [
+    {
+        "name": "Code lifecycle: carry out due work",
+        "func": "reservations.tasks.sweep",
+        "minutes": 1,
+    },
+    {
+        "name": "Import devices from every lock provider connection",
+        "func": "locks.tasks.sync_all_connections",
+        "minutes": DEVICE_SYNC_INTERVAL_MINUTES,
+    },
+    {
+        "name": "Import unmanaged codes from every lock provider connection",
+        "func": "locks.tasks.import_all_unmanaged_codes",
+        "minutes": UNMANAGED_CODES_INTERVAL_MINUTES,
+    },
+    {
+        "name": "Reconcile lock events from every lock provider connection",
+        "func": "reservations.tasks.reconcile_all_events",
+        "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
+    },
+]
 # The address Seam delivers webhooks to (e.g. https://keystay.example.com); empty: the
 # address the manager's browser used when setting the webhook up.
 KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
@@ -220,8 +245,8 @@ SPECTACULAR_SETTINGS = {
         "ReservationStatusEnum": "reservations.models.Reservation.Status",
         "AssignmentRoleEnum": "locks.models.LockAssignment.Role",
         "SyncStateEnum": "locks.models.LockProviderConnection.SyncState",
-        "EventKindEnum": "locks.models.LockEvent.Kind",
-        "EventMethodEnum": "locks.models.LockEvent.Method",
+        "EventKindEnum": "reservations.models.LockEvent.Kind",
+        "EventMethodEnum": "reservations.models.LockEvent.Method",
     },
 }
 # ------------------------------------------------------------ end of REST API

@@ -1,24 +1,11 @@
-from django.conf import settings
+"""Once created the cluster's periodic schedule here, from settings read at migrate time.
+
+Schedules now follow settings whenever a cluster starts (core.schedules, and `manage.py
+ensure_schedules`), so that a changed interval is not frozen into the database. This
+migration stays, empty, so that the migration history is unchanged.
+"""
+
 from django.db import migrations
-
-SCHEDULE_NAME = "Import devices from every lock provider connection"
-
-
-def create_schedule(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "locks.tasks.sync_all_connections",
-            "schedule_type": "I",  # every `minutes`
-            "minutes": getattr(settings, "DEVICE_SYNC_INTERVAL_MINUTES", 60),
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -27,4 +14,4 @@ class Migration(migrations.Migration):
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
-    operations = [migrations.RunPython(create_schedule, remove_schedule)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -1,22 +1,11 @@
+"""Once created the cluster's periodic schedule here, from settings read at migrate time.
+
+Schedules now follow settings whenever a cluster starts (core.schedules, and `manage.py
+ensure_schedules`), so that a changed interval is not frozen into the database. This
+migration stays, empty, so that the migration history is unchanged.
+"""
+
 from django.db import migrations
-
-SCHEDULE_NAME = "Code lifecycle: carry out due work"
-
-
-def create_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "reservations.tasks.sweep",
-            "schedule_type": "I",
-            "minutes": 1,
-            "repeats": -1,
-        },
-    )
-
-
-def remove_schedule(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=SCHEDULE_NAME).delete()
 
 
 class Migration(migrations.Migration):
@@ -25,4 +14,4 @@ class Migration(migrations.Migration):
         ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
-    operations = [migrations.RunPython(create_schedule, remove_schedule)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

@@ -8,9 +8,8 @@ from django.urls import reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from locks.models import LockEvent
 from properties.models import Membership
-from reservations.models import AccessOverride
+from reservations.models import AccessOverride, LockEvent
 from tests.factories import MembershipFactory, UserFactory
 
 from .conftest import token_client

@@ -5,8 +5,8 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from locks.models import LockAssignment, LockEvent
-from reservations.models import AccessOverride, LockAccess
+from locks.models import LockAssignment
+from reservations.models import AccessOverride, LockAccess, LockEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -8,9 +8,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Property
-from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
+from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
 
 pytestmark = pytest.mark.django_db
 

@@ -30,9 +30,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from locks.gateway import ProviderError, SeamGateway
-from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
+from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
-from reservations.models import AccessOverride, Reservation
+from reservations.models import AccessOverride, LockEvent, Reservation
 from tests.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db

@@ -3,15 +3,9 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.e2e.browser import sign_in
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def sign_in(page, live_server, username):
-    page.goto(f"{live_server.url}/admin/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-for-tests")
-    page.click("input[type=submit]")
-    expect(page.locator("#user-tools")).to_contain_text(username)
 
 
 def test_manager_signs_in_and_sees_only_their_listings(page, live_server, org_a, org_b):

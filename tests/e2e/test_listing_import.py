@@ -4,8 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from properties.models import Listing
-
-from .test_admin_in_browser import sign_in
+from tests.e2e.browser import sign_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from locks.models import LockProviderConnection
-from tests.e2e.test_admin_in_browser import sign_in
+from tests.e2e.browser import sign_in
 from tests.factories import ListingFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

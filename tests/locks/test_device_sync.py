@@ -3,7 +3,6 @@
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection as db_connection
-from django_q.models import Schedule
 
 from locks.gateway import ProviderError
 from locks.models import Device, LockProviderConnection
@@ -182,12 +181,6 @@ def test_one_failing_connection_does_not_hold_up_the_others(connection, org_b, f
     assert connection.devices.count() == 8
     broken.refresh_from_db()
     assert broken.sync_state == LockProviderConnection.SyncState.FAILED
-
-
-def test_the_import_is_scheduled_on_the_task_queue():
-    schedule = Schedule.objects.get(func="locks.tasks.sync_all_connections")
-    assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 60
-    assert schedule.repeats == -1
 
 
 def test_sync_devices_command(connection, fake, capsys):

@@ -4,19 +4,16 @@ and never chosen for a guest on that lock. Against Seam's fake, through the real
 import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django_q.models import Schedule
 
-from locks.activity import (
-    unmanaged_codes_for_listing,
-    unmanaged_codes_for_reservation,
-)
-from locks.events import event_record
 from locks.gateway import event_info
 from locks.models import UnmanagedCode
+from locks.selectors import unmanaged_codes_for_listing
 from locks.services import devices_sync
 from locks.tasks import import_all_unmanaged_codes
 from locks.unmanaged import unmanaged_codes_import
 from properties.models import CodeStyle
+from reservations.activity import unmanaged_codes_for_reservation
+from reservations.events import event_record
 from tests import fixtures_lifecycle as lifecycle
 
 pytestmark = pytest.mark.django_db
@@ -119,9 +116,7 @@ def test_a_renamed_code_is_updated_and_seen_again(wired):
     assert code.first_seen_at == first_seen and code.last_seen_at > first_seen
 
 
-def test_codes_from_the_lock_app_are_imported_on_a_schedule(wired):
-    schedule = Schedule.objects.get(func="locks.tasks.import_all_unmanaged_codes")
-    assert schedule.repeats == -1
+def test_the_periodic_import_reads_codes_made_in_the_lock_app(wired):
     make_in_lock_app(wired, name="Gardener")
     assert "1 new" in import_all_unmanaged_codes()
     assert UnmanagedCode.objects.get(device=wired.side).name == "Gardener"

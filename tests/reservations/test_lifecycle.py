@@ -42,7 +42,7 @@ def test_confirmation_generates_one_code_that_every_guest_lock_accepts(wired):
 def test_code_goes_on_every_guest_lock_at_its_programming_instant_with_the_stay_window(wired):
     reservation = wired.book()
     gate = access_on(reservation, wired.gate)
-    starts, ends = services.stay_window(reservation)
+    starts, ends = reservation.window
     assert gate.program_at == starts - wired.listing.lead_time
     assert gate.due_at == gate.program_at
     run_at(gate.program_at - MINUTE)  # not yet
@@ -62,7 +62,7 @@ def test_code_goes_on_every_guest_lock_at_its_programming_instant_with_the_stay_
 
 def test_codes_are_removed_after_check_out_and_the_removal_confirmed(wired):
     reservation = wired.book()
-    starts, ends = services.stay_window(reservation)
+    starts, ends = reservation.window
     run_at(starts)
     assert len(wired.codes_on(wired.gate)) == 1
     run_at(ends - MINUTE)
@@ -130,7 +130,7 @@ def test_switching_guest_access_off_and_on_changes_that_lock_alone(wired):
     side = LockAssignment.objects.get(listing=wired.listing, device=wired.side)
     side.guest_access = False
     side.save()
-    services.listing_replan(listing=wired.listing)
+    services.listings_replan(listing_ids=[wired.listing.pk])
     run_at(timezone.now())
     assert wired.codes_on(wired.side) == []
     assert len(wired.codes_on(wired.gate)) == 1
@@ -138,7 +138,7 @@ def test_switching_guest_access_off_and_on_changes_that_lock_alone(wired):
     back = LockAssignment.objects.get(listing=wired.listing, device=wired.back)
     back.guest_access = True
     back.save()
-    services.listing_replan(listing=wired.listing)
+    services.listings_replan(listing_ids=[wired.listing.pk])
     run_at(timezone.now())
     (on_back,) = wired.codes_on(wired.back)
     assert on_back.code == reservation.code.value
@@ -148,7 +148,7 @@ def test_unassigning_a_lock_revokes_its_code_only_there(wired):
     reservation = wired.book(days_ahead=0)
     run_at(timezone.now())
     LockAssignment.objects.get(listing=wired.listing, device=wired.side).delete()
-    services.listing_replan(listing=wired.listing)
+    services.listings_replan(listing_ids=[wired.listing.pk])
     run_at(timezone.now())
     assert wired.codes_on(wired.side) == []
     assert len(wired.codes_on(wired.gate)) == 1
@@ -286,7 +286,7 @@ def test_an_entrance_is_planned_and_programmed_like_a_lock(wired):
     reservation = wired.book(days_ahead=0)
     access = access_on(reservation, entrance)
     assert access.code == reservation.code.value
-    assert (access.starts_at, access.ends_at) == services.stay_window(reservation)
+    assert (access.starts_at, access.ends_at) == reservation.window
     run_at(timezone.now())
     access.refresh_from_db()
     # The guest user and its access schedule exist at Seam's fake...

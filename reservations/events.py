@@ -17,18 +17,10 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from reservations.models import LockAccess
+from locks.gateway import EventInfo, ProviderError, SeamGateway
+from locks.models import LOW_BATTERY_LEVEL, Device, LockProviderConnection, UnmanagedCode
 
-from .gateway import EventInfo, ProviderError, SeamGateway
-from .models import (
-    LOW_BATTERY_LEVEL,
-    Device,
-    DeviceAlert,
-    LockEvent,
-    LockProviderConnection,
-    UnmanagedCode,
-)
-from .unmanaged import unmanaged_codes_import
+from .models import DeviceAlert, LockAccess, LockEvent
 
 logger = logging.getLogger(__name__)
 
@@ -350,43 +342,6 @@ def events_reconcile(
     return outcomes
 
 
-# --------------------------------------------------------------------------- webhooks
-
-
-def webhook_setup(*, connection: LockProviderConnection, url: str) -> LockProviderConnection:
-    """Have Seam send this connection's events to `url`, signed with a fresh secret.
-
-    A webhook set up before is replaced: the new one first, so no event goes unsent in
-    between; the old one is removed at Seam afterwards (the reconcile covers anything it
-    had left to deliver).
-    """
-    with SeamGateway.for_connection(connection) as gateway:
-        # Every event type: the endpoint ignores those it does not keep, and an explicit
-        # list would fail on a server that lacks one of them.
-        info = gateway.create_webhook(url=url)
-        previous = connection.webhook_id
-        connection.webhook_id = info.webhook_id
-        connection.webhook_url = info.url
-        connection.set_webhook_secret(info.secret)
-        connection.webhook_set_up_at = timezone.now()
-        connection.save(
-            update_fields=[
-                "webhook_id",
-                "webhook_url",
-                "webhook_secret_ciphertext",
-                "webhook_set_up_at",
-            ]
-        )
-        if previous and previous != info.webhook_id:
-            try:
-                gateway.delete_webhook(webhook_id=previous)
-            except ProviderError as error:
-                logger.warning(
-                    "Old webhook of connection %s not removed: %s", connection.pk, error.message
-                )
-    return connection
-
-
 # ----------------------------------------------------------------------------- alerts
 
 
@@ -435,19 +390,3 @@ def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
             DeviceAlert.objects.filter(
                 device_id__in=device_ids, kind=kind, resolved_at__isnull=True
             ).update(resolved_at=now)
-
-
-def after_devices_sync(*, connection: LockProviderConnection) -> None:
-    """What follows a device import: alerts from the devices' state, unmanaged codes.
-
-    A failure to read unmanaged codes is logged, never fails the import it follows.
-    """
-    alerts_sync_from_devices(connection=connection)
-    try:
-        result = unmanaged_codes_import(connection=connection)
-    except ProviderError as error:
-        logger.warning(
-            "Unmanaged codes of connection %s not imported: %s", connection.pk, error.message
-        )
-    else:
-        logger.info("Unmanaged codes of connection %s: %s", connection.pk, result)

@@ -9,7 +9,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from locks.models import LockEvent, UnmanagedCode
+from locks.models import UnmanagedCode
+from reservations.models import LockEvent
 from tests.factories import (
     DeviceFactory,
     ListingFactory,
@@ -171,10 +172,10 @@ def test_another_organizations_events_are_never_visible(client, org_a, org_b):
         assert "Bravo Guest" not in html and "Select a valid choice" in html
     assert "Bravo Front Door" not in feed(client)  # not even among the filter's choices
     # Nor through the admin's list of events.
-    changelist = client.get(reverse("admin:locks_lockevent_changelist")).content.decode()
+    changelist = client.get(reverse("admin:reservations_lockevent_changelist")).content.decode()
     assert "Alpha Guest" in changelist and "Bravo Guest" not in changelist
     bravo_event = LockEvent.objects.get(person_name="Bravo Guest")
-    change = reverse("admin:locks_lockevent_change", args=[bravo_event.pk])
+    change = reverse("admin:reservations_lockevent_change", args=[bravo_event.pk])
     assert client.get(change).status_code == 404
 
     client.force_login(org_b.manager)
@@ -191,9 +192,9 @@ def test_staff_see_the_feed_and_signed_out_people_do_not(client, org_a):
 
 def test_events_are_read_only_in_the_admin(manager_client, org_a):
     (event,) = events(org_a.device, person_name="Alpha Guest")
-    change = reverse("admin:locks_lockevent_change", args=[event.pk])
+    change = reverse("admin:reservations_lockevent_change", args=[event.pk])
     assert manager_client.get(change).status_code == 200
     assert manager_client.post(change, {"person_name": "Someone"}).status_code == 403
-    delete = reverse("admin:locks_lockevent_delete", args=[event.pk])
+    delete = reverse("admin:reservations_lockevent_delete", args=[event.pk])
     assert manager_client.post(delete, {"post": "yes"}).status_code == 403
     assert LockEvent.objects.get(pk=event.pk).person_name == "Alpha Guest"

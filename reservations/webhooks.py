@@ -14,9 +14,10 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from locks.gateway import WebhookRejected, WebhookUnreadable, verify_webhook
+from locks.models import LockProviderConnection
+
 from .events import event_record
-from .gateway import WebhookRejected, WebhookUnreadable, verify_webhook
-from .models import LockProviderConnection
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from locks.gateway import ProviderError
+from locks.models import LockAssignment
+from locks.services import assignments_create, connection_create, devices_sync
 from properties.models import Listing, Organization, Property
 from properties.services import organization_create
 from reservations.models import Reservation
@@ -42,10 +45,6 @@ class Command(BaseCommand):
 
     def _connect_seam(self, organization, flat) -> None:
         """Connect the demo to Seam (the fake server under `make run`), import, assign."""
-        from locks.gateway import ProviderError
-        from locks.models import LockAssignment
-        from locks.services import assignments_create, connection_create, devices_sync
-
         try:
             connection = connection_create(
                 organization=organization,

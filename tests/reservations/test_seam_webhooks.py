@@ -11,16 +11,15 @@ import secrets
 import threading
 
 import pytest
-import svix
 from django.db import connection as db
 from django.urls import reverse
 
-from locks.models import Device, DeviceAlert, LockEvent, LockProviderConnection
+from locks.models import Device, LockProviderConnection
+from reservations.models import DeviceAlert, LockEvent
 from tests.factories import ConnectionFactory, DeviceFactory
+from tests.webhook_signing import SECRET, signed_headers
 
 pytestmark = pytest.mark.django_db
-
-SECRET = "whsec_" + base64.b64encode(b"keystay-tests-webhook-secret-32b").decode()
 
 
 @pytest.fixture
@@ -45,15 +44,6 @@ def event(event_id="evt_1", event_type="device.disconnected", minutes_ago=0, **f
         "created_at": stamp,
         "occurred_at": stamp,
         **fields,
-    }
-
-
-def signed_headers(body: str, *, secret=SECRET, msg_id="msg_1", sent_at=None):
-    sent_at = sent_at or datetime.datetime.now(datetime.UTC)
-    return {
-        "HTTP_SVIX_ID": msg_id,
-        "HTTP_SVIX_TIMESTAMP": str(int(sent_at.timestamp())),
-        "HTTP_SVIX_SIGNATURE": svix.Webhook(secret).sign(msg_id, sent_at, body),
     }
 
 

@@ -4,17 +4,15 @@ import json
 
 import pytest
 from django.template.loader import render_to_string
-from django_q.models import Schedule
 
-from locks.activity import alerts_open, events_for_reservation
-from locks.events import events_reconcile
 from locks.gateway import ProviderError
-from locks.models import DeviceAlert, LockEvent
 from locks.services import devices_sync
-from locks.tasks import reconcile_all_events
-from reservations.models import LockAccess
+from reservations.activity import alerts_open, events_for_reservation
+from reservations.events import events_reconcile
+from reservations.models import DeviceAlert, LockAccess, LockEvent
+from reservations.tasks import reconcile_all_events
 from tests import fixtures_lifecycle as lifecycle
-from tests.locks.test_webhooks import SECRET, signed_headers
+from tests.webhook_signing import SECRET, signed_headers
 
 pytestmark = pytest.mark.django_db
 
@@ -220,19 +218,6 @@ def test_a_failed_reading_is_recorded_and_the_next_one_starts_where_it_left(wire
     wired.connection.refresh_from_db()
     assert wired.connection.last_event_error == ""
     assert LockEvent.objects.filter(kind=LockEvent.Kind.UNLOCKED).count() == 1
-
-
-def test_events_are_reconciled_and_unmanaged_codes_imported_on_schedules():
-    funcs = {
-        s.func: s.minutes
-        for s in Schedule.objects.filter(
-            func__in=["locks.tasks.reconcile_all_events", "locks.tasks.import_all_unmanaged_codes"]
-        )
-    }
-    assert funcs == {
-        "locks.tasks.reconcile_all_events": 5,
-        "locks.tasks.import_all_unmanaged_codes": 15,
-    }
 
 
 def test_an_unlock_pushed_by_the_webhook_is_attributed_like_a_listed_one(wired, client):

@@ -19,10 +19,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from core import access
+from locks.models import Device
 from properties.models import Listing, Property
 
 from .activity import feed_events, with_zones
-from .models import Device, LockEvent
+from .models import LockEvent
 
 PER_PAGE = 50
 

@@ -14,8 +14,9 @@ from collections.abc import Iterable
 from django.db.models import Prefetch, Q, QuerySet
 
 from core.access import scope_queryset
+from locks.models import LockAssignment, UnmanagedCode
 
-from .models import DeviceAlert, LockAssignment, LockEvent, UnmanagedCode
+from .models import DeviceAlert, LockAccess, LockEvent
 
 # A reservation page lists this many of its events, newest first.
 RESERVATION_EVENTS_LIMIT = 200
@@ -93,19 +94,8 @@ def feed_events(
 # ------------------------------------------------------------ a reservation's page
 
 
-def _stay_bounds(reservation) -> tuple[datetime.datetime, datetime.datetime]:
-    listing = reservation.listing
-    starts = reservation.check_in - datetime.timedelta(minutes=listing.buffer_before_minutes)
-    ends = reservation.check_out + datetime.timedelta(minutes=listing.buffer_after_minutes)
-    if reservation.ended_at is not None:
-        ends = min(ends, reservation.ended_at)
-    return starts, ends
-
-
 def _reservation_device_ids(reservation) -> Q:
     """The doors of the reservation's listing, and any lock its code was put on."""
-    from reservations.models import LockAccess
-
     return Q(
         device_id__in=LockAssignment.objects.filter(listing_id=reservation.listing_id).values(
             "device_id"
@@ -119,7 +109,7 @@ def events_for_reservation(reservation, *, limit: int = RESERVATION_EVENTS_LIMIT
     """A stay's own events, newest first: those of its code (set, failed, unlocks by its
     guest) and, during the stay, what else happened at its doors (a cleaner's code, a
     manual unlock, the lock going offline) — never another guest's unlocks."""
-    starts, ends = _stay_bounds(reservation)
+    starts, ends = reservation.window
     during_stay = (
         _reservation_device_ids(reservation)
         & Q(occurred_at__gte=starts, occurred_at__lt=ends)
@@ -138,7 +128,7 @@ def events_for_reservation(reservation, *, limit: int = RESERVATION_EVENTS_LIMIT
 
 def unmanaged_codes_for_reservation(reservation) -> list[UnmanagedCode]:
     """Unmanaged codes on the stay's doors that work at some instant of the stay."""
-    starts, ends = _stay_bounds(reservation)
+    starts, ends = reservation.window
     codes = list(
         UnmanagedCode.objects.filter(_reservation_device_ids(reservation))
         .filter(Q(starts_at__isnull=True) | Q(starts_at__lt=ends))
@@ -149,31 +139,6 @@ def unmanaged_codes_for_reservation(reservation) -> list[UnmanagedCode]:
     zone = reservation.listing.property.zone
     for code in codes:
         code.zone = zone
-    return codes
-
-
-# ------------------------------------------------------------ a listing, a device
-
-
-def unmanaged_codes_for_listing(listing) -> list[UnmanagedCode]:
-    """Every unmanaged code on the listing's doors."""
-    codes = list(
-        UnmanagedCode.objects.filter(
-            device_id__in=LockAssignment.objects.filter(listing_id=listing.pk).values("device_id")
-        )
-        .select_related("device")
-        .order_by("device__name", "name", "pk")
-    )
-    zone = listing.property.zone
-    for code in codes:
-        code.zone = zone
-    return codes
-
-
-def unmanaged_codes_for_device(device) -> list[UnmanagedCode]:
-    codes = list(device.unmanaged_codes.select_related("device").order_by("name", "pk"))
-    for code in codes:
-        code.zone = None
     return codes
 
 

@@ -1,0 +1,74 @@
+"""Lock events and device alerts in the admin: what locks reported, read-only."""
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from core.admin_scoping import ReadOnlyScopedAdmin
+
+from .models import DeviceAlert, LockEvent
+
+
+@admin.register(LockEvent)
+class LockEventAdmin(ReadOnlyScopedAdmin):
+    list_display = ["occurred_at", "device", "kind", "who_column", "detail"]
+    list_filter = [
+        "kind",
+        "method",
+        ("device", admin.RelatedOnlyFieldListFilter),
+        ("occurred_at", admin.DateFieldListFilter),
+    ]
+    list_select_related = ["device", "reservation"]
+    search_fields = ["person_name", "device__name", "provider_event_id"]
+    date_hierarchy = "occurred_at"
+    ordering = ["-occurred_at", "-pk"]
+    fields = [
+        "occurred_at",
+        "received_at",
+        "device",
+        "kind",
+        "method",
+        "who_column",
+        "reservation",
+        "unmanaged_code",
+        "detail",
+        "event_type",
+        "provider_event_id",
+        "access_code_id",
+        "payload",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="who", ordering="person_name")
+    def who_column(self, obj):
+        return obj.who or "—"
+
+
+class OpenAlertFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(DeviceAlert)
+class DeviceAlertAdmin(ReadOnlyScopedAdmin):
+    list_display = ["opened_at", "device", "kind", "message", "state"]
+    list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["device"]
+    ordering = ["-opened_at"]
+    fields = ["device", "kind", "message", "reservation", "opened_at", "resolved_at"]
+    readonly_fields = fields
+
+    @admin.display(description="state", ordering="resolved_at")
+    def state(self, obj):
+        if obj.is_open:
+            return format_html('<strong style="color:#c62828">{}</strong>', "open")
+        return f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"
