@@ -17,7 +17,7 @@ from core.timezones import local_instant, validate_time_zone
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
-from reservations.services import override_problems
+from reservations.services import override_problems, status_change_problem
 
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
 
@@ -336,54 +336,12 @@ class ConnectionSerializer(OrganizationOnCreateMixin, serializers.ModelSerialize
 
 # ------------------------------------------------------------------------ reservations
 
-CODE_STATES = [
-    ("none", "No code yet (the reservation is not confirmed)"),
-    ("generated", "Generated; no lock takes it"),
-    ("planned", "Waiting for its programming instant"),
-    ("programming", "Being put on the locks"),
-    ("on_lock", "On every lock, before its window"),
-    ("active", "On every lock and working now"),
-    ("failed", "A lock failed; Keystay retries"),
-    ("removing", "Being removed from the locks"),
-    ("removed", "Removed after the stay"),
-    ("revoked", "Revoked (cancelled, or taken off a lock)"),
-]
-FINAL = {State.REMOVED, State.REVOKED}
-
 
 def _code_of(reservation: Reservation) -> ReservationCode | None:
     try:
         return reservation.code
     except ReservationCode.DoesNotExist:
         return None
-
-
-def code_state(reservation: Reservation, now: datetime.datetime) -> str:
-    """One word for where the stay's code is, from each lock's state at `now`."""
-    if _code_of(reservation) is None:
-        return "none"
-    accesses = list(reservation.lock_accesses.all())
-    wanted = [a.current_state(now) for a in accesses if a.wanted]
-    if wanted:
-        if State.FAILED in wanted:
-            return "failed"
-        if all(s in FINAL for s in wanted):
-            return "revoked" if State.REVOKED in wanted else "removed"
-        if State.REMOVING in wanted:
-            return "removing"
-        if all(s == State.ACTIVE for s in wanted):
-            return "active"
-        if all(s in (State.ON_LOCK, State.ACTIVE) for s in wanted):
-            return "on_lock"
-        if State.PROGRAMMING in wanted:
-            return "programming"
-        return "planned"
-    leaving = [a.state for a in accesses]
-    if not leaving:
-        return "generated"
-    if any(s not in FINAL for s in leaving):
-        return "removing"
-    return "revoked" if State.REVOKED in leaving else "removed"
 
 
 class LockSerializer(serializers.ModelSerializer):
@@ -517,9 +475,9 @@ class ReservationSerializer(serializers.ModelSerializer):
             return code.masked  # codes are masked in lists; a reservation's own URL shows it
         return code.value
 
-    @extend_schema_field(serializers.ChoiceField(choices=CODE_STATES))
+    @extend_schema_field(serializers.ChoiceField(choices=Reservation.CODE_STATES))
     def get_code_state(self, obj: Reservation) -> str:
-        return code_state(obj, self.context.get("now"))
+        return obj.code_state(self.context.get("now"))
 
     @extend_schema_field(serializers.DateTimeField(allow_null=True))
     def get_sent_at(self, obj: Reservation):
@@ -531,16 +489,11 @@ class ReservationSerializer(serializers.ModelSerializer):
     # Writing.
 
     def validate_status(self, value: str) -> str:
-        if value == Reservation.Status.CHECKED_OUT:
-            raise serializers.ValidationError(
-                "A stay ends with POST /api/v1/reservations/{id}/end-stay/."
-            )
-        if (
-            self.instance is not None
-            and self.instance.status == Reservation.Status.CHECKED_OUT
-            and value != self.instance.status
-        ):
-            raise serializers.ValidationError("This stay has ended; its status cannot change.")
+        # The same transition table as the admin's: one rule, one place.
+        previous = self.instance.status if self.instance is not None else None
+        problem = status_change_problem(previous=previous, status=value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
     def _listing(self, attrs: dict) -> Listing:

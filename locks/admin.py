@@ -6,7 +6,13 @@ from django.utils.html import format_html
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 
-from .models import Device, LockAssignment, LockProviderConnection, UnmanagedCode
+from .models import (
+    LOW_BATTERY_LEVEL,
+    Device,
+    LockAssignment,
+    LockProviderConnection,
+    UnmanagedCode,
+)
 from .services import notify_listing_locks_changed
 
 
@@ -64,16 +70,15 @@ class LockProviderConnectionAdmin(OrganizationScopedAdmin):
 class BatteryFilter(admin.SimpleListFilter):
     title = "battery"
     parameter_name = "battery"
-    LOW = 0.2
 
     def lookups(self, request, model_admin):
         return [("low", "Low (under 20%)"), ("ok", "20% or more")]
 
     def queryset(self, request, queryset):
         if self.value() == "low":
-            return queryset.filter(battery_level__lt=self.LOW)
+            return queryset.filter(battery_level__lt=LOW_BATTERY_LEVEL)
         if self.value() == "ok":
-            return queryset.filter(battery_level__gte=self.LOW)
+            return queryset.filter(battery_level__gte=LOW_BATTERY_LEVEL)
         return queryset
 
 

@@ -93,6 +93,20 @@ class ReservationForm(forms.ModelForm):
                 setattr(self.instance, name, local)
         return cleaned
 
+    def clean_status(self):
+        # The same transition table as the API's (reservations.services): staff cannot set
+        # "Checked out" by hand, nor bring an ended stay back.
+        status = self.cleaned_data["status"]
+        previous = None
+        if self.instance.pk is not None:
+            previous = Reservation.objects.values_list("status", flat=True).get(
+                pk=self.instance.pk
+            )
+        problem = services.status_change_problem(previous=previous, status=status)
+        if problem:
+            raise forms.ValidationError(problem)
+        return status
+
 
 class LockAccessInline(admin.TabularInline):
     """Each lock's part of the stay: read-only, the lifecycle writes it."""
@@ -220,11 +234,17 @@ class OverrideForm(forms.ModelForm):
             self.add_error(field_name, message)
         return cleaned
 
-    def save(self, commit=True):
-        self.instance.code = self.cleaned_data.get("code", "")
-        for name in ("starts_at", "ends_at"):
-            setattr(self.instance, name, self.cleaned_data.get(name))
-        return super().save(commit)
+    def save_through_service(self) -> AccessOverride:
+        """Overrides are written by `services.override_set`, as the API writes them."""
+        return services.override_set(
+            reservation=self.reservation,
+            assignment=self.cleaned_data["assignment"],
+            override=self.instance if self.instance.pk else None,
+            code=self.cleaned_data.get("code", ""),
+            lead_time_minutes=self.cleaned_data.get("lead_time_minutes"),
+            starts_at=self.cleaned_data.get("starts_at"),
+            ends_at=self.cleaned_data.get("ends_at"),
+        )
 
 
 class OverrideInline(admin.StackedInline):
@@ -334,14 +354,14 @@ class ReservationAdmin(OrganizationScopedAdmin):
         # deleting it would forget the code on the door.
         if (
             obj is not None
-            and obj.lock_accesses.exclude(state__in=[State.REMOVED, State.REVOKED]).exists()
+            and obj.lock_accesses.exclude(state__in=LockAccess.FINAL_STATES).exists()
         ):
             return False
         return super().has_delete_permission(request, obj)
 
     def delete_queryset(self, request, queryset):
         live = queryset.filter(
-            lock_accesses__state__in=[s for s in State.values if s not in ("removed", "revoked")]
+            lock_accesses__state__in=[s for s in State.values if s not in LockAccess.FINAL_STATES]
         ).distinct()
         if live.exists():
             self.message_user(
@@ -434,16 +454,26 @@ class ReservationAdmin(OrganizationScopedAdmin):
     # Saving: every change re-plans the locks (after overrides are saved too).
 
     def save_model(self, request, obj, form, change):
-        obj._previous_status = form.initial.get("status") if change else None
-        super().save_model(request, obj, form, change)
+        services.reservation_save(reservation=obj)
 
-    def save_related(self, request, form, formsets, change):
-        with transaction.atomic():
-            super().save_related(request, form, formsets, change)
-            services.reservation_changed(
-                reservation=form.instance,
-                previous_status=getattr(form.instance, "_previous_status", None),
-            )
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not AccessOverride:
+            return super().save_formset(request, form, formset, change)
+        # Each override through its service (which re-plans that lock), never form.save().
+        # The lists below are what the admin's history entry is written from.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
+        for override_form in formset.forms:
+            existing = override_form.instance.pk is not None
+            if override_form in formset.deleted_forms:
+                if existing:
+                    services.override_delete(override=override_form.instance)
+                    formset.deleted_objects.append(override_form.instance)
+            elif override_form.has_changed():
+                saved = override_form.save_through_service()
+                if existing:
+                    formset.changed_objects.append((saved, override_form.changed_data))
+                else:
+                    formset.new_objects.append(saved)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Show and read the times in the property's zone on an existing reservation.

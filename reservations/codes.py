@@ -11,7 +11,8 @@ import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-CODE_LENGTH_MIN, CODE_LENGTH_MAX = 4, 12
+from properties.models import CODE_LENGTH_MAX, CODE_LENGTH_MIN
+
 PREFERRED_LENGTH = 6
 
 # Codes people try first (keypad patterns, years, well-known PINs), beyond the rules below.

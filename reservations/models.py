@@ -5,6 +5,7 @@ import datetime
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from core.crypto import EncryptedValue
 from locks.models import Device, LockProviderConnection, UnmanagedCode
@@ -87,6 +88,50 @@ class Reservation(models.Model):
             ends = min(ends, self.ended_at)
         return starts, ends
 
+    # Where the stay's code is, in one word (the API's `code_state`).
+    CODE_STATES = [
+        ("none", "No code yet (the reservation is not confirmed)"),
+        ("generated", "Generated; no lock takes it"),
+        ("planned", "Waiting for its programming instant"),
+        ("programming", "Being put on the locks"),
+        ("on_lock", "On every lock, before its window"),
+        ("active", "On every lock and working now"),
+        ("failed", "A lock failed; Keystay retries"),
+        ("removing", "Being removed from the locks"),
+        ("removed", "Removed after the stay"),
+        ("revoked", "Revoked (cancelled, or taken off a lock)"),
+    ]
+
+    def code_state(self, now: datetime.datetime | None = None) -> str:
+        """Where the stay's code is at `now`, from each lock's state (reads the prefetched
+        `code` and `lock_accesses`)."""
+        State = LockAccess.State
+        final = LockAccess.FINAL_STATES
+        if not hasattr(self, "code"):  # the reverse one-to-one raises when there is none
+            return "none"
+        accesses = list(self.lock_accesses.all())
+        wanted = [a.current_state(now) for a in accesses if a.wanted]
+        if wanted:
+            if State.FAILED in wanted:
+                return "failed"
+            if all(s in final for s in wanted):
+                return "revoked" if State.REVOKED in wanted else "removed"
+            if State.REMOVING in wanted:
+                return "removing"
+            if all(s == State.ACTIVE for s in wanted):
+                return "active"
+            if all(s in (State.ON_LOCK, State.ACTIVE) for s in wanted):
+                return "on_lock"
+            if State.PROGRAMMING in wanted:
+                return "programming"
+            return "planned"
+        leaving = [a.state for a in accesses]
+        if not leaving:
+            return "generated"
+        if any(s not in final for s in leaving):
+            return "removing"
+        return "revoked" if State.REVOKED in leaving else "removed"
+
     @property
     def is_live(self) -> bool:
         """Confirmed and not ended: its codes should be (or go) on the doors."""
@@ -145,6 +190,13 @@ class LockAccess(models.Model):
         REMOVED = "removed", "Removed"
         REVOKED = "revoked", "Revoked"
         FAILED = "failed", "Failed"
+
+    # The code is gone from the lock for good.
+    FINAL_STATES = frozenset({State.REMOVED, State.REVOKED})
+    # A code may be on the lock (or about to be).
+    LIVE_STATES = frozenset(
+        {State.PLANNED, State.PROGRAMMING, State.ON_LOCK, State.REMOVING, State.FAILED}
+    )
 
     class Reason(models.TextChoices):
         """Why a code must leave the lock, which decides removed vs revoked."""
@@ -227,15 +279,10 @@ class LockAccess(models.Model):
 
     def current_state(self, now=None) -> str:
         """The state at `now`: a code on the lock inside its window is active."""
-        from django.utils import timezone
-
         now = now or timezone.now()
         if self.state == self.State.ON_LOCK and self.starts_at <= now < self.ends_at:
             return self.State.ACTIVE
         return self.state
-
-    def get_current_state_display(self) -> str:
-        return self.State(self.current_state()).label
 
 
 class AccessOverride(models.Model):

@@ -8,15 +8,6 @@ from django.db.models import Q, QuerySet
 
 from .models import LockAccess
 
-# States in which a code may be on a lock (or about to be).
-LIVE_STATES = [
-    LockAccess.State.PLANNED,
-    LockAccess.State.PROGRAMMING,
-    LockAccess.State.ON_LOCK,
-    LockAccess.State.REMOVING,
-    LockAccess.State.FAILED,
-]
-
 
 def taken_codes(
     *,
@@ -34,7 +25,10 @@ def taken_codes(
     if not device_ids:
         return set()
     rows = LockAccess.objects.filter(
-        device_id__in=device_ids, state__in=LIVE_STATES, program_at__lt=end, ends_at__gt=start
+        device_id__in=device_ids,
+        state__in=LockAccess.LIVE_STATES,
+        program_at__lt=end,
+        ends_at__gt=start,
     ).filter(Q(wanted=True) | ~Q(provider_id=""))
     if exclude_reservation_id is not None:
         rows = rows.exclude(reservation_id=exclude_reservation_id)

@@ -41,7 +41,7 @@ State = LockAccess.State
 Reason = LockAccess.Reason
 # A code leaving for these reasons is "revoked"; at the end of its window, "removed".
 REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
-FINAL_STATES = {State.REMOVED, State.REVOKED}
+FINAL_STATES = LockAccess.FINAL_STATES
 
 
 # --------------------------------------------------------------------------- planning
@@ -352,44 +352,69 @@ def _stamp_status(reservation: Reservation, previous_status: str | None, now) ->
         return
     if reservation.status == Reservation.Status.CONFIRMED:
         reservation.confirmed_at = reservation.confirmed_at or now
-        reservation.ended_at = None  # confirmed again after an early end: the stay is on
     if reservation.status == Reservation.Status.CANCELLED:
         reservation.cancelled_at = now
 
 
+# Which status a reservation may take next, from every surface (admin, API, import).
+# A stay is checked out only by `reservation_end_stay` (which stamps when), and a stay
+# that is over stays over.
+Status = Reservation.Status
+STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
+    Status.PENDING: frozenset({Status.CONFIRMED, Status.CANCELLED}),
+    Status.CONFIRMED: frozenset({Status.PENDING, Status.CANCELLED}),
+    Status.CANCELLED: frozenset({Status.PENDING, Status.CONFIRMED}),
+    Status.CHECKED_OUT: frozenset(),
+}
+
+
+def status_change_problem(*, previous: str | None, status: str) -> str | None:
+    """Why a reservation cannot go from `previous` (None: a new one) to `status`."""
+    if status == previous:
+        return None
+    if status == Status.CHECKED_OUT:
+        return "A stay is checked out by ending it (End stay), which records when."
+    if previous is None:
+        return None
+    if status not in STATUS_TRANSITIONS[previous]:
+        if previous == Status.CHECKED_OUT:
+            return "This stay has ended; its status cannot change."
+        return (
+            f"A {Status(previous).label.lower()} reservation cannot become "
+            f"{Status(status).label.lower()}."
+        )
+    return None
+
+
 @transaction.atomic
-def reservation_create(*, listing: Listing, now=None, **fields) -> Reservation:
+def reservation_save(*, reservation: Reservation, now=None) -> Reservation:
+    """Save a new or changed reservation: the one writer every surface goes through.
+
+    Checks the status change, validates, stamps when it was confirmed or cancelled, and
+    re-plans its locks in the same transaction.
+    """
     now = now or timezone.now()
-    reservation = Reservation(listing=listing, **fields)
+    previous = None
+    if reservation.pk is not None:
+        previous = Reservation.objects.values_list("status", flat=True).get(pk=reservation.pk)
+    problem = status_change_problem(previous=previous, status=reservation.status)
+    if problem:
+        raise ValidationError({"status": problem})
     reservation.full_clean()
-    _stamp_status(reservation, None, now)
+    _stamp_status(reservation, previous, now)
     reservation.save()
     reservation_replan(reservation=reservation, now=now)
     return reservation
 
 
-@transaction.atomic
-def reservation_changed(*, reservation: Reservation, previous_status: str | None, now=None):
-    """Call after a reservation's fields were saved (admin, API, import): stamps and plans."""
-    now = now or timezone.now()
-    _stamp_status(reservation, previous_status, now)
-    Reservation.objects.filter(pk=reservation.pk).update(
-        confirmed_at=reservation.confirmed_at,
-        cancelled_at=reservation.cancelled_at,
-        ended_at=reservation.ended_at,
-    )
-    reservation_replan(reservation=reservation, now=now)
+def reservation_create(*, listing: Listing, now=None, **fields) -> Reservation:
+    return reservation_save(reservation=Reservation(listing=listing, **fields), now=now)
 
 
-@transaction.atomic
 def reservation_update(*, reservation: Reservation, now=None, **fields) -> Reservation:
-    previous_status = Reservation.objects.values_list("status", flat=True).get(pk=reservation.pk)
     for name, value in fields.items():
         setattr(reservation, name, value)
-    reservation.full_clean()
-    reservation.save()
-    reservation_changed(reservation=reservation, previous_status=previous_status, now=now)
-    return reservation
+    return reservation_save(reservation=reservation, now=now)
 
 
 def reservation_confirm(*, reservation: Reservation, now=None) -> Reservation:

@@ -7,14 +7,12 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from core.access import scope_queryset
-from locks.models import Device
+from locks.models import LOW_BATTERY_LEVEL, Device
 from locks.selectors import assignments_flagged
 
 from .activity import alerts_open
 from .models import Reservation
 from .selectors import accesses_failing
-
-LOW_BATTERY = 0.2
 
 
 def dashboard(request):
@@ -51,7 +49,7 @@ def dashboard(request):
         "departures": departures,
         "failing": list(accesses_failing(user=user).order_by("last_error_at")[:200]),
         "offline": list(devices.filter(online=False).order_by("name")),
-        "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY).order_by("name")),
+        "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY_LEVEL).order_by("name")),
         "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
         "alerts": list(alerts_open(user=user)[:200]),
     }

@@ -198,3 +198,9 @@ def test_events_are_read_only_in_the_admin(manager_client, org_a):
     delete = reverse("admin:reservations_lockevent_delete", args=[event.pk])
     assert manager_client.post(delete, {"post": "yes"}).status_code == 403
     assert LockEvent.objects.get(pk=event.pk).person_name == "Alpha Guest"
+
+
+def test_the_activity_feed_refuses_dates_out_of_range(manager_client):
+    response = manager_client.get(reverse("activity_feed"), {"date_to": "9999-12-31"})
+    assert response.status_code == 200
+    assert "between the years 2000 and 2100" in response.content.decode()

@@ -7,6 +7,7 @@ from django.utils import timezone
 from locks.models import LockAssignment
 from locks.services import assignments_create, devices_sync
 from reservations.models import LockAccess
+from tests.factories import ListingFactory
 from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
@@ -125,3 +126,17 @@ def test_a_csv_import_that_changes_locks_re_plans(wired, manager_client):
     run_at(timezone.now())
     assert wired.codes_on(wired.side) == []
     assert [c.code for c in wired.codes_on(wired.back)] == [reservation.code.value]
+
+
+def test_moving_an_assignment_to_another_listing_re_plans_the_old_one(wired, manager_client):
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    other = ListingFactory(property=wired.listing.property)
+    side = LockAssignment.objects.get(listing=wired.listing, device=wired.side)
+    response = manager_client.post(
+        reverse("admin:locks_lockassignment_change", args=[side.pk]),
+        {"listing": other.pk, "device": wired.side.pk, "role": "secondary", "guest_access": "on"},
+    )
+    assert response.status_code == 302
+    run_at(timezone.now())
+    assert reservation.code.value not in [c.code for c in wired.codes_on(wired.side)]

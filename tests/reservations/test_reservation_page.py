@@ -6,39 +6,11 @@ from django.utils import timezone
 
 from locks.models import LockAssignment
 from reservations.models import LockAccess, Reservation
+from tests.factories import ListingFactory
 from tests.fixtures_lifecycle import run_at
+from tests.reservations.admin_pages import change_url, do_url, form_data
 
 pytestmark = pytest.mark.django_db
-
-
-def change_url(reservation):
-    return reverse("admin:reservations_reservation_change", args=[reservation.pk])
-
-
-def do_url(reservation, action):
-    return reverse("admin:reservations_reservation_do", args=[reservation.pk, action])
-
-
-def form_data(reservation, **changes):
-    zone = reservation.listing.property.zone
-    check_in = timezone.localtime(reservation.check_in, zone)
-    check_out = timezone.localtime(reservation.check_out, zone)
-    data = {
-        "listing": reservation.listing.pk,
-        "guest_name": reservation.guest_name,
-        "guest_phone": reservation.guest_phone,
-        "check_in_0": check_in.strftime("%Y-%m-%d"),
-        "check_in_1": check_in.strftime("%H:%M"),
-        "check_out_0": check_out.strftime("%Y-%m-%d"),
-        "check_out_1": check_out.strftime("%H:%M"),
-        "status": reservation.status,
-        "lock_accesses-TOTAL_FORMS": "0",
-        "lock_accesses-INITIAL_FORMS": str(reservation.lock_accesses.count()),
-        "overrides-TOTAL_FORMS": "0",
-        "overrides-INITIAL_FORMS": "0",
-    }
-    data.update(changes)
-    return data
 
 
 def test_confirming_in_the_admin_generates_the_code_and_plans_each_lock(
@@ -155,3 +127,53 @@ def test_buttons_refuse_another_organizations_reservation(wired, client, org_b):
     assert client.post(do_url(reservation, "cancel")).status_code == 404
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.CONFIRMED
+
+
+def test_a_reservation_with_a_code_on_a_lock_cannot_be_deleted(wired, manager_client):
+    reservation = wired.book(days_ahead=0)
+    run_at(timezone.now())
+    url = reverse("admin:reservations_reservation_delete", args=[reservation.pk])
+    assert manager_client.post(url, {"post": "yes"}).status_code == 403
+    assert Reservation.objects.filter(pk=reservation.pk).exists()
+
+
+def test_an_override_on_another_listings_lock_is_refused(wired, staff_client):
+    reservation = wired.book()
+    elsewhere = LockAssignment.objects.create(
+        listing=ListingFactory(property=wired.listing.property), device=wired.gate
+    )
+    data = form_data(
+        reservation,
+        **{"overrides-TOTAL_FORMS": "1", "overrides-0-assignment": elsewhere.pk},
+    )
+    response = staff_client.post(change_url(reservation), data)
+    assert response.status_code == 200
+    assert "assignment" in response.context["inline_admin_formsets"][1].formset.errors[0]
+
+
+def test_unicode_digits_in_an_override_code_are_a_field_error(wired, staff_client):
+    reservation = wired.book()
+    gate = LockAssignment.objects.get(listing=wired.listing, device=wired.gate)
+    data = form_data(
+        reservation,
+        **{
+            "overrides-TOTAL_FORMS": "1",
+            "overrides-0-assignment": gate.pk,
+            "overrides-0-code": "²³⁵⁸⁹⁷",
+        },
+    )
+    response = staff_client.post(change_url(reservation), data)
+    assert response.status_code == 200
+    errors = response.context["inline_admin_formsets"][1].formset.errors[0]
+    assert errors["code"] == ["A code is made of digits only."]
+
+
+def test_ending_a_pending_stay_is_refused_with_a_message(wired, staff_client):
+    reservation = wired.book(status=Reservation.Status.PENDING)
+    response = staff_client.post(
+        reverse("admin:reservations_reservation_do", args=[reservation.pk, "end-stay"]),
+        follow=True,
+    )
+    assert "Only a confirmed stay can be ended." in response.content.decode()
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.PENDING

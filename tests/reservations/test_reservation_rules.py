@@ -4,11 +4,14 @@ import datetime
 import zoneinfo
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from reservations import services
 from reservations.models import Reservation
 from tests.factories import ListingFactory, ReservationFactory
+from tests.reservations.admin_pages import change_url, form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -131,3 +134,40 @@ def test_reservation_list_shows_local_times(manager_client, org_a):
     )
     page = manager_client.get(reverse("admin:reservations_reservation_changelist")).content
     assert b"2026-07-01 15:00 WEST" in page
+
+
+def test_an_ended_stay_cannot_be_confirmed_again_from_any_surface(wired, staff_client):
+    """The API always refused it; the admin and the services now refuse it too."""
+    reservation = wired.book(days_ahead=0)
+    services.reservation_end_stay(reservation=reservation)
+    with pytest.raises(ValidationError, match="has ended"):
+        services.reservation_update(reservation=reservation, status=Reservation.Status.CONFIRMED)
+    reservation.refresh_from_db()
+    response = staff_client.post(
+        change_url(reservation), form_data(reservation, status=Reservation.Status.CONFIRMED)
+    )
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["status"] == [
+        "This stay has ended; its status cannot change."
+    ]
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CHECKED_OUT
+
+
+def test_staff_cannot_set_checked_out_by_hand_in_the_admin(wired, staff_client):
+    reservation = wired.book()
+    response = staff_client.post(
+        change_url(reservation), form_data(reservation, status=Reservation.Status.CHECKED_OUT)
+    )
+    assert response.status_code == 200
+    assert "by ending it" in response.context["adminform"].form.errors["status"][0]
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONFIRMED and reservation.ended_at is None
+
+
+def test_a_cancelled_booking_can_be_reinstated_by_the_pms(wired):
+    reservation = wired.book()
+    services.reservation_cancel(reservation=reservation)
+    services.reservation_confirm(reservation=reservation)
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONFIRMED

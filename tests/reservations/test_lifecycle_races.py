@@ -1,0 +1,54 @@
+"""Races between a worker and a re-plan, driven step by step.
+
+A race cannot be timed from outside without sleeping, so these tests take the worker's
+own steps (claim, program, record) in the order that makes the race happen.
+"""
+
+import datetime
+
+import pytest
+from django.utils import timezone
+
+from reservations import services
+from reservations.models import LockAccess
+from tests.fixtures_lifecycle import run_at
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_cancellation_while_a_worker_creates_the_code_still_removes_it(wired):
+    reservation = wired.book(days_ahead=0)
+    access = LockAccess.objects.select_related("device__connection", "reservation").get(
+        reservation=reservation, device=wired.gate
+    )
+    token = services._claim(access.pk)  # a worker took the row and read it...
+    assert token
+    services.reservation_cancel(reservation=reservation)  # ...the PMS cancels meanwhile...
+    gateways = services._Gateways()
+    try:  # ...and the worker, with its stale copy, creates the code and records it.
+        outcome = services._program(access, gateways.for_device(access.device), token)
+        services._record_success(access.pk, token, outcome)
+    finally:
+        gateways.close()
+    assert len(wired.codes_on(wired.gate)) == 1
+    access.refresh_from_db()
+    assert access.provider_id and access.due_at is not None  # not forgotten as "revoked"
+    run_at(timezone.now() + datetime.timedelta(seconds=1))
+    assert wired.codes_on(wired.gate) == []
+    access.refresh_from_db()
+    assert access.state == LockAccess.State.REVOKED
+
+
+def test_a_refused_code_update_still_removes_the_old_code_at_check_out(wired):
+    reservation = wired.book(days_ahead=0, nights=1)
+    run_at(timezone.now())
+    gate = LockAccess.objects.get(reservation=reservation, device=wired.gate)
+    # Seam refuses an update (say, a rotated code): nothing is retried until a change...
+    LockAccess.objects.filter(pk=gate.pk).update(due_at=timezone.now())
+    token = services._claim(gate.pk)
+    services._record_failure(gate.pk, token, "The lock refused this code.", retryable=False)
+    gate.refresh_from_db()
+    # ...but the code on the lock still leaves it at the end of its window.
+    assert gate.state == LockAccess.State.FAILED and gate.due_at == gate.ends_at
+    run_at(gate.ends_at + datetime.timedelta(minutes=1))
+    assert wired.codes_on(wired.gate) == []
