@@ -127,6 +127,13 @@ class MembershipAdmin(OrganizationScopedAdmin):
     list_select_related = ["user", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
 
+    def get_fields(self, request, obj=None):
+        # The admin lays the page out from the form class's fields, but the form drops
+        # email and password on an existing membership: name the fields that remain.
+        if obj is not None:
+            return ["username", "organization", "role"]
+        return super().get_fields(request, obj)
+
 
 @admin.register(Property)
 class PropertyAdmin(OrganizationScopedAdmin):

@@ -143,3 +143,11 @@ def test_manager_cannot_add_member_to_other_organization(manager_client, org_a, 
     assert response.status_code == 200
     assert "organization" in response.context["adminform"].form.errors
     assert not org_b.organization.memberships.filter(user__username="spy").exists()
+
+
+def test_manager_opens_a_membership_change_page(manager_client, org_a):
+    membership = org_a.organization.memberships.get(user=org_a.staff)
+    url = reverse("admin:properties_membership_change", args=[membership.pk])
+    response = manager_client.get(url)
+    assert response.status_code == 200
+    assert "email" not in response.context["adminform"].form.fields
