@@ -120,6 +120,13 @@ class MembershipAdmin(OrganizationScopedAdmin):
             )
             obj.pk = created.pk
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:  # another manager stepped down since the check
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(request.path)
+
     def delete_model(self, request, obj):
         services.membership_delete(membership=obj)
 

@@ -418,3 +418,20 @@ def test_superuser_still_adds_a_membership(client, org_a):
     assert Membership.objects.get(user=person).organization == org_a.organization
     person.refresh_from_db()
     assert person.is_staff
+
+
+def test_a_manager_stepping_down_meanwhile_is_a_message_not_an_error(
+    manager_client, org_a, monkeypatch
+):
+    # The form's check passed, then the other manager stepped down before the save.
+    from django import forms
+
+    from properties.admin import MembershipForm
+
+    monkeypatch.setattr(MembershipForm, "clean", forms.ModelForm.clean)
+    last = Membership.objects.get(user=org_a.manager)
+    response = manager_client.post(membership_url(last), {"role": "staff"}, follow=True)
+    assert response.status_code == 200
+    assert "last manager" in " ".join(str(m) for m in response.context["messages"])
+    last.refresh_from_db()
+    assert last.role == "manager"
