@@ -10,6 +10,7 @@ create a new one.
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef
+from django.http import Http404
 from rest_framework.authtoken.admin import TokenAdmin
 from rest_framework.authtoken.models import TokenProxy
 
@@ -42,6 +43,14 @@ class ScopedTokenAdmin(TokenAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).filter(user__in=token_owners(request.user))
+
+    def get_object(self, request, object_id, from_field=None):
+        # Like every scoped admin: a token that is not yours to see is a plain 404, not
+        # the admin's redirect to the index.
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such token among the people you manage.")
+        return obj
 
     def get_fields(self, request, obj=None):
         return ["user"] if obj is None else ["user", "key", "created"]

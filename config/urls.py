@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from properties.views import invitation_accept
 from reservations import feed, webhooks
 from reservations.views import dashboard
 
@@ -15,6 +16,8 @@ urlpatterns = [
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
     path("admin/", admin.site.urls),
+    # An invitation link: the invited person signs in (or signs up) and joins.
+    path("invitations/<str:token>/", invitation_accept, name="invitation_accept"),
     path("api/", include("api.urls")),
     path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.

@@ -1,13 +1,17 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.auth import get_user_model
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Prefetch
 from django.http import HttpResponseRedirect
+from django.template.defaultfilters import pluralize
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from import_export.admin import ImportExportMixin
 from import_export.results import RowResult
 
@@ -15,13 +19,14 @@ from core import access
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
 from locks.models import LockAssignment
 
+from . import services
 from .import_forms import (
     ListingConfirmImportForm,
     ListingImportForm,
     preview_summary,
     preview_table,
 )
-from .models import Listing, Membership, Organization, Property
+from .models import Invitation, Listing, Membership, Organization, Property
 from .resources import LISTING_FORMATS, ListingResource, import_problems
 from .signals import listings_changed
 
@@ -57,76 +62,221 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
 
 class MembershipForm(forms.ModelForm):
-    """Managers add people by username: the user list of the whole site is not theirs."""
-
-    username = forms.CharField(max_length=150)
-    email = forms.EmailField(required=False, help_text="For a new person only.")
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Initial password, for a new person only.",
-    )
+    """A role change is checked before saving: an organization keeps at least one manager."""
 
     class Meta:
         model = Membership
-        fields = ["organization", "role"]
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["username"].initial = self.instance.user.username
-            self.fields["username"].disabled = True
-            for name in ("email", "password"):
-                del self.fields[name]
+        fields = ["organization", "user", "role"]
 
     def clean(self):
         cleaned = super().clean()
-        if self.instance.pk:
-            return cleaned
-        user_model = get_user_model()
-        username = cleaned.get("username")
-        user = user_model.objects.filter(username=username).first() if username else None
-        if user is None and username:
-            if not cleaned.get("password"):
-                self.add_error("password", "A new person needs an initial password.")
-            else:
-                try:
-                    validate_password(cleaned["password"], user_model(username=username))
-                except forms.ValidationError as error:
-                    self.add_error("password", error)
-        elif (
-            user is not None
-            and cleaned.get("organization")
-            and Membership.objects.filter(user=user, organization=cleaned["organization"]).exists()
-        ):
-            self.add_error("username", "This person is already a member.")
-        self._user = user
+        if self.instance.pk and "role" in cleaned:
+            problem = services.membership_change_problem(
+                membership=self.instance, role=cleaned["role"]
+            )
+            if problem:
+                self.add_error("role", problem)
         return cleaned
-
-    def save(self, commit=True):
-        if not self.instance.pk:
-            user = self._user
-            if user is None:
-                user = get_user_model().objects.create_user(
-                    username=self.cleaned_data["username"],
-                    email=self.cleaned_data.get("email", ""),
-                    password=self.cleaned_data["password"],
-                    is_staff=True,
-                )
-            elif not user.is_staff:
-                user.is_staff = True
-                user.save(update_fields=["is_staff"])
-            self.instance.user = user
-        return super().save(commit)
 
 
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
+    """Managers change roles and remove members; people join through an Invitation.
+
+    There is no "add" but for superusers: typing a username would add someone without
+    their consent, and would tell a manager which usernames exist.
+    """
+
     form = MembershipForm
     list_display = ["user", "organization", "role", "created_at"]
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "role"]
     list_select_related = ["user", "organization"]
     search_fields = ["user__username", "user__email", "organization__name"]
+    raw_id_fields = ["user"]  # superusers only: the site's people are not a short list
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organization", "user", "role"]
+        return ["user", "organization", "role", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A membership is one person in one organization: only its role changes.
+        return ["user", "organization", "created_at"] if obj is not None else []
+
+    def get_actions(self, request):
+        # Members are removed one at a time, so that the last-manager rule can answer for
+        # each (the bulk action would report success for a refused removal).
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.membership_update(membership=obj, role=form.cleaned_data["role"])
+        else:
+            created = services.membership_create(
+                organization=obj.organization, user=obj.user, role=obj.role
+            )
+            obj.pk = created.pk
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as error:  # another manager stepped down since the check
+            messages.error(request, " ".join(error.messages))
+            return HttpResponseRedirect(request.path)
+
+    def delete_model(self, request, obj):
+        services.membership_delete(membership=obj)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        membership = self.get_object(request, unquote(object_id))
+        problem = None
+        if self.has_delete_permission(request, membership):
+            problem = services.membership_change_problem(membership=membership, role=None)
+        if problem is None:
+            try:
+                return super().delete_view(request, object_id, extra_context)
+            except ValidationError as error:  # someone else removed a manager meanwhile
+                problem = " ".join(error.messages)
+        messages.error(request, problem)
+        return HttpResponseRedirect(
+            reverse("admin:properties_membership_change", args=[membership.pk])
+        )
+
+
+class InvitationForm(forms.ModelForm):
+    class Meta:
+        model = Invitation
+        fields = ["organization", "email", "role"]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("organization") and cleaned.get("email"):
+            problem = services.invitation_create_problem(
+                organization=cleaned["organization"], email=cleaned["email"]
+            )
+            if problem:
+                self.add_error("email", problem)
+        return cleaned
+
+
+def _public_base_url(request) -> str:
+    return settings.KEYSTAY_PUBLIC_URL or request.build_absolute_uri("/")
+
+
+@admin.register(Invitation)
+class InvitationAdmin(OrganizationScopedAdmin):
+    """Managers invite people by email; the link is emailed and shown once, here.
+
+    Invitations are managers' business (they carry the addresses of people who are not
+    members yet): staff do not see them. An invitation is never edited: it is sent
+    again (a new link, the old one revoked) or revoked.
+    """
+
+    form = InvitationForm
+    list_display = [
+        "email",
+        "organization",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_by",
+    ]
+    list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "role"]
+    list_select_related = ["organization", "invited_by", "accepted_by"]
+    search_fields = ["email"]
+    actions = ["revoke"]
+    readonly_fields = [
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "accepted_at",
+        "accepted_by",
+        "revoked_at",
+    ]
+
+    def get_queryset(self, request):
+        return access.scope_queryset(super().get_queryset(request), request.user, manage=True)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["organization", "email", "role"]
+        return ["organization", "email", "role", *self.readonly_fields]
+
+    def has_module_permission(self, request):
+        return access.can_manage(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_manage(request.user, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked, not deleted: the record of who invited whom stays
+
+    def has_revoke_permission(self, request):
+        return access.can_manage(request.user)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return obj.status(timezone.now()).label
+
+    def save_form(self, request, form, change):
+        # The service writes the invitation (and makes the token): the admin only keeps
+        # the link to show it once, in response_add.
+        created = services.invitation_create(
+            organization=form.cleaned_data["organization"],
+            email=form.cleaned_data["email"],
+            role=form.cleaned_data["role"],
+            invited_by=request.user,
+            base_url=_public_base_url(request),
+        )
+        request._keystay_invitation = created
+        return created.invitation
+
+    def save_model(self, request, obj, form, change):
+        pass  # saved by the service in save_form
+
+    def save_related(self, request, form, formsets, change):
+        pass  # nothing related; the form must not save its (unsaved) instance's m2m
+
+    def response_add(self, request, obj, post_url_continue=None):
+        created = request._keystay_invitation
+        sent = "emailed to" if created.emailed else "created (the email could not be sent) for"
+        messages.success(
+            request,
+            format_html(
+                "Invitation {} {}. Its link works once, for {} days; it is shown only now, "
+                "copy it if you want to pass it on yourself:<br><code>{}</code>",
+                sent,
+                obj.email,
+                settings.INVITATION_MAX_AGE_DAYS,
+                created.link,
+            ),
+        )
+        return HttpResponseRedirect(reverse("admin:properties_invitation_changelist"))
+
+    @admin.action(description="Revoke the selected invitations", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = skipped = 0
+        for invitation in queryset:
+            if invitation.accepted_at is not None:
+                skipped += 1
+                continue
+            services.invitation_revoke(invitation=invitation)
+            revoked += 1
+        message = f"Revoked {revoked} invitation{pluralize(revoked)}."
+        if skipped:
+            message += f" {skipped} accepted already: remove the member instead."
+        messages.success(request, message)
 
 
 @admin.register(Property)

@@ -1,12 +1,15 @@
 """Every admin changelist costs the same number of queries with 5 rows and with 200."""
 
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from locks.models import LockAssignment
-from properties.models import Membership
+from properties.models import Invitation, Membership
 from tests.factories import (
     DeviceFactory,
     LockAssignmentFactory,
@@ -22,6 +25,7 @@ pytestmark = pytest.mark.django_db
 CHANGELISTS = [
     "properties_organization",
     "properties_membership",
+    "properties_invitation",
     "properties_property",
     "properties_listing",
     "locks_lockproviderconnection",
@@ -34,7 +38,14 @@ CHANGELISTS = [
 def grow(organization, rows: int) -> None:
     """Add `rows` of everything, each listing with a primary lock and a reservation."""
     for _ in range(rows):
-        MembershipFactory(organization=organization, role=Membership.Role.STAFF)
+        member = MembershipFactory(organization=organization, role=Membership.Role.STAFF)
+        Invitation.objects.create(
+            organization=organization,
+            email=f"invited-{member.pk}@example.com",
+            token_hash=uuid.uuid4().hex,
+            invited_by=member.user,
+            expires_at=timezone.now(),
+        )
         reservation = ReservationFactory(
             listing__property=PropertyFactory(organization=organization)
         )

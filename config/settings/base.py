@@ -146,6 +146,13 @@ LOGGING = {
 
 LOGIN_URL = "admin:login"
 
+# Managers invite people by email (properties.Invitation); a link works this many days.
+INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)
+# Outgoing mail, e.g. EMAIL_URL=smtp+tls://user:password@smtp.example.com:587 (local runs
+# print mail to the console). Tests use Django's in-memory outbox.
+vars().update(env.email_url("EMAIL_URL", default="smtp://localhost:25"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Keystay <keystay@localhost>")
+
 # Fernet keys for secrets stored in the database (provider API keys, webhook secrets):
 # the first encrypts, every one decrypts. Local runs and tests derive one from SECRET_KEY
 # when none is set; production demands it (see production.py).

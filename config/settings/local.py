@@ -6,6 +6,8 @@ from .base import env
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
 DEMO_MODE = env.bool("KEYSTAY_DEMO", default=True)
+# Invitation emails (and their links) appear in the terminal of `make run`.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 
 if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
     from core.crypto import derive_key

@@ -12,7 +12,7 @@ from locks.services import assignments_create, connection_create, devices_sync
 from properties.models import Listing, Organization, Property
 from properties.services import organization_create
 from reservations.models import Reservation
-from reservations.services import reservation_create
+from reservations.services import reservation_create, reservation_end_stay
 
 DEMO_USERNAME = "demo"
 
@@ -97,21 +97,25 @@ class Command(BaseCommand):
             return datetime.datetime.combine(today + datetime.timedelta(days=days), time, zone)
 
         stays = [
-            (flat, "Ana Sousa", -3, 0, Reservation.Status.CHECKED_OUT),
+            (flat, "Ana Sousa", -4, -1, Reservation.Status.CHECKED_OUT),
             (flat, "Ben Carter", 0, 3, Reservation.Status.CONFIRMED),
             (flat, "Chloé Martin", 3, 7, Reservation.Status.CONFIRMED),
             (loft, "Diego Ruiz", 1, 4, Reservation.Status.CONFIRMED),
             (loft, "Emma Lindqvist", 6, 9, Reservation.Status.PENDING),
         ]
         for number, (listing, guest, start, end, status) in enumerate(stays, start=1):
-            reservation_create(
+            # A stay is checked out only by ending it: the past one is booked, then ended.
+            ended = status == Reservation.Status.CHECKED_OUT
+            reservation = reservation_create(
                 listing=listing,
                 guest_name=guest,
                 guest_email=f"{_ascii(guest.split()[0].lower())}@example.com",
                 check_in=at(start, listing.effective_check_in_time),
                 check_out=at(end, listing.effective_check_out_time),
-                status=status,
+                status=Reservation.Status.CONFIRMED if ended else status,
                 source="demo",
                 external_id=f"DEMO-{number}",
             )
+            if ended:
+                reservation_end_stay(reservation=reservation, now=reservation.check_out)
         return organization, flat

@@ -1,0 +1,91 @@
+"""The invitation page: outside the admin, because the invited person may have no account."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model, login
+from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+
+from . import services
+from .models import Invitation
+
+
+class InvitationSignUpForm(UserCreationForm):
+    """A username and password for the invited address, which becomes the account's email."""
+
+    def __init__(self, invitation: Invitation, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The password validators compare the password with the email too.
+        self.instance.email = invitation.email
+
+
+def _joined(request, membership):
+    messages.success(
+        request,
+        f"Welcome to {membership.organization}: you are a "
+        f"{membership.get_role_display().lower()} there.",
+    )
+    return redirect("admin:index")
+
+
+@never_cache
+@sensitive_post_parameters("password", "password1", "password2")
+@csrf_protect
+def invitation_accept(request, token: str):
+    try:
+        invitation = services.invitation_find(token=token)
+    except services.InvitationError as error:
+        # 404 for a link that never existed; 410 for one that did and no longer works.
+        status = 404 if error.code == "invalid" else 410
+        return render(
+            request, "properties/invitation.html", {"problem": error.message}, status=status
+        )
+
+    user = request.user
+    signed_in = user.is_authenticated
+    sign_in_form = AuthenticationForm(request)
+    sign_up_form = InvitationSignUpForm(invitation)
+    problem = None
+    action = request.POST.get("action") if request.method == "POST" else None
+    try:
+        if action == "accept" and signed_in:
+            return _joined(request, services.invitation_accept(token=token, user=user))
+        if action == "sign_in" and not signed_in:
+            sign_in_form = AuthenticationForm(request, data=request.POST)
+            if sign_in_form.is_valid():
+                user = sign_in_form.get_user()
+                login(request, user)
+                signed_in = True
+                return _joined(request, services.invitation_accept(token=token, user=user))
+        if action == "sign_up" and not signed_in:
+            sign_up_form = InvitationSignUpForm(invitation, data=request.POST)
+            if sign_up_form.is_valid():
+                membership = services.invitation_accept_with_new_account(
+                    token=token,
+                    username=sign_up_form.cleaned_data["username"],
+                    password=sign_up_form.cleaned_data["password1"],
+                )
+                login(
+                    request, membership.user, backend="django.contrib.auth.backends.ModelBackend"
+                )
+                return _joined(request, membership)
+    except services.InvitationError as error:
+        problem = error.message
+
+    wrong_person = signed_in and services.invitation_wrong_person(invitation=invitation, user=user)
+    problem = problem or wrong_person or None
+    has_account = (
+        not signed_in and get_user_model().objects.filter(email__iexact=invitation.email).exists()
+    )
+    context = {
+        "invitation": invitation,
+        "problem": problem,
+        "signed_in": signed_in,
+        "email_matches": signed_in and not wrong_person,
+        "has_account": has_account,
+        "sign_in_form": sign_in_form,
+        "sign_up_form": sign_up_form,
+    }
+    return render(request, "properties/invitation.html", context)

@@ -1,0 +1,322 @@
+"""Every admin page of every registered model, and every custom admin page, as each role.
+
+Data-driven: the models come from the admin registry and the custom pages from the
+URLconf, so a new model or page is covered as soon as it exists. A model (or a URL with
+parameters) nobody taught this file to build fails loudly, naming what is missing.
+
+A page never answers 500. Beyond that the role decides: a manager opens every page of
+their own organization's objects (200), staff get 403 where they lack the right, and
+another organization's object is a 404 for everyone but a superuser.
+"""
+
+import datetime
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth.models import Group
+from django.contrib.contenttypes.models import ContentType
+from django.test import RequestFactory
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
+from django_q.models import OrmQ, Schedule, Task
+from django_q.signing import SignedPackage
+from rest_framework.authtoken.models import TokenProxy
+
+from core.admin_scoping import OrganizationScopedAdmin
+from locks.models import UnmanagedCode
+from reservations.models import DeviceAlert, LockEvent
+from tests.conftest import Org
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+# ---------------------------------------------------------------- one object per model
+def _unmanaged_code(org: Org):
+    now = timezone.now()
+    return UnmanagedCode.objects.create(
+        organization=org.organization,
+        device=org.device,
+        provider_id=f"ac_{org.organization.pk}",
+        name="Cleaner",
+        first_seen_at=now,
+        last_seen_at=now,
+    )
+
+
+def _lock_event(org: Org):
+    return LockEvent.objects.create(
+        organization=org.organization,
+        connection=org.device.connection,
+        device=org.device,
+        provider_event_id=f"evt_{org.organization.pk}",
+        event_type="lock.unlocked",
+        kind=LockEvent.Kind.UNLOCKED,
+        method=LockEvent.Method.KEYPAD,
+        occurred_at=timezone.now(),
+        reservation=org.reservation,
+        person_name=org.reservation.guest_name,
+    )
+
+
+def _device_alert(org: Org):
+    return DeviceAlert.objects.create(
+        organization=org.organization,
+        device=org.device,
+        kind=DeviceAlert.Kind.OFFLINE,
+        message="Lock offline",
+        opened_at=timezone.now(),
+    )
+
+
+def _task(success: bool):
+    def build(org: Org):
+        now = timezone.now()
+        return Task.objects.create(
+            id=f"{'ok' if success else 'ko'}{org.organization.pk}".ljust(32, "0"),
+            name=f"task-{success}-{org.organization.pk}",
+            func="math.floor",
+            args=(1.5,),
+            kwargs={},
+            result=1 if success else "Traceback: boom",
+            started=now - datetime.timedelta(seconds=1),
+            stopped=now,
+            success=success,
+        )
+
+    return build
+
+
+def _queued(org: Org):
+    package = {"id": "queued", "name": "queued", "func": "math.floor", "args": (1.5,)}
+    return OrmQ.objects.create(key="keystay", payload=SignedPackage.dumps(package))
+
+
+def _invitation(org: Org):
+    from properties.services import invitation_create
+
+    return invitation_create(
+        organization=org.organization,
+        email=f"new-{org.organization.pk}@example.com",
+        role="staff",
+        invited_by=org.manager,
+        base_url="http://testserver",
+    ).invitation
+
+
+# Model label → how to get one object of it in an organization's cast.
+BUILDERS = {
+    "properties.Organization": lambda org: org.organization,
+    "properties.Membership": lambda org: org.organization.memberships.get(user=org.staff),
+    "properties.Invitation": _invitation,
+    "properties.Property": lambda org: org.property,
+    "properties.Listing": lambda org: org.listing,
+    "locks.LockProviderConnection": lambda org: org.device.connection,
+    "locks.Device": lambda org: org.device,
+    "locks.LockAssignment": lambda org: org.assignment,
+    "reservations.LockEvent": _lock_event,
+    "locks.UnmanagedCode": _unmanaged_code,
+    "reservations.DeviceAlert": _device_alert,
+    "reservations.Reservation": lambda org: org.reservation,
+    # A token of someone whose every membership is in the organization: its managers' own.
+    "authtoken.TokenProxy": lambda org: TokenProxy.objects.create(user=org.staff),
+    # Site-wide models: no organization, superusers only.
+    "auth.User": lambda org: org.staff,
+    "auth.Group": lambda org: Group.objects.create(name=f"Group of {org.organization}"),
+    "django_q.Schedule": lambda org: Schedule.objects.create(
+        name=f"schedule-{org.organization.pk}", func="math.floor"
+    ),
+    "django_q.Success": _task(success=True),
+    "django_q.Failure": _task(success=False),
+    "django_q.OrmQ": _queued,
+}
+
+# Models scoped to organizations some other way than OrganizationScopedAdmin.
+OTHER_SCOPED = {"authtoken.TokenProxy"}
+# Managers' business only: staff open none of their pages.
+MANAGERS_ONLY = {"authtoken.TokenProxy", "properties.Invitation"}
+
+REGISTERED = sorted(
+    (model._meta.label, model_admin) for model, model_admin in admin.site._registry.items()
+)
+
+
+def build(label: str, org: Org):
+    if label not in BUILDERS:
+        pytest.fail(
+            f"{label} is registered in the admin but tests/core/test_admin_pages.py cannot build "
+            "one: add it to BUILDERS."
+        )
+    return BUILDERS[label](org)
+
+
+def is_scoped(label: str, model_admin) -> bool:
+    return isinstance(model_admin, OrganizationScopedAdmin) or label in OTHER_SCOPED
+
+
+def test_every_registered_model_has_a_builder():
+    missing = [label for label, _ in REGISTERED if label not in BUILDERS]
+    assert not missing, f"Registered in the admin without a builder in BUILDERS: {missing}"
+
+
+# ---------------------------------------------------------------- pages of each model
+def _url(model, view: str, *args) -> str:
+    return reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_{view}", args=args)
+
+
+def _who(role: str, org: Org):
+    if role == "superuser":
+        return UserFactory(username="root", is_superuser=True)
+    return getattr(org, role)
+
+
+def _allowed(model_admin, user, check: str, obj=None) -> bool:
+    request = RequestFactory().get("/")
+    request.user = user
+    if check == "add":
+        return model_admin.has_add_permission(request)
+    if check == "delete":
+        return model_admin.has_delete_permission(request, obj)
+    return model_admin.has_view_or_change_permission(request, obj)
+
+
+@pytest.mark.parametrize("role", ["manager", "staff", "superuser"])
+@pytest.mark.parametrize(("label", "model_admin"), REGISTERED, ids=[r[0] for r in REGISTERED])
+def test_every_admin_page_of_every_model(client, org_a, label, model_admin, role):
+    model = model_admin.model
+    obj = build(label, org_a)
+    user = _who(role, org_a)
+    client.force_login(user)
+    pages = {
+        "changelist": (_url(model, "changelist"), "view", None),
+        "add": (_url(model, "add"), "add", None),
+        "change": (_url(model, "change", obj.pk), "view", obj),
+        "history": (_url(model, "history", obj.pk), "view", obj),
+        "delete": (_url(model, "delete", obj.pk), "delete", obj),
+    }
+    statuses = {}
+    for page, (url, check, target) in pages.items():
+        status = client.get(url).status_code
+        statuses[page] = status
+        # Refused: 403, or 404 where the person may not even see that the object exists.
+        expected = {200} if _allowed(model_admin, user, check, target) else {403, 404}
+        assert status in expected, f"{role} GET {page} of {label}: {status}, not {expected}"
+
+    # What the roles dictate, whatever the permission methods say.
+    if role == "superuser":
+        assert statuses["changelist"] == statuses["change"] == statuses["history"] == 200
+    elif not is_scoped(label, model_admin):
+        assert set(statuses.values()) == {403}, f"{role} reaches site-wide {label}: {statuses}"
+    elif label in MANAGERS_ONLY and role == "staff":
+        assert 200 not in statuses.values(), f"staff reach {label}: {statuses}"
+    elif role == "manager":
+        assert statuses["changelist"] == statuses["change"] == statuses["history"] == 200
+    else:
+        assert statuses["delete"] == 403, f"staff may delete {label}"
+        if getattr(model_admin, "managers_only", True):
+            assert statuses["add"] == 403, f"staff may add {label}"
+
+
+SCOPED = [(label, ma) for label, ma in REGISTERED if is_scoped(label, ma)]
+
+
+@pytest.mark.parametrize("role", ["manager", "staff"])
+@pytest.mark.parametrize(("label", "model_admin"), SCOPED, ids=[r[0] for r in SCOPED])
+def test_another_organizations_object_is_404(client, org_a, org_b, label, model_admin, role):
+    model = model_admin.model
+    other = build(label, org_b)
+    client.force_login(getattr(org_a, role))
+    for view in ("change", "history", "delete"):
+        status = client.get(_url(model, view, other.pk)).status_code
+        # Staff may be refused managers' pages outright, before any lookup.
+        allowed = {403, 404} if label in MANAGERS_ONLY and role == "staff" else {404}
+        assert status in allowed, f"{role} GET {view} of another org's {label}: {status}"
+
+
+# ---------------------------------------------------------------- custom pages (URLconf)
+STANDARD_VIEWS = ("_changelist", "_add", "_change", "_delete", "_history")
+
+
+def _custom_patterns():
+    """(namespaced name, route) of every named admin page that is not a model's own page."""
+    found = []
+
+    def walk(patterns, namespace, route):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = pattern.namespace or namespace
+                if pattern.namespace and namespace:
+                    inner = f"{namespace}:{pattern.namespace}"
+                walk(pattern.url_patterns, inner, route + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern) and pattern.name:
+                full_route = route + str(pattern.pattern)
+                if not full_route.startswith("admin/") and pattern.name != "invitation_accept":
+                    continue
+                if pattern.name.endswith(STANDARD_VIEWS):
+                    continue
+                name = f"{namespace}:{pattern.name}" if namespace else pattern.name
+                found.append((name, full_route, pattern.pattern.converters, pattern.pattern))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+def _listing_on_site(org: Org):
+    content_type = ContentType.objects.get_for_model(org.listing)
+    return {"content_type_id": content_type.pk, "object_id": org.listing.pk}
+
+
+def _connection(org: Org):
+    return {"pk": org.device.connection.pk}
+
+
+# URL name → keyword arguments for one organization's objects (a list: one GET each).
+URL_KWARGS = {
+    "admin:view_on_site": lambda org: [_listing_on_site(org)],
+    "admin:app_list": lambda org: [
+        {"app_label": label}
+        for label in sorted({ma.model._meta.app_label for _, ma in REGISTERED})
+    ],
+    "admin:reservations_reservation_do": lambda org: [
+        {"object_id": org.reservation.pk, "action": "cancel"}
+    ],
+    "smart_devices:import": lambda org: [_connection(org)],
+    "smart_devices:connect": lambda org: [_connection(org)],
+    "smart_devices:return": lambda org: [_connection(org)],
+    "smart_devices:assign": lambda org: [_connection(org)],
+    "smart_devices:webhook": lambda org: [_connection(org)],
+    "invitation_accept": lambda org: [{"token": "not-a-real-token"}],
+}
+
+CUSTOM = _custom_patterns()
+
+
+def _has_parameters(pattern) -> bool:
+    return bool(getattr(pattern, "converters", None)) or bool(
+        getattr(pattern, "regex", None) is not None and pattern.regex.groupindex
+    )
+
+
+def test_every_custom_page_with_parameters_is_known():
+    unknown = [name for name, _, _, p in CUSTOM if _has_parameters(p) and name not in URL_KWARGS]
+    assert not unknown, f"Admin URLs with parameters missing from URL_KWARGS: {unknown}"
+
+
+@pytest.mark.parametrize("role", ["manager", "staff"])
+@pytest.mark.parametrize("name", sorted({c[0] for c in CUSTOM}))
+def test_every_custom_page_answers_without_error(client, org_a, org_b, name, role):
+    client.force_login(getattr(org_a, role))
+    pattern = next(p for n, _, _, p in CUSTOM if n == name)
+    if _has_parameters(pattern):
+        own = [reverse(name, kwargs=kwargs) for kwargs in URL_KWARGS[name](org_a)]
+        other = [reverse(name, kwargs=kwargs) for kwargs in URL_KWARGS[name](org_b)]
+    else:
+        own, other = [reverse(name)], []
+    for url in own:
+        status = client.get(url).status_code
+        assert status < 500, f"{role} GET {url}: {status}"
+    for url in other:
+        status = client.get(url).status_code
+        assert status < 500, f"{role} GET {url} (another organization): {status}"
+        if name != "admin:app_list":
+            assert status != 200, f"{role} GET {url} shows another organization's page"
