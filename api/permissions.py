@@ -1,14 +1,17 @@
 """Who may do what through the API: the same roles as the admin.
 
-Every queryset is first narrowed to the caller's organizations (another organization's
-object is a 404). On what remains, members read; managers write organization settings
-(properties, listings, assignments, connections); staff also write reservations and
-their overrides, as they do in the admin.
+Every queryset is first narrowed to the caller's principal (an API key's organization, or
+a signed-in person's organizations): another organization's object is a 404. On what
+remains, members read; managers write organization settings (properties, listings,
+assignments, connections); staff also write reservations and their overrides, as they do
+in the admin.
 """
 
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from core import access
+
+from .authentication import principal_for
 
 
 class OrganizationRole(BasePermission):
@@ -23,14 +26,15 @@ class OrganizationRole(BasePermission):
             return False
         if request.method in SAFE_METHODS:
             return True
+        principal = principal_for(request)
         if self._writes_need_manager(view):
-            return access.can_manage(user)
-        return access.can_view(user)
+            return access.can_manage(principal)
+        return access.can_view(principal)
 
     def has_object_permission(self, request, view, obj) -> bool:
-        user = request.user
+        principal = principal_for(request)
         if request.method in SAFE_METHODS:
-            return access.can_view(user, obj)
+            return access.can_view(principal, obj)
         if self._writes_need_manager(view):
-            return access.can_manage(user, obj)
-        return access.can_view(user, obj)
+            return access.can_manage(principal, obj)
+        return access.can_view(principal, obj)

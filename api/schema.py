@@ -4,7 +4,10 @@ drf-spectacular documents the success answers; the errors below are added to eac
 operation so that a client (and the schema fuzz test) knows every status code to expect.
 """
 
-from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
@@ -30,9 +33,9 @@ class KeystayAutoSchema(AutoSchema):
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         errors = {
-            "401": _error("No valid token or session."),
+            "401": _error("No valid API key or session."),
             "403": _error("Your role does not allow this."),
-            "429": _error("Too many requests for this token; retry later."),
+            "429": _error("Too many requests for this API key; retry later."),
         }
         writes = self.method in ("POST", "PUT", "PATCH", "DELETE")
         if writes or self._is_list_view():
@@ -68,3 +71,20 @@ class LocalTimeFieldExtension(OpenApiSerializerFieldExtension):
         from .fields import LocalTimeField
 
         return {"type": "string", "pattern": LocalTimeField.PATTERN, "example": "15:00"}
+
+
+class OrganizationAPIKeyScheme(OpenApiAuthenticationExtension):
+    """The bearer scheme of organization API keys, offered by Swagger UI's Authorize."""
+
+    target_class = "api.authentication.OrganizationAPIKeyAuthentication"
+    name = "organizationApiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "An organization API key: `Authorization: Bearer <key>`. It acts in its "
+                "one organization with its role (manager or staff)."
+            ),
+        }

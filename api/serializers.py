@@ -1,7 +1,8 @@
 """What the API reads and writes. Serializers validate and represent; services write.
 
 Every related id a client sends is looked up among the caller's organizations only (the
-managed ones where a change needs the manager role): another organization's id is
+managed ones where a change needs the manager role), as the request's principal has them:
+an API key's one organization, or a signed-in person's. Another organization's id is
 refused exactly like an id that does not exist.
 """
 
@@ -19,14 +20,15 @@ from properties.models import Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
 from reservations.services import override_problems, status_change_problem
 
+from .authentication import principal_for
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
 
 State = LockAccess.State
 MAX_LEAD_MINUTES = 7 * 24 * 60
 
 
-def _user(serializer: serializers.Serializer):
-    return serializer.context["request"].user
+def _principal(serializer: serializers.Serializer) -> access.Principal:
+    return principal_for(serializer.context["request"])
 
 
 def _is_list(serializer) -> bool:
@@ -34,9 +36,9 @@ def _is_list(serializer) -> bool:
     return getattr(view, "action", None) == "list"
 
 
-def may_see_codes(user, organization_id: int) -> bool:
+def may_see_codes(principal: access.Principal, organization_id: int) -> bool:
     """Who may read door codes through the API: the members of the stay's organization."""
-    return user.is_superuser or organization_id in access.member_organization_ids(user)
+    return principal.is_superuser or organization_id in principal.organization_ids
 
 
 class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
@@ -47,9 +49,7 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(**kwargs)
 
     def get_queryset(self):
-        return access.scope_queryset(
-            super().get_queryset(), self.context["request"].user, manage=self.manage
-        )
+        return access.scope_queryset(super().get_queryset(), _principal(self), manage=self.manage)
 
 
 class OrganizationOnCreateMixin:
@@ -65,7 +65,7 @@ class OrganizationOnCreateMixin:
             attrs.pop("organization", None)
             return
         if chosen is None:
-            managed = access.managed_organization_ids(_user(self))
+            managed = access.managed_organization_ids(_principal(self))
             if len(managed) != 1:
                 raise serializers.ValidationError(
                     {"organization": ["Choose one of the organizations you manage."]}
@@ -370,14 +370,19 @@ class ListingExternalIdField(serializers.CharField):
 
 
 def resolve_listing(
-    user, *, by_id: Listing | None, external_id: str | None, instance: Reservation | None
+    principal: access.Principal,
+    *,
+    by_id: Listing | None,
+    external_id: str | None,
+    instance: Reservation | None,
 ) -> Listing:
     """The listing a booking names, by id or by its PMS id, among the caller's listings."""
     by_external_id = None
     if external_id:
         matches = list(
             access.scope_queryset(
-                Listing.objects.filter(external_id=external_id).select_related("property"), user
+                Listing.objects.filter(external_id=external_id).select_related("property"),
+                principal,
             )[:2]
         )
         if not matches:
@@ -469,7 +474,7 @@ class ReservationSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_code(self, obj: Reservation) -> str | None:
         code = _code_of(obj)
-        if code is None or not may_see_codes(_user(self), obj.organization_id):
+        if code is None or not may_see_codes(_principal(self), obj.organization_id):
             return None
         if _is_list(self):
             return code.masked  # codes are masked in lists; a reservation's own URL shows it
@@ -498,7 +503,7 @@ class ReservationSerializer(serializers.ModelSerializer):
 
     def _listing(self, attrs: dict) -> Listing:
         return resolve_listing(
-            _user(self),
+            _principal(self),
             by_id=attrs.get("listing"),
             external_id=attrs.pop("listing_external_id", None),
             instance=self.instance,
@@ -561,7 +566,7 @@ class UpsertListingSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         listing = resolve_listing(
-            _user(self),
+            _principal(self),
             by_id=attrs.get("listing"),
             external_id=attrs.get("listing_external_id"),
             instance=None,
@@ -613,7 +618,7 @@ class OverrideSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        if not may_see_codes(_user(self), instance.reservation.organization_id):
+        if not may_see_codes(_principal(self), instance.reservation.organization_id):
             data["code"] = ""
         elif data.get("code") and _is_list(self):
             data["code"] = "•" * len(data["code"])

@@ -1,27 +1,27 @@
-"""Rate limits per API token (per signed-in person for the browsable API)."""
+"""Rate limits per organization API key (per signed-in person for the browsable API)."""
 
-import hashlib
-
-from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from .models import OrganizationAPIKey
 
-class TokenRateThrottle(SimpleRateThrottle):
-    """`DEFAULT_THROTTLE_RATES["token"]`, counted per token.
+
+class APIKeyRateThrottle(SimpleRateThrottle):
+    """`DEFAULT_THROTTLE_RATES["api_key"]`, counted per key.
 
     The rate is read at each request (not once at import), so that settings overrides
-    apply; the cache key holds a digest of the token, never the token itself.
+    apply. A key is counted by its prefix, never by the key itself; two keys
+    of one organization have two counts (the prefix is unique and never secret).
     """
 
-    scope = "token"
+    scope = "api_key"
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     def get_cache_key(self, request, view):
-        if isinstance(request.auth, Token):
-            ident = "token-" + hashlib.sha256(request.auth.key.encode()).hexdigest()[:32]
+        if isinstance(request.auth, OrganizationAPIKey):
+            ident = f"key-{request.auth.prefix}"
         elif request.user and request.user.is_authenticated:
             ident = f"user-{request.user.pk}"
         else:

@@ -1,8 +1,9 @@
 """The REST API's endpoints, under /api/v1/.
 
-Thin views: the queryset is narrowed to the caller's organizations (another
-organization's object answers 404), a serializer validates, a service writes, and the
-written object is read back the way a GET shows it.
+Thin views: the queryset is narrowed to the caller's principal (an API key's one
+organization, or a signed-in person's; another organization's object answers 404), a
+serializer validates, a service writes, and the written object is read back the way a GET
+shows it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from reservations.models import AccessOverride, LockAccess, LockEvent, Reservati
 
 from . import filters
 from . import serializers as api
+from .authentication import principal_for
 from .exceptions import as_api_validation_error, provider_exception
 from .permissions import OrganizationRole
 from .schema import VALIDATION_ERROR
@@ -60,7 +62,7 @@ class ScopedViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"[0-9]+"
 
     def get_queryset(self):
-        return access.scope_queryset(super().get_queryset(), self.request.user)
+        return access.scope_queryset(super().get_queryset(), principal_for(self.request))
 
     def get_serializer_context(self):
         # One instant for a whole response: every derived state is read at the same time.

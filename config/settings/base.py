@@ -25,7 +25,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "rest_framework",
-    "rest_framework.authtoken",
+    # Only for its AbstractAPIKey (api.models.OrganizationAPIKey); its own APIKey model and
+    # table stay unused, and its admin page is unregistered in api/admin.py.
+    "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
     "import_export",
@@ -208,11 +210,12 @@ IMPORT_EXPORT_TMP_STORAGE_CLASS = (
 
 
 # ------------------------------------------------------------ REST API (api/, issue 7)
-# Token (PMS integrations) or session (the browsable API) authentication; every view
-# narrows itself to the caller's organizations. The rate counts per token.
+# Organization API keys (PMS integrations, `Authorization: Bearer <key>`) or a session
+# (the browsable API and the docs); every view narrows itself to the caller's principal:
+# a key's one organization and role, or a person's memberships. The rate counts per key.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "api.authentication.KeystayTokenAuthentication",
+        "api.authentication.OrganizationAPIKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -227,8 +230,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PagePagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env("API_THROTTLE_RATE", default="1200/minute")},
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttling.APIKeyRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE", default="1200/minute")},
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystayAutoSchema",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
@@ -237,8 +240,10 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Keystay API",
     "DESCRIPTION": (
         "Reservations, listings, locks and door codes for PMS and channel-manager "
-        "integrations. Authenticate with `Authorization: Token <key>` (tokens are made "
-        "in the admin, under Auth Token → Tokens)."
+        "integrations. Authenticate with `Authorization: Bearer <key>`, an organization "
+        "API key: made by the organization's managers in the admin (REST API → API keys) "
+        "or with `manage.py create_api_key`. A key acts in its one organization, with its "
+        "role (manager or staff)."
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

@@ -1,9 +1,11 @@
-"""Clients of the API: a token per person, as a PMS integration holds one."""
+"""Clients of the API: an organization API key each, as a PMS integration holds one."""
 
 import pytest
 from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from api.services import api_key_create
+from properties.models import Membership
 
 
 @pytest.fixture(autouse=True)
@@ -14,24 +16,32 @@ def _fresh_rate_limits():
     cache.clear()
 
 
-def token_client(user) -> APIClient:
-    token, _ = Token.objects.get_or_create(user=user)
+def key_client(organization, role=Membership.Role.MANAGER, *, name="PMS") -> APIClient:
+    """A client signed with a new API key of `organization` with `role`."""
+    _, plaintext = api_key_create(organization=organization, name=name, role=role)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {plaintext}")
+    return client
+
+
+def session_client(user) -> APIClient:
+    """A person signed in (the browsable API): acts in all their organizations."""
+    client = APIClient()
+    client.force_login(user)
     return client
 
 
 @pytest.fixture
 def manager_api(org_a) -> APIClient:
-    return token_client(org_a.manager)
+    return key_client(org_a.organization, Membership.Role.MANAGER)
 
 
 @pytest.fixture
 def staff_api(org_a) -> APIClient:
-    return token_client(org_a.staff)
+    return key_client(org_a.organization, Membership.Role.STAFF)
 
 
 @pytest.fixture
 def other_api(org_b) -> APIClient:
-    """The manager of another organization."""
-    return token_client(org_b.manager)
+    """A manager key of another organization."""
+    return key_client(org_b.organization, Membership.Role.MANAGER)

@@ -10,7 +10,7 @@ from reservations.models import LockAccess
 from reservations.services import reservation_replan
 from tests.factories import DeviceFactory, ListingFactory, MembershipFactory
 
-from .conftest import token_client
+from .conftest import session_client
 
 pytestmark = pytest.mark.django_db
 
@@ -62,10 +62,12 @@ def test_property_validation_errors_name_their_field(manager_api, org_a):
 
 
 def test_a_manager_of_two_organizations_chooses_one(manager_api, org_a, org_b):
+    # Signed in, a person acts in all their organizations (an API key in its one only).
     MembershipFactory(organization=org_b.organization, user=org_a.manager)
-    response = manager_api.post(PROPERTIES, {"name": "Z", "timezone": "UTC"})
+    person = session_client(org_a.manager)
+    response = person.post(PROPERTIES, {"name": "Z", "timezone": "UTC"})
     assert response.status_code == 400 and "organization" in response.json()
-    chosen = manager_api.post(
+    chosen = person.post(
         PROPERTIES, {"name": "Z", "timezone": "UTC", "organization": org_b.organization.pk}
     )
     assert chosen.status_code == 201
@@ -283,7 +285,7 @@ def test_a_device_of_another_organization_is_a_device_error(manager_api, org_a, 
     assert "does not exist" in response.json()["device"][0]
     # Even where the caller manages both organizations, a device stays with its own.
     MembershipFactory(organization=org_b.organization, user=org_a.manager)
-    client = token_client(org_a.manager)
+    client = session_client(org_a.manager)
     response = client.post(ASSIGNMENTS, {"listing": org_a.listing.pk, "device": org_b.device.pk})
     assert response.status_code == 400
     assert "another organization" in response.json()["device"][0]
@@ -341,6 +343,6 @@ def test_a_staff_member_who_manages_another_organization_still_cannot_change_thi
     MembershipFactory(
         organization=org_b.organization, user=org_a.staff, role=Membership.Role.MANAGER
     )
-    client = token_client(org_a.staff)
+    client = session_client(org_a.staff)
     response = client.patch(detail(LISTINGS, org_a.listing.pk), {"name": "Mine"})
     assert response.status_code == 403

@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -29,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from api.services import api_key_create
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
@@ -159,7 +159,15 @@ def test_schema_is_served_and_valid_openapi(client):
         "/api/v1/events/",
     ]:
         assert expected in paths
-    assert "tokenAuth" in schema["components"]["securitySchemes"]
+    schemes = schema["components"]["securitySchemes"]
+    assert schemes["organizationApiKey"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": schemes["organizationApiKey"]["description"],
+    }
+    assert "tokenAuth" not in schemes  # user tokens are gone
+    operation = schema["paths"]["/api/v1/reservations/"]["get"]
+    assert {"organizationApiKey": []} in operation["security"]
 
 
 def test_interactive_docs_are_served_beside_the_schema(client):
@@ -180,7 +188,7 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(
     monkeypatch.setattr(SeamGateway, "__init__", refused)
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_RATES": {"token": "100000/minute"},
+        "DEFAULT_THROTTLE_RATES": {"api_key": "100000/minute"},
     }
     ReservationFactory(listing=org_a.listing, status=Reservation.Status.PENDING)
     for org in (org_a, org_b):
@@ -199,8 +207,8 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(
             reservation=org.reservation,
             person_name=org.reservation.guest_name,
         )
-    token = Token.objects.create(user=org_a.manager)
-    headers = {"Authorization": f"Token {token.key}"}
+    _, key = api_key_create(organization=org_a.organization, name="fuzz", role="manager")
+    headers = {"Authorization": f"Bearer {key}"}
 
     app = InProcessApp()
     schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", app)
