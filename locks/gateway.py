@@ -353,7 +353,7 @@ class SeamGateway:
     def for_connection(cls, connection) -> SeamGateway:
         if not connection.api_key_ciphertext:
             raise ProviderError("unauthorized", "No API key is stored for this connection.")
-        return cls(api_key=connection.get_api_key(), endpoint=connection.endpoint or None)
+        return cls(api_key=connection.api_key, endpoint=connection.endpoint or None)
 
     def __enter__(self) -> SeamGateway:
         return self

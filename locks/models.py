@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 
 
@@ -65,30 +66,17 @@ class LockProviderConnection(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    api_key = EncryptedValue("api_key_ciphertext")
+    webhook_secret = EncryptedValue("webhook_secret_ciphertext")
+
     def set_api_key(self, api_key: str) -> None:
-        from core.crypto import encrypt
-
-        self.api_key_ciphertext = encrypt(api_key)
+        """Store a new key; only its last four characters are ever shown again."""
+        self.api_key = api_key
         self.api_key_last4 = api_key[-4:]
-
-    def get_api_key(self) -> str:
-        from core.crypto import decrypt
-
-        return decrypt(self.api_key_ciphertext) if self.api_key_ciphertext else ""
 
     @property
     def masked_api_key(self) -> str:
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "—"
-
-    def set_webhook_secret(self, secret: str) -> None:
-        from core.crypto import encrypt
-
-        self.webhook_secret_ciphertext = encrypt(secret) if secret else ""
-
-    def get_webhook_secret(self) -> str:
-        from core.crypto import decrypt
-
-        return decrypt(self.webhook_secret_ciphertext) if self.webhook_secret_ciphertext else ""
 
     @property
     def has_webhook(self) -> bool:
@@ -309,18 +297,16 @@ class UnmanagedCode(models.Model):
     def __str__(self) -> str:
         return f"{self.name or 'Unnamed code'} on {self.device}"
 
+    _code = EncryptedValue("code_ciphertext")
+
     @property
     def code(self) -> str:
-        from core.crypto import decrypt
-
-        return decrypt(self.code_ciphertext) if self.code_ciphertext else ""
+        return self._code
 
     @code.setter
     def code(self, value: str) -> None:
-        from core.crypto import encrypt
-
-        self.code_ciphertext = encrypt(value) if value else ""
-        self.code_length = len(value or "")
+        self._code = value
+        self.code_length = len(value or "")  # lists show the masked length, never digits
 
     @property
     def masked(self) -> str:

@@ -371,7 +371,7 @@ def webhook_setup(*, connection: LockProviderConnection, url: str) -> LockProvid
         previous = connection.webhook_id
         connection.webhook_id = info.webhook_id
         connection.webhook_url = info.url
-        connection.set_webhook_secret(info.secret)
+        connection.webhook_secret = info.secret
         connection.webhook_set_up_at = timezone.now()
         connection.save(
             update_fields=[

@@ -30,7 +30,7 @@ def seam_webhook(request: HttpRequest, connection_id: int) -> JsonResponse:
         return JsonResponse({"error": "no webhook here"}, status=404)
     try:
         event = verify_webhook(
-            secret=connection.get_webhook_secret(),
+            secret=connection.webhook_secret,
             payload=request.body,
             headers=dict(request.headers),
         )

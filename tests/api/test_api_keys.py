@@ -21,9 +21,9 @@ from rest_framework.test import APIClient
 
 from api.models import OrganizationAPIKey
 from api.services import api_key_create, api_key_revoke
-from locks.models import LockEvent, LockProviderConnection
+from locks.models import LockProviderConnection
 from properties.models import Listing, Membership
-from reservations.models import AccessOverride
+from reservations.models import AccessOverride, LockEvent
 from tests.factories import MembershipFactory, OrganizationFactory, PropertyFactory, UserFactory
 
 from .conftest import key_client

@@ -30,7 +30,7 @@ def test_a_connection_is_created_with_a_key_that_is_never_shown_again(manager_ap
     assert body["masked_api_key"] == f"••••{seam.api_key[-4:]}"
     assert body["organization"] == org_a.organization.pk and body["workspace_id"]
     connection = LockProviderConnection.objects.get(pk=body["id"])
-    assert connection.get_api_key() == seam.api_key
+    assert connection.api_key == seam.api_key
     for url in (CONNECTIONS, f"{CONNECTIONS}{connection.pk}/"):
         page = manager_api.get(url).content.decode()
         assert seam.api_key not in page and connection.api_key_ciphertext not in page

@@ -135,7 +135,7 @@ def test_the_stored_api_key_is_not_readable_as_plain_text(connection, fake):
         ciphertext, last4 = cursor.fetchone()
     assert fake.api_key not in ciphertext
     assert last4 == fake.api_key[-4:]
-    assert LockProviderConnection.objects.get(pk=connection.pk).get_api_key() == fake.api_key
+    assert LockProviderConnection.objects.get(pk=connection.pk).api_key == fake.api_key
 
 
 def test_an_outage_keeps_everything_imported_and_records_the_error(connection, fake):

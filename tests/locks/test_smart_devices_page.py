@@ -92,7 +92,7 @@ def test_adding_a_connection_checks_the_key_and_imports_locks_and_entrances(
 
     connection = LockProviderConnection.objects.get(name="Harbour Seam")
     assert connection.organization == org_a.organization
-    assert connection.get_api_key() == seam.api_key
+    assert connection.api_key == seam.api_key
     assert connection.sync_state == LockProviderConnection.SyncState.OK
     devices = Device.objects.filter(connection=connection)
     locks = set(devices.filter(kind=Device.Kind.LOCK).values_list("name", flat=True))
@@ -182,7 +182,7 @@ def test_the_page_never_contains_the_api_key(manager_client, seam_connection):
     html = page_text(manager_client)
     assert "Harbour Seam" in html
     assert seam_connection.masked_api_key in html
-    assert seam_connection.get_api_key() not in html
+    assert seam_connection.api_key not in html
     assert seam_connection.api_key_ciphertext not in html
 
 

@@ -221,7 +221,7 @@ def test_a_failed_reading_is_recorded_and_the_next_one_starts_where_it_left(wire
 
 
 def test_an_unlock_pushed_by_the_webhook_is_attributed_like_a_listed_one(wired, client):
-    wired.connection.set_webhook_secret(SECRET)
+    wired.connection.webhook_secret = SECRET
     wired.connection.save()
     reservation, access = programmed(wired, guest_name="Maria Silva")
     raw = unlock(wired, access_code_id=access.provider_id, method="keycode")  # Seam's own JSON

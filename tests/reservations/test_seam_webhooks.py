@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 def hooked(org_a):
     """A connection whose webhook is set up, with one lock."""
     connection = ConnectionFactory(organization=org_a.organization, workspace_id="ws_1")
-    connection.set_webhook_secret(SECRET)
+    connection.webhook_secret = SECRET
     connection.webhook_id = "webhook_1"
     connection.save()
     DeviceFactory(connection=connection, provider_device_id="lock_1", name="Front Door")
@@ -234,7 +234,7 @@ def test_a_manager_sets_up_the_webhook_from_the_connection_page(
     at_seam = {w.webhook_id: w for w in seam_client.webhooks.list()}
     assert at_seam[seam_connection.webhook_id].url == url
     secret = at_seam[seam_connection.webhook_id].secret
-    assert seam_connection.get_webhook_secret() == secret
+    assert seam_connection.webhook_secret == secret
     assert secret not in seam_connection.webhook_secret_ciphertext  # stored encrypted
 
     page = manager_client.get(reverse("smart_devices:list")).content.decode()
