@@ -25,7 +25,8 @@ from seam.exceptions import (
 from .seam_transport import make_seam_client
 
 # Seam preloads time-bound codes and the lock enforces the window on these providers
-# (SEAM_NOTES.md); elsewhere Seam adds and removes the code itself around the window.
+# ("native scheduling" in Seam's documentation); elsewhere Seam adds and removes the code
+# itself around the window.
 NATIVE_SCHEDULING_MANUFACTURERS = frozenset(
     {"august", "schlage", "yale", "kwikset", "nuki", "salto", "ttlock", "2n", "igloohome"}
 )
@@ -45,7 +46,6 @@ ACCESS_CONTROL_PROVIDERS = {
     "my_2n": "2N",
     "dormakaba_oracode": "dormakaba Oracode",
 }
-PROVIDERS = {**PIN_LOCK_PROVIDERS, **ACCESS_CONTROL_PROVIDERS}
 
 
 # Seam error codes that mean "this code cannot go on this lock as it is".
