@@ -20,6 +20,7 @@ from .models import (
     LockAssignment,
     LockProviderConnection,
 )
+from .signals import listing_locks_changed
 
 logger = logging.getLogger(__name__)
 
@@ -267,10 +268,11 @@ def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[Conn
 
 
 def listings_replan(*, listing_ids) -> None:
-    """Re-plan the codes of these listings' stays (their locks changed)."""
-    from reservations.services import listings_replan as replan
+    """Re-plan the codes of these listings' stays (their locks changed), in this transaction.
 
-    replan(listing_ids=list(listing_ids))
+    A signal, not a call: reservations sit above locks (reservations.receivers listens).
+    """
+    listing_locks_changed.send(sender=LockAssignment, listing_ids=list(listing_ids), defer=False)
 
 
 # ------------------------------------------------------------------ assignment rules
