@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from locks.listing_import import COLUMNS, FORMATS
 from locks.models import LockAssignment
 from properties.models import Listing, Property
-from locks.listing_import import COLUMNS, FORMATS
 from tests.factories import (
     DeviceFactory,
     ListingFactory,
