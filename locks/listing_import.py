@@ -463,17 +463,14 @@ def load_existing(
     if with_locks:
         # By listing alone (the organization's, read above): a filter on the device's
         # organization too makes SQLite scan every assignment of the organization per chunk.
-        rows = (
-            LockAssignment.objects.order_by("pk")
-            .values_list(
-                "pk",
-                "listing_id",
-                "device_id",
-                "device__name",
-                "device__removed_at",
-                "role",
-                "guest_access",
-            )
+        rows = LockAssignment.objects.order_by("pk").values_list(
+            "pk",
+            "listing_id",
+            "device_id",
+            "device__name",
+            "device__removed_at",
+            "role",
+            "guest_access",
         )
         listing_ids = [row[0] for row in listings.values()]
         for pk, listing_id, device_id, name, removed_at, role, guest in in_chunks(
