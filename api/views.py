@@ -13,7 +13,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -160,7 +161,17 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
     @extend_schema(
         summary="Import listings from a file (all rows or none)",
         request={"multipart/form-data": api.ListingImportSerializer},
-        responses={200: api.ListingImportResultSerializer, 400: api.ListingImportResultSerializer},
+        responses={
+            200: api.ListingImportResultSerializer,
+            # Problems in the file: the result's shape, with `errors` (row, column, message);
+            # a malformed request (no file, a crafted organization): messages per field.
+            400: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="Nothing written. Problems in the file: the 200 shape with "
+                "`errors` (row, column, message each); a malformed request: messages per "
+                "field.",
+            ),
+        },
     )
     @action(
         detail=False,

@@ -13,6 +13,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -279,7 +280,12 @@ class ListingImportExportMixin:
         if request.method != "POST" or not form.is_valid():
             return self._render(request, self.export_template_name, {"form": form})
         fmt = FORMATS[form.cleaned_data["format"]]
-        content = export_listings(listings=self.get_queryset(request), file_format=fmt.key)
+        try:
+            # The changelist's filters and search ride along in the query string.
+            listings = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            return HttpResponseRedirect(request.path)
+        content = export_listings(listings=listings, file_format=fmt.key)
         response = HttpResponse(content, content_type=fmt.content_type)
         response["Content-Disposition"] = f'attachment; filename="listings.{fmt.extension}"'
         return response

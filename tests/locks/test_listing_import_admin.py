@@ -606,3 +606,20 @@ def test_superuser_picks_the_organization(client, org_a, org_b):
     import_ok(client, csv_file([row]), organization=org_b.organization.pk)
 
     assert Listing.objects.get(external_id="L-1").organization == org_b.organization
+
+
+def test_export_keeps_the_changelists_filters(manager_client, org_a):
+    ListingFactory(property=org_a.property, name="Sleepy Loft", active=False)
+
+    response = manager_client.post(f"{EXPORT_URL}?active__exact=0", {"format": "csv"})
+
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == ["Sleepy Loft"]
+
+
+def test_json_file_imports(manager_client, org_a):
+    data = b'[{"property": "Alpha House", "name": "Loft", "external_id": "J-1", "code_length": 7}]'
+
+    import_ok(manager_client, data, name="listings.json", fmt="json")
+
+    assert Listing.objects.get(external_id="J-1").code_length == 7
