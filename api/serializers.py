@@ -15,6 +15,7 @@ from rest_framework import serializers
 
 from core import access
 from core.timezones import local_instant, validate_time_zone
+from locks.listing_import import format_for_name
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
@@ -678,3 +679,61 @@ class EventSerializer(serializers.ModelSerializer):
             "event_type",
         ]
         read_only_fields = fields
+
+
+# ------------------------------------------------------------------ listing import
+
+
+class ListingImportSerializer(OrganizationOnCreateMixin, serializers.Serializer):
+    """A file of listings (the admin's export shape) into one organization you manage."""
+
+    file = serializers.FileField(help_text="CSV, TSV, XLSX or JSON, as the admin exports.")
+    format = serializers.ChoiceField(
+        choices=["csv", "tsv", "xlsx", "json"],
+        required=False,
+        help_text="Default: from the file name's extension.",
+    )
+    dry_run = serializers.BooleanField(
+        default=False, help_text="Check and show what each row would do; write nothing."
+    )
+    organization = ScopedPrimaryKeyRelatedField(
+        manage=True,
+        queryset=Organization.objects.all(),
+        required=False,
+        help_text="Needed only when you manage several organizations.",
+    )
+
+    def validate(self, attrs):
+        self.resolve_organization(attrs)
+        if not attrs.get("format"):
+            attrs["format"] = format_for_name(attrs["file"].name or "")
+            if attrs["format"] is None:
+                raise serializers.ValidationError(
+                    {"format": ["Give the file's format (csv, tsv, xlsx or json)."]}
+                )
+        return attrs
+
+
+class ImportProblemSerializer(serializers.Serializer):
+    row = serializers.IntegerField(allow_null=True, help_text="As a spreadsheet numbers it.")
+    column = serializers.CharField(allow_null=True, help_text="The file's own column name.")
+    message = serializers.CharField()
+
+
+class ImportRowSerializer(serializers.Serializer):
+    row = serializers.IntegerField()
+    external_id = serializers.CharField()
+    action = serializers.ChoiceField(choices=["new", "update", "skip"])
+    changes = serializers.DictField(
+        child=serializers.CharField(allow_blank=True),
+        help_text="Column → new value, for the cells an update changes.",
+    )
+
+
+class ListingImportResultSerializer(serializers.Serializer):
+    organization = serializers.IntegerField()
+    dry_run = serializers.BooleanField()
+    written = serializers.BooleanField()
+    totals = serializers.DictField(child=serializers.IntegerField())
+    rows = ImportRowSerializer(many=True)
+    errors = ImportProblemSerializer(many=True)

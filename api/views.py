@@ -14,14 +14,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from core import access
 from locks import services as lock_services
 from locks.gateway import ProviderError
+from locks.listing_import import import_listings
 from locks.models import Device, LockAssignment, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
 from properties import services as property_services
@@ -156,6 +159,49 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
                 {"organization": ["Several of your organizations use this id: choose one."]}
             )
         return Response(self.get_serializer(matches[0]).data)
+
+    @extend_schema(
+        summary="Import listings from a file (all rows or none)",
+        request={"multipart/form-data": api.ListingImportSerializer},
+        responses={
+            200: api.ListingImportResultSerializer,
+            # Problems in the file: the result's shape, with `errors` (row, column, message);
+            # a malformed request (no file, a crafted organization): messages per field.
+            400: OpenApiResponse(
+                response=OpenApiTypes.OBJECT,
+                description="Nothing written. Problems in the file: the 200 shape with "
+                "`errors` (row, column, message each); a malformed request: messages per "
+                "field.",
+            ),
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser],
+    )
+    def import_file(self, request):
+        """The admin's listing import: per-row actions, or per-row errors and nothing written."""
+        serializer = api.ListingImportSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        result = import_listings(
+            organization=data["organization"],
+            data=data["file"].read(),
+            file_format=data["format"],
+            dry_run=data["dry_run"],
+        )
+        body = {
+            "organization": data["organization"].pk,
+            "dry_run": data["dry_run"],
+            "written": result.written,
+            "totals": result.totals(),
+            "rows": [row.as_dict() for row in result.plan.rows] if result.ok else [],
+            "errors": [problem.as_dict() for problem in result.problems],
+        }
+        code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
+        return Response(api.ListingImportResultSerializer(body).data, status=code)
 
 
 class DeviceViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):

@@ -1,11 +1,17 @@
+from django import forms
 from django.contrib import admin
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Prefetch
+from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from core import access
-from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from properties import services as property_services
+from properties.models import Listing
 
+from . import services as lock_services
+from .admin_listing_import import ListingImportExportMixin
 from .models import (
     LOW_BATTERY_LEVEL,
     Device,
@@ -13,7 +19,12 @@ from .models import (
     LockProviderConnection,
     UnmanagedCode,
 )
-from .services import notify_listing_locks_changed
+from .services import (
+    AssignmentRule,
+    assignment_problems,
+    device_seat,
+    notify_listing_locks_changed,
+)
 
 
 @admin.register(LockProviderConnection)
@@ -260,3 +271,229 @@ class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="valid")
     def window(self, obj):
         return _window(obj)
+
+
+# ------------------------------------------------------------------ listings
+# The Listing admin lives here (its model stays properties.Listing, so its URLs stay
+# /admin/properties/listing/…): it shows and writes lock assignments, which properties
+# may not know.
+
+INLINE_MESSAGES = {
+    AssignmentRule.ONE_PRIMARY: ("role", "This listing already has a primary lock."),
+    AssignmentRule.DEVICE_ONCE: ("device", "This device is already assigned to this listing."),
+    AssignmentRule.DEVICE_REMOVED: (
+        "device",
+        "This device was removed at the provider: it cannot be assigned.",
+    ),
+    AssignmentRule.OTHER_ORGANIZATION: (
+        "device",
+        "This device belongs to another organization than the listing.",
+    ),
+}
+
+
+class LockAssignmentFormSet(forms.BaseInlineFormSet):
+    """Checks across the rows of one save (each row alone cannot see the others), with the
+    rules every surface shares (`locks.services.assignment_problems`)."""
+
+    def clean(self):
+        super().clean()
+        listing = self.instance
+        organization_id = listing.organization_id or (
+            listing.property.organization_id if listing.property_id else None
+        )
+        if organization_id is None:
+            return  # the listing's own form reports the missing property
+        kept = []
+        for form in self.forms:
+            if not hasattr(form, "cleaned_data") or self._should_delete_form(form):
+                continue
+            device = form.cleaned_data.get("device")
+            if device is None:
+                continue
+            assigned = form.instance.pk is not None and "device" not in form.changed_data
+            role = form.cleaned_data.get("role") or LockAssignment.Role.SECONDARY
+            kept.append((form, device_seat(device, role=role, assigned=assigned)))
+        seats = [seat for _form, seat in kept]
+        for problem in assignment_problems(organization_id=organization_id, seats=seats):
+            field, message = INLINE_MESSAGES[problem.rule]
+            kept[problem.index][0].add_error(field, message)
+
+
+class LockAssignmentInline(ManagerOnlyInline, admin.TabularInline):
+    model = LockAssignment
+    formset = LockAssignmentFormSet
+    extra = 0
+    autocomplete_fields = ["device"]
+    fields = ["device", "role", "guest_access"]
+
+
+class PrimaryLockFilter(admin.SimpleListFilter):
+    title = "primary lock"
+    parameter_name = "primary_lock"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Has a primary lock"), ("no", "No primary lock")]
+
+    def queryset(self, request, queryset):
+        has_primary = queryset.filter(assignments__role=LockAssignment.Role.PRIMARY)
+        if self.value() == "yes":
+            return queryset.filter(pk__in=has_primary.values("pk"))
+        if self.value() == "no":
+            return queryset.exclude(pk__in=has_primary.values("pk"))
+        return queryset
+
+
+# The fields of the listing form that the services write.
+LISTING_FORM_FIELDS = [
+    "property",
+    "name",
+    "external_id",
+    "active",
+    "check_in_time",
+    "check_out_time",
+    "buffer_before_minutes",
+    "buffer_after_minutes",
+    "code_lead_time_minutes",
+    "code_length",
+    "code_style",
+]
+
+
+@admin.register(Listing)
+class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
+    ordering = ["property__name", "name"]
+    list_display = [
+        "name",
+        "property",
+        "external_id",
+        "primary_lock",
+        "primary_lock_state",
+        "lock_count",
+        "active",
+    ]
+    list_filter = [
+        ("property", admin.RelatedOnlyFieldListFilter),
+        ("organization", admin.RelatedOnlyFieldListFilter),
+        "active",
+        PrimaryLockFilter,
+    ]
+    list_select_related = ["property"]
+    search_fields = ["name", "external_id", "property__name"]
+    autocomplete_fields = ["property"]
+    inlines = [LockAssignmentInline]
+    fieldsets = [
+        (None, {"fields": ["property", "name", "external_id", "active"]}),
+        (
+            "Stay and code settings",
+            {
+                "description": "Empty fields use the property's times and Keystay's defaults.",
+                "fields": [
+                    ("check_in_time", "check_out_time"),
+                    ("buffer_before_minutes", "buffer_after_minutes"),
+                    "code_lead_time_minutes",
+                    ("code_length", "code_style"),
+                ],
+            },
+        ),
+    ]
+    readonly_fields = ["codes_made_outside"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None:
+            fieldsets.append(
+                (
+                    "Codes made outside Keystay on this listing's locks (read-only)",
+                    {"fields": ["codes_made_outside"]},
+                )
+            )
+        return fieldsets
+
+    @admin.display(description="codes")
+    def codes_made_outside(self, obj):
+        from .selectors import unmanaged_codes_for_listing
+
+        return render_to_string(
+            "locks/_unmanaged_codes.html",
+            {"unmanaged_codes": unmanaged_codes_for_listing(obj)},
+        )
+
+    def get_queryset(self, request):
+        primaries = LockAssignment.objects.filter(role=LockAssignment.Role.PRIMARY).select_related(
+            "device"
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_locks=Count("assignments"))
+            .prefetch_related(Prefetch("assignments", primaries, to_attr="_primary"))
+        )
+
+    def _primary_device(self, obj):
+        primary = getattr(obj, "_primary", None)
+        return primary[0].device if primary else None
+
+    @admin.display(description="primary lock")
+    def primary_lock(self, obj):
+        device = self._primary_device(obj)
+        return device.name if device else "—"
+
+    @admin.display(description="lock state")
+    def primary_lock_state(self, obj):
+        device = self._primary_device(obj)
+        if device is None:
+            return "—"
+        state = "online" if device.online else "OFFLINE"
+        if device.battery_percent is not None:
+            state += f", battery {device.battery_percent}%"
+        return state
+
+    @admin.display(description="locks", ordering="_locks")
+    def lock_count(self, obj):
+        return obj._locks
+
+    # Writes go through the services, as from the API: they validate and re-plan stays.
+
+    def save_model(self, request, obj, form, change):
+        fields = {name: getattr(obj, name) for name in LISTING_FORM_FIELDS if name in form.fields}
+        if not change:
+            fields.pop("property")
+            form.instance = property_services.listing_create(property=obj.property, **fields)
+            return
+        # The service compares with the stored listing to know what changed (the form has
+        # already put the new values on `obj`).
+        stored = Listing.objects.select_related("property").get(pk=obj.pk)
+        form.instance = property_services.listing_update(listing=stored, **fields)
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not LockAssignment:
+            return super().save_formset(request, form, formset, change)
+        listing = form.instance
+        formset.save(commit=False)  # sorts the rows into deleted, changed and new
+        with transaction.atomic():
+            for assignment in formset.deleted_objects:
+                lock_services.assignment_delete(assignment=assignment)
+            changed = []
+            for assignment, fields in formset.changed_objects:
+                if "device" in fields:  # another device on the row: the old one leaves
+                    stored = LockAssignment.objects.get(pk=assignment.pk)
+                    lock_services.assignment_delete(assignment=stored)
+                    formset.new_objects.append(assignment)
+                else:
+                    changed.append(assignment)
+            # Demotions first: the database allows one primary per listing at every moment.
+            changed.sort(key=lambda a: a.role == LockAssignment.Role.PRIMARY)
+            for assignment in changed:
+                lock_services.assignment_update(
+                    assignment=LockAssignment.objects.get(pk=assignment.pk),
+                    role=assignment.role,
+                    guest_access=assignment.guest_access,
+                )
+            for assignment in formset.new_objects:
+                lock_services.assignment_create(
+                    listing=listing,
+                    device=assignment.device,
+                    role=assignment.role,
+                    guest_access=assignment.guest_access,
+                )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -282,6 +283,81 @@ def notify_listing_locks_changed(*, listing_ids, defer: bool = False) -> None:
     )
 
 
+# ------------------------------------------------------------------ assignment rules
+
+
+class AssignmentRule(StrEnum):
+    ONE_PRIMARY = "one_primary"
+    DEVICE_ONCE = "device_once"
+    DEVICE_REMOVED = "device_removed"
+    OTHER_ORGANIZATION = "other_organization"
+
+
+@dataclass(frozen=True)
+class Seat:
+    """A device as one listing would have it (an assignment, existing or wanted)."""
+
+    device_id: int
+    device_organization_id: int
+    device_removed: bool
+    role: str
+    # Assigned today: a device removed at the provider since keeps its place (its codes
+    # must still leave the lock); only a new assignment of it is refused.
+    assigned: bool = False
+
+
+@dataclass(frozen=True)
+class AssignmentProblem:
+    rule: AssignmentRule
+    index: int  # the seat at fault
+    other: int | None = None  # the earlier seat it clashes with
+
+
+def assignment_problems(*, organization_id: int, seats: list[Seat]) -> list[AssignmentProblem]:
+    """What breaks the rules of a listing's locks, for the whole set it would have.
+
+    The one place for them (the admin inline, the API and the bulk import word the
+    problems their own way): devices of the listing's organization only, no device
+    removed at the provider newly assigned, a device at most once, one primary lock.
+    The database enforces the last two as well.
+    """
+    problems: list[AssignmentProblem] = []
+    first_of_device: dict[int, int] = {}
+    first_primary: int | None = None
+    for index, seat in enumerate(seats):
+        if seat.device_organization_id != organization_id:
+            problems.append(AssignmentProblem(AssignmentRule.OTHER_ORGANIZATION, index))
+            continue
+        if seat.device_removed and not seat.assigned:
+            problems.append(AssignmentProblem(AssignmentRule.DEVICE_REMOVED, index))
+        if seat.device_id in first_of_device:
+            problems.append(
+                AssignmentProblem(
+                    AssignmentRule.DEVICE_ONCE, index, first_of_device[seat.device_id]
+                )
+            )
+            continue
+        first_of_device[seat.device_id] = index
+        if seat.role == LockAssignment.Role.PRIMARY:
+            if first_primary is None:
+                first_primary = index
+            else:
+                problems.append(
+                    AssignmentProblem(AssignmentRule.ONE_PRIMARY, index, first_primary)
+                )
+    return problems
+
+
+def device_seat(device: Device, *, role: str, assigned: bool = False) -> Seat:
+    return Seat(
+        device_id=device.pk,
+        device_organization_id=device.organization_id,
+        device_removed=device.removed_at is not None,
+        role=role,
+        assigned=assigned,
+    )
+
+
 def assignments_create(
     *,
     listing: Listing,
@@ -290,22 +366,30 @@ def assignments_create(
     guest_access: bool = True,
 ) -> list[LockAssignment]:
     """Assign devices to one listing; raises ValidationError with a message per problem."""
+    existing = [
+        Seat(device_id, listing.organization_id, removed is not None, existing_role, True)
+        for device_id, removed, existing_role in listing.assignments.values_list(
+            "device_id", "device__removed_at", "role"
+        )
+    ]
+    seats = existing + [device_seat(device, role=role) for device in devices]
     problems = []
-    if role == LockAssignment.Role.PRIMARY:
-        if len(devices) > 1:
-            problems.append("Only one lock can be the primary lock of a listing.")
-        elif listing.assignments.filter(role=LockAssignment.Role.PRIMARY).exists():
-            problems.append(f"{listing} already has a primary lock.")
-    assigned = set(listing.assignments.values_list("device_id", flat=True))
-    for device in devices:
-        if device.organization_id != listing.organization_id:
+    for problem in assignment_problems(organization_id=listing.organization_id, seats=seats):
+        device = devices[problem.index - len(existing)]
+        if problem.rule == AssignmentRule.ONE_PRIMARY:
+            problems.append(
+                f"{listing} already has a primary lock."
+                if problem.other < len(existing)
+                else "Only one lock can be the primary lock of a listing."
+            )
+        elif problem.rule == AssignmentRule.OTHER_ORGANIZATION:
             problems.append(f"{device} belongs to another organization.")
-        elif device.removed_at is not None:
+        elif problem.rule == AssignmentRule.DEVICE_REMOVED:
             problems.append(f"{device} was removed at the provider.")
-        elif device.pk in assigned:
+        else:
             problems.append(f"{device} is already assigned to {listing}.")
     if problems:
-        raise ValidationError(problems)
+        raise ValidationError(list(dict.fromkeys(problems)))
     try:
         with transaction.atomic():
             created = [

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from locks.gateway import ProviderError, SeamGateway
@@ -306,14 +306,21 @@ def _stays_with_codes(now) -> Q:
     )
 
 
+def stays_to_replan(*, listing_ids, now) -> QuerySet[Reservation]:
+    """The stays of these listings that still have, or will have, codes on locks."""
+    return (
+        Reservation.objects.filter(listing_id__in=set(listing_ids))
+        .filter(_stays_with_codes(now))
+        .distinct()
+        .order_by("pk")
+    )
+
+
 def listings_replan(*, listing_ids, now=None) -> int:
     """Re-plan the stays of several listings; one query finds the listings with any."""
     now = now or timezone.now()
-    reservations = Reservation.objects.filter(listing_id__in=set(listing_ids)).filter(
-        _stays_with_codes(now)
-    )
     count = 0
-    for reservation in reservations.distinct().order_by("pk"):
+    for reservation in stays_to_replan(listing_ids=listing_ids, now=now):
         reservation_replan(reservation=reservation, now=now)
         count += 1
     return count

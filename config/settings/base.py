@@ -30,7 +30,6 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
-    "import_export",
     "core",
     "properties",
     "locks",
@@ -195,18 +194,12 @@ KEYSTAY_SCHEDULES = [
 # address the manager's browser used when setting the webhook up.
 KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
 
-# --- django-import-export (the listing import and export) ------------------------------
-# One bad row rolls the whole import back (the listing resource says so too).
-IMPORT_EXPORT_USE_TRANSACTIONS = True
-# The preview and the confirm step are two requests that may reach two processes: with
+# --- The listing import ----------------------------------------------------------------
+# Its preview and its confirmation are two requests that may reach two processes: with
 # Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary
 # folder (one machine, any number of processes).
-IMPORT_EXPORT_TMP_STORAGE_CLASS = (
-    "import_export.tmp_storages.CacheStorage"
-    if REDIS_URL
-    else "import_export.tmp_storages.TempFolderStorage"
-)
-# --- end of django-import-export ------------------------------------------------------
+LISTING_IMPORT_UPLOADS_IN_CACHE = bool(REDIS_URL)
+LISTING_IMPORT_MAX_BYTES = env.int("LISTING_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 
 
 # ------------------------------------------------------------ REST API (api/, issue 7)

@@ -30,7 +30,7 @@ def test_manager_uploads_csv_sees_preview_confirms_and_finds_listings(page, live
             }
         ],
     )
-    expect(page.locator("#id_format option:checked")).to_have_text("csv")  # guessed
+    expect(page.locator("#id_format option:checked")).to_have_text("From the file name")
     page.click("input[type=submit][value=Submit]")
 
     preview = page.locator("#listing-import-preview tbody tr")

@@ -1,4 +1,4 @@
-"""Bulk import and export of listings in the admin: upload, preview, confirm."""
+"""The Listing admin's import (upload, preview, confirm) and export screens."""
 
 import codecs
 import datetime
@@ -12,9 +12,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from locks.listing_import import COLUMNS, FORMATS
 from locks.models import LockAssignment
 from properties.models import Listing, Property
-from properties.resources import COLUMNS, LISTING_FORMATS, import_problems
 from tests.factories import (
     DeviceFactory,
     ListingFactory,
@@ -29,7 +29,6 @@ pytestmark = pytest.mark.django_db
 IMPORT_URL = reverse("admin:properties_listing_import")
 PROCESS_URL = reverse("admin:properties_listing_process_import")
 EXPORT_URL = reverse("admin:properties_listing_export")
-FORMAT = {fmt().get_title(): str(index) for index, fmt in enumerate(LISTING_FORMATS)}
 HEADER = [
     "property",
     "time_zone",
@@ -49,26 +48,26 @@ def csv_file(rows, header=HEADER, delimiter=",", encoding="utf-8", bom=b""):
 
 
 def upload(client, data, name="listings.csv", fmt="csv", **extra):
-    post = {"import_file": SimpleUploadedFile(name, data), "format": FORMAT[fmt], **extra}
+    post = {"import_file": SimpleUploadedFile(name, data), "format": fmt, **extra}
     return client.post(IMPORT_URL, post)
 
 
-def confirm(client, preview_response):
-    form = preview_response.context["confirm_form"]
-    return client.post(PROCESS_URL, {**form.initial, "confirm": "Confirm import"})
+def confirm(client, preview_response, **extra):
+    key = preview_response.context["upload_key"]
+    return client.post(PROCESS_URL, {"key": key, "confirm": "Confirm import", **extra})
 
 
 def import_ok(client, data, **kwargs):
     preview = upload(client, data, **kwargs)
     assert preview.status_code == 200
-    assert import_problems(preview.context["result"]) == []
+    assert preview.context["problems"] == []
     response = confirm(client, preview)
     assert response.status_code == 302, response.content.decode()[:2000]
     return preview, response
 
 
 def problems_of(response):
-    return [(p.row, p.column) for p in import_problems(response.context["result"])]
+    return [(p.row, p.column) for p in response.context["problems"]]
 
 
 def snapshot():
@@ -171,9 +170,7 @@ def test_good_file_creates_and_updates_listings_and_assignments(manager_client, 
 
 
 def export(client, fmt="csv"):
-    data = {"format": FORMAT[fmt], "resource": "0"}
-    data |= {f"listingresource_{column}": "on" for column in COLUMNS}
-    return client.post(EXPORT_URL, data)
+    return client.post(EXPORT_URL, {"format": fmt})
 
 
 @pytest.mark.parametrize("fmt", ["csv", "xlsx", "tsv", "json"])
@@ -201,10 +198,10 @@ def test_export_reimported_changes_nothing(manager_client, org_a, org_b, fmt):
     response = export(manager_client, fmt)
 
     assert response.status_code == 200
-    extension = LISTING_FORMATS[int(FORMAT[fmt])]().get_extension()
+    extension = FORMATS[fmt].extension
     preview, _ = import_ok(manager_client, response.content, name=f"listings.{extension}", fmt=fmt)
 
-    assert [row.import_type for row in preview.context["result"].rows] == ["skip", "skip"]
+    assert [row.action for row in preview.context["plan"].rows] == ["skip", "skip"]
     assert snapshot() == before
 
 
@@ -304,7 +301,7 @@ def test_bad_row_is_reported_by_row_and_column_and_nothing_is_written(
 
     assert response.status_code == 200
     assert (4, column) in problems_of(response)
-    assert "confirm_form" not in response.context
+    assert "upload_key" not in response.context
     page = response.content.decode()
     assert "Nothing was imported" in page
     assert message in page
@@ -374,7 +371,7 @@ def test_confirm_rolls_everything_back_when_the_data_changed_since_the_preview(
         ["Alpha House", "", "Two", "TWO", "", "", "", "", "yes", "Alpha Gate"],
     ]
     preview = upload(manager_client, csv_file(rows, header=header))
-    assert import_problems(preview.context["result"]) == []
+    assert preview.context["problems"] == []
     gate.delete()  # gone before the manager confirms
     before = snapshot()
 
@@ -422,7 +419,7 @@ def test_headers_in_plain_words_and_blank_rows_are_accepted(manager_client, org_
         b";;;\r\n"
     )
     preview, _ = import_ok(manager_client, data)
-    assert [row.keystay.row for row in preview.context["result"].rows] == [3, 5]
+    assert [row.row for row in preview.context["plan"].rows] == [3, 5]
     assert Listing.objects.get(external_id="L-1").check_in_time == datetime.time(9, 15)
 
 
@@ -433,25 +430,26 @@ def test_other_organizations_external_ids_are_untouchable(manager_client, org_a,
 
     preview, _ = import_ok(manager_client, csv_file([row]))
 
-    assert [r.import_type for r in preview.context["result"].rows] == ["new"]
+    assert [r.action for r in preview.context["plan"].rows] == ["new"]
     assert "Bravo" not in preview.content.decode()
     assert Listing.objects.filter(pk=bravo.pk).values().get() == bravo_before
     mine = Listing.objects.get(organization=org_a.organization, external_id=bravo.external_id)
     assert mine.name == "Taken Over" and mine.pk != bravo.pk
 
 
-def test_crafted_organization_is_refused_at_upload_and_at_confirm(manager_client, org_a, org_b):
+def test_crafted_organization_is_refused_at_upload_and_ignored_at_confirm(
+    manager_client, org_a, org_b
+):
     row = ["Alpha House", "", "Loft", "L-1", "", "", "", "", "yes"]
     response = upload(manager_client, csv_file([row]), organization=org_b.organization.pk)
-    assert "result" not in response.context
+    assert "plan" not in response.context
     assert "Select a valid choice" in str(response.context["form"].errors["organization"])
 
     preview = upload(manager_client, csv_file([row]))
-    form = preview.context["confirm_form"]
-    crafted = {**form.initial, "organization": org_b.organization.pk}
-    response = manager_client.post(PROCESS_URL, crafted)
-    assert response.status_code == 200  # the confirm form is invalid: nothing imported
-    assert not Listing.objects.filter(external_id="L-1").exists()
+    # The organization travels with the stored upload, not with the confirm request.
+    response = confirm(manager_client, preview, organization=org_b.organization.pk)
+    assert response.status_code == 302
+    assert Listing.objects.get(external_id="L-1").organization == org_a.organization
     assert org_b.organization.listings.count() == 1
 
 
@@ -478,14 +476,11 @@ def test_staff_member_cannot_import_but_can_export(staff_client, org_a):
     assert staff_client.get(IMPORT_URL).status_code == 403
     row = ["Alpha House", "", "Loft", "L-1", "", "", "", "", "yes"]
     assert upload(staff_client, csv_file([row])).status_code == 403
-    crafted = {"import_file_name": "x", "original_file_name": "x.csv", "format": "0"}
+    crafted = {"key": "x" * 43, "import_file_name": "x", "format": "csv"}
     assert staff_client.post(PROCESS_URL, crafted).status_code == 403
     assert not Listing.objects.filter(external_id="L-1").exists()
 
-    export = staff_client.post(
-        EXPORT_URL,
-        {"format": FORMAT["csv"], "resource": "0", "listingresource_external_id": "on"},
-    )
+    export = staff_client.post(EXPORT_URL, {"format": "csv"})
     assert export.status_code == 200
     assert org_a.listing.external_id in export.content.decode("utf-8-sig")
 
@@ -611,3 +606,20 @@ def test_superuser_picks_the_organization(client, org_a, org_b):
     import_ok(client, csv_file([row]), organization=org_b.organization.pk)
 
     assert Listing.objects.get(external_id="L-1").organization == org_b.organization
+
+
+def test_export_keeps_the_changelists_filters(manager_client, org_a):
+    ListingFactory(property=org_a.property, name="Sleepy Loft", active=False)
+
+    response = manager_client.post(f"{EXPORT_URL}?active__exact=0", {"format": "csv"})
+
+    lines = response.content.decode("utf-8-sig").splitlines()
+    assert [line.split(",")[2] for line in lines[1:]] == ["Sleepy Loft"]
+
+
+def test_json_file_imports(manager_client, org_a):
+    data = b'[{"property": "Alpha House", "name": "Loft", "external_id": "J-1", "code_length": 7}]'
+
+    import_ok(manager_client, data, name="listings.json", fmt="json")
+
+    assert Listing.objects.get(external_id="J-1").code_length == 7

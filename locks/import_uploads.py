@@ -1,0 +1,114 @@
+"""Uploads waiting between the listing import's preview and its confirmation.
+
+The browser is given a random key, never a file name; the session records which keys its
+person previewed, for which organization. Confirming takes the key back: a key that this
+session did not preview (another person's, a crafted one, a file name) is unknown, and
+no file is touched. The upload waits in the cache when the cache is shared between
+processes (Redis), otherwise in a folder of this machine's temporary directory, named by
+the key alone.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage
+
+SESSION_KEY = "listing_import_uploads"
+KEEP = 5  # pending uploads per session: a few browser tabs
+MAX_AGE_SECONDS = 2 * 60 * 60
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")  # secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    key: str
+    organization_id: int
+    file_name: str
+    file_format: str
+    data: bytes
+
+
+def _in_cache() -> bool:
+    return settings.LISTING_IMPORT_UPLOADS_IN_CACHE
+
+
+def _folder() -> FileSystemStorage:
+    return FileSystemStorage(location=Path(tempfile.gettempdir()) / "keystay-listing-imports")
+
+
+def _write(key: str, data: bytes) -> None:
+    if _in_cache():
+        cache.set(f"listing-import:{key}", data, timeout=MAX_AGE_SECONDS)
+    else:
+        _folder().save(key, ContentFile(data))
+
+
+def _read(key: str) -> bytes | None:
+    if _in_cache():
+        return cache.get(f"listing-import:{key}")
+    folder = _folder()
+    if not folder.exists(key):
+        return None
+    with folder.open(key, "rb") as stored:
+        return stored.read()
+
+
+def _delete(key: str) -> None:
+    if _in_cache():
+        cache.delete(f"listing-import:{key}")
+    else:
+        _folder().delete(key)
+
+
+def store(request, *, organization_id: int, file_name: str, file_format: str, data: bytes) -> str:
+    """Keep an upload for its confirmation by the same person; returns its key."""
+    key = secrets.token_urlsafe(32)
+    _write(key, data)
+    pending = dict(request.session.get(SESSION_KEY, {}))
+    pending[key] = {
+        "user": request.user.pk,
+        "organization": organization_id,
+        "name": file_name[:200],
+        "format": file_format,
+        "at": time.time(),
+    }
+    # Older previews of this session are dropped, with their files.
+    for old in sorted(pending, key=lambda k: pending[k]["at"])[:-KEEP]:
+        _delete(old)
+        del pending[old]
+    request.session[SESSION_KEY] = pending
+    return key
+
+
+def take(request, key: str) -> PendingUpload | None:
+    """The upload this person previewed under `key` in this session, or None.
+
+    Removes it from the session and from its store: a key is confirmed once.
+    """
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        return None
+    pending = dict(request.session.get(SESSION_KEY, {}))
+    entry = pending.pop(key, None)
+    if entry is None:
+        return None  # not previewed in this session: nothing is read, nothing deleted
+    request.session[SESSION_KEY] = pending
+    try:
+        data = _read(key)
+    finally:
+        _delete(key)
+    if (
+        data is None
+        or entry["user"] != request.user.pk
+        or time.time() - entry["at"] > MAX_AGE_SECONDS
+    ):
+        return None
+    return PendingUpload(key, entry["organization"], entry["name"], entry["format"], data)
