@@ -14,6 +14,7 @@ from rest_framework import serializers
 
 from core import access
 from core.timezones import local_instant, validate_time_zone
+from locks.endpoints import validate_endpoint
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
 from properties.models import Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
@@ -285,6 +286,7 @@ class ConnectionSerializer(OrganizationOnCreateMixin, serializers.ModelSerialize
         required=False,
         allow_blank=True,
         max_length=200,
+        validators=[validate_endpoint],
         help_text="Leave empty for Seam's API; set it for a self-hosted or test server.",
     )
     masked_api_key = serializers.CharField(read_only=True)

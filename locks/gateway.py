@@ -22,6 +22,7 @@ from seam.exceptions import (
     SeamInvalidWebhookPayloadError,
 )
 
+from . import endpoints
 from .seam_transport import make_seam_client
 
 # Seam preloads time-bound codes and the lock enforces the window on these providers
@@ -344,8 +345,14 @@ class SeamGateway:
     """Calls to one Seam workspace."""
 
     def __init__(self, *, api_key: str, endpoint: str | None = None):
+        # Checked before any client exists: a stored endpoint may predate the allowed list
+        # (or the list may have shrunk since), and no request may leave for such a server.
+        if not endpoints.endpoint_allowed(endpoint):
+            raise ProviderError("invalid", endpoints.NOT_ALLOWED, code="endpoint_not_allowed")
         try:
-            self._client: Seam = make_seam_client(api_key=api_key, endpoint=endpoint or None)
+            self._client: Seam = make_seam_client(
+                api_key=api_key, endpoint=endpoints.effective_endpoint(endpoint)
+            )
         except Exception as error:  # e.g. a key that is not shaped like a Seam key
             raise _translate(error) from error
 
