@@ -8,11 +8,12 @@ from django import forms
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 
+from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
 from properties.models import CodeStyle, Listing, Property
 from reservations.models import AccessOverride, Reservation
 
-from .fields import API_KINDS, KIND_FROM_API, RANGE_MESSAGE, YEAR_MAX, YEAR_MIN
+from .fields import API_KINDS, KIND_FROM_API
 
 
 class IdFilter(filters.NumberFilter):
@@ -28,7 +29,7 @@ class InstantField(IsoDateTimeField):
         value = super().clean(value)
         if value is None:
             return value
-        if not YEAR_MIN <= value.year <= YEAR_MAX:
+        if not in_year_range(value):
             raise forms.ValidationError(RANGE_MESSAGE, code="out_of_range")
         return value.astimezone(datetime.UTC)
 

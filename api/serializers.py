@@ -16,14 +16,13 @@ from core import access
 from core.timezones import local_instant, validate_time_zone
 from locks.endpoints import validate_endpoint
 from locks.models import Device, LockAssignment, LockEvent, LockProviderConnection
-from properties.models import Listing, Organization, Property
+from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
 from reservations.services import override_problems
 
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
 
 State = LockAccess.State
-MAX_LEAD_MINUTES = 7 * 24 * 60
 
 
 def _user(serializer: serializers.Serializer):
@@ -132,7 +131,7 @@ class ListingSerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_LEAD_MINUTES,
+        max_value=MAX_CODE_LEAD_MINUTES,
         help_text="How long before the stay the code is put on the lock. Null: the default.",
     )
     check_in_time = LocalTimeField(
@@ -154,6 +153,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "buffer_after_minutes",
             "code_length",
             "code_style",
+            "override_max_extension_minutes",
             "active",
             "check_in_time",
             "check_out_time",
@@ -637,7 +637,7 @@ class OverrideSerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_LEAD_MINUTES,
+        max_value=MAX_CODE_LEAD_MINUTES,
         help_text="Put the code on this lock this long before its window. Null: the listing's.",
     )
     starts_at = BoundedDateTimeField(

@@ -40,7 +40,14 @@ from import_export.instance_loaders import BaseInstanceLoader
 
 from locks.models import Device, LockAssignment
 
-from .models import CODE_LENGTH_MAX, CODE_LENGTH_MIN, Listing, Organization, Property
+from .models import (
+    CODE_LENGTH_MAX,
+    CODE_LENGTH_MIN,
+    MAX_CODE_LEAD_MINUTES,
+    Listing,
+    Organization,
+    Property,
+)
 
 PRIMARY = LockAssignment.Role.PRIMARY
 SECONDARY = LockAssignment.Role.SECONDARY
@@ -101,7 +108,6 @@ HEADER_ALIASES = {
     "lead_time_minutes": "code_lead_time_minutes",
 }
 LIST_SEPARATOR = ";"
-MAX_LEAD_TIME_MINUTES = 7 * 24 * 60
 NAME_MAX_LENGTH = 200
 EXTERNAL_ID_MAX_LENGTH = 100
 QUERY_CHUNK = 2000  # values per `__in` lookup: far below every database's parameter limit
@@ -790,7 +796,7 @@ class ListingResource(resources.ModelResource):
             "code_lead_time_minutes": functools.partial(
                 parse_whole_number,
                 low=0,
-                high=MAX_LEAD_TIME_MINUTES,
+                high=MAX_CODE_LEAD_MINUTES,
                 what="the code lead time in minutes",
             ),
             "code_length": functools.partial(

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
-from core.timezones import local_instant
+from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
 
 from . import services
@@ -187,6 +187,9 @@ class OverrideForm(forms.ModelForm):
         self.reservation = reservation
         if self.instance.pk:
             self.fields["code"].initial = self.instance.code
+        # Refused while the field is cleaned, before clean() reads the time in the zone.
+        for name in ("starts_at", "ends_at"):
+            self.fields[name].validators.append(validate_year_range)
 
     def clean(self):
         cleaned = super().clean()
@@ -220,6 +223,8 @@ class OverrideForm(forms.ModelForm):
         self.instance.code = self.cleaned_data.get("code", "")
         for name in ("starts_at", "ends_at"):
             setattr(self.instance, name, self.cleaned_data.get(name))
+        if self.has_changed():  # what staff set now stands
+            self.instance.trimmed_at, self.instance.trim_note = None, ""
         return super().save(commit)
 
 
@@ -228,6 +233,7 @@ class OverrideInline(admin.StackedInline):
     form = OverrideForm
     extra = 0
     verbose_name = "override for one lock"
+    readonly_fields = ["trim_note"]
     verbose_name_plural = "Overrides (one lock only)"
 
     def get_formset(self, request, obj=None, **kwargs):
