@@ -15,11 +15,21 @@ from reservations.models import AccessOverride, Reservation
 
 from .fields import API_KINDS, KIND_FROM_API
 
+# The largest id a column holds (64 bits). A larger one fails at the database (SQLite
+# raises OverflowError, PostgreSQL an out-of-range error) instead of matching nothing.
+MAX_ID = 2**63 - 1
+
+
+class IdField(forms.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(**{"min_value": 1, "max_value": MAX_ID, **kwargs})
+
 
 class IdFilter(filters.NumberFilter):
-    """A whole-number id (NumberFilter alone would take 1.5 for 1)."""
+    """A whole-number id (NumberFilter alone would take 1.5 for 1), within what a database
+    column holds: every id filter of the API is one of these."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
 
 class InstantField(IsoDateTimeField):

@@ -137,7 +137,7 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
         ],
     )
     @action(detail=False, methods=["get"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
-    def by_external_id(self, request, external_id: str):
+    def by_external_id(self, request, external_id: str, format=None):
         if not valid_external_id(external_id):
             return Response({"detail": "No such listing."}, status=status.HTTP_404_NOT_FOUND)
         queryset = self.get_queryset().filter(external_id=external_id)
@@ -231,7 +231,7 @@ class ConnectionViewSet(
         responses={200: api.SyncResultSerializer},
     )
     @action(detail=True, methods=["post"])
-    def sync(self, request, pk=None):
+    def sync(self, request, pk=None, format=None):
         connection = self.get_object()
         try:
             result = devices_sync(connection=connection)
@@ -280,7 +280,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="Confirm: a code is generated", request=None)
     @action(detail=True, methods=["post"])
-    def confirm(self, request, pk=None):
+    def confirm(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status == Reservation.Status.CHECKED_OUT:
             raise serializers.ValidationError({"status": ["This stay has ended."]})
@@ -291,7 +291,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="Cancel: the code is revoked on every lock at once", request=None)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status == Reservation.Status.CHECKED_OUT:
             raise serializers.ValidationError({"status": ["This stay has ended."]})
@@ -302,7 +302,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="End the stay now: the code leaves every lock", request=None)
     @action(detail=True, methods=["post"], url_path="end-stay")
-    def end_stay(self, request, pk=None):
+    def end_stay(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status in (Reservation.Status.PENDING, Reservation.Status.CANCELLED):
             raise serializers.ValidationError({"status": ["Only a confirmed stay can end."]})
@@ -327,7 +327,7 @@ class ReservationViewSet(
         url_path=r"by-external-id/(?P<external_id>[^/]+)",
         url_name="upsert",
     )
-    def upsert(self, request, external_id: str):
+    def upsert(self, request, external_id: str, format=None):
         if not valid_external_id(external_id):
             raise serializers.ValidationError(
                 {"external_id": ["An external id has 1 to 100 characters, none of them NUL."]}

@@ -204,6 +204,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": env("API_THROTTLE_RATE", default="1200/minute")},
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystayAutoSchema",
+    "DEFAULT_METADATA_CLASS": "api.metadata.KeystayMetadata",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
