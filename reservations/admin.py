@@ -68,6 +68,13 @@ class ReservationForm(forms.ModelForm):
             "check_out": "Local time of the listing's property.",
         }
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Refused while the field is cleaned, before clean() reads the time in the zone.
+        for name in ("check_in", "check_out"):
+            if name in self.fields:
+                self.fields[name].validators.append(validate_year_range)
+
     def clean(self):
         cleaned = super().clean()
         listing = cleaned.get("listing")

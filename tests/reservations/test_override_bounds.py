@@ -249,3 +249,11 @@ def test_the_data_migration_trims_overrides_set_before_the_bounds(wired):
     assert gate.due_at is not None
     untouched.refresh_from_db()
     assert untouched.trimmed_at is None
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "9999-12-31"])
+def test_a_stay_dated_out_of_range_is_a_field_error_in_the_admin(org_a, staff_client, day):
+    stay = org_a.reservation
+    response = staff_client.post(change_url(stay), form_data(stay, check_in_0=day))
+    assert response.status_code == 200
+    assert "between the years" in response.context["adminform"].form.errors["check_in"][0]
