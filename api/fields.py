@@ -8,16 +8,12 @@ import re
 from django.utils.dateparse import parse_date, parse_datetime
 from rest_framework import serializers
 
+from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.models import Device
-
-# Instants outside these years are refused: a stay in year 1 or 9999 is a typo, and the
-# arithmetic on windows and lead times around them would overflow.
-YEAR_MIN, YEAR_MAX = 2000, 2100
-RANGE_MESSAGE = f"Use an instant between the years {YEAR_MIN} and {YEAR_MAX}."
 
 
 def check_year(value: datetime.date) -> None:
-    if not YEAR_MIN <= value.year <= YEAR_MAX:
+    if not in_year_range(value):
         raise serializers.ValidationError(RANGE_MESSAGE, code="out_of_range")
 
 

@@ -8,17 +8,28 @@ from django import forms
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 
+from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import CodeStyle, Listing, Property
 from reservations.models import AccessOverride, LockEvent, Reservation
 
-from .fields import API_KINDS, KIND_FROM_API, RANGE_MESSAGE, YEAR_MAX, YEAR_MIN
+from .fields import API_KINDS, KIND_FROM_API
+
+# The largest id a column holds (64 bits). A larger one fails at the database (SQLite
+# raises OverflowError, PostgreSQL an out-of-range error) instead of matching nothing.
+MAX_ID = 2**63 - 1
+
+
+class IdField(forms.IntegerField):
+    def __init__(self, **kwargs):
+        super().__init__(**{"min_value": 1, "max_value": MAX_ID, **kwargs})
 
 
 class IdFilter(filters.NumberFilter):
-    """A whole-number id (NumberFilter alone would take 1.5 for 1)."""
+    """A whole-number id (NumberFilter alone would take 1.5 for 1), within what a database
+    column holds: every id filter of the API is one of these."""
 
-    field_class = forms.IntegerField
+    field_class = IdField
 
 
 class InstantField(IsoDateTimeField):
@@ -28,7 +39,7 @@ class InstantField(IsoDateTimeField):
         value = super().clean(value)
         if value is None:
             return value
-        if not YEAR_MIN <= value.year <= YEAR_MAX:
+        if not in_year_range(value):
             raise forms.ValidationError(RANGE_MESSAGE, code="out_of_range")
         return value.astimezone(datetime.UTC)
 

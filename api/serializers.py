@@ -15,9 +15,10 @@ from rest_framework import serializers
 
 from core import access
 from core.timezones import local_instant, validate_time_zone
+from locks.endpoints import validate_endpoint
 from locks.listing_import import format_for_name
 from locks.models import Device, LockAssignment, LockProviderConnection
-from properties.models import Listing, Organization, Property
+from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization, Property
 from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
 from reservations.services import override_problems, status_change_problem
 
@@ -25,7 +26,6 @@ from .authentication import principal_for
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
 
 State = LockAccess.State
-MAX_LEAD_MINUTES = 7 * 24 * 60
 
 
 def _principal(serializer: serializers.Serializer) -> access.Principal:
@@ -132,7 +132,7 @@ class ListingSerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_LEAD_MINUTES,
+        max_value=MAX_CODE_LEAD_MINUTES,
         help_text="How long before the stay the code is put on the lock. Null: the default.",
     )
     check_in_time = LocalTimeField(
@@ -154,6 +154,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "buffer_after_minutes",
             "code_length",
             "code_style",
+            "override_max_extension_minutes",
             "active",
             "check_in_time",
             "check_out_time",
@@ -286,6 +287,7 @@ class ConnectionSerializer(OrganizationOnCreateMixin, serializers.ModelSerialize
         required=False,
         allow_blank=True,
         max_length=200,
+        validators=[validate_endpoint],
         help_text="Leave empty for Seam's API; set it for a self-hosted or test server.",
     )
     masked_api_key = serializers.CharField(read_only=True)
@@ -594,7 +596,7 @@ class OverrideSerializer(serializers.ModelSerializer):
         required=False,
         allow_null=True,
         min_value=0,
-        max_value=MAX_LEAD_MINUTES,
+        max_value=MAX_CODE_LEAD_MINUTES,
         help_text="Put the code on this lock this long before its window. Null: the listing's.",
     )
     starts_at = BoundedDateTimeField(

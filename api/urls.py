@@ -19,6 +19,16 @@ router.register("events", views.EventViewSet, basename="event")
 urlpatterns = [
     path("v1/", include(router.urls)),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="api:schema"), name="redoc"),
+    # HTML pages: OPTIONS answers 405, as POST does. DRF's description of a view would be
+    # rendered by the page's template renderer, which has no template for it (a 500).
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="api:schema", metadata_class=None),
+        name="docs",
+    ),
+    path(
+        "redoc/",
+        SpectacularRedocView.as_view(url_name="api:schema", metadata_class=None),
+        name="redoc",
+    ),
 ]

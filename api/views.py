@@ -142,7 +142,7 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
         ],
     )
     @action(detail=False, methods=["get"], url_path=r"by-external-id/(?P<external_id>[^/]+)")
-    def by_external_id(self, request, external_id: str):
+    def by_external_id(self, request, external_id: str, format=None):
         if not valid_external_id(external_id):
             return Response({"detail": "No such listing."}, status=status.HTTP_404_NOT_FOUND)
         queryset = self.get_queryset().filter(external_id=external_id)
@@ -181,7 +181,7 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
         url_path="import",
         parser_classes=[MultiPartParser, FormParser],
     )
-    def import_file(self, request):
+    def import_file(self, request, format=None):
         """The admin's listing import: per-row actions, or per-row errors and nothing written."""
         serializer = api.ListingImportSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
@@ -279,7 +279,7 @@ class ConnectionViewSet(
         responses={200: api.SyncResultSerializer},
     )
     @action(detail=True, methods=["post"])
-    def sync(self, request, pk=None):
+    def sync(self, request, pk=None, format=None):
         connection = self.get_object()
         try:
             result = devices_sync(connection=connection)
@@ -328,7 +328,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="Confirm: a code is generated", request=None)
     @action(detail=True, methods=["post"])
-    def confirm(self, request, pk=None):
+    def confirm(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status == Reservation.Status.CHECKED_OUT:
             raise serializers.ValidationError({"status": ["This stay has ended."]})
@@ -339,7 +339,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="Cancel: the code is revoked on every lock at once", request=None)
     @action(detail=True, methods=["post"])
-    def cancel(self, request, pk=None):
+    def cancel(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status == Reservation.Status.CHECKED_OUT:
             raise serializers.ValidationError({"status": ["This stay has ended."]})
@@ -350,7 +350,7 @@ class ReservationViewSet(
 
     @extend_schema(summary="End the stay now: the code leaves every lock", request=None)
     @action(detail=True, methods=["post"], url_path="end-stay")
-    def end_stay(self, request, pk=None):
+    def end_stay(self, request, pk=None, format=None):
         reservation = self.get_object()
         if reservation.status in (Reservation.Status.PENDING, Reservation.Status.CANCELLED):
             raise serializers.ValidationError({"status": ["Only a confirmed stay can end."]})
@@ -375,7 +375,7 @@ class ReservationViewSet(
         url_path=r"by-external-id/(?P<external_id>[^/]+)",
         url_name="upsert",
     )
-    def upsert(self, request, external_id: str):
+    def upsert(self, request, external_id: str, format=None):
         if not valid_external_id(external_id):
             raise serializers.ValidationError(
                 {"external_id": ["An external id has 1 to 100 characters, none of them NUL."]}

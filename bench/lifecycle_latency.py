@@ -36,6 +36,7 @@ def main() -> None:
     import django
 
     django.setup()
+    from django.conf import settings
     from django.core.management import call_command
     from django.utils import timezone
 
@@ -50,6 +51,9 @@ def main() -> None:
 
     call_command("migrate", verbosity=0)
     fake = start_fake_seam()
+    # Keystay calls only allowed servers: this process and the cluster may call the fake.
+    os.environ["SEAM_ALLOWED_ENDPOINTS"] = fake.url
+    settings.SEAM_ALLOWED_ENDPOINTS = [fake.url]
     cluster = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
         cwd=ROOT,

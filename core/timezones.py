@@ -23,3 +23,19 @@ def local_instant(
     aware = wall_clock.replace(tzinfo=zone)
     round_trip = aware.astimezone(datetime.UTC).astimezone(zone)
     return aware if round_trip.replace(tzinfo=None) == wall_clock else None
+
+
+# Instants outside these years are refused wherever they are typed (admin, API, filters): a
+# stay in year 1 or 9999 is a typo, and the arithmetic on windows and lead times around them
+# would overflow.
+YEAR_MIN, YEAR_MAX = 2000, 2100
+RANGE_MESSAGE = f"Use an instant between the years {YEAR_MIN} and {YEAR_MAX}."
+
+
+def in_year_range(value: datetime.date) -> bool:
+    return YEAR_MIN <= value.year <= YEAR_MAX
+
+
+def validate_year_range(value: datetime.date) -> None:
+    if not in_year_range(value):
+        raise ValidationError(RANGE_MESSAGE, code="out_of_range")

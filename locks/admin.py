@@ -355,6 +355,7 @@ LISTING_FORM_FIELDS = [
     "buffer_before_minutes",
     "buffer_after_minutes",
     "code_lead_time_minutes",
+    "override_max_extension_minutes",
     "code_length",
     "code_style",
 ]
@@ -391,7 +392,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 "fields": [
                     ("check_in_time", "check_out_time"),
                     ("buffer_before_minutes", "buffer_after_minutes"),
-                    "code_lead_time_minutes",
+                    ("code_lead_time_minutes", "override_max_extension_minutes"),
                     ("code_length", "code_style"),
                 ],
             },

@@ -4,6 +4,7 @@ from django import forms
 
 from properties.models import Listing, Organization
 
+from .endpoints import validate_endpoint
 from .gateway import ACCESS_CONTROL_PROVIDERS, PIN_LOCK_PROVIDERS
 from .models import Device, LockAssignment, LockProviderConnection
 
@@ -22,6 +23,7 @@ class ConnectionAddForm(forms.Form):
     endpoint = forms.URLField(
         required=False,
         assume_scheme="https",
+        validators=[validate_endpoint],
         help_text="Leave empty for Seam's API; set it for a self-hosted or test server.",
     )
 

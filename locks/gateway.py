@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from seam import Seam, SeamWebhook
+import svix
+from seam import Seam
 from seam.auth import SeamInvalidTokenError
 from seam.exceptions import (
     SeamHttpApiError,
     SeamHttpInvalidInputError,
     SeamHttpUnauthorizedError,
-    SeamInvalidWebhookPayloadError,
 )
 
+from . import endpoints
 from .seam_transport import make_seam_client
 
 # Seam preloads time-bound codes and the lock enforces the window on these providers
@@ -271,19 +273,36 @@ class WebhookRejected(Exception):
     """A webhook delivery that is not provably Seam's: unsigned, tampered or stale."""
 
 
-class WebhookUnreadable(Exception):
-    """A delivery signed by Seam that holds no event Keystay can read (retrying won't help)."""
+class UnreadableEvent(ValueError):
+    """A payload that holds no event Keystay can read: not a Seam event, or a field of an
+    unexpected type or size. Delivering it again brings the same: it is acknowledged and
+    logged, never retried."""
 
+
+# The webhook's name for it: a delivery signed by Seam that holds no readable event.
+WebhookUnreadable = UnreadableEvent
 
 # Keys that may carry a code's digits (an unlock event may report the code entered).
 _SECRET_KEYS = frozenset({"code", "pin", "pin_code"})
+_MAX_ID_LENGTH = 100  # Seam's ids are UUIDs; the event tables keep 100 characters
+
+
+def _storable(text: str) -> str:
+    """Text the databases accept: no NUL (PostgreSQL refuses it), no lone surrogate."""
+    return text.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 def _scrub(value: Any) -> Any:
+    """The stored copy of a payload: no code digits, and only values JSON columns accept
+    (NaN and infinities become null, text is made storable) — it is never read back."""
     if isinstance(value, dict):
-        return {k: _scrub(v) for k, v in value.items() if k not in _SECRET_KEYS}
+        return {_storable(str(k)): _scrub(v) for k, v in value.items() if k not in _SECRET_KEYS}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str):
+        return _storable(value)
     return value
 
 
@@ -295,57 +314,117 @@ def _event_dict(event: Any) -> dict[str, Any]:
     return {name: getattr(event, name) for name in names}
 
 
-def event_info(raw: dict[str, Any]) -> EventInfo:
-    """Keystay's reading of a Seam event given as a dict (a webhook body, a listed event)."""
-    created = _parse_time(raw.get("created_at")) or _parse_time(raw.get("occurred_at"))
-    occurred = _parse_time(raw.get("occurred_at")) or created
-    if created is None or not raw.get("event_id") or not raw.get("event_type"):
-        raise ValueError("not a Seam event")
-    battery = raw.get("device_battery_level")
-    if battery is None:
-        battery = raw.get("battery_level")
+def _text(raw: dict[str, Any], name: str, *, max_length: int = _MAX_ID_LENGTH) -> str:
+    """A string field; missing or null reads as "". Anything else is unreadable."""
+    value = raw.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UnreadableEvent(f"{name} is a {type(value).__name__}, not a string")
+    if len(value) > max_length or _storable(value) != value:
+        raise UnreadableEvent(f"{name} is not an id Keystay can store")
+    return value
+
+
+def _instant(raw: dict[str, Any], name: str) -> datetime.datetime | None:
+    """An ISO 8601 instant field; missing or null reads as None. One without an offset is
+    read as UTC, Seam's own zone."""
+    text = _text(raw, name)
+    if not text:
+        return None
+    try:
+        value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as error:
+        raise UnreadableEvent(f"{name} is not an ISO 8601 instant") from error
+    return value if value.tzinfo is not None else value.replace(tzinfo=datetime.UTC)
+
+
+def _battery(raw: dict[str, Any]) -> float | None:
+    """Seam's battery level, a fraction from 0 to 1; missing or null reads as None."""
+    name = "device_battery_level"
+    if raw.get(name) is None:
+        name = "battery_level"
+    value = raw.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UnreadableEvent(f"{name} is a {type(value).__name__}, not a number")
+    if not (math.isfinite(value) and 0 <= value <= 1):
+        raise UnreadableEvent(f"{name} is not a fraction from 0 to 1")
+    return float(value)
+
+
+def event_info(raw: Any) -> EventInfo:
+    """Keystay's reading of a Seam event given as a dict (a webhook body, a listed event).
+
+    Raises UnreadableEvent for anything that is not a Seam event as Keystay reads one:
+    every field it uses is checked for its type here, so that nothing further along has to.
+    """
+    if not isinstance(raw, dict):
+        raise UnreadableEvent(f"the event is a {type(raw).__name__}, not an object")
+    event_id, event_type = _text(raw, "event_id"), _text(raw, "event_type")
+    occurred = _instant(raw, "occurred_at")
+    created = _instant(raw, "created_at") or occurred
+    if created is None or not event_id or not event_type:
+        raise UnreadableEvent("not a Seam event (no id, type or time)")
+    managed = raw.get("access_code_is_managed")
+    if managed is not None and not isinstance(managed, bool):
+        raise UnreadableEvent("access_code_is_managed is not true or false")
+    code = raw.get("code")
+    if isinstance(code, bool) or not isinstance(code, str | int | None):
+        raise UnreadableEvent("code is not digits")
     return EventInfo(
-        event_id=str(raw["event_id"]),
-        event_type=str(raw["event_type"]),
+        event_id=event_id,
+        event_type=event_type,
         created_at=created,
-        occurred_at=occurred,
-        workspace_id=raw.get("workspace_id") or "",
-        device_id=raw.get("device_id") or "",
-        access_code_id=raw.get("access_code_id") or "",
-        access_code_is_managed=raw.get("access_code_is_managed"),
-        method=raw.get("method") or "",
-        battery_level=float(battery) if isinstance(battery, int | float) else None,
-        battery_status=raw.get("battery_status") or "",
+        occurred_at=occurred or created,
+        workspace_id=_text(raw, "workspace_id"),
+        device_id=_text(raw, "device_id"),
+        access_code_id=_text(raw, "access_code_id"),
+        access_code_is_managed=managed,
+        method=_text(raw, "method"),
+        battery_level=_battery(raw),
+        battery_status=_text(raw, "battery_status"),
         payload=_scrub(raw),
-        code=str(raw.get("code") or ""),
+        code=str(code or ""),
     )
 
 
 def verify_webhook(*, secret: str, payload: bytes, headers: dict[str, str]) -> EventInfo:
-    """Check a delivery's Svix signature with Seam's SDK and read the event it carries.
+    """Check a delivery's Svix signature (Seam signs its webhooks with Svix) and read the
+    event it carries.
 
     Raises WebhookRejected for a missing or bad signature, a stale or future timestamp,
     or a secret that cannot verify anything (nothing in the request is trusted before);
-    WebhookUnreadable for a signed body that is not a Seam event.
+    UnreadableEvent for a signed body that is not a Seam event Keystay can read. Svix parses
+    the body only once the signature checked out, and Keystay reads the event itself
+    (event_info) rather than through the SDK's event classes: whatever a signed body holds,
+    it is read or found unreadable, never an error that would have Svix retry it.
     """
     try:
-        SeamWebhook(secret).verify(payload, dict(headers))
-    except SeamInvalidWebhookPayloadError as error:
-        raise WebhookUnreadable(str(error)) from error
+        raw = svix.Webhook(secret).verify(payload, dict(headers))
+    except (json.JSONDecodeError, RecursionError) as error:  # signed, but not JSON
+        raise UnreadableEvent(f"the body is not JSON Keystay can read ({error})") from error
     except Exception as error:  # svix raises several kinds for malformed headers
         raise WebhookRejected(str(error) or type(error).__name__) from error
     try:
-        return event_info(json.loads(payload))
-    except ValueError as error:
-        raise WebhookUnreadable(str(error)) from error
+        return event_info(raw)
+    except RecursionError as error:
+        raise UnreadableEvent("the event is nested too deep") from error
 
 
 class SeamGateway:
     """Calls to one Seam workspace."""
 
     def __init__(self, *, api_key: str, endpoint: str | None = None):
+        # Checked before any client exists: a stored endpoint may predate the allowed list
+        # (or the list may have shrunk since), and no request may leave for such a server.
+        if not endpoints.endpoint_allowed(endpoint):
+            raise ProviderError("invalid", endpoints.NOT_ALLOWED, code="endpoint_not_allowed")
         try:
-            self._client: Seam = make_seam_client(api_key=api_key, endpoint=endpoint or None)
+            self._client: Seam = make_seam_client(
+                api_key=api_key, endpoint=endpoints.effective_endpoint(endpoint)
+            )
         except Exception as error:  # e.g. a key that is not shaped like a Seam key
             raise _translate(error) from error
 

@@ -34,7 +34,14 @@ from dataclasses import dataclass, field
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 
-from properties.models import CODE_LENGTH_MAX, CODE_LENGTH_MIN, Listing, Organization, Property
+from properties.models import (
+    CODE_LENGTH_MAX,
+    CODE_LENGTH_MIN,
+    MAX_CODE_LEAD_MINUTES,
+    Listing,
+    Organization,
+    Property,
+)
 from properties.services import LISTING_CODE_FIELDS
 
 from .models import Device, LockAssignment
@@ -88,7 +95,7 @@ HEADER_ALIASES = {
     "lead_time_minutes": "code_lead_time_minutes",
 }
 LIST_SEPARATOR = ";"
-MAX_LEAD_TIME_MINUTES = 7 * 24 * 60
+
 NAME_MAX_LENGTH = 200
 EXTERNAL_ID_MAX_LENGTH = 100
 QUERY_CHUNK = 2000  # values per `__in` lookup: far below every database's parameter limit
@@ -353,7 +360,7 @@ PARSERS = {
     "check_in_time": parse_time,
     "check_out_time": parse_time,
     "code_lead_time_minutes": functools.partial(
-        parse_whole_number, low=0, high=MAX_LEAD_TIME_MINUTES, what="the code lead time in minutes"
+        parse_whole_number, low=0, high=MAX_CODE_LEAD_MINUTES, what="the code lead time in minutes"
     ),
     "code_length": functools.partial(
         parse_whole_number,

@@ -96,5 +96,6 @@ def make_seam_client(*, api_key: str, endpoint: str | None = None, timeout: floa
         api_key=api_key,
         endpoint=endpoint,
         timeout=timeout,
-        httpx_options={"transport": transport},
+        # Never follow a redirect: the endpoint was checked, where it points to was not.
+        httpx_options={"transport": transport, "follow_redirects": False},
     )

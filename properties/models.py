@@ -173,8 +173,14 @@ class CodeStyle(models.TextChoices):
     PHONE = "phone", "Last digits of the guest's phone"
 
 
-# How long before the window a code is put on the lock, when the listing does not say.
+# How long before the window a code is put on the lock, when the listing does not say, and
+# the longest allowed anywhere (a listing, a lock's override, the import, the API).
 DEFAULT_CODE_LEAD_MINUTES = 24 * 60
+MAX_CODE_LEAD_MINUTES = 7 * 24 * 60
+# How far a lock's override may open the door before, or keep it open after, its stay's
+# window when the listing does not say; and the most a listing may allow.
+DEFAULT_OVERRIDE_EXTENSION_MINUTES = 24 * 60
+MAX_OVERRIDE_EXTENSION_MINUTES = 7 * 24 * 60
 
 
 class Listing(models.Model):
@@ -202,7 +208,7 @@ class Listing(models.Model):
         "code lead time (minutes)",
         null=True,
         blank=True,
-        validators=[MaxValueValidator(7 * 24 * 60)],
+        validators=[MaxValueValidator(MAX_CODE_LEAD_MINUTES)],
         help_text="How long before the stay the code is put on the lock. Empty: the default.",
     )
     code_length = models.PositiveSmallIntegerField(
@@ -222,6 +228,16 @@ class Listing(models.Model):
         default=0,
         validators=[MaxValueValidator(24 * 60)],
         help_text="The guest's code keeps working this long after check-out.",
+    )
+    override_max_extension_minutes = models.PositiveIntegerField(
+        "overrides may extend the window by (minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_OVERRIDE_EXTENSION_MINUTES)],
+        help_text=(
+            "How far a lock's override may open the window before the stay's, or keep it "
+            "after. Empty: 24 hours. Never into another stay on that lock."
+        ),
     )
     code_style = models.CharField(
         max_length=16,
@@ -288,6 +304,13 @@ class Listing(models.Model):
         minutes = self.code_lead_time_minutes
         return datetime.timedelta(
             minutes=DEFAULT_CODE_LEAD_MINUTES if minutes is None else minutes
+        )
+
+    @builtins.property
+    def override_max_extension(self) -> datetime.timedelta:
+        minutes = self.override_max_extension_minutes
+        return datetime.timedelta(
+            minutes=DEFAULT_OVERRIDE_EXTENSION_MINUTES if minutes is None else minutes
         )
 
     def local_check_in(self, day: datetime.date) -> datetime.datetime:

@@ -305,6 +305,8 @@ LISTING_CODE_FIELDS = {
     "code_lead_time_minutes",
     "code_length",
     "code_style",
+    # A smaller bound trims the overrides beyond it when the stays are re-planned.
+    "override_max_extension_minutes",
 }
 
 

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
-from core.timezones import local_instant
+from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
 
 from . import (
@@ -71,6 +71,13 @@ class ReservationForm(forms.ModelForm):
             "check_in": "Local time of the listing's property.",
             "check_out": "Local time of the listing's property.",
         }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Refused while the field is cleaned, before clean() reads the time in the zone.
+        for name in ("check_in", "check_out"):
+            if name in self.fields:
+                self.fields[name].validators.append(validate_year_range)
 
     def clean(self):
         cleaned = super().clean()
@@ -205,6 +212,9 @@ class OverrideForm(forms.ModelForm):
         self.reservation = reservation
         if self.instance.pk:
             self.fields["code"].initial = self.instance.code
+        # Refused while the field is cleaned, before clean() reads the time in the zone.
+        for name in ("starts_at", "ends_at"):
+            self.fields[name].validators.append(validate_year_range)
 
     def clean(self):
         cleaned = super().clean()
@@ -252,6 +262,7 @@ class OverrideInline(admin.StackedInline):
     form = OverrideForm
     extra = 0
     verbose_name = "override for one lock"
+    readonly_fields = ["trim_note"]
     verbose_name_plural = "Overrides (one lock only)"
 
     def get_formset(self, request, obj=None, **kwargs):

@@ -3,13 +3,14 @@
 import datetime
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 from core.crypto import EncryptedValue
 from locks.models import Device, LockProviderConnection, UnmanagedCode
-from properties.models import Listing, Organization
+from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization
 
 
 class Reservation(models.Model):
@@ -295,9 +296,15 @@ class AccessOverride(models.Model):
         "locks.LockAssignment", on_delete=models.CASCADE, related_name="overrides"
     )
     code_ciphertext = models.TextField(blank=True, editable=False)
-    lead_time_minutes = models.PositiveIntegerField(null=True, blank=True)
+    lead_time_minutes = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(MAX_CODE_LEAD_MINUTES)]
+    )
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
+    # When re-planning last narrowed the window (a stay booked into it, a smaller bound on
+    # the listing), and what it did: staff see why the lock no longer follows what they set.
+    trimmed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    trim_note = models.CharField(max_length=300, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -22,9 +22,15 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment
-from properties.models import CodeStyle, Listing
+from properties.models import (
+    MAX_CODE_LEAD_MINUTES,
+    MAX_OVERRIDE_EXTENSION_MINUTES,
+    CodeStyle,
+    Listing,
+)
 
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
@@ -53,6 +59,50 @@ class Plan:
     starts_at: datetime.datetime
     ends_at: datetime.datetime
     program_at: datetime.datetime
+
+
+def override_limits(
+    *,
+    window: tuple[datetime.datetime, datetime.datetime],
+    extension: datetime.timedelta,
+    neighbours,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The earliest start and latest end of an override of a stay with this window.
+
+    At most `extension` beyond the window on each side, and never into another confirmed
+    stay on the lock: `neighbours` are those stays' (check-in, check-out). Check-in and
+    check-out, not their buffered windows, which may touch on a same-day turnover. Only
+    the extension is bounded: a stay that overlaps this one's own window (a double
+    booking) does not make the stay's window itself out of bounds.
+    """
+    window_start, window_end = window
+    earliest, latest = window_start - extension, window_end + extension
+    for check_in, check_out in neighbours:
+        if check_in < window_start:
+            earliest = max(earliest, min(check_out, window_start))
+        if check_out > window_end:
+            latest = min(latest, max(check_in, window_end))
+    return earliest, latest
+
+
+def _override_limits(
+    reservation: Reservation, device_id: int
+) -> tuple[datetime.datetime, datetime.datetime]:
+    window = reservation.window
+    extension = reservation.listing.override_max_extension
+    neighbours = (
+        Reservation.objects.filter(
+            status=Reservation.Status.CONFIRMED,
+            listing__assignments__device_id=device_id,
+            listing__assignments__guest_access=True,
+            check_in__lt=window[1] + extension,
+            check_out__gt=window[0] - extension,
+        )
+        .exclude(pk=reservation.pk)
+        .values_list("check_in", "check_out")
+        .distinct()
+    )
+    return override_limits(window=window, extension=extension, neighbours=list(neighbours))
 
 
 def _plan(reservation: Reservation, code: str, override: AccessOverride | None) -> Plan:
@@ -204,9 +254,16 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
     }
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
+    trimmed_neighbours: set[int] = set()
     if reservation.is_live:
         assignments = _guest_locks(listing)
-        overrides = {o.assignment_id: o for o in reservation.overrides.all()}
+        overrides = {
+            o.assignment_id: o
+            for o in reservation.overrides.select_related("assignment", "reservation__listing")
+        }
+        for override in overrides.values():
+            _override_trim(override, now)
+        trimmed_neighbours = _trim_neighbours_overrides(reservation, assignments, now)
         try:
             code = _ensure_code(reservation, assignments, now)
         except CodeRefused as refusal:
@@ -267,6 +324,68 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
 
     reservation_id = reservation.pk
     transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+    # Their overrides were trimmed to keep out of this stay: their locks follow at once.
+    # Trimming is idempotent, so these re-plans trim nothing more and stop here.
+    for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):
+        reservation_replan(reservation=neighbour, now=now)
+
+
+def _override_trim(override: AccessOverride, now) -> bool:
+    """Narrow an override's window to its limits, recording why; True when it changed.
+
+    The window it was given was within bounds then; a stay booked into it since, or a
+    smaller bound on the listing, must not leave this guest's code on the door.
+    """
+    if override.starts_at is None and override.ends_at is None:
+        return False  # the stay's own window: nothing beyond it to trim
+    earliest, latest = _override_limits(override.reservation, override.assignment.device_id)
+    starts, ends = override.starts_at, override.ends_at
+    if starts is not None and starts < earliest:
+        starts = earliest
+    if ends is not None and ends > latest:
+        ends = latest
+    if (starts, ends) == (override.starts_at, override.ends_at):
+        return False
+    if starts is not None and ends is not None and ends <= starts:
+        starts = ends = None  # nothing of it is left: the lock follows the stay's window
+    note = (
+        f"Trimmed from {_when(override.starts_at)} – {_when(override.ends_at)} "
+        f"to {_when(starts)} – {_when(ends)}: beyond its bound or into another stay."
+    )
+    logger.info("Override %s of reservation %s: %s", override.pk, override.reservation_id, note)
+    override.starts_at, override.ends_at = starts, ends
+    override.trimmed_at, override.trim_note = now, note
+    override.save(update_fields=["starts_at", "ends_at", "trimmed_at", "trim_note", "updated_at"])
+    return True
+
+
+def _when(value: datetime.datetime | None) -> str:
+    return "the stay's" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _trim_neighbours_overrides(
+    reservation: Reservation, assignments: list[LockAssignment], now
+) -> set[int]:
+    """Trim other stays' overrides that reach into this stay on its locks; returns the ids
+    of the stays whose overrides changed."""
+    if not assignments:
+        return set()
+    # Candidates: overrides with their own window, of confirmed stays close enough that
+    # their window (and so their override) may reach this stay; each is then trimmed by
+    # the same limits as when it was set.
+    reach = datetime.timedelta(days=1) + datetime.timedelta(minutes=MAX_OVERRIDE_EXTENSION_MINUTES)
+    candidates = (
+        AccessOverride.objects.filter(
+            assignment__device_id__in=[a.device_id for a in assignments],
+            reservation__status=Reservation.Status.CONFIRMED,
+            reservation__check_in__lt=reservation.check_out + reach,
+            reservation__check_out__gt=reservation.check_in - reach,
+        )
+        .filter(Q(starts_at__isnull=False) | Q(ends_at__isnull=False))
+        .exclude(reservation_id=reservation.pk)
+        .select_related("assignment", "reservation__listing")
+    )
+    return {o.reservation_id for o in candidates if _override_trim(o, now)}
 
 
 # What planning writes; a worker writes the provider's side (ids, codes, times, claims).
@@ -494,10 +613,37 @@ def override_problems(
         return {"assignment": "This lock is not at the reservation's listing."}
     if not assignment.guest_access:
         return {"assignment": "Guests' codes do not go on this lock (no guest access)."}
+    # Ranges first: nothing below may compute with a year 1 or a lead time of centuries.
+    problems = {}
+    if lead_time_minutes is not None and not 0 <= lead_time_minutes <= MAX_CODE_LEAD_MINUTES:
+        problems["lead_time_minutes"] = (
+            f"Use 0 to {MAX_CODE_LEAD_MINUTES} minutes (a week) at most."
+        )
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and not in_year_range(value):
+            problems[name] = RANGE_MESSAGE
+    if problems:
+        return problems
     window_start, window_end = reservation.window
     starts, ends = starts_at or window_start, ends_at or window_end
     if ends <= starts:
         return {"ends_at": "The window must end after it starts."}
+    if starts_at is not None or ends_at is not None:
+        earliest, latest = _override_limits(reservation, assignment.device_id)
+        zone = reservation.listing.property.zone
+        bound = _duration(reservation.listing.override_max_extension)
+        if starts < earliest:
+            problems["starts_at"] = (
+                f"Opens too early: at most {bound} before the stay's window, and never during "
+                f"another stay on this lock (from {_local_text(earliest, zone)})."
+            )
+        if ends > latest:
+            problems["ends_at"] = (
+                f"Closes too late: at most {bound} after the stay's window, and never during "
+                f"another stay on this lock (until {_local_text(latest, zone)})."
+            )
+        if problems:
+            return problems
     if code:
         lead = (
             reservation.listing.lead_time
@@ -522,6 +668,17 @@ def override_problems(
     return {}
 
 
+def _duration(value: datetime.timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
+
+
+def _local_text(value: datetime.datetime, zone) -> str:
+    return timezone.localtime(value, zone).strftime("%Y-%m-%d %H:%M %Z")
+
+
 @transaction.atomic
 def override_set(
     *,
@@ -539,6 +696,7 @@ def override_set(
     override.code = code
     override.lead_time_minutes = lead_time_minutes
     override.starts_at, override.ends_at = starts_at, ends_at
+    override.trimmed_at, override.trim_note = None, ""  # what staff set now stands
     override.full_clean()
     override.save()
     reservation_replan(reservation=reservation)

@@ -14,7 +14,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from locks.gateway import WebhookRejected, WebhookUnreadable, verify_webhook
+from locks.gateway import UnreadableEvent, WebhookRejected, verify_webhook
 from locks.models import LockProviderConnection
 
 from .events import event_record
@@ -38,9 +38,10 @@ def seam_webhook(request: HttpRequest, connection_id: int) -> JsonResponse:
         # Never the body: it is not known to be Seam's, and could hold anything.
         logger.warning("Seam webhook for connection %s refused: %s", connection_id, error)
         return JsonResponse({"error": "invalid signature"}, status=400)
-    except WebhookUnreadable as error:
-        # Seam's own delivery, but no event: a retry would bring the same; say so once.
+    except UnreadableEvent as error:
+        # Seam's own delivery, but no event Keystay can read: a retry would bring the same,
+        # so it is acknowledged (a 2xx stops Svix's retries) and logged once.
         logger.error("Seam webhook for connection %s unreadable: %s", connection_id, error)
-        return JsonResponse({"status": "ignored"})
+        return JsonResponse({"ignored": "unreadable"})
     outcome = event_record(connection=connection, event=event)
     return JsonResponse({"status": outcome})

@@ -29,6 +29,8 @@ if [ -z "${SEAM_API_KEY:-}" ] && ! grep -qs '^SEAM_API_KEY=.' .env; then
         echo "Seam's fake server did not start." >&2
         exit 1
     fi
+    # config/settings/local.py adds SEAM_ENDPOINT to SEAM_ALLOWED_ENDPOINTS: Keystay only
+    # calls the servers listed there.
     export SEAM_API_KEY=seam_apikey1_token SEAM_ENDPOINT="http://127.0.0.1:$FAKE_PORT"
     echo "No SEAM_API_KEY: using Seam's fake server at $SEAM_ENDPOINT (key $SEAM_API_KEY)."
 fi

@@ -61,6 +61,12 @@ def wired(org_a, fake_seam, seam_client):
     devices = {d.name: d for d in connection.devices.all()}
     listing = org_a.listing
     listing.assignments.all().delete()  # the factory's lock is not at the fake
+    # The factory's stay would overlap every stay booked here (a double booking, within
+    # which no override may reach): it moves two months out.
+    stay = org_a.reservation
+    stay.check_in += datetime.timedelta(days=60)
+    stay.check_out += datetime.timedelta(days=60)
+    Reservation.objects.filter(pk=stay.pk).update(check_in=stay.check_in, check_out=stay.check_out)
     LockAssignment.objects.create(
         listing=listing, device=devices["Garden Gate"], role="primary", guest_access=True
     )

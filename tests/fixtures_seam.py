@@ -15,13 +15,21 @@ from tests.seam_fake import FakeSeam, start_fake_seam
 
 
 @pytest.fixture(scope="session")
-def fake_seam() -> Iterator[FakeSeam]:
+def fake_seam_server() -> Iterator[FakeSeam]:
     """One fake per test run: it starts in about half a second, state is reset per test."""
     fake = start_fake_seam()
     try:
         yield fake
     finally:
         fake.stop()
+
+
+@pytest.fixture
+def fake_seam(fake_seam_server: FakeSeam, settings) -> FakeSeam:
+    """The fake, on a loopback port chosen at its start: Keystay may call it in this test
+    (SEAM_ALLOWED_ENDPOINTS), as an operator would allow their own server."""
+    settings.SEAM_ALLOWED_ENDPOINTS = [*settings.SEAM_ALLOWED_ENDPOINTS, fake_seam_server.url]
+    return fake_seam_server
 
 
 @pytest.fixture

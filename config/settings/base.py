@@ -162,6 +162,12 @@ FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY", default=[])
 # Seam: without an API key, `make run` starts Seam's fake server for the demo.
 SEAM_API_KEY = env("SEAM_API_KEY", default="")
 SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
+# The only Seam servers Keystay calls (whole origins: scheme, host, port). A connection's
+# endpoint is typed by a manager; anything else would let them make this server call any
+# address it can reach. An empty endpoint means Seam's API, which must be listed too.
+SEAM_ALLOWED_ENDPOINTS = env.list(
+    "SEAM_ALLOWED_ENDPOINTS", default=["https://connect.getseam.com"]
+)
 # How often the qcluster re-imports every connection's devices.
 DEVICE_SYNC_INTERVAL_MINUTES = env.int("DEVICE_SYNC_INTERVAL_MINUTES", default=60)
 UNMANAGED_CODES_INTERVAL_MINUTES = env.int("UNMANAGED_CODES_INTERVAL_MINUTES", default=15)
@@ -226,6 +232,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.APIKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE", default="1200/minute")},
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystayAutoSchema",
+    "DEFAULT_METADATA_CLASS": "api.metadata.KeystayMetadata",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -246,7 +253,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "DeviceKindEnum": "api.fields.API_KINDS",
         "LockStateEnum": "reservations.models.LockAccess.State",
-        "CodeStateEnum": "api.serializers.CODE_STATES",
+        "CodeStateEnum": "reservations.models.Reservation.CODE_STATES",
         "ReservationStatusEnum": "reservations.models.Reservation.Status",
         "AssignmentRoleEnum": "locks.models.LockAssignment.Role",
         "SyncStateEnum": "locks.models.LockProviderConnection.SyncState",

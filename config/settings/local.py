@@ -1,7 +1,7 @@
 """Local development and the demo: `make run`."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import SEAM_ALLOWED_ENDPOINTS, SEAM_ENDPOINT, env
 
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-a-secret")
@@ -13,3 +13,10 @@ if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
     from core.crypto import derive_key
 
     FIELD_ENCRYPTION_KEYS = [derive_key(SECRET_KEY)]
+
+# The demo's fake Seam server (scripts/run.sh starts it on loopback and exports its
+# address as SEAM_ENDPOINT) is a server this machine may call.
+SEAM_ALLOWED_ENDPOINTS = [
+    *SEAM_ALLOWED_ENDPOINTS,
+    SEAM_ENDPOINT or f"http://127.0.0.1:{env('SEAM_FAKE_PORT', default='8787')}",
+]

@@ -150,8 +150,64 @@ def test_an_event_of_another_workspace_or_an_unknown_lock_is_ignored(client, hoo
 
 def test_a_signed_body_that_is_not_an_event_is_acknowledged_and_ignored(client, hooked):
     response = deliver(client, hooked, {"hello": "world"})
-    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert response.status_code == 200 and response.json() == {"ignored": "unreadable"}
     assert nothing_changed(hooked)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"created_at": 1735689600},
+        {"created_at": "yesterday"},
+        {"occurred_at": ["2025-01-01T00:00:00Z"]},
+        {"event_id": 42},
+        {"event_type": {"name": "device.disconnected"}},
+        {"access_code_id": 12345},
+        {"access_code_id": "x" * 101},
+        {"device_id": ["lock_1"]},
+        {"device_id": "lock_\u0000"},
+        {"workspace_id": False},
+        {"battery_level": float("nan")},
+        {"battery_level": float("inf")},
+        {"battery_level": "low"},
+        {"battery_level": True},
+        {"battery_level": 7},
+        {"device_battery_level": -0.5},
+        {"access_code_is_managed": "yes"},
+        {"method": 3},
+        {"code": ["1234"]},
+    ],
+    ids=repr,
+)
+def test_a_signed_event_with_a_field_of_an_unexpected_type_is_acknowledged_as_unreadable(
+    client, hooked, fields, caplog
+):
+    payload = {**event(event_type="lock.unlocked"), **fields}
+    response = deliver(client, hooked, payload)  # NaN and NUL go out as JSON allows
+    # A 2xx: Svix stops delivering a payload that would be refused again.
+    assert response.status_code == 200
+    assert response.json() == {"ignored": "unreadable"}
+    assert nothing_changed(hooked)
+    assert any("unreadable" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "body", ["[1, 2]", '"text"', "null", "{not json", "[" * 100_000 + "]" * 100_000]
+)
+def test_a_signed_body_that_is_not_an_object_is_acknowledged_as_unreadable(client, hooked, body):
+    response = deliver(client, hooked, None, body=body)
+    assert response.status_code == 200 and response.json() == {"ignored": "unreadable"}
+
+
+def test_stray_values_elsewhere_in_a_readable_event_are_stored_safely(client, hooked):
+    payload = event(
+        event_type="lock.unlocked",
+        extra={"ratio": float("nan"), "note": "a\u0000b", "big": float("-inf")},
+    )
+    response = deliver(client, hooked, payload)
+    assert response.status_code == 200 and response.json()["status"] == "recorded"
+    stored = LockEvent.objects.get(connection=hooked).payload["extra"]
+    assert stored == {"ratio": None, "note": "ab", "big": None}
 
 
 def test_a_late_delivery_does_not_undo_a_newer_state(client, hooked):

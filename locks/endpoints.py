@@ -1,0 +1,66 @@
+"""Which Seam servers Keystay may call: the one check of every provider endpoint.
+
+A connection's endpoint is typed by a manager, and the server then calls it and shows
+parts of its answer: without this check, a manager could make Keystay call any address
+its network reaches (an internal service, a cloud metadata address). Only whole origins
+listed in `SEAM_ALLOWED_ENDPOINTS` are called: scheme, host and port compared after
+normalisation, never a string prefix.
+"""
+
+from __future__ import annotations
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+# Where Seam's SDK sends requests when no endpoint is given.
+DEFAULT_ENDPOINT = "https://connect.getseam.com"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+Origin = tuple[str, str, int]
+
+
+def origin(url: str) -> Origin | None:
+    """(scheme, host, port) of an http(s) URL as httpx (and so the SDK) will reach it;
+    None for anything else, and for a URL carrying a user name or password."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
+        return None
+    # httpx lowercases the host; "host." names the same host as "host".
+    host = parsed.host.rstrip(".")
+    if not host:
+        return None
+    return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
+
+
+def allowed_origins() -> set[Origin]:
+    found = {origin(url) for url in settings.SEAM_ALLOWED_ENDPOINTS}
+    found.discard(None)
+    return found
+
+
+def effective_endpoint(endpoint: str | None) -> str:
+    """The server a connection reaches: an empty endpoint means Seam's own API. Sent to the
+    SDK explicitly, so that its environment variables cannot pick another server."""
+    return endpoint or DEFAULT_ENDPOINT
+
+
+def endpoint_allowed(endpoint: str | None) -> bool:
+    found = origin(effective_endpoint(endpoint))
+    return found is not None and found in allowed_origins()
+
+
+NOT_ALLOWED = (
+    "Keystay does not call this server. Leave the endpoint empty for Seam's API; another "
+    "server must be listed in SEAM_ALLOWED_ENDPOINTS by whoever runs Keystay."
+)
+
+
+def validate_endpoint(value: str) -> None:
+    """The form and API validator of a connection's endpoint."""
+    if value and not endpoint_allowed(value):
+        raise ValidationError(NOT_ALLOWED, code="endpoint_not_allowed")
