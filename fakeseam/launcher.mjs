@@ -162,6 +162,10 @@ function seedKeystay(db) {
     },
   });
   db.updateDevice({ device_id: SEED.backup_pool, properties: { supports_backup_access_code_pool: true } });
+  // addDevice gives every device lock capabilities; Seam's thermostats and noise
+  // sensors have none, and devices/list (which Keystay pages through) lists them all.
+  db.updateDevice({ device_id: SEED.non_lock_devices.thermostat, capabilities_supported: ["thermostat"] });
+  db.updateDevice({ device_id: SEED.non_lock_devices.noise_sensor, capabilities_supported: ["noise_detection"] });
 
   db.addAcsSystem({
     acs_system_id: SEED.acs_system_id,
