@@ -49,7 +49,7 @@ def provider_exception(
     error: ProviderError, *, field: str | None = None
 ) -> exceptions.APIException:
     """A refused key or request is the client's to fix (400); an outage is a 503."""
-    if error.kind in {"unauthorized", "invalid"}:
+    if error.kind == "unauthorized" or error.refused:
         key = field or api_settings.NON_FIELD_ERRORS_KEY
         return exceptions.ValidationError({key: [error.message]})
     return ProviderUnavailable(error.message)

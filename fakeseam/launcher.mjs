@@ -8,8 +8,17 @@
 //    an unlock event, an outage) and to restore a known state between tests,
 //    which a loopback-only control endpoint provides.
 //
+// The API port is a small proxy in front of the fake (which listens on a private
+// loopback port): it adds what the fake lacks and real Seam does (per-device rate
+// limits, a lock's name_length cut, locks confirming codes) and lets tests make a
+// listing fail half-way.
+//
 // Environment: PORT and CONTROL_PORT (0 or unset = a free port);
-// FAKE_SEAM_WATCH_STDIN=0 keeps it running when stdin is closed (manual use).
+// FAKE_SEAM_WATCH_STDIN=0 keeps it running when stdin is closed (manual use);
+// FAKE_SEAM_AUTO_CONFIRM_MS=n: n ms after a code is created or updated the lock
+// "confirms" it (status set + access_code.set_on_device), and n ms after a delete
+// access_code.removed_from_device is added, as a real lock would (the demo uses it);
+// FAKE_SEAM_LATENCY_MS=n delays every API answer by n ms (benchmarks).
 // Prints one line to stdout when ready: FAKE_SEAM_READY {json}. Logs go to stderr.
 
 import http from "node:http";
@@ -53,6 +62,10 @@ const SEED = {
     low_battery: "keystay_lock_low_battery",
     offline: "keystay_lock_offline",
   },
+  // Stock devices given one more property by Keystay (see seedKeystay).
+  short_names: "schlage_device_id", // name_length 14: a longer code name is cut
+  backup_pool: "august_device_1", // properties.supports_backup_access_code_pool
+  short_name_length: 14,
   non_lock_devices: { thermostat: "ecobee_device_1", noise_sensor: "minut_device_1" },
   acs_system_id: "keystay_acs_system",
   acs_entrances: { front: "keystay_entrance_front", garage: "keystay_entrance_garage" },
@@ -139,6 +152,21 @@ function seedKeystay(db) {
     code_constraints: [],
   });
 
+  // The stock seed's Bathroom Door and Fake August Lock 1 carry no constraints; give one
+  // a short name limit and the other a backup-code pool (the device count stays the same).
+  // (updateDevice merges the given properties into the device's.)
+  db.updateDevice({
+    device_id: SEED.short_names,
+    properties: {
+      code_constraints: [{ constraint_type: "name_length", max_length: SEED.short_name_length }],
+    },
+  });
+  db.updateDevice({ device_id: SEED.backup_pool, properties: { supports_backup_access_code_pool: true } });
+  // addDevice gives every device lock capabilities; Seam's thermostats and noise
+  // sensors have none, and devices/list (which Keystay pages through) lists them all.
+  db.updateDevice({ device_id: SEED.non_lock_devices.thermostat, capabilities_supported: ["thermostat"] });
+  db.updateDevice({ device_id: SEED.non_lock_devices.noise_sensor, capabilities_supported: ["noise_detection"] });
+
   db.addAcsSystem({
     acs_system_id: SEED.acs_system_id,
     external_type: "salto_site",
@@ -193,7 +221,7 @@ async function freePort() {
 
 // startServer() calls server.listen(port) with no host (all interfaces) and has
 // no host option, so force the loopback host while it starts.
-async function startFakeOnLoopback(port) {
+async function startFakeOnLoopback(port, baseUrl) {
   const originalListen = net.Server.prototype.listen;
   net.Server.prototype.listen = function (...args) {
     if (typeof args[0] === "number") {
@@ -203,32 +231,248 @@ async function startFakeOnLoopback(port) {
     return originalListen.apply(this, args);
   };
   try {
-    // baseUrl must be known up front (the fake bakes it into its responses),
-    // hence a concrete port rather than 0.
-    return await fake.startServer({ port, baseUrl: `http://${HOST}:${port}` });
+    return await fake.startServer({ port, baseUrl });
   } finally {
     net.Server.prototype.listen = originalListen;
   }
 }
 
-async function startFake() {
-  const wanted = Number(process.env.PORT ?? 0);
+// The fake listens on a private loopback port; clients only ever see the proxy's
+// URL, which the fake bakes into its responses (hence baseUrl).
+async function startFake(baseUrl) {
   for (let attempt = 0; ; attempt++) {
-    const port = wanted || (await freePort());
+    const port = await freePort();
     try {
-      const server = await startFakeOnLoopback(port);
+      const server = await startFakeOnLoopback(port, baseUrl);
       const address = server.server.address();
       if (address?.address !== HOST) throw new Error(`fake bound to ${JSON.stringify(address)}`);
       return port;
     } catch (err) {
       // A free port can be taken between probing and binding: try another.
-      if (wanted || err?.code !== "EADDRINUSE" || attempt >= 5) throw err;
+      if (err?.code !== "EADDRINUSE" || attempt >= 5) throw err;
     }
   }
 }
 
-const port = await startFake();
-const apiUrl = `http://${HOST}:${port}`;
+// ---------------------------------------------------------------------------
+// API proxy: what real Seam does and the fake does not
+// ---------------------------------------------------------------------------
+
+const envMs = (name) => {
+  const value = process.env[name];
+  if (value == null || value === "") return null;
+  const ms = Number(value);
+  if (!(ms >= 0)) throw new Error(`${name} must be a number of milliseconds`);
+  return ms;
+};
+const AUTO_CONFIRM_MS = envMs("FAKE_SEAM_AUTO_CONFIRM_MS");
+const LATENCY_MS = envMs("FAKE_SEAM_LATENCY_MS") ?? 0;
+
+// Everything a test may switch on; /reset empties it all.
+const tweaks = {
+  rateLimits: new Map(), // device_id -> { remaining (Infinity = until cleared), retry_after }
+  pageFailures: new Map(), // route -> { page, remaining }
+  cursorPages: new Map(), // "route cursor" -> page number that cursor opens
+  timers: new Set(), // pending auto-confirmations
+};
+
+function clearTweaks() {
+  tweaks.rateLimits.clear();
+  tweaks.pageFailures.clear();
+  tweaks.cursorPages.clear();
+  for (const timer of tweaks.timers) clearTimeout(timer);
+  tweaks.timers.clear();
+}
+
+// Seam limits code writes (and reads) per device per minute.
+const DEVICE_CODE_ROUTES = new Set([
+  "/access_codes/create",
+  "/access_codes/update",
+  "/access_codes/delete",
+  "/access_codes/get",
+  "/access_codes/list",
+]);
+// Listings whose pages a test may fail (the ones the fake paginates).
+const PAGINATED_ROUTES = new Set(["/devices/list", "/locks/list", "/connected_accounts/list"]);
+
+const codeById = (access_code_id) => db().access_codes.find((c) => c.access_code_id === access_code_id);
+
+// The device a request is about: named directly, or through the code it names.
+function deviceOf(params) {
+  if (params.device_id) return String(params.device_id);
+  if (params.access_code_id) return codeById(String(params.access_code_id))?.device_id ?? null;
+  return null;
+}
+
+function takeRateLimit(device_id) {
+  const limit = device_id == null ? null : tweaks.rateLimits.get(device_id);
+  if (limit == null) return null;
+  limit.remaining -= 1;
+  if (limit.remaining <= 0) tweaks.rateLimits.delete(device_id);
+  return limit;
+}
+
+function pageOf(route, params) {
+  if (!params.page_cursor) return 1;
+  return tweaks.cursorPages.get(`${route} ${params.page_cursor}`) ?? null;
+}
+
+function takePageFailure(route, params) {
+  const failure = tweaks.pageFailures.get(route);
+  if (failure == null || pageOf(route, params) !== failure.page) return false;
+  failure.remaining -= 1;
+  if (failure.remaining <= 0) tweaks.pageFailures.delete(route);
+  return true;
+}
+
+function notePageCursor(route, params, answer) {
+  const cursor = answer?.pagination?.next_page_cursor;
+  const page = pageOf(route, params);
+  if (cursor && page != null) tweaks.cursorPages.set(`${route} ${cursor}`, page + 1);
+}
+
+// A lock's name_length constraint: the lock keeps only that many characters.
+function cutName(params) {
+  if (typeof params.name !== "string") return;
+  const device_id = deviceOf(params);
+  const device = device_id && db().devices.find((d) => d.device_id === device_id);
+  const limit = (device?.properties.code_constraints ?? []).find((c) => c.constraint_type === "name_length");
+  if (limit?.max_length != null) params.name = params.name.slice(0, limit.max_length);
+}
+
+function later(ms, fn) {
+  const timer = setTimeout(() => {
+    tweaks.timers.delete(timer);
+    fn();
+  }, ms);
+  tweaks.timers.add(timer);
+}
+
+// The lock reports back: a created or updated code is set, a deleted one removed.
+function autoConfirm(route, params, answer, deviceBefore) {
+  if (AUTO_CONFIRM_MS == null) return;
+  if (route === "/access_codes/create" || route === "/access_codes/update") {
+    const access_code_id = answer?.access_code?.access_code_id ?? params.access_code_id;
+    if (!access_code_id) return;
+    later(AUTO_CONFIRM_MS, () => {
+      const code = codeById(access_code_id);
+      const device = code && db().devices.find((d) => d.device_id === code.device_id);
+      if (!device) return; // deleted meanwhile
+      db().updateAccessCode({ access_code_id, status: "set" });
+      addDeviceEvent(device, "access_code.set_on_device", { access_code_id, code: code.code });
+    });
+  } else if (route === "/access_codes/delete" && deviceBefore) {
+    const access_code_id = String(params.access_code_id);
+    later(AUTO_CONFIRM_MS, () =>
+      addDeviceEvent(deviceBefore, "access_code.removed_from_device", { access_code_id }),
+    );
+  }
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function sendJson(res, status, payload, headers = {}) {
+  const body = JSON.stringify(payload);
+  res.writeHead(status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    ...headers,
+  });
+  res.end(body);
+}
+
+async function readBody(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function forward(req, body) {
+  return new Promise((resolve, reject) => {
+    const headers = { ...req.headers, "content-length": String(body.length) };
+    delete headers["transfer-encoding"];
+    const upstream = http.request(
+      { host: HOST, port: fakePort, method: req.method, path: req.url, headers },
+      async (answer) => {
+        try {
+          resolve({ status: answer.statusCode, headers: answer.headers, body: await readBody(answer) });
+        } catch (err) {
+          reject(err);
+        }
+      },
+    );
+    upstream.once("error", reject);
+    upstream.end(body);
+  });
+}
+
+const parseJson = (buffer) => {
+  try {
+    const value = JSON.parse(buffer.toString("utf8"));
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? value : null;
+  } catch {
+    return null;
+  }
+};
+
+async function handleApi(req, res) {
+  const url = new URL(req.url, "http://api");
+  const route = url.pathname.replace(/\/+$/, "");
+  let body = await readBody(req);
+  const json = body.length > 0 && (req.headers["content-type"] ?? "").includes("json") ? parseJson(body) : null;
+  // The SDK sends reads as GET + query string and writes as a JSON body.
+  const params = { ...Object.fromEntries(url.searchParams), ...(json ?? {}) };
+  if (LATENCY_MS > 0) await sleep(LATENCY_MS);
+
+  if (DEVICE_CODE_ROUTES.has(route)) {
+    const limit = takeRateLimit(deviceOf(params));
+    if (limit != null) {
+      return sendJson(
+        res,
+        429,
+        { error: { type: "rate_limit_exceeded", message: "Too many requests for this device; retry later." } },
+        { "retry-after": String(limit.retry_after) },
+      );
+    }
+  }
+  if (PAGINATED_ROUTES.has(route) && takePageFailure(route, params)) {
+    return sendJson(res, 503, {
+      error: { type: "service_unavailable", message: `Simulated failure of a page of ${route}` },
+    });
+  }
+  if (json != null && (route === "/access_codes/create" || route === "/access_codes/update")) {
+    cutName(json);
+    body = Buffer.from(JSON.stringify(json), "utf8");
+  }
+  const deviceBefore =
+    route === "/access_codes/delete" ? db().devices.find((d) => d.device_id === deviceOf(params)) : null;
+
+  const answer = await forward(req, body);
+  if (answer.status >= 200 && answer.status < 300) {
+    const payload = (answer.headers["content-type"] ?? "").includes("json") ? parseJson(answer.body) : null;
+    if (PAGINATED_ROUTES.has(route)) notePageCursor(route, params, payload);
+    autoConfirm(route, params, payload, deviceBefore);
+  }
+  const headers = { ...answer.headers, "content-length": String(answer.body.length) };
+  delete headers["transfer-encoding"];
+  delete headers.connection;
+  res.writeHead(answer.status, headers);
+  res.end(answer.body);
+}
+
+const api = http.createServer((req, res) => {
+  handleApi(req, res).catch((err) => {
+    console.error("api proxy error:", err);
+    if (!res.headersSent) sendJson(res, 502, { error: { type: "proxy_error", message: String(err?.message ?? err) } });
+    else res.destroy();
+  });
+});
+await new Promise((resolve, reject) =>
+  api.once("error", reject).listen({ port: Number(process.env.PORT ?? 0), host: HOST }, resolve),
+);
+const apiUrl = `http://${HOST}:${api.address().port}`;
+const fakePort = await startFake(apiUrl);
+const fakeUrl = `http://${HOST}:${fakePort}`;
 
 // ---------------------------------------------------------------------------
 // Control endpoint
@@ -274,6 +518,8 @@ const CODE_ERROR_EVENTS = {
   delay_in_setting_on_device: "access_code.delay_in_setting_on_device",
 };
 
+let extraLocks = 0; // ids stay unique for the whole run, like the fake's own
+
 const routes = {
   "POST /access_codes/set_state": (body) => {
     const code = findCode(required(body, "access_code_id"));
@@ -313,6 +559,95 @@ const routes = {
   "POST /access_codes/clear_errors": (body) => {
     const code = findCode(required(body, "access_code_id"));
     return { access_code: db().updateAccessCode({ access_code_id: code.access_code_id, errors: [] }) };
+  },
+
+  // As if someone deleted the code in the lock's own app: it is gone from the lock,
+  // hence from Seam, and Seam says so with an event.
+  "POST /access_codes/delete_external": (body) => {
+    const code = findCode(required(body, "access_code_id"));
+    db().deleteAccessCode(code.access_code_id);
+    const device = db().devices.find((d) => d.device_id === code.device_id);
+    const event = device
+      ? addDeviceEvent(device, "access_code.deleted_external_to_seam", { access_code_id: code.access_code_id })
+      : null;
+    return { access_code_id: code.access_code_id, event };
+  },
+
+  // As if someone changed the code's digits in the lock's own app.
+  "POST /access_codes/modify_external": (body) => {
+    const code = findCode(required(body, "access_code_id"));
+    const digits = String(required(body, "code"));
+    const warning = {
+      warning_code: "code_modified_external_to_seam",
+      message: "Code was modified or removed externally after Seam successfully set it on the device.",
+      created_at: new Date().toISOString(),
+    };
+    const warnings = (code.warnings ?? []).filter((w) => w.warning_code !== warning.warning_code);
+    const updated = db().updateAccessCode({
+      access_code_id: code.access_code_id,
+      code: digits,
+      warnings: [...warnings, warning],
+    });
+    const device = db().devices.find((d) => d.device_id === code.device_id);
+    const event = device
+      ? addDeviceEvent(device, "access_code.modified_external_to_seam", { access_code_id: code.access_code_id })
+      : null;
+    return { access_code: updated, event };
+  },
+
+  // The next `times` access-code requests naming this device answer 429 (without
+  // `times`: until cleared with times 0).
+  "POST /devices/rate_limit": (body) => {
+    const device_id = findDevice(required(body, "device_id")).device_id;
+    const times = body.times == null ? Infinity : Number(body.times);
+    const retry_after = body.retry_after == null ? 60 : Number(body.retry_after);
+    if (!(times >= 0) || !(retry_after >= 0)) {
+      throw new ControlError(400, "invalid_input", "times and retry_after are numbers >= 0");
+    }
+    if (times === 0) tweaks.rateLimits.delete(device_id);
+    else tweaks.rateLimits.set(device_id, { remaining: times, retry_after });
+    return { device_id, times: Number.isFinite(times) ? times : null, retry_after };
+  },
+
+  // Page `page` (1 = the first) of a listing answers 503, `times` times (default 1).
+  "POST /pagination/fail": (body) => {
+    const raw = String(required(body, "route"));
+    const route = raw.startsWith("/") ? raw : `/${raw}`;
+    if (!PAGINATED_ROUTES.has(route)) {
+      throw new ControlError(400, "invalid_input", `route is one of ${[...PAGINATED_ROUTES].join(", ")}`);
+    }
+    const page = Number(required(body, "page"));
+    const times = body.times == null ? 1 : Number(body.times);
+    if (!(Number.isInteger(page) && page >= 1) || !(times >= 0)) {
+      throw new ControlError(400, "invalid_input", "page is an integer >= 1, times a number >= 0");
+    }
+    if (times === 0) tweaks.pageFailures.delete(route);
+    else tweaks.pageFailures.set(route, { page, remaining: times });
+    return { route, page, times };
+  },
+
+  // Extra locks (plain August PIN locks) so that a listing spans several pages.
+  "POST /devices/add_locks": (body) => {
+    const count = Number(required(body, "count"));
+    if (!(Number.isInteger(count) && count >= 1 && count <= 1000)) {
+      throw new ControlError(400, "invalid_input", "count is an integer 1..1000");
+    }
+    const device_ids = [];
+    for (let i = 0; i < count; i++) {
+      const id = `keystay_extra_lock_${++extraLocks}`;
+      addLock(db(), {
+        id,
+        type: "august_lock",
+        name: `Extra Lock ${extraLocks}`,
+        model: "August Wi-Fi Smart Lock",
+        manufacturer: "august",
+        battery: 0.9,
+        supported_code_lengths: [4, 5, 6],
+        code_constraints: [],
+      });
+      device_ids.push(id);
+    }
+    return { device_ids };
   },
 
   "POST /devices/update": (body) => {
@@ -375,7 +710,7 @@ const routes = {
 
   "POST /outage": async (body) => {
     const routesDown = (body.routes ?? []).map((route) => (route.startsWith("/") ? route : `/${route}`));
-    const response = await fetch(`${apiUrl}/_fake/simulate_workspace_outage`, {
+    const response = await fetch(`${fakeUrl}/_fake/simulate_workspace_outage`, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({ workspace_id: body.workspace_id ?? WORKSPACE_ID, routes: routesDown }),
@@ -386,8 +721,10 @@ const routes = {
 
   "POST /reset": () => {
     // Top-level keys are replaced with a fresh copy of the seeded data; the
-    // store's methods and id counters stay. Also ends any simulated outage.
+    // store's methods and id counters stay. Also ends any simulated outage, and
+    // clears rate limits, page failures and pending auto-confirmations.
     fake.database.setState(structuredClone(seededData));
+    clearTweaks();
     return { ok: true };
   },
 
@@ -413,7 +750,12 @@ const routes = {
         ends_at: c.ends_at ?? null,
         status: c.status,
         errors: c.errors,
+        warnings: c.warnings ?? [],
       })),
+      rate_limits: Object.fromEntries(
+        [...tweaks.rateLimits].map(([device_id, l]) => [device_id, { ...l, remaining: Number.isFinite(l.remaining) ? l.remaining : null }]),
+      ),
+      page_failures: Object.fromEntries(tweaks.pageFailures),
       events: state.events.map(({ event_id, event_type, device_id, access_code_id, created_at }) => ({
         event_id,
         event_type,
@@ -493,6 +835,8 @@ function shutdown(reason) {
   stopping = true;
   console.error(`fake-seam launcher: stopping (${reason})`);
   control.close();
+  api.close();
+  api.closeAllConnections?.();
   fake.server?.server.closeAllConnections?.();
   fake.stopServer().finally(() => process.exit(0));
   // Keep-alive sockets must not hold the process open.

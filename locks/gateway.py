@@ -24,7 +24,7 @@ from seam.exceptions import (
 )
 
 from . import endpoints
-from .seam_transport import make_seam_client
+from .seam_transport import last_retry_after, make_seam_client, parse_retry_after
 
 # Seam preloads time-bound codes and the lock enforces the window on these providers
 # ("native scheduling" in Seam's documentation); elsewhere Seam adds and removes the code
@@ -57,30 +57,54 @@ CODE_REFUSALS = {
     "code_constraints_violated": "The lock refused this code (its code rules).",
     "no_space_for_access_code_on_device": "The lock has no room for another code.",
 }
+# Of those, the ones that say the lock already holds these digits: the caller may pick
+# other digits (or adopt the code it finds), which it cannot do for the other refusals.
+DUPLICATE_CODES = frozenset({"duplicate_access_code", "duplicate_code_on_device"})
 
 
 class ProviderError(Exception):
     """A failed call to the lock provider.
 
     kind: "unauthorized" (the key was refused), "invalid" (the request was refused),
-    "rate_limited", "unavailable" (outage, timeout, network), "error" (anything else).
+    "duplicate" (the lock already holds this code), "rate_limited" (retry_after: the
+    seconds Seam asked to wait, when it said), "unavailable" (outage, timeout, network),
+    "not_found", "error" (anything else).
     """
 
-    def __init__(self, kind: str, message: str, *, code: str = "", status: int | None = None):
+    def __init__(
+        self,
+        kind: str,
+        message: str,
+        *,
+        code: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ):
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.code = code
         self.status = status
+        self.retry_after = retry_after
 
     @property
     def retryable(self) -> bool:
+        """The same call may succeed later, unchanged."""
         return self.kind in {"rate_limited", "unavailable"}
+
+    @property
+    def refused(self) -> bool:
+        """Seam refused this request as it is: sending it again cannot help."""
+        return self.kind in {"invalid", "duplicate"}
 
 
 @dataclass(frozen=True)
 class ProviderCode:
-    """A code as the provider holds it (a lock's access code or an ACS credential)."""
+    """A code as the provider holds it (a lock's access code or an ACS credential).
+
+    errors and warnings hold Seam's error and warning codes (e.g.
+    "failed_to_set_on_device", "code_modified_external_to_seam").
+    """
 
     provider_id: str
     code: str
@@ -89,6 +113,10 @@ class ProviderCode:
     ends_at: datetime.datetime | None = None
     status: str = ""
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    device_id: str = ""
+    is_managed: bool = True
+    is_external_modification_allowed: bool = False
 
 
 def seam_time(value: datetime.datetime) -> str:
@@ -144,6 +172,17 @@ class WebviewInfo:
     accepted_providers: list[str]
 
 
+def _rate_limited(status: int, code: str, retry_after: float | None) -> ProviderError:
+    when = f"in {retry_after:.0f} s" if retry_after is not None else "in a minute"
+    return ProviderError(
+        "rate_limited",
+        f"Seam's rate limit was reached; Keystay will try again {when}.",
+        code=code,
+        status=status,
+        retry_after=retry_after,
+    )
+
+
 def _translate(error: Exception) -> ProviderError:
     if isinstance(error, SeamInvalidTokenError | SeamHttpUnauthorizedError):
         return ProviderError("unauthorized", "Seam refused the API key.", code="unauthorized")
@@ -152,18 +191,15 @@ def _translate(error: Exception) -> ProviderError:
     if isinstance(error, SeamHttpApiError):
         status, code = error.status_code, error.code or ""
         if status == 429:
-            return ProviderError(
-                "rate_limited",
-                "Seam's rate limit was reached; try again in a minute.",
-                code=code,
-                status=status,
-            )
+            # The SDK's error keeps no headers; the transport noted this answer's.
+            return _rate_limited(status, code, last_retry_after())
         if status == 404:
             return ProviderError(
                 "not_found", f"Seam has no such object: {error}", code=code, status=status
             )
         if code in CODE_REFUSALS:
-            return ProviderError("invalid", CODE_REFUSALS[code], code=code, status=status)
+            kind = "duplicate" if code in DUPLICATE_CODES else "invalid"
+            return ProviderError(kind, CODE_REFUSALS[code], code=code, status=status)
         if status in (401, 403) or code in {"missing_workspace_id", "unauthorized"}:
             return ProviderError(
                 "unauthorized", "Seam refused the API key.", code=code, status=status
@@ -179,10 +215,8 @@ def _translate(error: Exception) -> ProviderError:
     if isinstance(error, httpx.HTTPStatusError):
         status = error.response.status_code
         if status == 429:
-            return ProviderError(
-                "rate_limited",
-                "Seam's rate limit was reached; try again in a minute.",
-                status=status,
+            return _rate_limited(
+                status, "", parse_retry_after(error.response.headers.get("retry-after"))
             )
         if status >= 500:
             return ProviderError(
@@ -224,6 +258,11 @@ def _constraints(raw: Any) -> list[dict[str, Any]]:
         result.append(entry)
     return result
 
+
+# Listings are read page by page (limit + page_cursor) to the end: a device, account or
+# code missing from a half-read listing would look removed at the provider.
+LIST_PAGE_SIZE = 500
+LIST_MAX_PAGES = 1000  # a server that never stops paginating is an error, not a hang
 
 EVENTS_PAGE_SIZE = 500
 EVENTS_MAX_REQUESTS = 64
@@ -463,9 +502,32 @@ class SeamGateway:
 
     # Devices --------------------------------------------------------------------
 
+    def _all_pages(self, list_route, **params) -> list[Any]:
+        """Every item of a paginated listing; a failure on any page raises ProviderError.
+
+        Follows pagination.next_page_cursor while it is set. A listing without
+        pagination (a route or server that does not paginate) is one page.
+        """
+        items: list[Any] = []
+        cursor = None
+        seen: set[str] = set()
+        for _ in range(LIST_MAX_PAGES):
+            page = self._call(list_route, **params, **({"page_cursor": cursor} if cursor else {}))
+            items.extend(page)
+            cursor = _field(getattr(page, "pagination", None), "next_page_cursor")
+            if not cursor:
+                return items
+            if cursor in seen:  # the SDK's own paginator would stop here, short
+                raise ProviderError("error", "Seam repeated a page of a listing.")
+            seen.add(cursor)
+        raise ProviderError("error", f"Seam's listing did not end after {LIST_MAX_PAGES} pages.")
+
     def list_lock_devices(self) -> list[DeviceInfo]:
-        """Every lock of the workspace that can hold access codes."""
-        devices = self._call(self._client.locks.list)
+        """Every lock of the workspace that can hold access codes (every page).
+
+        Read from devices/list: the SDK's locks.list takes no page cursor.
+        """
+        devices = self._all_pages(self._client.devices.list, limit=LIST_PAGE_SIZE)
         return [
             self._lock_info(d)
             for d in devices
@@ -501,8 +563,10 @@ class SeamGateway:
         """Every entrance, of every access-control system, that opens with a code."""
         result = []
         for system in self._call(self._client.acs.systems.list):
-            entrances = self._call(
-                self._client.acs.entrances.list, acs_system_id=system.acs_system_id
+            entrances = self._all_pages(
+                self._client.acs.entrances.list,
+                acs_system_id=system.acs_system_id,
+                limit=LIST_PAGE_SIZE,
             )
             for entrance in entrances:
                 if entrance.can_unlock_with_code is False:
@@ -529,7 +593,7 @@ class SeamGateway:
     # Provider accounts ----------------------------------------------------------
 
     def list_connected_accounts(self) -> list[AccountInfo]:
-        accounts = self._call(self._client.connected_accounts.list)
+        accounts = self._all_pages(self._client.connected_accounts.list, limit=LIST_PAGE_SIZE)
         result = []
         for account in accounts:
             identifier = account.user_identifier
@@ -588,6 +652,14 @@ class SeamGateway:
             ends_at=_parse_time(access_code.ends_at),
             status=access_code.status or "",
             errors=tuple(_field(e, "error_code") or "" for e in (access_code.errors or [])),
+            warnings=tuple(
+                _field(w, "warning_code") or "" for w in (_field(access_code, "warnings") or [])
+            ),
+            device_id=_field(access_code, "device_id") or "",
+            is_managed=_field(access_code, "is_managed") is not False,
+            is_external_modification_allowed=bool(
+                _field(access_code, "is_external_modification_allowed")
+            ),
         )
 
     def create_access_code(
@@ -648,15 +720,32 @@ class SeamGateway:
                 return None
             raise
 
-    def find_access_codes(self, *, device_id: str, name_prefix: str) -> list[ProviderCode]:
-        """Codes on a device whose name starts with a prefix: finds a code whose create
-        succeeded at Seam although Keystay never saw the answer (there is no idempotency
-        key). Filters by device itself: some servers ignore the device_id filter."""
-        codes = self._call(self._client.access_codes.list, device_id=device_id)
+    def list_device_codes(self, *, device_id: str) -> list[ProviderCode]:
+        """Every managed access code Seam holds for one device, with its status, errors
+        and warnings: what the lock should hold, as Seam knows it (every page).
+
+        Filters by device itself: some servers (Seam's fake) ignore the device_id filter.
+        Backup-pool codes Seam keeps in reserve are not the device's codes in use.
+        """
+        codes = self._all_pages(
+            self._client.access_codes.list, device_id=device_id, limit=LIST_PAGE_SIZE
+        )
         return [
             self._code_info(c)
             for c in codes
-            if c.device_id == device_id and (c.name or "").startswith(name_prefix)
+            if c.device_id == device_id
+            and c.is_managed is not False
+            and not _field(c, "is_backup", False)
+        ]
+
+    def find_access_codes(self, *, device_id: str, name_prefix: str) -> list[ProviderCode]:
+        """Codes on a device whose name starts with a prefix: finds a code whose create
+        succeeded at Seam although Keystay never saw the answer (there is no idempotency
+        key)."""
+        return [
+            c
+            for c in self.list_device_codes(device_id=device_id)
+            if c.name.startswith(name_prefix)
         ]
 
     # Access-control entrances: a guest user with a time-bound PIN credential ---------

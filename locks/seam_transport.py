@@ -5,17 +5,21 @@ parameters (``delete``) and PUT (``create_multiple``). Seam's API accepts POST
 with a JSON body on all of those routes, while Seam's fake server used in tests
 accepts only POST there. Sending POST everywhere lets one code path work
 against both.
+
+The transport also notes each answer's Retry-After (the SDK's errors keep no
+headers), so that a rate-limited call can say when to come back.
 """
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import json
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
-from httpx_retries import RetryTransport
 from seam import Seam
-from seam.client import DEFAULT_RETRIES
 
 _REWRITTEN_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
 # Every list-valued query parameter of the SDK's DELETE routes is named
@@ -75,23 +79,54 @@ def as_post(request: httpx.Request) -> httpx.Request:
     )
 
 
+def parse_retry_after(value: str | None, *, now: datetime.datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: a number of seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - (now or datetime.datetime.now(datetime.UTC))).total_seconds()
+    return max(seconds, 0.0) if seconds == seconds else None  # NaN is no answer
+
+
+# Per thread (and per asyncio task): the SDK is synchronous here, so the answer a call
+# raised from is the last one its own thread received.
+_retry_after: ContextVar[float | None] = ContextVar("seam_retry_after", default=None)
+
+
+def last_retry_after() -> float | None:
+    """The Retry-After, in seconds, of this thread's last answer if it was a 429."""
+    return _retry_after.get()
+
+
 class SeamPostTransport(httpx.HTTPTransport):
     """The default httpx transport, sending PUT/PATCH/DELETE as POST + JSON body."""
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        return super().handle_request(as_post(request))
+        response = super().handle_request(as_post(request))
+        # Set on every answer, so a 429 without the header never shows a stale value.
+        retry_after = response.headers.get("retry-after") if response.status_code == 429 else None
+        _retry_after.set(parse_retry_after(retry_after))
+        return response
 
 
 def make_seam_client(*, api_key: str, endpoint: str | None = None, timeout: float = 10.0) -> Seam:
     """Build the Seam SDK client Keystay uses.
 
-    Passing a custom transport turns off the SDK's own retry wrapper, so it is
-    wrapped again here with the SDK's default policy (GET/PUT/DELETE retried
-    twice on 429/5xx, never POST). The retry layer sits outside the rewrite, so
-    it still sees the SDK's original method: a ``create`` is never retried,
-    a ``delete`` is.
+    No retries here: passing a custom transport turns off the SDK's retry wrapper,
+    and on purpose. A retry inside the call would sleep in the worker (a 429 can
+    ask for minutes) while every other lock waits; a failed call instead leaves
+    as a ProviderError, and Keystay's own scheduling tries again later.
     """
-    transport = RetryTransport(transport=SeamPostTransport(), retry=DEFAULT_RETRIES)
+    transport = SeamPostTransport()
     return Seam(
         api_key=api_key,
         endpoint=endpoint,

@@ -828,7 +828,7 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
     except ProviderError as error:
         # A refused code will be refused again: wait for the plan to change. Anything
         # else (offline, outage, rate limit, timeout) is retried with backoff.
-        retryable = error.kind != "invalid" or _leaving(access)
+        retryable = not error.refused or _leaving(access)
         _record_failure(pk, token, error.message, retryable=retryable)
         return
     _record_success(pk, token, outcome)

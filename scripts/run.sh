@@ -21,7 +21,9 @@ trap stop EXIT INT TERM
 if [ -z "${SEAM_API_KEY:-}" ] && ! grep -qs '^SEAM_API_KEY=.' .env; then
     FAKE_PORT="${SEAM_FAKE_PORT:-8787}"
     FAKE_LOG="$(mktemp)"
-    PORT="$FAKE_PORT" CONTROL_PORT=0 FAKE_SEAM_WATCH_STDIN=0 node fakeseam/launcher.mjs >"$FAKE_LOG" 2>&1 &
+    # The fake lock confirms each code after 3 s, so the demo shows codes confirmed.
+    PORT="$FAKE_PORT" CONTROL_PORT=0 FAKE_SEAM_WATCH_STDIN=0 FAKE_SEAM_AUTO_CONFIRM_MS=3000 \
+        node fakeseam/launcher.mjs >"$FAKE_LOG" 2>&1 &
     pids+=($!)
     for _ in $(seq 100); do grep -q FAKE_SEAM_READY "$FAKE_LOG" && break; sleep 0.1; done
     if ! grep -q FAKE_SEAM_READY "$FAKE_LOG"; then

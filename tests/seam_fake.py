@@ -24,6 +24,7 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = PROJECT_ROOT / "fakeseam" / "launcher.mjs"
 READY_PREFIX = "FAKE_SEAM_READY "
+LAUNCHER_OPTIONS = frozenset({"FAKE_SEAM_AUTO_CONFIRM_MS", "FAKE_SEAM_LATENCY_MS"})
 
 
 class FakeSeamError(RuntimeError):
@@ -57,8 +58,47 @@ class FakeSeam:
         return response.json()
 
     def reset(self) -> None:
-        """Back to the seeded state: no access codes, seeded devices and events, no outage."""
+        """Back to the seeded state: no access codes, seeded devices and events, no outage,
+        no rate limit, no page failure, no pending auto-confirmation."""
         self.control("/reset")
+
+    # Things that happen at the lock, outside Seam ----------------------------------------
+
+    def delete_external(self, access_code_id: str) -> dict[str, Any]:
+        """The code is deleted in the lock's own app (event deleted_external_to_seam)."""
+        return self.control("/access_codes/delete_external", access_code_id=access_code_id)
+
+    def modify_external(self, access_code_id: str, code: str) -> dict[str, Any]:
+        """The code's digits are changed in the lock's own app (event
+        modified_external_to_seam, warning code_modified_external_to_seam)."""
+        return self.control(
+            "/access_codes/modify_external", access_code_id=access_code_id, code=code
+        )
+
+    # Provider-side failures ----------------------------------------------------------------
+
+    def rate_limit(
+        self, device_id: str, *, times: int | None = None, retry_after: float | None = None
+    ) -> dict[str, Any]:
+        """The next ``times`` access-code requests naming this device answer 429 with a
+        Retry-After of ``retry_after`` seconds (60 by default). Without ``times``: until
+        cleared with ``times=0``."""
+        payload: dict[str, Any] = {"device_id": device_id}
+        if times is not None:
+            payload["times"] = times
+        if retry_after is not None:
+            payload["retry_after"] = retry_after
+        return self.control("/devices/rate_limit", **payload)
+
+    def fail_page(self, route: str, page: int, *, times: int = 1) -> dict[str, Any]:
+        """Page ``page`` (1 = the first) of ``/devices/list``, ``/locks/list`` or
+        ``/connected_accounts/list`` answers 503, ``times`` times."""
+        return self.control("/pagination/fail", route=route, page=page, times=times)
+
+    def add_locks(self, count: int) -> list[str]:
+        """Add ``count`` plain PIN locks (until the next reset), e.g. so that a listing
+        spans several pages; returns their device ids."""
+        return self.control("/devices/add_locks", count=count)["device_ids"]
 
     def stderr(self) -> str:
         """The launcher's most recent stderr lines, for failure messages."""
@@ -87,18 +127,37 @@ def _drain(stream: Any, sink: Any) -> None:
     stream.close()
 
 
-def start_fake_seam(*, timeout: float = 30.0) -> FakeSeam:
-    """Start the launcher on free loopback ports and wait for its READY line."""
+def start_fake_seam(
+    *,
+    timeout: float = 30.0,
+    auto_confirm_ms: int | None = None,
+    latency_ms: int | None = None,
+) -> FakeSeam:
+    """Start the launcher on free loopback ports and wait for its READY line.
+
+    auto_confirm_ms: the lock confirms each created/updated code (status "set") and each
+    delete that long after it. latency_ms: every API answer is delayed that long.
+    """
     node = os.environ.get("NODE") or shutil.which("node")
     if node is None:
         raise FakeSeamError("Node.js is required to run Seam's fake server (set NODE or PATH)")
     if not (PROJECT_ROOT / "node_modules" / "@seamapi" / "fake-seam-connect").is_dir():
         raise FakeSeamError("@seamapi/fake-seam-connect is not installed: run `npm ci`")
 
+    # Only what the caller asks for: an option left in the shell must not change tests.
+    inherited = {k: v for k, v in os.environ.items() if k not in LAUNCHER_OPTIONS}
+    options = {
+        name: str(value)
+        for name, value in (
+            ("FAKE_SEAM_AUTO_CONFIRM_MS", auto_confirm_ms),
+            ("FAKE_SEAM_LATENCY_MS", latency_ms),
+        )
+        if value is not None
+    }
     process = subprocess.Popen(
         [node, str(LAUNCHER)],
         cwd=PROJECT_ROOT,
-        env={**os.environ, "PORT": "0", "CONTROL_PORT": "0"},
+        env={**inherited, "PORT": "0", "CONTROL_PORT": "0", **options},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import json
 import socket
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from seam import Seam
-from seam.exceptions import SeamHttpUnauthorizedError
+from seam.exceptions import SeamHttpApiError, SeamHttpUnauthorizedError
 
 from locks.seam_transport import as_post, make_seam_client
-from tests.seam_fake import FakeSeam
+from tests.seam_fake import FakeSeam, start_fake_seam
 
 
 def iso(moment: datetime) -> str:
@@ -250,3 +252,211 @@ def test_control_endpoint_answers_local_callers_only(fake_seam: FakeSeam):
     for url in (fake_seam.url, fake_seam.control_url):
         with pytest.raises(httpx.ConnectError):
             httpx.get(url.replace("127.0.0.1", address), timeout=2)
+
+
+# --- what happens at the lock, outside Seam ---------------------------------------------------
+
+
+def events_of(client: Seam, event_type: str, since: str) -> list:
+    return client.events.list(since=since, event_type=event_type)
+
+
+def a_second_ago() -> str:
+    return iso(datetime.now(UTC) - timedelta(seconds=1))
+
+
+def test_a_code_deleted_in_the_locks_app_is_gone_with_an_event(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    since = a_second_ago()
+    code = seam_client.access_codes.create(device_id=device_id, code="4829", name="R-2001")
+
+    fake_seam.delete_external(code.access_code_id)
+
+    assert codes_on(seam_client, device_id) == []
+    (event,) = events_of(seam_client, "access_code.deleted_external_to_seam", since)
+    assert (event.access_code_id, event.device_id) == (code.access_code_id, device_id)
+
+
+def test_a_code_modified_in_the_locks_app_has_new_digits_a_warning_and_an_event(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    since = a_second_ago()
+    code = seam_client.access_codes.create(device_id=device_id, code="4829", name="R-2002")
+
+    fake_seam.modify_external(code.access_code_id, "7310")
+
+    changed = seam_client.access_codes.get(access_code_id=code.access_code_id)
+    assert changed.code == "7310"
+    assert [w.warning_code for w in changed.warnings] == ["code_modified_external_to_seam"]
+    (event,) = events_of(seam_client, "access_code.modified_external_to_seam", since)
+    assert (event.access_code_id, event.device_id) == (code.access_code_id, device_id)
+
+
+# --- provider-side limits and failures --------------------------------------------------------
+
+
+def test_a_rate_limited_device_answers_429_with_retry_after_others_pass(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    roles = fake_seam.seed["devices"]
+    limited, other = roles["front_door"], roles["back_door"]
+    code = seam_client.access_codes.create(device_id=limited, code="4829", name="R-2003")
+    fake_seam.rate_limit(limited, times=3, retry_after=7)
+
+    refused = []
+    # By device_id (body, query) and through the code's id (update, get).
+    for call in (
+        lambda: seam_client.access_codes.create(device_id=limited, code="5930", name="R-2004"),
+        lambda: seam_client.access_codes.list(device_id=limited),
+        lambda: seam_client.access_codes.get(access_code_id=code.access_code_id),
+    ):
+        with pytest.raises(SeamHttpApiError) as failure:
+            call()
+        refused.append((failure.value.status_code, failure.value.code))
+    assert refused == [(429, "rate_limit_exceeded")] * 3
+    seam_client.access_codes.create(device_id=other, code="5930", name="R-2005")
+    # Three times only: the device answers again.
+    seam_client.access_codes.delete(access_code_id=code.access_code_id)
+
+
+def test_the_rate_limit_header_and_clearing_it(fake_seam: FakeSeam, seam_client: Seam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    fake_seam.rate_limit(device_id, retry_after=42)  # until cleared
+    headers = {"authorization": f"Bearer {fake_seam.api_key}"}
+    url = f"{fake_seam.url}/access_codes/list"
+
+    for _ in range(3):
+        answer = httpx.get(url, params={"device_id": device_id}, headers=headers)
+        assert (answer.status_code, answer.headers["retry-after"]) == (429, "42")
+    assert answer.json()["error"]["type"] == "rate_limit_exceeded"
+
+    fake_seam.rate_limit(device_id, times=0)
+    assert httpx.get(url, params={"device_id": device_id}, headers=headers).status_code == 200
+
+
+def test_a_listing_page_can_fail(seam_client: Seam, fake_seam: FakeSeam):
+    fake_seam.fail_page("/devices/list", page=2)
+
+    first = seam_client.devices.list(limit=3)
+    cursor = first.pagination["next_page_cursor"]
+    with pytest.raises(SeamHttpApiError) as failure:
+        seam_client.devices.list(limit=3, page_cursor=cursor)
+    assert failure.value.status_code == 503
+
+    # Once (times=1): the same page answers on the next try, and so does the rest.
+    second = seam_client.devices.list(limit=3, page_cursor=cursor)
+    assert {d.device_id for d in second}.isdisjoint({d.device_id for d in first})
+
+
+def test_added_locks_make_the_device_listing_span_pages(seam_client: Seam, fake_seam: FakeSeam):
+    added = fake_seam.add_locks(5)
+    paginator = seam_client.create_paginator(seam_client.devices.list, {"limit": 4})
+
+    listed = [d.device_id for d in paginator.flatten()]
+
+    assert set(added) <= set(listed) and len(listed) == len(set(listed)) == 13
+    fake_seam.reset()
+    assert set(added).isdisjoint(d.device_id for d in seam_client.devices.list())
+
+
+def test_a_locks_name_length_cuts_a_codes_name(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["short_names"]
+    limit = fake_seam.seed["short_name_length"]
+    (constraint,) = seam_client.devices.get(device_id=device_id).properties.code_constraints
+    assert (constraint.constraint_type, constraint.max_length) == ("name_length", limit)
+
+    code = seam_client.access_codes.create(
+        device_id=device_id, code="4829", name="KS12-3 Maria Silva", **stay()
+    )
+    assert code.name == "KS12-3 Maria Silva"[:limit]
+    seam_client.access_codes.update(
+        access_code_id=code.access_code_id, name="KS12-3 João Costa", **stay()
+    )
+    assert (
+        seam_client.access_codes.get(access_code_id=code.access_code_id).name
+        == ("KS12-3 João Costa"[:limit])
+    )
+
+
+def test_a_seeded_lock_supports_the_backup_code_pool(seam_client: Seam, fake_seam: FakeSeam):
+    device = seam_client.devices.get(device_id=fake_seam.seed["backup_pool"])
+    assert device.properties.supports_backup_access_code_pool is True
+
+
+def test_reset_clears_rate_limits_and_page_failures(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    fake_seam.rate_limit(device_id)
+    fake_seam.fail_page("/devices/list", page=1)
+
+    fake_seam.reset()
+
+    assert seam_client.access_codes.list(device_id=device_id) == []
+    assert seam_client.devices.list()
+
+
+# --- launcher options -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def confirming_fake() -> Iterator[FakeSeam]:
+    fake = start_fake_seam(auto_confirm_ms=150)
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_auto_confirm_sets_created_codes_and_reports_removals(confirming_fake: FakeSeam):
+    client = make_seam_client(api_key=confirming_fake.api_key, endpoint=confirming_fake.url)
+    device_id = confirming_fake.seed["devices"]["front_door"]
+    since = a_second_ago()
+    code = client.access_codes.create(device_id=device_id, code="4829", name="R-2006", **stay())
+    assert code.status != "set"  # not at once: the lock takes its time
+
+    assert wait_until(
+        lambda: client.access_codes.get(access_code_id=code.access_code_id).status == "set"
+    )
+    assert [e.access_code_id for e in events_of(client, "access_code.set_on_device", since)] == [
+        code.access_code_id
+    ]
+
+    client.access_codes.delete(access_code_id=code.access_code_id)
+    assert wait_until(lambda: events_of(client, "access_code.removed_from_device", since))
+    (removed,) = events_of(client, "access_code.removed_from_device", since)
+    assert (removed.access_code_id, removed.device_id) == (code.access_code_id, device_id)
+
+
+def test_reset_cancels_pending_confirmations(confirming_fake: FakeSeam):
+    client = make_seam_client(api_key=confirming_fake.api_key, endpoint=confirming_fake.url)
+    device_id = confirming_fake.seed["devices"]["front_door"]
+    since = a_second_ago()
+    code = client.access_codes.create(device_id=device_id, code="4829", name="R-2007")
+    client.access_codes.delete(access_code_id=code.access_code_id)
+
+    confirming_fake.reset()
+    time.sleep(0.4)
+
+    assert events_of(client, "access_code.removed_from_device", since) == []
+
+
+def test_latency_delays_every_answer():
+    fake = start_fake_seam(latency_ms=300)
+    try:
+        client = make_seam_client(api_key=fake.api_key, endpoint=fake.url)
+        started = time.monotonic()
+        client.devices.list()
+        assert time.monotonic() - started >= 0.3
+    finally:
+        fake.stop()

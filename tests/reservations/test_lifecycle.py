@@ -318,3 +318,16 @@ def test_process_due_command_runs_due_work_and_retries_failures_with_now(wired, 
     assert wired.codes_on(wired.gate) == []
     call_command("process_due", "--now")
     assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]
+
+
+def test_a_code_the_lock_already_holds_is_refused_as_a_duplicate_and_not_retried(wired):
+    reservation = wired.book(days_ahead=0)
+    # Someone put the same digits on the gate by other means (another app, by hand).
+    wired.seam.access_codes.create(
+        device_id=wired.gate.provider_device_id, code=reservation.code.value, name="Owner"
+    )
+    run_at(timezone.now())
+    gate = access_on(reservation, wired.gate)
+    assert gate.state == State.FAILED and gate.due_at is None  # waits for a new code
+    assert "already holds this code" in gate.last_error
+    assert access_on(reservation, wired.side).state == State.ON_LOCK
