@@ -178,6 +178,12 @@ class Device(models.Model):
         null=True, blank=True, help_text="When the device disappeared at the provider."
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
+    # Door truth: when Keystay last compared what it wants on this lock with what the
+    # provider lists, and what went wrong then.
+    reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    reconcile_error = models.TextField(blank=True, editable=False)
+    # The provider asked Keystay to slow down for this lock (429): no call before then.
+    backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -10,6 +10,7 @@ from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
@@ -28,7 +29,8 @@ State = LockAccess.State
 STATE_COLORS = {
     State.PLANNED: "#555",
     State.PROGRAMMING: "#1565c0",
-    State.ON_LOCK: "#2e7d32",
+    State.REQUESTED: "#ef6c00",
+    State.CONFIRMED: "#2e7d32",
     State.ACTIVE: "#1b5e20",
     State.REMOVING: "#6a1b9a",
     State.REMOVED: "#777",
@@ -168,12 +170,22 @@ class LockAccessInline(admin.TabularInline):
         zone = self._zone(obj)
         return f"{_local(obj.starts_at, zone)} → {_local(obj.ends_at, zone)}"
 
-    @admin.display(description="on the lock from")
+    @admin.display(description="on the lock")
     def programming(self, obj):
+        """Each step with its time: planned, sent, confirmed by the lock, removed."""
         zone = self._zone(obj)
-        if obj.programmed_at:
-            return f"{_local(obj.programmed_at, zone)} (planned {_local(obj.program_at, zone)})"
-        return f"planned {_local(obj.program_at, zone)}"
+        steps = [("planned", obj.program_at)]
+        steps += [("sent", obj.programmed_at)] if obj.programmed_at else []
+        steps += [("confirmed", obj.confirmed_at)] if obj.confirmed_at else []
+        if obj.programmed_at and not obj.confirmed_at and obj.state == State.REQUESTED:
+            steps.append(("not yet confirmed by the lock", None))
+        steps += [("removal sent", obj.removal_requested_at)] if obj.removal_requested_at else []
+        steps += [("removed", obj.removed_at)] if obj.removed_at else []
+        return format_html_join(
+            mark_safe("<br>"),
+            "{} {}",
+            ((label, _local(at, zone) if at else "") for label, at in steps),
+        )
 
     @admin.display(description="last error")
     def error(self, obj):
@@ -303,16 +315,20 @@ class FailingFilter(admin.SimpleListFilter):
     parameter_name = "codes"
 
     def lookups(self, request, model_admin):
-        return [("failing", "A lock is failing"), ("on_lock", "On the locks")]
+        return [
+            ("failing", "A lock is failing"),
+            ("requested", "Sent, not yet confirmed"),
+            ("confirmed", "Confirmed on the locks"),
+        ]
 
     def queryset(self, request, queryset):
         # A subquery, not a join: a join would multiply the annotated lock counts.
         if self.value() == "failing":
             failing = LockAccess.objects.filter(state=State.FAILED)
             return queryset.filter(pk__in=failing.values("reservation_id"))
-        if self.value() == "on_lock":
-            on_lock = LockAccess.objects.filter(state=State.ON_LOCK)
-            return queryset.filter(pk__in=on_lock.values("reservation_id"))
+        if self.value() in (State.REQUESTED, State.CONFIRMED):
+            matching = LockAccess.objects.filter(state=self.value(), wanted=True)
+            return queryset.filter(pk__in=matching.values("reservation_id"))
         return queryset
 
 
@@ -356,7 +372,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
             .get_queryset(request)
             .annotate(
                 _failing=Count("lock_accesses", filter=Q(lock_accesses__state=State.FAILED)),
-                _on_lock=Count("lock_accesses", filter=Q(lock_accesses__state=State.ON_LOCK)),
+                _confirmed=Count("lock_accesses", filter=Q(lock_accesses__state=State.CONFIRMED)),
+                _requested=Count("lock_accesses", filter=Q(lock_accesses__state=State.REQUESTED)),
             )
         )
 
@@ -441,7 +458,12 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def locks(self, obj):
         if obj._failing:
             return format_html('<strong style="color:#c62828">{} failing</strong>', obj._failing)
-        return f"{obj._on_lock} on lock" if obj._on_lock else "—"
+        parts = []
+        if obj._confirmed:
+            parts.append(f"{obj._confirmed} confirmed")
+        if obj._requested:
+            parts.append(f"{obj._requested} not yet confirmed")
+        return ", ".join(parts) or "—"
 
     @admin.display(description="code")
     def door_code(self, obj):

@@ -21,6 +21,7 @@ from locks.gateway import EventInfo, ProviderError, SeamGateway
 from locks.models import LOW_BATTERY_LEVEL, Device, LockProviderConnection, UnmanagedCode
 
 from .models import DeviceAlert, LockAccess, LockEvent
+from .readback import code_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,10 @@ EVENT_KINDS: dict[str, str] = {
     "access_code.removed_from_device": Kind.CODE_REMOVED,
     "access_code.failed_to_set_on_device": Kind.CODE_FAILED,
     "access_code.failed_to_remove_from_device": Kind.CODE_FAILED,
+    "access_code.delay_in_setting_on_device": Kind.CODE_DELAYED,
+    "access_code.delay_in_removing_from_device": Kind.CODE_DELAYED,
+    "access_code.modified_external_to_seam": Kind.CODE_CHANGED_OUTSIDE,
+    "access_code.deleted_external_to_seam": Kind.CODE_DELETED_OUTSIDE,
     "access_code.unmanaged.created": Kind.UNMANAGED_ADDED,
     "access_code.unmanaged.removed": Kind.UNMANAGED_REMOVED,
     "device.disconnected": Kind.OFFLINE,
@@ -104,12 +109,16 @@ def event_record(
         with transaction.atomic():
             lock_event = _store(connection, device, kind, event)
             refresh_codes = _apply(lock_event, device, event)
+            # The lock access the event is about moves at once; the lock is read back.
+            reconcile = code_event_apply(device=device, event=event)
     except IntegrityError:
         if seen.exists():  # a concurrent delivery of the same event won the race
             return DUPLICATE
         raise
     if refresh_codes:
         _refresh_unmanaged_codes_later(connection.pk, device.pk)
+    if reconcile:
+        _reconcile_lock_later(device.pk)
     return RECORDED
 
 
@@ -292,6 +301,14 @@ def _resolve(device: Device, kind: str, *, at, access_code_id: str | None = None
     if access_code_id is not None:
         alerts = alerts.filter(access_code_id=access_code_id)
     alerts.update(resolved_at=at)
+
+
+def _reconcile_lock_later(device_id: int) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(
+        lambda: async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
+    )
 
 
 def _refresh_unmanaged_codes_later(connection_id: int, device_id: int) -> None:

@@ -95,7 +95,8 @@ class Reservation(models.Model):
         ("generated", "Generated; no lock takes it"),
         ("planned", "Waiting for its programming instant"),
         ("programming", "Being put on the locks"),
-        ("on_lock", "On every lock, before its window"),
+        ("requested", "Sent to every lock; not every lock has confirmed it yet"),
+        ("confirmed", "Confirmed on every lock, before its window"),
         ("active", "On every lock and working now"),
         ("failed", "A lock failed; Keystay retries"),
         ("removing", "Being removed from the locks"),
@@ -121,8 +122,10 @@ class Reservation(models.Model):
                 return "removing"
             if all(s == State.ACTIVE for s in wanted):
                 return "active"
-            if all(s in (State.ON_LOCK, State.ACTIVE) for s in wanted):
-                return "on_lock"
+            if all(s in (State.CONFIRMED, State.ACTIVE) for s in wanted):
+                return "confirmed"
+            if all(s in (State.REQUESTED, State.CONFIRMED, State.ACTIVE) for s in wanted):
+                return "requested"
             if State.PROGRAMMING in wanted:
                 return "programming"
             return "planned"
@@ -184,19 +187,31 @@ class LockAccess(models.Model):
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
-        PROGRAMMING = "programming", "Programming"
-        ON_LOCK = "on_lock", "On lock"
-        ACTIVE = "active", "Active"  # derived: on the lock and inside its window
+        PROGRAMMING = "programming", "Sending to the provider"
+        # The provider accepted the code; the lock has not reported it yet.
+        REQUESTED = "requested", "Sent, not yet confirmed"
+        # The provider reports the code set on the lock (its status, or its event).
+        CONFIRMED = "confirmed", "Confirmed on the lock"
+        ACTIVE = "active", "Active"  # derived: confirmed on the lock and inside its window
         REMOVING = "removing", "Removing"
         REMOVED = "removed", "Removed"
         REVOKED = "revoked", "Revoked"
         FAILED = "failed", "Failed"
 
-    # The code is gone from the lock for good.
+    # The code is gone from the lock for good (the provider confirmed its removal).
     FINAL_STATES = frozenset({State.REMOVED, State.REVOKED})
+    # The provider holds the code for the stay.
+    AT_PROVIDER_STATES = frozenset({State.REQUESTED, State.CONFIRMED})
     # A code may be on the lock (or about to be).
     LIVE_STATES = frozenset(
-        {State.PLANNED, State.PROGRAMMING, State.ON_LOCK, State.REMOVING, State.FAILED}
+        {
+            State.PLANNED,
+            State.PROGRAMMING,
+            State.REQUESTED,
+            State.CONFIRMED,
+            State.REMOVING,
+            State.FAILED,
+        }
     )
 
     class Reason(models.TextChoices):
@@ -252,8 +267,15 @@ class LockAccess(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
-    programmed_at = models.DateTimeField(null=True, blank=True)
+    # When the provider accepted the code, when the lock was reported to hold it, when
+    # its removal was asked for and when the provider confirmed the code gone.
+    programmed_at = models.DateTimeField("requested at", null=True, blank=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    removal_requested_at = models.DateTimeField(null=True, blank=True)
     removed_at = models.DateTimeField(null=True, blank=True)
+    # When a reconcile first found the code changed on the lock: Seam restores a managed
+    # code changed in the lock's own app by itself, so Keystay waits a grace period.
+    drift_seen_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -279,11 +301,62 @@ class LockAccess(models.Model):
     provider_code = EncryptedValue("provider_code_ciphertext")
 
     def current_state(self, now=None) -> str:
-        """The state at `now`: a code on the lock inside its window is active."""
+        """The state at `now`: a code confirmed on the lock inside its window is active."""
         now = now or timezone.now()
-        if self.state == self.State.ON_LOCK and self.starts_at <= now < self.ends_at:
+        if self.state == self.State.CONFIRMED and self.starts_at <= now < self.ends_at:
             return self.State.ACTIVE
         return self.state
+
+
+class LockAccessLog(models.Model):
+    """What happened to one lock's code, with its evidence: the history staff read on the
+    reservation, and every provider id the code ever had (late unlock events still find
+    their guest by it)."""
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", "Sent to the provider"
+        CONFIRMED = "confirmed", "Confirmed on the lock"
+        FAILED = "failed", "Failed on the lock"
+        DELAYED = "delayed", "Lock slow to take the code"
+        REMOVAL_REQUESTED = "removal_requested", "Removal sent to the provider"
+        REMOVED = "removed", "Removal confirmed"
+        MISSING = "missing", "Found missing at the provider"
+        CHANGED = "changed", "Found changed on the lock"
+        RECREATED = "recreated", "Re-created"
+        RESTORED = "restored", "Restored"
+        ADOPTED = "adopted", "Found at the provider and adopted"
+        STRAY_REMOVED = "stray_removed", "Left on the lock; removed"
+        DUPLICATE = "duplicate", "Refused as a duplicate"
+        RATE_LIMITED = "rate_limited", "Provider rate limit: backing off"
+
+    class Source(models.TextChoices):
+        WORKER = "worker", "Keystay"
+        EVENT = "event", "Provider event"
+        RECONCILE = "reconcile", "Reconcile"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    access = models.ForeignKey(LockAccess, on_delete=models.CASCADE, related_name="logs")
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    source = models.CharField(max_length=16, choices=Source.choices)
+    provider_id = models.CharField("provider code id", max_length=100, blank=True)
+    provider_event_id = models.CharField(max_length=100, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        verbose_name = "lock access history entry"
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["access", "-at"], name="lock_access_log_access_time"),
+            models.Index(fields=["provider_id"], name="lock_access_log_provider_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M})"
 
 
 class AccessOverride(models.Model):
@@ -351,6 +424,9 @@ class LockEvent(models.Model):
         CODE_SET = "code_set", "Code set on lock"
         CODE_REMOVED = "code_removed", "Code removed from lock"
         CODE_FAILED = "code_failed", "Code failed"
+        CODE_DELAYED = "code_delayed", "Lock slow to take or drop a code"
+        CODE_CHANGED_OUTSIDE = "code_changed_outside", "Code changed in the lock's app"
+        CODE_DELETED_OUTSIDE = "code_deleted_outside", "Code deleted in the lock's app"
         UNMANAGED_ADDED = "unmanaged_added", "Code added outside Keystay"
         UNMANAGED_REMOVED = "unmanaged_removed", "Code removed outside Keystay"
         OFFLINE = "offline", "Lock offline"

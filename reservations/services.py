@@ -15,7 +15,7 @@ import datetime
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -33,7 +33,7 @@ from properties.models import (
 )
 
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
-from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .models import AccessOverride, LockAccess, LockAccessLog, Reservation, ReservationCode
 from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ CONFIRM_REMOVAL_AFTER = datetime.timedelta(minutes=1)
 State = LockAccess.State
 Reason = LockAccess.Reason
 # A code leaving for these reasons is "revoked"; at the end of its window, "removed".
+AT_PROVIDER = LockAccess.AT_PROVIDER_STATES
+Log = LockAccessLog.Kind
 REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
 FINAL_STATES = LockAccess.FINAL_STATES
 
@@ -323,7 +325,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
             access.save(update_fields=PLAN_FIELDS)
 
     reservation_id = reservation.pk
-    transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+    transaction.on_commit(lambda: enqueue_processing(reservation_id))
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.
     # Trimming is idempotent, so these re-plans trim nothing more and stop here.
     for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):
@@ -410,7 +412,7 @@ def _at_provider(access: LockAccess) -> bool:
     return bool(access.provider_id or access.provider_user_id)
 
 
-def _enqueue_processing(reservation_id: int) -> None:
+def enqueue_processing(reservation_id: int) -> None:
     from django_q.tasks import async_task
 
     async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
@@ -421,7 +423,14 @@ def _stays_with_codes(now) -> Q:
     return (
         Q(status=Reservation.Status.CONFIRMED, check_out__gt=now - datetime.timedelta(days=1))
         | Q(lock_accesses__due_at__isnull=False)
-        | Q(lock_accesses__state__in=[State.ON_LOCK, State.PROGRAMMING, State.FAILED])
+        | Q(
+            lock_accesses__state__in=[
+                State.REQUESTED,
+                State.CONFIRMED,
+                State.PROGRAMMING,
+                State.FAILED,
+            ]
+        )
     )
 
 
@@ -595,7 +604,7 @@ def access_retry_now(*, access: LockAccess, now=None) -> None:
         due_at=now, attempts=0
     )
     reservation_id = access.reservation_id
-    transaction.on_commit(lambda: _enqueue_processing(reservation_id))
+    transaction.on_commit(lambda: enqueue_processing(reservation_id))
 
 
 def override_problems(
@@ -768,8 +777,11 @@ def process_due(
     slow provider cannot keep a task running past django-q2's timeout.
     """
     now = now or timezone.now()
-    due = LockAccess.objects.filter(due_at__lte=now).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    due = (
+        LockAccess.objects.filter(due_at__lte=now)
+        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        # A lock the provider asked Keystay to slow down for waits; the others go on.
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
     )
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
@@ -806,6 +818,10 @@ class _Outcome:
     provider_ends_at: datetime.datetime | None = None
     removed: bool = False
     recheck: bool = False
+    # A create or an update reached the provider: the lock has yet to confirm it.
+    requested: bool = False
+    # What to write on the row's history: (kind, provider id, detail).
+    logs: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 def _process(pk: int, token: str, gateways: _Gateways) -> None:
@@ -813,7 +829,7 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
     if _leaving(access):
         working = State.REMOVING
     elif access.provider_id or timezone.now() >= access.program_at:
-        working = access.state if access.state == State.ON_LOCK else State.PROGRAMMING
+        working = access.state if access.state in AT_PROVIDER else State.PROGRAMMING
     else:
         working = access.state
     LockAccess.objects.filter(pk=pk, claim_token=token).update(state=working)
@@ -826,12 +842,94 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         else:
             outcome = _program(access, gateway, token)
     except ProviderError as error:
+        if error.kind == "rate_limited":
+            _back_off(access, token, error)
+            return
+        if error.code in DUPLICATE_CODES and not _leaving(access):
+            _duplicate_refused(access, token, error)
+            return
         # A refused code will be refused again: wait for the plan to change. Anything
-        # else (offline, outage, rate limit, timeout) is retried with backoff.
+        # else (offline, outage, timeout) is retried with backoff.
         retryable = not error.refused or _leaving(access)
         _record_failure(pk, token, error.message, retryable=retryable)
         return
     _record_success(pk, token, outcome)
+
+
+# The provider's words for "this lock already holds that code".
+DUPLICATE_CODES = frozenset({"duplicate_access_code", "duplicate_code_on_device"})
+RATE_LIMIT_PAUSE = datetime.timedelta(seconds=60)
+
+
+def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
+    """The provider asked to slow down for this lock: pause this lock alone.
+
+    Every due step of the lock waits until `Device.backoff_until`; other locks go on.
+    Not a failure of the code: its state and attempt count stay as they were.
+    """
+    now = timezone.now()
+    retry_after = getattr(error, "retry_after", None)
+    pause = datetime.timedelta(seconds=retry_after) if retry_after else RATE_LIMIT_PAUSE
+    until = now + pause
+    with transaction.atomic():
+        Device.objects.filter(pk=access.device_id).update(backoff_until=until)
+        row = LockAccess.objects.select_for_update().get(pk=access.pk)
+        if row.claim_token != token:
+            return
+        row.state = access.state  # back to what it was before the worker took it
+        row.claimed_until, row.claim_token = None, ""
+        row.due_at = until
+        row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
+        access_log(
+            row,
+            [(Log.RATE_LIMITED, "", f"Paused until {until:%H:%M:%S} UTC.")],
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+    logger.info("Device %s rate-limited by the provider until %s", access.device_id, until)
+
+
+def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> None:
+    """The lock already holds this code (someone else's, made outside Keystay).
+
+    Before the guest has the code, every lock of the stay moves to a new one; once the
+    guest has it, the code is kept and the stay is raised (the lock access fails, shown
+    on the dashboard) for staff to rotate it or free the lock.
+    """
+    now = timezone.now()
+    reservation = access.reservation
+    code = ReservationCode.objects.filter(reservation=reservation).first()
+    own_code = bool(access.code) and code is not None and access.code == code.value
+    if own_code and not _code_is_kept(reservation, code, now):
+        with transaction.atomic():
+            row = LockAccess.objects.select_for_update().get(pk=access.pk)
+            if row.claim_token != token:
+                return
+            row.claimed_until, row.claim_token = None, ""
+            row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
+            access_log(
+                row,
+                [(Log.DUPLICATE, "", "The lock already held it: a new code for every lock.")],
+                source=LockAccessLog.Source.WORKER,
+                at=now,
+            )
+            locked = Reservation.objects.select_for_update().get(pk=reservation.pk)
+            _ensure_code(locked, _guest_locks(locked.listing), now, force_new=True)
+            reservation_replan(reservation=locked, now=now)
+        return
+    _record_failure(
+        access.pk,
+        token,
+        "The lock already holds this code (made outside Keystay?) and the guest has it: "
+        "rotate the code or free the lock.",
+        retryable=False,
+    )
+    access_log(
+        access,
+        [(Log.DUPLICATE, "", "Refused as a duplicate after the guest had the code.")],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
 
 
 def _leaving(access: LockAccess) -> bool:
@@ -854,12 +952,20 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
                 device_id=device.provider_device_id, name_prefix=_name_prefix(access)
             )
         }
+        logs = []
         for provider_id in ids:
             gateway.delete_access_code(provider_id=provider_id)
-        # Confirm: a lock may take a while to drop a code; check until it is gone.
+            if access.state != State.REMOVING:
+                logs.append((Log.REMOVAL_REQUESTED, provider_id, ""))
+        # Done when the provider no longer lists the code, not when the delete returned:
+        # a lock may take a while to drop it, so check again until it is gone.
         for provider_id in ids:
             if gateway.get_access_code(provider_id) is not None:
-                return _Outcome(state=State.REMOVING, recheck=True)
+                return _Outcome(state=State.REMOVING, recheck=True, logs=logs)
+        logs += [(Log.REMOVED, provider_id, "") for provider_id in ids]
+        reason = access.reason or Reason.WINDOW_ENDED
+        final = State.REVOKED if reason in REVOKING_REASONS else State.REMOVED
+        return _Outcome(state=final, removed=True, logs=logs)
     reason = access.reason or Reason.WINDOW_ENDED
     final = State.REVOKED if reason in REVOKING_REASONS else State.REMOVED
     return _Outcome(state=final, removed=True)
@@ -884,6 +990,7 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
             access.provider_id = keep.provider_id
             access.provider_code = keep.code
             access.provider_starts_at, access.provider_ends_at = keep.starts_at, keep.ends_at
+            adopted = [(Log.ADOPTED, keep.provider_id, "A create whose answer was lost.")]
         else:
             created = gateway.create_access_code(
                 device_id=device.provider_device_id,
@@ -893,12 +1000,16 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
                 ends_at=access.ends_at,
             )
             return _Outcome(
-                state=State.ON_LOCK,
+                state=State.REQUESTED,
                 provider_id=created.provider_id,
                 provider_code=created.code or code or "",
                 provider_starts_at=start,
                 provider_ends_at=access.ends_at,
+                requested=True,
+                logs=[(Log.REQUESTED, created.provider_id, "")],
             )
+    else:
+        adopted = []
     if _needs_update(access, now):
         new_start = access.provider_starts_at
         if new_start is None or access.starts_at > new_start or new_start > now:
@@ -911,18 +1022,21 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
             ends_at=access.ends_at,
         )
         return _Outcome(
-            state=State.ON_LOCK,
+            state=State.REQUESTED,
             provider_id=access.provider_id,
             provider_code=code or access.provider_code,
             provider_starts_at=new_start,
             provider_ends_at=access.ends_at,
+            requested=True,
+            logs=[*adopted, (Log.REQUESTED, access.provider_id, "Changed: code or window.")],
         )
     return _Outcome(
-        state=State.ON_LOCK,
+        state=access.state if access.state in AT_PROVIDER else State.REQUESTED,
         provider_id=access.provider_id,
         provider_code=access.provider_code,
         provider_starts_at=access.provider_starts_at,
         provider_ends_at=access.provider_ends_at,
+        logs=adopted,
     )
 
 
@@ -956,7 +1070,9 @@ def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outco
             ends_at=access.ends_at,
         )
         return _Outcome(
-            state=State.ON_LOCK,
+            state=State.REQUESTED,
+            requested=True,
+            logs=[(Log.REQUESTED, credential.provider_id, "")],
             provider_id=credential.provider_id,
             provider_user_id=access.provider_user_id,
             provider_code=credential.code,
@@ -964,12 +1080,32 @@ def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outco
             provider_ends_at=access.ends_at,
         )
     return _Outcome(
-        state=State.ON_LOCK,
+        state=access.state if access.state in AT_PROVIDER else State.REQUESTED,
         provider_id=access.provider_id,
         provider_code=access.provider_code,
         provider_starts_at=access.provider_starts_at,
         provider_ends_at=access.provider_ends_at,
     )
+
+
+def access_log(
+    access: LockAccess, entries: list[tuple[str, str, str]], *, source: str, at, event_id=""
+) -> None:
+    """Write what happened to one lock's code on its history (see LockAccessLog)."""
+    if entries:
+        LockAccessLog.objects.bulk_create(
+            LockAccessLog(
+                organization_id=access.organization_id,
+                access_id=access.pk,
+                at=at,
+                kind=kind,
+                source=source,
+                provider_id=provider_id or access.provider_id,
+                provider_event_id=event_id[:100],
+                detail=detail[:300],
+            )
+            for kind, provider_id, detail in entries
+        )
 
 
 def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
@@ -992,14 +1128,20 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
             access.provider_user_id = outcome.provider_user_id
         if outcome.provider_code is not None:
             access.provider_code = outcome.provider_code
-        if outcome.state == State.ON_LOCK:
+        if outcome.state in AT_PROVIDER:
             access.provider_starts_at = outcome.provider_starts_at
             access.provider_ends_at = outcome.provider_ends_at
-            access.programmed_at = access.programmed_at or now
+        if outcome.requested:
+            access.programmed_at = now
+            access.drift_seen_at = None
+        if outcome.state == State.REMOVING and access.removal_requested_at is None:
+            access.removal_requested_at = now
         if outcome.removed:
             access.provider_id = ""
             access.provider_user_id = ""
+            access.removal_requested_at = access.removal_requested_at or now
             access.removed_at = now
+        access_log(access, outcome.logs, source=LockAccessLog.Source.WORKER, at=now)
         access.state = outcome.state
         access.attempts = 0
         access.last_error = ""
@@ -1038,4 +1180,5 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
         else:
             access.due_at = None
         access.save()
+        access_log(access, [(Log.FAILED, "", message)], source=LockAccessLog.Source.WORKER, at=now)
     logger.warning("Lock access %s failed (attempt %s): %s", pk, access.attempts, message)

@@ -8,6 +8,7 @@ from locks.models import LockProviderConnection
 from locks.tasks import connections_with_a_key
 
 from .events import events_reconcile
+from .readback import lock_reconcile_by_id, locks_due_for_reconcile
 from .services import process_due
 
 logger = logging.getLogger(__name__)
@@ -59,3 +60,19 @@ def reconcile_all_events() -> str:
         for connection_id in connections_with_a_key()
     ]
     return "; ".join(results) or "no connections"
+
+
+def reconcile_lock(device_id: int) -> str:
+    """Read one lock's codes back from the provider and repair drift."""
+    return lock_reconcile_by_id(device_id)
+
+
+def reconcile_locks() -> str:
+    """The periodic read-back: one task per lock whose turn it is, so that a slow or
+    failing lock holds up no other (workers take them in parallel)."""
+    from django_q.tasks import async_task
+
+    due = locks_due_for_reconcile()
+    for device_id in due:
+        async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
+    return f"{len(due)} locks queued"

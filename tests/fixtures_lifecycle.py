@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from locks.models import LockAssignment
 from locks.services import connection_create, devices_sync
-from reservations import services
+from reservations import readback, services
 from reservations.models import Reservation
 
 
@@ -31,6 +31,18 @@ class Wired:
             for c in self.seam.access_codes.list(device_id=device.provider_device_id)
             if c.device_id == device.provider_device_id
         ]
+
+    def lock_reports_set(self, *devices, at=None) -> None:
+        """The locks report every code they hold set (the fake never does by itself), and
+        Keystay reads them back."""
+        for device in devices or (self.gate, self.side):
+            for code in self.codes_on(device):
+                self.fake.control(
+                    "/access_codes/set_state", access_code_id=code.access_code_id, status="set"
+                )
+        with time_machine.travel(at or timezone.now(), tick=False):
+            for device in devices or (self.gate, self.side):
+                readback.lock_reconcile_by_id(device.pk)
 
     def book(self, *, days_ahead=3, nights=3, status=Reservation.Status.CONFIRMED, **fields):
         today = timezone.localdate(timezone=self.listing.property.zone)

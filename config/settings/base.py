@@ -172,12 +172,23 @@ SEAM_ALLOWED_ENDPOINTS = env.list(
 DEVICE_SYNC_INTERVAL_MINUTES = env.int("DEVICE_SYNC_INTERVAL_MINUTES", default=60)
 UNMANAGED_CODES_INTERVAL_MINUTES = env.int("UNMANAGED_CODES_INTERVAL_MINUTES", default=15)
 EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES", default=5)
+# Door truth: how often each lock's codes are read back from the provider (a lock with a
+# stay active or starting within 24 hours, and the others), and how long the provider
+# gets to restore a code changed in the lock's own app before Keystay restores it.
+LOCK_RECONCILE_HOT_MINUTES = env.int("LOCK_RECONCILE_HOT_MINUTES", default=5)
+LOCK_RECONCILE_COLD_MINUTES = env.int("LOCK_RECONCILE_COLD_MINUTES", default=60)
+LOCK_RECONCILE_GRACE_MINUTES = env.int("LOCK_RECONCILE_GRACE_MINUTES", default=10)
 # The cluster's periodic work, matched by name and brought in line with these settings
 # whenever a cluster starts (core.schedules): a changed interval applies on restart.
 KEYSTAY_SCHEDULES = [
     {
         "name": "Code lifecycle: carry out due work",
         "func": "reservations.tasks.sweep",
+        "minutes": 1,
+    },
+    {
+        "name": "Door truth: read back the codes of every lock whose turn it is",
+        "func": "reservations.tasks.reconcile_locks",
         "minutes": 1,
     },
     {

@@ -253,6 +253,8 @@ def test_ending_a_stay_takes_the_code_off_every_lock(manager_api, wired):
         ),
     ).json()
     run_at(timezone.now())  # the code is put on the locks
+    assert manager_api.get(detail(created["id"])).json()["code_state"] == "requested"
+    wired.lock_reports_set()  # ...and the locks say they hold it
     on_lock = manager_api.get(detail(created["id"])).json()
     assert on_lock["code_state"] == "active"
     devices = {wired.gate.pk: wired.gate, wired.side.pk: wired.side}

@@ -50,4 +50,4 @@ def test_two_workers_on_the_same_due_work_put_one_code_per_lock(wired):
     for device in (wired.gate, wired.side):
         codes = sorted(c.code for c in wired.codes_on(device))
         assert codes == sorted(r.code.value for r in reservations)
-    assert set(LockAccess.objects.values_list("state", flat=True)) == {LockAccess.State.ON_LOCK}
+    assert set(LockAccess.objects.values_list("state", flat=True)) == {LockAccess.State.REQUESTED}

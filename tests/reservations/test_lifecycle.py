@@ -55,7 +55,13 @@ def test_code_goes_on_every_guest_lock_at_its_programming_instant_with_the_stay_
         assert on_lock.access_code_id == access_on(reservation, device).provider_id
     assert wired.codes_on(wired.back) == []
     gate.refresh_from_db()
-    assert gate.state == State.ON_LOCK and gate.due_at == ends
+    # Seam accepted it; the lock has not said so yet: sent, not confirmed, never "active".
+    assert gate.state == State.REQUESTED and gate.due_at == ends
+    with time_machine.travel(starts + MINUTE, tick=False):
+        assert gate.current_state() == State.REQUESTED
+    wired.lock_reports_set(at=gate.program_at + 2 * MINUTE)
+    gate.refresh_from_db()
+    assert gate.state == State.CONFIRMED and gate.confirmed_at is not None
     with time_machine.travel(starts + MINUTE, tick=False):
         assert gate.current_state() == State.ACTIVE  # derived from time, to the second
 
@@ -242,7 +248,7 @@ def test_a_provider_outage_is_retried_with_backoff_and_recovers_without_duplicat
     for device in (wired.gate, wired.side):
         assert [c.code for c in wired.codes_on(device)] == [reservation.code.value]
         access = access_on(reservation, device)
-        assert (access.state, access.attempts, access.last_error) == (State.ON_LOCK, 0, "")
+        assert (access.state, access.attempts, access.last_error) == (State.REQUESTED, 0, "")
 
 
 def test_a_code_created_unseen_is_adopted_never_duplicated(wired):
@@ -259,7 +265,7 @@ def test_a_code_created_unseen_is_adopted_never_duplicated(wired):
     run_at(timezone.now())
     (on_gate,) = wired.codes_on(wired.gate)
     gate.refresh_from_db()
-    assert gate.provider_id == on_gate.access_code_id and gate.state == State.ON_LOCK
+    assert gate.provider_id == on_gate.access_code_id and gate.state == State.REQUESTED
 
 
 def test_a_stay_across_a_daylight_saving_change_keeps_local_times(wired):
@@ -330,4 +336,4 @@ def test_a_code_the_lock_already_holds_is_refused_as_a_duplicate_and_not_retried
     gate = access_on(reservation, wired.gate)
     assert gate.state == State.FAILED and gate.due_at is None  # waits for a new code
     assert "already holds this code" in gate.last_error
-    assert access_on(reservation, wired.side).state == State.ON_LOCK
+    assert access_on(reservation, wired.side).state == State.REQUESTED

@@ -118,7 +118,7 @@ def test_a_failing_lock_is_shown_with_its_error_and_retried_on_demand(
     assert "2 failing" in listing_page
     with django_capture_on_commit_callbacks(execute=True):
         staff_client.post(do_url(reservation, "retry"))
-    assert {a.state for a in reservation.lock_accesses.all()} == {LockAccess.State.ON_LOCK}
+    assert {a.state for a in reservation.lock_accesses.all()} == {LockAccess.State.REQUESTED}
 
 
 def test_buttons_refuse_another_organizations_reservation(wired, client, org_b):

@@ -1,0 +1,395 @@
+"""Door truth: what each lock really holds, read back from the provider.
+
+Keystay never trusts a write alone. A code is *requested* once Seam accepted it, and
+*confirmed* only when the lock reports it (Seam's `access_code.set_on_device` event, or the
+code's status `set` with no errors); its removal is done when Seam no longer lists it.
+
+Two ways in, one set of rules:
+- `code_event_apply`: a provider event about one code (webhook or events reconcile)
+  moves its lock access at once, and asks for a reconcile of that lock;
+- `lock_reconcile`: one lock at a time, compares what Keystay intends with what Seam
+  lists (one managed and one unmanaged list per lock) and repairs drift: a code missing
+  is re-created, a code changed outside Keystay is restored after a grace period (Seam
+  restores managed codes by itself unless external changes are allowed), a Keystay code
+  that no stay wants any more is removed, a code whose create answer was lost is adopted.
+  Codes that are not proven Keystay's (made in the lock's app, backup codes, another
+  integration's) are never touched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
+from locks.models import Device
+from locks.unmanaged import unmanaged_codes_import
+
+from .models import LockAccess, LockAccessLog
+from .services import RETRY_BASE, RETRY_MAX, access_log, enqueue_processing
+
+logger = logging.getLogger(__name__)
+
+State = LockAccess.State
+Log = LockAccessLog.Kind
+Source = LockAccessLog.Source
+
+# Keystay names its codes "KS<reservation>-<device> <guest>" (services._access_name).
+OWN_NAME = re.compile(r"^KS(\d+)-(\d+) ")
+
+# The periodic sweep runs every minute and django-q2's scheduler may start it 30 s late:
+# a lock is taken this much before its interval is up, so it is read about on time.
+SWEEP_SLACK = datetime.timedelta(seconds=45)
+
+
+def _grace() -> datetime.timedelta:
+    """How long Seam gets to restore a code changed in the lock's app before Keystay does."""
+    return datetime.timedelta(minutes=settings.LOCK_RECONCILE_GRACE_MINUTES)
+
+
+# ---------------------------------------------------------------------- provider events
+
+CODE_EVENTS = {
+    "access_code.set_on_device",
+    "access_code.failed_to_set_on_device",
+    "access_code.delay_in_setting_on_device",
+    "access_code.removed_from_device",
+    "access_code.failed_to_remove_from_device",
+    "access_code.delay_in_removing_from_device",
+    "access_code.deleted_external_to_seam",
+    "access_code.modified_external_to_seam",
+}
+
+
+def _access_for_code(device: Device, provider_id: str) -> LockAccess | None:
+    """The lock access that holds (or once held) a provider code id on this lock."""
+    access = LockAccess.objects.filter(device=device, provider_id=provider_id).first()
+    if access is None:
+        past = (
+            LockAccessLog.objects.filter(access__device=device, provider_id=provider_id)
+            .values_list("access_id", flat=True)
+            .first()
+        )
+        if past is not None:
+            access = LockAccess.objects.get(pk=past)
+    return access
+
+
+def _retry_delay(attempts: int) -> datetime.timedelta:
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+def code_event_apply(*, device: Device, event: EventInfo) -> bool:
+    """Move the lock access a code event is about; True when the lock should be reconciled.
+
+    Events arrive late and out of order: one older than the code's last request (a
+    change sent since) says nothing about what the lock holds now.
+    """
+    if event.event_type not in CODE_EVENTS or not event.access_code_id:
+        return False
+    now = timezone.now()
+    kind = event.event_type.removeprefix("access_code.")
+    with transaction.atomic():
+        found = _access_for_code(device, event.access_code_id)
+        if found is None:
+            return True  # not a code Keystay tracks: the reconcile decides what it is
+        access = LockAccess.objects.select_for_update().get(pk=found.pk)
+        current = access.provider_id == event.access_code_id
+        stale = access.programmed_at is not None and event.occurred_at < access.programmed_at
+        leaving = not access.wanted or now >= access.ends_at
+        entries: list[tuple[str, str, str]] = []
+        fields: list[str] = []
+        if kind == "set_on_device" and current and not stale and not leaving:
+            if access.state in (State.REQUESTED, State.PROGRAMMING, State.FAILED):
+                access.state = State.CONFIRMED
+                access.confirmed_at = event.occurred_at
+                access.attempts, access.last_error = 0, ""
+                fields += ["state", "confirmed_at", "attempts", "last_error"]
+                entries.append((Log.CONFIRMED, event.access_code_id, ""))
+        elif kind == "failed_to_set_on_device" and current and not stale and not leaving:
+            access.attempts += 1
+            access.state = State.FAILED
+            access.last_error = "The lock did not accept the code; Keystay sends it again."
+            access.last_error_at = now
+            # Sent again as an update: Seam tries the lock again for the same code.
+            access.provider_starts_at = None
+            access.due_at = now + _retry_delay(access.attempts)
+            fields += [
+                "attempts",
+                "state",
+                "last_error",
+                "last_error_at",
+                "provider_starts_at",
+                "due_at",
+            ]
+            entries.append((Log.FAILED, event.access_code_id, "Reported by the lock."))
+        elif kind in ("delay_in_setting_on_device", "delay_in_removing_from_device"):
+            entries.append((Log.DELAYED, event.access_code_id, kind.replace("_", " ")))
+        elif kind == "removed_from_device" and (leaving or not current):
+            if current and access.state not in LockAccess.FINAL_STATES:
+                access.due_at = now  # the worker confirms the removal by reading it back
+                fields.append("due_at")
+            entries.append((Log.REMOVED, event.access_code_id, "Reported by the lock."))
+        elif kind == "failed_to_remove_from_device":
+            access.state = State.REMOVING
+            access.last_error = "The lock did not remove the code; Keystay tries again."
+            access.last_error_at = now
+            access.due_at = now + _retry_delay(access.attempts + 1)
+            fields += ["state", "last_error", "last_error_at", "due_at"]
+            entries.append((Log.FAILED, event.access_code_id, "Removal refused by the lock."))
+        elif kind in ("deleted_external_to_seam", "removed_from_device"):
+            entries.append((Log.MISSING, event.access_code_id, kind.replace("_", " ")))
+        elif kind == "modified_external_to_seam":
+            entries.append((Log.CHANGED, event.access_code_id, "Changed in the lock's app."))
+        if fields:
+            access.save(update_fields=[*fields, "updated_at"])
+        access_log(access, entries, source=Source.EVENT, at=now, event_id=event.event_id)
+    if "due_at" in fields:
+        enqueue_processing(access.reservation_id)
+    return True
+
+
+# ------------------------------------------------------------------------- reconcile
+
+
+@dataclass
+class ReconcileResult:
+    findings: Counter = field(default_factory=Counter)
+    calls: int = 0
+
+    def __str__(self) -> str:
+        found = ", ".join(f"{n} {what}" for what, n in sorted(self.findings.items()))
+        return found or "in step"
+
+
+def _is_own(code: ProviderCode, device: Device, known: dict[str, LockAccess]) -> bool:
+    """Proven Keystay's: an id Keystay recorded, or Keystay's name for a stay it knows."""
+    if code.provider_id in known:
+        return True
+    match = OWN_NAME.match(code.name or "")
+    return bool(match) and int(match.group(2)) == device.pk
+
+
+def lock_reconcile(
+    *, device: Device, gateway: SeamGateway, now: datetime.datetime | None = None
+) -> ReconcileResult:
+    """Compare one lock's codes at the provider with Keystay's plan; repair the drift.
+
+    Raises ProviderError when the lock's codes cannot be listed: nothing is decided on
+    a partial read.
+    """
+    now = now or timezone.now()
+    result = ReconcileResult()
+    codes = gateway.list_device_codes(device_id=device.provider_device_id)
+    result.calls += 1
+    # The unmanaged list too (one call): it is what the code generator avoids.
+    unmanaged_codes_import(connection=device.connection, device_ids=[device.pk])
+    result.calls += 1
+    listed = {code.provider_id: code for code in codes}
+    accesses = list(
+        LockAccess.objects.filter(device=device)
+        .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
+        .select_related("reservation")
+    )
+    known: dict[str, LockAccess] = {a.provider_id: a for a in accesses if a.provider_id}
+    for provider_id, access_id in LockAccessLog.objects.filter(
+        access__device=device, access__in=accesses
+    ).values_list("provider_id", "access_id"):
+        if provider_id and provider_id not in known:
+            known[provider_id] = next(a for a in accesses if a.pk == access_id)
+    past_ids = set(
+        LockAccessLog.objects.filter(access__device=device)
+        .exclude(provider_id="")
+        .values_list("provider_id", flat=True)
+    )
+    wake: set[int] = set()
+
+    for access in accesses:
+        if not access.provider_id or access.state in LockAccess.FINAL_STATES:
+            continue
+        leaving = not access.wanted or now >= access.ends_at
+        code = listed.get(access.provider_id)
+        if code is None:
+            if leaving:
+                # Gone at the provider: the worker confirms the removal on its next look.
+                _update(access, due_at=now)
+                wake.add(access.reservation_id)
+                continue
+            # Missing at the provider (deleted there, lost in an outage): nobody else will
+            # put it back. Keep the old id in the history, then program it anew.
+            _record(access, Log.MISSING, "Not listed by the provider.", now)
+            _record(access, Log.RECREATED, "Programmed again.", now)
+            _update(
+                access,
+                provider_id="",
+                state=State.PLANNED,
+                due_at=now,
+                drift_seen_at=None,
+                provider_starts_at=None,
+            )
+            result.findings["re-created"] += 1
+            wake.add(access.reservation_id)
+            continue
+        if leaving:
+            continue  # the worker removes it; a failure there is retried and shown
+        changed = bool(access.provider_code and code.code and code.code != access.provider_code)
+        if changed or "code_modified_external_to_seam" in code.warnings:
+            if access.drift_seen_at is None:
+                _record(access, Log.CHANGED, "Found changed on the lock.", now)
+                _update(access, drift_seen_at=now)
+                result.findings["changed, waiting for the provider"] += 1
+            elif now - access.drift_seen_at >= _grace():
+                # The provider did not restore it: Keystay sends its own code again.
+                _record(access, Log.RESTORED, "Sent again after the grace period.", now)
+                _update(access, provider_code=code.code, drift_seen_at=None, due_at=now)
+                result.findings["restored"] += 1
+                wake.add(access.reservation_id)
+            continue
+        if access.drift_seen_at is not None:
+            _update(access, drift_seen_at=None)  # restored by the provider meanwhile
+        failed = "failed_to_set_on_device" in code.errors
+        if failed and access.state != State.FAILED:
+            _record(access, Log.FAILED, "The provider reports it failed on the lock.", now)
+            _update(
+                access,
+                state=State.FAILED,
+                attempts=access.attempts + 1,
+                last_error="The lock did not accept the code; Keystay sends it again.",
+                last_error_at=now,
+                provider_starts_at=None,
+                due_at=now + _retry_delay(access.attempts + 1),
+            )
+            result.findings["failed"] += 1
+        elif code.status == "set" and not code.errors and access.state != State.CONFIRMED:
+            _record(access, Log.CONFIRMED, "The provider reports it set on the lock.", now)
+            _update(
+                access,
+                state=State.CONFIRMED,
+                confirmed_at=now,
+                attempts=0,
+                last_error="",
+            )
+            result.findings["confirmed"] += 1
+
+    for code in codes:
+        if code.provider_id in {a.provider_id for a in accesses if a.provider_id}:
+            continue
+        if not (_is_own(code, device, known) or code.provider_id in past_ids):
+            continue  # not proven Keystay's: never touched
+        match = OWN_NAME.match(code.name or "")
+        owner = known.get(code.provider_id)
+        if owner is None and match:
+            owner = next((a for a in accesses if a.reservation_id == int(match.group(1))), None)
+        if (
+            owner is not None
+            and owner.wanted
+            and now < owner.ends_at
+            and not owner.provider_id
+            and owner.state not in LockAccess.FINAL_STATES
+        ):
+            # A create whose answer was lost: adopt it rather than put a second copy on.
+            _record(owner, Log.ADOPTED, "Found at the provider.", now, code.provider_id)
+            _update(
+                owner,
+                provider_id=code.provider_id,
+                provider_code=code.code,
+                provider_starts_at=code.starts_at,
+                provider_ends_at=code.ends_at,
+                state=State.REQUESTED,
+                programmed_at=now,
+                due_at=now,
+            )
+            result.findings["adopted"] += 1
+            wake.add(owner.reservation_id)
+            continue
+        # Keystay's code that no stay wants on this lock any more: a door left open.
+        gateway.delete_access_code(provider_id=code.provider_id)
+        result.calls += 1
+        if owner is not None:
+            _record(owner, Log.STRAY_REMOVED, "Left on the lock; removed.", now, code.provider_id)
+        result.findings["removed"] += 1
+
+    Device.objects.filter(pk=device.pk).update(reconciled_at=now, reconcile_error="")
+    for reservation_id in wake:
+        enqueue_processing(reservation_id)
+    if result.findings:
+        logger.info("Lock %s reconciled: %s", device.pk, result)
+    return result
+
+
+def _record(access: LockAccess, kind: str, detail: str, now, provider_id: str = "") -> None:
+    access_log(access, [(kind, provider_id, detail)], source=Source.RECONCILE, at=now)
+
+
+def _update(access: LockAccess, **values) -> None:
+    """Write provider-side facts, never a row a worker holds right now."""
+    if "provider_code" in values:
+        access.provider_code = values.pop("provider_code")
+        values["provider_code_ciphertext"] = access.provider_code_ciphertext
+    for name, value in values.items():
+        setattr(access, name, value)
+    LockAccess.objects.filter(pk=access.pk).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
+    ).update(**values, updated_at=timezone.now())
+
+
+# ------------------------------------------------------------------- which locks, when
+
+
+def _hot_device_ids(now) -> set[int]:
+    """Locks with a stay active, or due to start, within the next 24 hours."""
+    soon = now + datetime.timedelta(hours=24)
+    return set(
+        LockAccess.objects.filter(program_at__lt=soon, ends_at__gt=now, wanted=True)
+        .exclude(state__in=LockAccess.FINAL_STATES)
+        .values_list("device_id", flat=True)
+    )
+
+
+def locks_due_for_reconcile(now: datetime.datetime | None = None) -> list[int]:
+    """Ids of the PIN locks whose turn it is: every few minutes near a stay, else hourly."""
+    now = now or timezone.now()
+    hot = datetime.timedelta(minutes=settings.LOCK_RECONCILE_HOT_MINUTES)
+    cold = datetime.timedelta(minutes=settings.LOCK_RECONCILE_COLD_MINUTES)
+    hot_ids = _hot_device_ids(now)
+    candidates = (
+        Device.objects.filter(kind=Device.Kind.LOCK, removed_at__isnull=True)
+        .exclude(connection__api_key_ciphertext="")
+        .filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+        .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lte=now - hot + SWEEP_SLACK))
+        .values_list("pk", "reconciled_at")
+    )
+    return [
+        pk
+        for pk, reconciled_at in candidates
+        if pk in hot_ids or reconciled_at is None or reconciled_at <= now - cold + SWEEP_SLACK
+    ]
+
+
+def lock_reconcile_by_id(device_id: int) -> str:
+    """Reconcile one lock; a failure is recorded on the lock, never raised to the caller."""
+    device = Device.objects.select_related("connection").filter(pk=device_id).first()
+    if device is None or device.removed_at is not None:
+        return "lock gone"
+    now = timezone.now()
+    if device.backoff_until is not None and device.backoff_until > now:
+        return "backing off"
+    try:
+        with SeamGateway.for_connection(device.connection) as gateway:
+            return str(lock_reconcile(device=device, gateway=gateway, now=now))
+    except ProviderError as error:
+        values = {"reconciled_at": now, "reconcile_error": error.message}
+        if error.kind == "rate_limited":
+            pause = datetime.timedelta(seconds=getattr(error, "retry_after", None) or 60)
+            values["backoff_until"] = now + pause
+        Device.objects.filter(pk=device.pk).update(**values)
+        logger.warning("Lock %s not reconciled: %s", device_id, error.message)
+        return f"failed: {error.message}"
