@@ -287,7 +287,11 @@ def lock_reconcile(
         match = OWN_NAME.match(code.name or "")
         owner = known.get(code.provider_id)
         if owner is None and match:
-            owner = next((a for a in accesses if a.reservation_id == int(match.group(1))), None)
+            reservation_id = int(match.group(1))
+            owner = (
+                next((a for a in accesses if a.reservation_id == reservation_id), None)
+                or LockAccess.objects.filter(reservation_id=reservation_id, device=device).first()
+            )
         if (
             owner is not None
             and owner.wanted

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from locks.gateway import SeamGateway
 from locks.models import LockAssignment
 from locks.services import connection_create, devices_sync
 from reservations import readback, services
@@ -31,6 +32,9 @@ class Wired:
             for c in self.seam.access_codes.list(device_id=device.provider_device_id)
             if c.device_id == device.provider_device_id
         ]
+
+    def seam_gateway(self):
+        return SeamGateway.for_connection(self.connection)
 
     def lock_reports_set(self, *devices, at=None) -> None:
         """The locks report every code they hold set (the fake never does by itself), and

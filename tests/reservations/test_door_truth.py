@@ -1,0 +1,230 @@
+"""Door truth: what each lock really holds is read back from the provider, never assumed.
+
+Seam's fake never changes a code's status by itself and sends no webhooks: the tests move
+it along through the launcher's control endpoint (a code set or failed, deleted or changed
+in the lock's app, a 429 for one lock), then let Keystay read it back (the events
+reconcile, the per-lock reconcile) as the cluster would.
+"""
+
+import datetime
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from reservations import readback, services
+from reservations.events import events_reconcile
+from reservations.models import DeviceAlert, LockAccess, LockAccessLog
+from reservations.selectors import accesses_failing
+from tests.fixtures_lifecycle import run_at
+
+pytestmark = pytest.mark.django_db
+
+State = LockAccess.State
+Log = LockAccessLog.Kind
+MINUTE = datetime.timedelta(minutes=1)
+
+
+def access_on(reservation, device) -> LockAccess:
+    return LockAccess.objects.get(reservation=reservation, device=device)
+
+
+def in_stay(wired, **booking):
+    """A stay under way whose code was put on both guest locks just now."""
+    reservation = wired.book(days_ahead=-1, nights=3, **booking)
+    run_at(timezone.now())
+    for device in (wired.gate, wired.side):
+        assert access_on(reservation, device).state == State.REQUESTED
+    return reservation
+
+
+def history(access) -> list[str]:
+    return list(access.logs.order_by("at", "pk").values_list("kind", flat=True))
+
+
+def test_a_code_the_lock_reports_set_is_confirmed_with_its_time(wired):
+    reservation = in_stay(wired)
+    gate = access_on(reservation, wired.gate)
+    wired.fake.control("/access_codes/set_state", access_code_id=gate.provider_id, status="set")
+    events_reconcile(connection=wired.connection)  # the event, as a webhook would bring it
+    gate.refresh_from_db()
+    assert gate.state == State.CONFIRMED and gate.confirmed_at is not None
+    assert gate.current_state() == State.ACTIVE
+    assert access_on(reservation, wired.side).state == State.REQUESTED  # not reported yet
+    assert history(gate) == [Log.REQUESTED, Log.CONFIRMED]
+
+
+def test_a_code_the_lock_failed_to_set_shows_failed_is_retried_and_raised(wired):
+    reservation = in_stay(wired)
+    gate = access_on(reservation, wired.gate)
+    wired.fake.control(
+        "/access_codes/add_error",
+        access_code_id=gate.provider_id,
+        error_code="failed_to_set_on_device",
+    )
+    events_reconcile(connection=wired.connection)
+    gate.refresh_from_db()
+    assert gate.state == State.FAILED  # never "on the lock" after the lock said no
+    assert "did not accept" in gate.last_error
+    assert gate in accesses_failing(user=wired.listing.organization.memberships.first().user)
+    assert DeviceAlert.objects.filter(
+        device=wired.gate, kind=DeviceAlert.Kind.CODE_FAILED, resolved_at__isnull=True
+    ).exists()
+    # Retried with backoff: the code is sent again, and the lock may take it this time.
+    retry_at = gate.due_at
+    assert retry_at > timezone.now()
+    run_at(retry_at + datetime.timedelta(seconds=1))
+    gate.refresh_from_db()
+    assert gate.state == State.REQUESTED
+    assert history(gate)[-2:] == [Log.FAILED, Log.REQUESTED]
+
+
+def test_a_code_deleted_at_the_provider_is_recreated_by_the_next_reconcile(wired):
+    reservation = in_stay(wired)
+    gate, side = access_on(reservation, wired.gate), access_on(reservation, wired.side)
+    side_code = side.provider_id
+    wired.seam.access_codes.delete(access_code_id=gate.provider_id)
+    assert wired.codes_on(wired.gate) == []
+
+    assert "re-created" in readback.lock_reconcile_by_id(wired.gate.pk)
+    run_at(timezone.now())  # the worker puts it back
+
+    (back,) = wired.codes_on(wired.gate)
+    assert back.code == reservation.code.value
+    gate.refresh_from_db()
+    assert gate.provider_id == back.access_code_id and gate.state == State.REQUESTED
+    assert Log.MISSING in history(gate) and Log.RECREATED in history(gate)
+    # The old id stays in the history: a late unlock event still finds its guest.
+    assert gate.logs.filter(kind=Log.MISSING).exclude(provider_id="").exists()
+    assert [c.access_code_id for c in wired.codes_on(wired.side)] == [side_code]  # untouched
+
+
+def test_a_lock_in_step_with_keystay_makes_two_calls_and_changes_nothing(wired):
+    reservation = in_stay(wired)
+    with wired.seam_gateway() as gateway:
+        result = readback.lock_reconcile(device=wired.gate, gateway=gateway)
+    assert result.calls == 2 and not result.findings  # one managed, one unmanaged list
+    assert access_on(reservation, wired.gate).state == State.REQUESTED
+
+
+def test_a_keystay_code_left_on_a_lock_after_its_stay_is_removed(wired):
+    reservation = in_stay(wired)
+    gate = access_on(reservation, wired.gate)
+    services.reservation_end_stay(reservation=reservation)
+    run_at(timezone.now())
+    gate.refresh_from_db()
+    assert gate.state == State.REMOVED and wired.codes_on(wired.gate) == []
+    # A create whose answer was lost, long ago: Keystay's name, no stay wants it now.
+    wired.seam.access_codes.create(
+        device_id=wired.gate.provider_device_id,
+        code="482915",
+        name=f"KS{reservation.pk}-{wired.gate.pk} Maria Silva",
+    )
+    assert "1 removed" in readback.lock_reconcile_by_id(wired.gate.pk)
+    assert wired.codes_on(wired.gate) == []
+    assert Log.STRAY_REMOVED in history(gate)
+
+
+def test_codes_not_proven_keystays_are_never_touched(wired):
+    in_stay(wired)
+    owners = wired.seam.access_codes.create(
+        device_id=wired.gate.provider_device_id, code="739146", name="Owner"
+    )
+    unmanaged = wired.seam.access_codes.simulate.create_unmanaged_access_code(
+        device_id=wired.side.provider_device_id, code="852741", name="Cleaner Ana"
+    )
+    readback.lock_reconcile_by_id(wired.gate.pk)
+    readback.lock_reconcile_by_id(wired.side.pk)
+    assert owners.access_code_id in [c.access_code_id for c in wired.codes_on(wired.gate)]
+    listed = wired.seam.access_codes.unmanaged.list(device_id=wired.side.provider_device_id)
+    assert unmanaged.access_code_id in [c.access_code_id for c in listed]
+
+
+def test_a_code_changed_in_the_lock_app_is_left_to_the_provider_then_restored(wired):
+    reservation = in_stay(wired)
+    gate = access_on(reservation, wired.gate)
+    wired.fake.modify_external(gate.provider_id, "111999")
+    readback.lock_reconcile_by_id(wired.gate.pk)
+    gate.refresh_from_db()
+    assert gate.drift_seen_at is not None  # Seam restores managed codes itself: wait
+    assert [c.code for c in wired.codes_on(wired.gate)] == ["111999"]
+
+    later = timezone.now() + datetime.timedelta(minutes=11)
+    with time_machine.travel(later, tick=False):
+        assert "restored" in readback.lock_reconcile_by_id(wired.gate.pk)
+    run_at(later)
+    assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]
+    assert history(access_on(reservation, wired.gate))[-3:] == [
+        Log.CHANGED,
+        Log.RESTORED,
+        Log.REQUESTED,
+    ]
+
+
+def test_a_duplicate_before_the_guest_has_the_code_moves_every_lock_to_a_new_code(wired):
+    reservation = wired.book(days_ahead=3)
+    old = reservation.code.value
+    wired.seam.access_codes.create(device_id=wired.gate.provider_device_id, code=old, name="X")
+    gate = access_on(reservation, wired.gate)
+    run_at(gate.program_at + MINUTE)  # the gate refuses it; the stay gets a new code
+    run_at(gate.program_at + 2 * MINUTE)  # which goes on every lock
+    reservation.refresh_from_db()
+    new = reservation.code.value
+    assert new != old
+    for device in (wired.gate, wired.side):
+        assert new in [c.code for c in wired.codes_on(device)]
+        assert access_on(reservation, device).state == State.REQUESTED
+    assert old not in [c.code for c in wired.codes_on(wired.side)]
+    assert Log.DUPLICATE in history(access_on(reservation, wired.gate))
+
+
+def test_a_duplicate_after_the_guest_has_the_code_keeps_it_and_raises_the_stay(wired):
+    reservation = wired.book(days_ahead=3)
+    services.code_mark_sent(reservation=reservation)
+    code = reservation.code.value
+    wired.seam.access_codes.create(device_id=wired.gate.provider_device_id, code=code, name="X")
+    gate = access_on(reservation, wired.gate)
+    run_at(gate.program_at + MINUTE)
+    gate.refresh_from_db()
+    reservation.refresh_from_db()
+    assert reservation.code.value == code  # the guest's code is kept
+    assert gate.state == State.FAILED and "the guest has it" in gate.last_error
+    assert access_on(reservation, wired.side).state == State.REQUESTED
+
+
+def test_a_lock_answering_429_backs_off_alone_while_the_others_go_on(wired):
+    reservation = wired.book(days_ahead=0)
+    wired.fake.rate_limit(wired.gate.provider_device_id, retry_after=120)
+    now = timezone.now()
+    run_at(now)
+    gate, side = access_on(reservation, wired.gate), access_on(reservation, wired.side)
+    assert side.state == State.REQUESTED and wired.codes_on(wired.side)
+    wired.gate.refresh_from_db()
+    assert wired.gate.backoff_until >= now + datetime.timedelta(seconds=110)
+    assert gate.state == State.PLANNED and gate.attempts == 0  # not a failure of the code
+    assert gate.due_at == wired.gate.backoff_until
+    assert run_at(now + MINUTE) == 0  # the paused lock is not even tried
+    wired.fake.rate_limit(wired.gate.provider_device_id, times=0)
+    run_at(wired.gate.backoff_until + datetime.timedelta(seconds=1))
+    assert access_on(reservation, wired.gate).state == State.REQUESTED
+
+
+def test_a_removal_counts_once_the_provider_no_longer_lists_the_code(wired):
+    reservation = in_stay(wired)
+    services.reservation_cancel(reservation=reservation)
+    run_at(timezone.now())
+    gate = access_on(reservation, wired.gate)
+    assert gate.state == State.REVOKED and gate.removed_at is not None
+    assert history(gate)[-2:] == [Log.REMOVAL_REQUESTED, Log.REMOVED]
+
+
+def test_locks_near_a_stay_are_read_every_few_minutes_the_others_hourly(wired):
+    in_stay(wired)
+    now = timezone.now()
+    assert set(readback.locks_due_for_reconcile(now)) >= {wired.gate.pk, wired.side.pk}
+    for device in (wired.gate, wired.side, wired.back):
+        readback.lock_reconcile_by_id(device.pk)
+    due_in_6 = readback.locks_due_for_reconcile(now + datetime.timedelta(minutes=6))
+    assert wired.gate.pk in due_in_6 and wired.side.pk in due_in_6
+    assert wired.back.pk not in due_in_6  # no stay there: hourly
+    assert wired.back.pk in readback.locks_due_for_reconcile(now + datetime.timedelta(hours=1))
