@@ -47,6 +47,22 @@ def taken_codes(
     return taken
 
 
+def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
+    """Codes the provider accepted that the lock has not confirmed yet, for stays under
+    way or starting soon: sent is not the same as on the door."""
+    from core.access import scope_queryset
+
+    return scope_queryset(
+        LockAccess.objects.filter(
+            state=LockAccess.State.REQUESTED,
+            wanted=True,
+            starts_at__lt=now + within,
+            ends_at__gt=now,
+        ).select_related("device", "reservation__listing__property"),
+        user,
+    )
+
+
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
     from core.access import scope_queryset

@@ -3,6 +3,7 @@
 import datetime
 
 from django.contrib import admin
+from django.db.models import Prefetch
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -11,8 +12,8 @@ from locks.models import LOW_BATTERY_LEVEL, Device
 from locks.selectors import assignments_flagged
 
 from .activity import alerts_open
-from .models import Reservation
-from .selectors import accesses_failing
+from .models import LockAccess, Reservation
+from .selectors import accesses_failing, accesses_unconfirmed
 
 
 def dashboard(request):
@@ -27,7 +28,14 @@ def dashboard(request):
     )
     window = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
     arrivals, departures = [], []
-    for reservation in around.filter(check_in__range=window).order_by("check_in"):
+    doors = Prefetch(
+        "lock_accesses",
+        queryset=LockAccess.objects.filter(wanted=True).select_related("device"),
+        to_attr="doors",
+    )
+    for reservation in (
+        around.filter(check_in__range=window).prefetch_related(doors).order_by("check_in")
+    ):
         zone = reservation.listing.property.zone
         if timezone.localtime(reservation.check_in, zone).date() == timezone.localdate(
             timezone=zone
@@ -48,6 +56,9 @@ def dashboard(request):
         "arrivals": arrivals,
         "departures": departures,
         "failing": list(accesses_failing(user=user).order_by("last_error_at")[:200]),
+        "unconfirmed": list(
+            accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
+        ),
         "offline": list(devices.filter(online=False).order_by("name")),
         "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY_LEVEL).order_by("name")),
         "flagged": list(assignments_flagged(user=user).order_by("listing__name")),

@@ -10,6 +10,7 @@ import datetime
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from reservations import readback, services
@@ -228,3 +229,20 @@ def test_locks_near_a_stay_are_read_every_few_minutes_the_others_hourly(wired):
     assert wired.gate.pk in due_in_6 and wired.side.pk in due_in_6
     assert wired.back.pk not in due_in_6  # no stay there: hourly
     assert wired.back.pk in readback.locks_due_for_reconcile(now + datetime.timedelta(hours=1))
+
+
+def test_the_dashboard_and_reservation_page_tell_sent_from_confirmed(wired, manager_client):
+    reservation = in_stay(wired)
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    assert "Sent, not yet confirmed by the lock (2)" in page
+    assert "sent, not confirmed" in page or reservation.guest_name in page
+
+    wired.lock_reports_set(wired.gate)
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    assert "Sent, not yet confirmed by the lock (1)" in page
+
+    change = reverse("admin:reservations_reservation_change", args=[reservation.pk])
+    page = manager_client.get(change).content.decode()
+    # The gate: confirmed and inside its window; the side door: sent, not confirmed.
+    assert ">Active<" in page and ">Sent, not yet confirmed<" in page
+    assert "not yet confirmed by the lock" in page  # the side door's steps, with times
