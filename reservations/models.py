@@ -515,6 +515,7 @@ class DeviceAlert(models.Model):
         OFFLINE = "offline", "Lock offline"
         LOW_BATTERY = "low_battery", "Battery low"
         CODE_FAILED = "code_failed", "Code failed on lock"
+        FEW_SLOTS = "few_slots", "Lock nearly out of code slots"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False

@@ -33,7 +33,14 @@ from properties.models import (
 )
 
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
-from .models import AccessOverride, LockAccess, LockAccessLog, Reservation, ReservationCode
+from .models import (
+    AccessOverride,
+    DeviceAlert,
+    LockAccess,
+    LockAccessLog,
+    Reservation,
+    ReservationCode,
+)
 from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
@@ -980,6 +987,7 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
         return _program_entrance(access, gateway, token, start)
     code = access.code if device.can_specify_pin_code else None
     if not access.provider_id:
+        _check_free_slot(access)
         found = gateway.find_access_codes(
             device_id=device.provider_device_id, name_prefix=_name_prefix(access)
         )
@@ -1038,6 +1046,60 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
         provider_ends_at=access.provider_ends_at,
         logs=adopted,
     )
+
+
+def slots_in_use(device: Device) -> int:
+    """Codes that hold one of the lock's slots: Keystay's at the provider (or on their way
+    off) and those made outside Keystay."""
+    keystay = (
+        LockAccess.objects.filter(device=device)
+        .exclude(provider_id="")
+        .exclude(state__in=FINAL_STATES)
+        .count()
+    )
+    return keystay + device.unmanaged_codes.count()
+
+
+def _few_slots_threshold(capacity: int) -> int:
+    return max(1, capacity // 10)
+
+
+def _check_free_slot(access: LockAccess) -> None:
+    """A full lock refuses new codes (or fails to confirm them): wait for a slot instead.
+
+    Due work is taken nearest first, so the nearest stays get the slots; this one is
+    retried with backoff, shown as failing, until a code leaves the lock.
+    """
+    capacity = access.device.max_active_codes
+    if capacity is None:
+        return
+    used = slots_in_use(access.device)
+    if used >= capacity:
+        _slots_alert(access.device, used=used, capacity=capacity)
+        raise ProviderError(
+            "unavailable",
+            f"No free code slot on this lock ({used} of {capacity} in use); "
+            "Keystay tries again as codes leave it.",
+        )
+
+
+def _slots_alert(device: Device, *, used: int, capacity: int) -> None:
+    """Raise a lock about to run out of slots before it refuses a guest; resolve it when
+    codes have left."""
+    open_alerts = DeviceAlert.objects.filter(
+        device=device, kind=DeviceAlert.Kind.FEW_SLOTS, resolved_at__isnull=True
+    )
+    if capacity - used <= _few_slots_threshold(capacity):
+        if not open_alerts.exists():
+            DeviceAlert.objects.create(
+                organization_id=device.organization_id,
+                device=device,
+                kind=DeviceAlert.Kind.FEW_SLOTS,
+                message=f"{used} of {capacity} code slots in use.",
+                opened_at=timezone.now(),
+            )
+    else:
+        open_alerts.update(resolved_at=timezone.now())
 
 
 def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outcome:
@@ -1142,6 +1204,9 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
             access.removal_requested_at = access.removal_requested_at or now
             access.removed_at = now
         access_log(access, outcome.logs, source=LockAccessLog.Source.WORKER, at=now)
+        device = access.device
+        if device.max_active_codes is not None and (outcome.requested or outcome.removed):
+            _slots_alert(device, used=slots_in_use(device), capacity=device.max_active_codes)
         access.state = outcome.state
         access.attempts = 0
         access.last_error = ""

@@ -246,3 +246,27 @@ def test_the_dashboard_and_reservation_page_tell_sent_from_confirmed(wired, mana
     # The gate: confirmed and inside its window; the side door: sent, not confirmed.
     assert ">Active<" in page and ">Sent, not yet confirmed<" in page
     assert "not yet confirmed by the lock" in page  # the side door's steps, with times
+
+
+def test_a_full_lock_is_raised_before_it_refuses_a_guest_and_the_nearest_stay_goes_first(
+    wired,
+):
+    from locks.models import Device
+
+    Device.objects.filter(pk=wired.gate.pk).update(max_active_codes=2)
+    first = wired.book(days_ahead=1, nights=3, guest_name="Ana")
+    second = wired.book(days_ahead=2, nights=3, guest_name="Ben")
+    third = wired.book(days_ahead=3, nights=1, guest_name="Chloe")
+    run_at(access_on(third, wired.gate).program_at + MINUTE)  # all three are due
+    assert access_on(first, wired.gate).state == State.REQUESTED
+    assert access_on(second, wired.gate).state == State.REQUESTED
+    waiting = access_on(third, wired.gate)
+    assert waiting.state == State.FAILED and "No free code slot" in waiting.last_error
+    assert access_on(third, wired.side).state == State.REQUESTED  # other locks go on
+    alert = DeviceAlert.objects.get(device=wired.gate, kind=DeviceAlert.Kind.FEW_SLOTS)
+    assert alert.resolved_at is None and "of 2 code slots in use" in alert.message
+    # The first stay leaves: its slot goes to the third.
+    services.reservation_cancel(reservation=first)
+    run_at(waiting.due_at + datetime.timedelta(seconds=1))
+    assert access_on(third, wired.gate).state == State.REQUESTED
+    assert len(wired.codes_on(wired.gate)) == 2
