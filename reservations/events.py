@@ -156,6 +156,14 @@ def _attribution(connection, device: Device, event: EventInfo):
         .select_related("reservation")
         .first()
     )
+    if access is None:
+        # A code id the stay's lock access held before (removed, re-created, rotated):
+        # its history keeps every one, so a late unlock still finds its guest.
+        access = (
+            LockAccess.objects.filter(device=device, logs__provider_id=access_code_id)
+            .select_related("reservation")
+            .first()
+        )
     if access is not None:
         return access.reservation, None, access.reservation.guest_name
     code = UnmanagedCode.objects.filter(device=device, provider_id=access_code_id).first()

@@ -270,3 +270,25 @@ def test_a_full_lock_is_raised_before_it_refuses_a_guest_and_the_nearest_stay_go
     run_at(waiting.due_at + datetime.timedelta(seconds=1))
     assert access_on(third, wired.gate).state == State.REQUESTED
     assert len(wired.codes_on(wired.gate)) == 2
+
+
+def test_a_late_unlock_with_a_code_id_the_stay_held_before_finds_its_guest(wired):
+    from reservations.models import LockEvent
+
+    reservation = in_stay(wired)
+    gate = access_on(reservation, wired.gate)
+    old_id = gate.provider_id
+    wired.seam.access_codes.delete(access_code_id=old_id)
+    readback.lock_reconcile_by_id(wired.gate.pk)
+    run_at(timezone.now())  # re-created under a new id
+    assert access_on(reservation, wired.gate).provider_id != old_id
+    wired.fake.control(
+        "/events/add",
+        event_type="lock.unlocked",
+        device_id=wired.gate.provider_device_id,
+        access_code_id=old_id,
+        method="keycode",
+    )
+    events_reconcile(connection=wired.connection)
+    unlock = LockEvent.objects.get(kind=LockEvent.Kind.UNLOCKED)
+    assert unlock.reservation == reservation and unlock.person_name == "Maria Silva"
