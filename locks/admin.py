@@ -23,7 +23,6 @@ from .services import (
     AssignmentRule,
     assignment_problems,
     device_seat,
-    notify_listing_locks_changed,
 )
 
 
@@ -202,6 +201,29 @@ class DeviceAdmin(OrganizationScopedAdmin):
         return obj._listings
 
 
+class LockAssignmentForm(forms.ModelForm):
+    """The rules every surface shares (locks.services), as field errors."""
+
+    class Meta:
+        model = LockAssignment
+        fields = ["listing", "device", "role", "guest_access"]
+
+    def clean(self):
+        cleaned = super().clean()
+        listing, device = cleaned.get("listing"), cleaned.get("device")
+        if listing is None or device is None:
+            return cleaned
+        problems = lock_services.assignments_problems(
+            listing=listing,
+            devices=[device],
+            role=cleaned.get("role") or LockAssignment.Role.SECONDARY,
+            replacing=self.instance if self.instance.pk else None,
+        )
+        for problem in problems:
+            self.add_error("role" if "primary" in problem else "device", problem)
+        return cleaned
+
+
 @admin.register(LockAssignment)
 class LockAssignmentAdmin(OrganizationScopedAdmin):
     list_display = ["device", "listing", "role", "guest_access", "property"]
@@ -218,29 +240,32 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
     def property(self, obj):
         return obj.listing.property
 
-    # A lock added, removed or switched re-plans the codes of the listing's stays.
+    form = LockAssignmentForm
+
+    # Every write through locks.services, as from the listing's inline, the API and the
+    # import: the same rules, and the listing's stays re-plan.
 
     def save_model(self, request, obj, form, change):
-        with transaction.atomic():
-            previous = (
-                list(LockAssignment.objects.filter(pk=obj.pk).values_list("listing_id", flat=True))
-                if change
-                else []
-            )
-            super().save_model(request, obj, form, change)
-            notify_listing_locks_changed(listing_ids=[obj.listing_id, *previous])
+        data = {"role": obj.role, "guest_access": obj.guest_access}
+        if not change:
+            saved = lock_services.assignment_create(listing=obj.listing, device=obj.device, **data)
+        else:
+            stored = LockAssignment.objects.select_related("listing", "device").get(pk=obj.pk)
+            if (stored.listing_id, stored.device_id) != (obj.listing_id, obj.device_id):
+                saved = lock_services.assignment_move(
+                    assignment=stored, listing=obj.listing, device=obj.device, **data
+                )
+            else:
+                saved = lock_services.assignment_update(assignment=stored, **data)
+        obj.pk = saved.pk  # a moved assignment is a new row: the history points at it
 
     def delete_model(self, request, obj):
-        with transaction.atomic():
-            listing_id = obj.listing_id
-            super().delete_model(request, obj)
-            notify_listing_locks_changed(listing_ids=[listing_id])
+        lock_services.assignment_delete(assignment=obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
-            listing_ids = list(queryset.values_list("listing_id", flat=True))
-            super().delete_queryset(request, queryset)
-            notify_listing_locks_changed(listing_ids=listing_ids)
+            for assignment in queryset:
+                lock_services.assignment_delete(assignment=assignment)
 
 
 @admin.register(UnmanagedCode)

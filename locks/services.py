@@ -358,21 +358,34 @@ def device_seat(device: Device, *, role: str, assigned: bool = False) -> Seat:
     )
 
 
-def assignments_create(
+def assignments_problems(
     *,
     listing: Listing,
     devices: list[Device],
-    role: str = LockAssignment.Role.SECONDARY,
-    guest_access: bool = True,
-) -> list[LockAssignment]:
-    """Assign devices to one listing; raises ValidationError with a message per problem."""
+    role: str,
+    replacing: LockAssignment | None = None,
+) -> list[str]:
+    """Why these devices cannot join the listing in this role, in words (none: they can).
+
+    `replacing`: an assignment being changed, which no longer counts as it was.
+    """
+    stored = listing.assignments.all()
+    if replacing is not None and replacing.pk is not None:
+        stored = stored.exclude(pk=replacing.pk)
     existing = [
         Seat(device_id, listing.organization_id, removed is not None, existing_role, True)
-        for device_id, removed, existing_role in listing.assignments.values_list(
+        for device_id, removed, existing_role in stored.values_list(
             "device_id", "device__removed_at", "role"
         )
     ]
-    seats = existing + [device_seat(device, role=role) for device in devices]
+    kept = (
+        replacing is not None
+        and replacing.pk is not None
+        and LockAssignment.objects.filter(
+            pk=replacing.pk, listing=listing, device__in=devices
+        ).exists()
+    )
+    seats = existing + [device_seat(device, role=role, assigned=kept) for device in devices]
     problems = []
     for problem in assignment_problems(organization_id=listing.organization_id, seats=seats):
         device = devices[problem.index - len(existing)]
@@ -388,8 +401,20 @@ def assignments_create(
             problems.append(f"{device} was removed at the provider.")
         else:
             problems.append(f"{device} is already assigned to {listing}.")
+    return list(dict.fromkeys(problems))
+
+
+def assignments_create(
+    *,
+    listing: Listing,
+    devices: list[Device],
+    role: str = LockAssignment.Role.SECONDARY,
+    guest_access: bool = True,
+) -> list[LockAssignment]:
+    """Assign devices to one listing; raises ValidationError with a message per problem."""
+    problems = assignments_problems(listing=listing, devices=devices, role=role)
     if problems:
-        raise ValidationError(list(dict.fromkeys(problems)))
+        raise ValidationError(problems)
     try:
         with transaction.atomic():
             created = [
@@ -418,9 +443,24 @@ def assignment_create(
 
 
 @transaction.atomic
+def assignment_move(
+    *, assignment: LockAssignment, listing: Listing, device: Device, role: str, guest_access: bool
+) -> LockAssignment:
+    """Another listing or device on an assignment: the old pair ends (its codes leave that
+    lock), the new one starts, with the same rules as a new assignment."""
+    assignment_delete(assignment=LockAssignment.objects.get(pk=assignment.pk))
+    return assignment_create(listing=listing, device=device, role=role, guest_access=guest_access)
+
+
+@transaction.atomic
 def assignment_update(
     *, assignment: LockAssignment, role: str, guest_access: bool
 ) -> LockAssignment:
+    problems = assignments_problems(
+        listing=assignment.listing, devices=[assignment.device], role=role, replacing=assignment
+    )
+    if problems:
+        raise ValidationError(problems)
     changed = (assignment.role, assignment.guest_access) != (role, guest_access)
     assignment.role, assignment.guest_access = role, guest_access
     assignment.full_clean()

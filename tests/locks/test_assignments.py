@@ -46,9 +46,7 @@ def test_second_primary_lock_is_refused_on_the_assignment_page(manager_client, o
         {"listing": org_a.listing.pk, "device": second.pk, "role": "primary"},
     )
     assert response.status_code == 200
-    assert "This listing already has a primary lock." in str(
-        response.context["adminform"].form.errors
-    )
+    assert "already has a primary lock." in str(response.context["adminform"].form.errors)
 
 
 def test_second_primary_lock_is_refused_by_the_database(org_a):
@@ -114,3 +112,27 @@ def test_manager_swaps_the_primary_role_between_two_locks_in_one_save(manager_cl
     back.refresh_from_db()
     org_a.assignment.refresh_from_db()
     assert (back.role, org_a.assignment.role) == ("primary", "secondary")
+
+
+def test_a_device_removed_at_the_provider_cannot_be_assigned_on_any_surface(manager_client, org_a):
+    """The assignment page used to skip this rule that the Smart Devices page and the API
+    applied: every surface now asks locks.services."""
+    from django.core.exceptions import ValidationError
+    from django.utils import timezone
+
+    from locks import services
+
+    gone = DeviceFactory(
+        connection=org_a.device.connection, name="Old Door", removed_at=timezone.now()
+    )
+    response = manager_client.post(
+        reverse("admin:locks_lockassignment_add"),
+        {"listing": org_a.listing.pk, "device": gone.pk, "role": "secondary"},
+    )
+    assert response.status_code == 200
+    assert "removed at the provider" in str(response.context["adminform"].form.errors)
+    with pytest.raises(ValidationError, match="removed at the provider"):
+        services.assignment_create(
+            listing=org_a.listing, device=gone, role="secondary", guest_access=True
+        )
+    assert not LockAssignment.objects.filter(device=gone).exists()
