@@ -1,54 +1,21 @@
 """POST /api/v1/listings/import/: the listing import for PMS integrations."""
 
-import io
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 
-from locks.models import LockAssignment
 from properties.models import Listing
 from tests.api.conftest import session_client
 from tests.factories import DeviceFactory, MembershipFactory, UserFactory
+from tests.listing_files import BAD, good, listings_state
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/listings/import/"
-GOOD = (
-    "property,name,external_id,check_in_time,primary_lock,secondary_locks\r\n"
-    "Alpha House,Alpha Flat,{flat},16:00,Alpha Front Door,Alpha Gate\r\n"
-    "Alpha House,Loft,LOFT-1,,,\r\n"
-)
-BAD = (
-    "property,name,external_id,check_in_time\r\n"
-    "Alpha House,Loft,LOFT-1,\r\n"
-    "Alpha House,,L-2,25:00\r\n"
-)
-
-
-def good(org) -> bytes:
-    return GOOD.format(flat=org.listing.external_id).encode()
-
-
-def listings_state():
-    return (
-        list(Listing.objects.order_by("pk").values()),
-        list(LockAssignment.objects.order_by("pk").values()),
-    )
 
 
 @pytest.fixture
 def gate(org_a):
     return DeviceFactory(connection=org_a.device.connection, name="Alpha Gate")
-
-
-# ------------------------------------------------------------------ manage.py import_listings
-
-
-def run(*args):
-    out, err = io.StringIO(), io.StringIO()
-    call_command("import_listings", *args, stdout=out, stderr=err)
-    return out.getvalue(), err.getvalue()
 
 
 def post(client, data: bytes, name="listings.csv", **fields):

@@ -6,34 +6,13 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
-from locks.models import LockAssignment
 from properties.models import Listing
 from tests.factories import DeviceFactory
+from tests.listing_files import BAD, good, listings_state
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/listings/import/"
-GOOD = (
-    "property,name,external_id,check_in_time,primary_lock,secondary_locks\r\n"
-    "Alpha House,Alpha Flat,{flat},16:00,Alpha Front Door,Alpha Gate\r\n"
-    "Alpha House,Loft,LOFT-1,,,\r\n"
-)
-BAD = (
-    "property,name,external_id,check_in_time\r\n"
-    "Alpha House,Loft,LOFT-1,\r\n"
-    "Alpha House,,L-2,25:00\r\n"
-)
-
-
-def good(org) -> bytes:
-    return GOOD.format(flat=org.listing.external_id).encode()
-
-
-def listings_state():
-    return (
-        list(Listing.objects.order_by("pk").values()),
-        list(LockAssignment.objects.order_by("pk").values()),
-    )
 
 
 @pytest.fixture
