@@ -466,10 +466,18 @@ class ReservationSerializer(serializers.ModelSerializer):
             "confirmed_at",
             "cancelled_at",
             "ended_at",
+            "arrived_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["confirmed_at", "cancelled_at", "ended_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "confirmed_at",
+            "cancelled_at",
+            "ended_at",
+            "arrived_at",
+            "created_at",
+            "updated_at",
+        ]
         validators = []
 
     # Reading.
