@@ -5,13 +5,14 @@ exists."""
 import datetime
 
 from django import forms
+from django.db.models import Q
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField
 
 from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import CodeStyle, Listing, Property
-from reservations.models import AccessOverride, LockEvent, Reservation
+from reservations.models import AccessOverride, DeviceAlert, LockEvent, Reservation
 
 from .fields import API_KINDS, KIND_FROM_API
 
@@ -156,3 +157,36 @@ class EventFilter(filters.FilterSet):
     def filter_listing(self, queryset, name, value):
         doors = LockAssignment.objects.filter(listing_id=value).values("device_id")
         return queryset.filter(device_id__in=doors)
+
+
+class AlertFilter(filters.FilterSet):
+    """Alerts: open ones unless `state` says otherwise. A listing's alerts are those of the
+    locks assigned to it and those of its stays (a failed code of a lock it left)."""
+
+    STATES = [("open", "Open"), ("resolved", "Resolved"), ("all", "All")]
+
+    state = filters.ChoiceFilter(
+        choices=STATES,
+        method="filter_state",
+        empty_label=None,
+        help_text="open (the default: acknowledged or not), resolved, or all.",
+    )
+    listing = IdFilter(method="filter_listing")
+    device = IdFilter(field_name="device_id")
+    reservation = IdFilter(field_name="reservation_id")
+    kind = filters.MultipleChoiceFilter(choices=DeviceAlert.Kind.choices)
+
+    class Meta:
+        model = DeviceAlert
+        fields = ["state", "listing", "device", "reservation", "kind"]
+
+    def filter_state(self, queryset, name, value):
+        if value == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if value == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+    def filter_listing(self, queryset, name, value):
+        doors = LockAssignment.objects.filter(listing_id=value).values("device_id")
+        return queryset.filter(Q(device_id__in=doors) | Q(reservation__listing_id=value))

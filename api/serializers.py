@@ -19,7 +19,14 @@ from locks.endpoints import validate_endpoint
 from locks.listing_import import format_for_name
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization, Property
-from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
+from reservations.models import (
+    AccessOverride,
+    DeviceAlert,
+    LockAccess,
+    LockEvent,
+    Reservation,
+    ReservationCode,
+)
 from reservations.services import override_problems, status_change_problem
 
 from .authentication import principal_for
@@ -466,10 +473,18 @@ class ReservationSerializer(serializers.ModelSerializer):
             "confirmed_at",
             "cancelled_at",
             "ended_at",
+            "arrived_at",
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["confirmed_at", "cancelled_at", "ended_at", "created_at", "updated_at"]
+        read_only_fields = [
+            "confirmed_at",
+            "cancelled_at",
+            "ended_at",
+            "arrived_at",
+            "created_at",
+            "updated_at",
+        ]
         validators = []
 
     # Reading.
@@ -679,6 +694,43 @@ class EventSerializer(serializers.ModelSerializer):
             "detail",
             "battery_level",
             "event_type",
+        ]
+        read_only_fields = fields
+
+
+class AlertSerializer(serializers.ModelSerializer):
+    """A problem at a lock, a work item: open until its cause goes away (or, for an unlock
+    while vacant, until acknowledged); kept once resolved."""
+
+    state = serializers.ChoiceField(
+        choices=[
+            ("open", "Open"),
+            ("acknowledged", "Acknowledged, still open"),
+            ("resolved", "Resolved"),
+        ],
+        read_only=True,
+    )
+    acknowledged_by = serializers.CharField(
+        source="acknowledged_by_name",
+        read_only=True,
+        help_text="Who acknowledged it: a person's name or an API key's label.",
+    )
+
+    class Meta:
+        model = DeviceAlert
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "device",
+            "reservation",
+            "event",
+            "message",
+            "opened_at",
+            "acknowledged_at",
+            "acknowledged_by",
+            "resolved_at",
+            "resolution",
         ]
         read_only_fields = fields
 

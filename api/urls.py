@@ -15,6 +15,7 @@ router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("reservations", views.ReservationViewSet, basename="reservation")
 router.register("overrides", views.OverrideViewSet, basename="override")
 router.register("events", views.EventViewSet, basename="event")
+router.register("alerts", views.AlertViewSet, basename="alert")
 
 urlpatterns = [
     path("v1/", include(router.urls)),

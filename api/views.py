@@ -30,7 +30,8 @@ from locks.services import connection_create, connection_request_sync, devices_s
 from properties import services as property_services
 from properties.models import Listing, Property
 from reservations import services as reservation_services
-from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation
+from reservations.alerts import alert_acknowledge
+from reservations.models import AccessOverride, DeviceAlert, LockAccess, LockEvent, Reservation
 
 from . import filters
 from . import serializers as api
@@ -482,3 +483,34 @@ class EventViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
     filterset_class = filters.EventFilter
     ordering_fields = ["id", "occurred_at"]
     ordering = ["-occurred_at", "-id"]
+
+
+class AlertViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
+    """Lock alerts, newest first: open ones unless `state` asks for resolved ones or all.
+
+    Staff and managers acknowledge an alert; it stays open until its cause goes away.
+    """
+
+    managers_write = False  # acknowledging is staff's work, as on the dashboard
+    queryset = DeviceAlert.objects.all()
+    serializer_class = api.AlertSerializer
+    filterset_class = filters.AlertFilter
+    ordering_fields = ["id", "opened_at", "resolved_at"]
+    ordering = ["-opened_at", "-id"]
+
+    def filter_queryset(self, queryset):
+        queryset = super().filter_queryset(queryset)
+        # Only the list defaults to open alerts: a resolved one is still found by its id.
+        if self.action == "list" and not self.request.query_params.get("state"):
+            queryset = queryset.filter(resolved_at__isnull=True)
+        return queryset
+
+    @extend_schema(
+        summary="Acknowledge: someone is on it (who and when are recorded, once)",
+        request=None,
+        responses={200: api.AlertSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def acknowledge(self, request, pk=None, format=None):
+        alert = alert_acknowledge(alert=self.get_object(), by=request.user)
+        return Response(self.get_serializer(self.reread(alert)).data)

@@ -4,7 +4,7 @@ from django.views.generic import RedirectView
 
 from properties.views import invitation_accept
 from reservations import feed, webhooks
-from reservations.views import dashboard
+from reservations.views import alert_acknowledge_view, dashboard
 
 admin.site.site_header = "Keystay"
 admin.site.site_title = "Keystay"
@@ -14,6 +14,11 @@ urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/smart-devices/", include("locks.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    path(
+        "admin/dashboard/alerts/<int:pk>/acknowledge/",
+        admin.site.admin_view(alert_acknowledge_view),
+        name="alert_acknowledge",
+    ),
     path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
     path("admin/", admin.site.urls),
     # An invitation link: the invited person signs in (or signs up) and joins.

@@ -146,7 +146,8 @@ def unmanaged_codes_for_reservation(reservation) -> list[UnmanagedCode]:
 
 
 def alerts_open(*, user) -> QuerySet[DeviceAlert]:
-    """Locks offline, batteries low, codes that failed: until resolved (the dashboard)."""
+    """Locks offline, batteries low, codes that failed, unlocks while vacant: until
+    resolved, acknowledged or not (the dashboard)."""
     return scope_queryset(
         DeviceAlert.objects.filter(resolved_at__isnull=True)
         .select_related("device", "reservation")

@@ -362,7 +362,14 @@ class ReservationAdmin(OrganizationScopedAdmin):
     search_fields = ["guest_name", "guest_email", "guest_phone", "external_id", "listing__name"]
     autocomplete_fields = ["listing"]
     date_hierarchy = "check_in"
-    readonly_fields = ["door_code", "codes_made_outside", "activity", "created_at", "updated_at"]
+    readonly_fields = [
+        "door_code",
+        "arrival",
+        "codes_made_outside",
+        "activity",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [LockAccessInline, OverrideInline]
     actions = ["cancel_selected", "end_stay_selected", "retry_selected", "rotate_selected"]
 
@@ -412,6 +419,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
             ("Origin", {"fields": [("source", "external_id")]}),
         ]
         if obj is not None:
+            fieldsets[1][1]["fields"].append("arrival")
             fieldsets.insert(1, ("Door code", {"fields": ["door_code"]}))
             fieldsets.append(
                 (
@@ -421,6 +429,13 @@ class ReservationAdmin(OrganizationScopedAdmin):
             )
             fieldsets.append(("Activity", {"fields": ["activity"]}))
         return fieldsets
+
+    @admin.display(description="arrived")
+    def arrival(self, obj):
+        """The guest's first unlock with their code, in the property's time zone."""
+        if obj.arrived_at is None:
+            return "Not yet (no unlock with the guest's code)"
+        return _local(obj.arrived_at, obj.listing.property.zone)
 
     @admin.display(description="codes made outside Keystay")
     def codes_made_outside(self, obj):

@@ -1,10 +1,12 @@
-"""Lock events and device alerts in the admin: what locks reported, read-only."""
+"""Lock events and device alerts in the admin: what locks reported, read-only; alerts
+can be acknowledged (an action, not an edit)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
 
+from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
 
 
@@ -60,15 +62,44 @@ class OpenAlertFilter(admin.SimpleListFilter):
 
 @admin.register(DeviceAlert)
 class DeviceAlertAdmin(ReadOnlyScopedAdmin):
-    list_display = ["opened_at", "device", "kind", "message", "state"]
+    list_display = ["opened_at", "device", "kind", "message", "state", "acknowledged"]
     list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["device"]
     ordering = ["-opened_at"]
-    fields = ["device", "kind", "message", "reservation", "opened_at", "resolved_at"]
+    fields = [
+        "device",
+        "kind",
+        "message",
+        "reservation",
+        "event",
+        "opened_at",
+        "acknowledged_at",
+        "acknowledged_by_name",
+        "resolved_at",
+        "resolution",
+    ]
     readonly_fields = fields
+    actions = ["acknowledge_selected"]
 
     @admin.display(description="state", ordering="resolved_at")
     def state(self, obj):
         if obj.is_open:
             return format_html('<strong style="color:#c62828">{}</strong>', "open")
-        return f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"
+        resolved = f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"
+        return f"{resolved}: {obj.resolution}" if obj.resolution else resolved
+
+    @admin.display(description="acknowledged", ordering="acknowledged_at")
+    def acknowledged(self, obj):
+        if obj.acknowledged_at is None:
+            return "—"
+        return f"{obj.acknowledged_by_name or 'staff'}, {obj.acknowledged_at:%Y-%m-%d %H:%M}"
+
+    @admin.action(description="Acknowledge")
+    def acknowledge_selected(self, request, queryset):
+        # The changelist's queryset is already the member's organizations' alerts; fields
+        # stay read-only: acknowledging records who and when, nothing else changes.
+        done = 0
+        for alert in queryset.filter(acknowledged_at__isnull=True):
+            alert_acknowledge(alert=alert, by=request.user)
+            done += 1
+        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)

@@ -15,12 +15,19 @@ import logging
 from collections import Counter
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from locks.gateway import EventInfo, ProviderError, SeamGateway
-from locks.models import LOW_BATTERY_LEVEL, Device, LockProviderConnection, UnmanagedCode
+from locks.models import (
+    LOW_BATTERY_LEVEL,
+    Device,
+    LockAssignment,
+    LockProviderConnection,
+    UnmanagedCode,
+)
 
-from .models import DeviceAlert, LockAccess, LockEvent
+from .models import DeviceAlert, LockAccess, LockEvent, Reservation
 from .readback import code_event_apply
 
 logger = logging.getLogger(__name__)
@@ -233,7 +240,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
         online = kind == Kind.ONLINE
         Device.objects.filter(pk=device.pk).update(online=online)
         if online:
-            _resolve(device, Alert.OFFLINE, at=at)
+            _resolve(device, Alert.OFFLINE, at=at, resolution=BACK_ONLINE)
         else:
             _open(device, Alert.OFFLINE, at=at, event=lock_event, message="The lock is offline.")
     elif kind in BATTERY_KINDS and _is_latest(lock_event, BATTERY_KINDS):
@@ -250,7 +257,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
             percent = f" at {round(level * 100)}%" if level is not None else " low"
             _open(device, Alert.LOW_BATTERY, at=at, event=lock_event, message=f"Battery{percent}.")
         elif low is False:
-            _resolve(device, Alert.LOW_BATTERY, at=at)
+            _resolve(device, Alert.LOW_BATTERY, at=at, resolution=battery_fine(level))
     elif kind == Kind.CODE_FAILED:
         whose = f" of {lock_event.person_name}" if lock_event.person_name else ""
         verb = "remove" if "remove" in lock_event.event_type else "set"
@@ -264,9 +271,22 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
             message=f"The lock could not {verb} the code{whose}.",
         )
     elif kind in {Kind.CODE_SET, Kind.CODE_REMOVED} and lock_event.access_code_id:
-        _resolve(device, Alert.CODE_FAILED, at=at, access_code_id=lock_event.access_code_id)
+        _resolve(
+            device,
+            Alert.CODE_FAILED,
+            at=at,
+            access_code_id=lock_event.access_code_id,
+            resolution=(
+                "Code confirmed on the lock."
+                if kind == Kind.CODE_SET
+                else "Code removed from the lock."
+            ),
+        )
     elif kind in {Kind.UNMANAGED_ADDED, Kind.UNMANAGED_REMOVED}:
         return True
+    elif kind == Kind.UNLOCKED:
+        _arrival(lock_event)
+        _vacant_unlock(lock_event, device)
     # An unlock by a code nobody knows: probably made in the lock's app since the last
     # import; read the lock's unmanaged codes again to put a name on it. Seam's
     # access_code_is_managed is not trusted for this (the fake says True for them).
@@ -304,11 +324,126 @@ def _open(
         pass  # opened meanwhile by another delivery: one open alert per problem
 
 
-def _resolve(device: Device, kind: str, *, at, access_code_id: str | None = None) -> None:
+def _resolve(
+    device: Device, kind: str, *, at, resolution: str, access_code_id: str | None = None
+) -> None:
+    """The cause is gone: the alert is resolved, saying how (it stays in the history)."""
     alerts = DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True)
     if access_code_id is not None:
         alerts = alerts.filter(access_code_id=access_code_id)
-    alerts.update(resolved_at=at)
+    alerts.update(resolved_at=at, resolution=resolution[:300])
+
+
+BACK_ONLINE = "Lock back online."
+
+
+def battery_fine(level: float | None) -> str:
+    if level is None:
+        return "Battery no longer low."
+    return f"Battery replaced ({round(_clamp(level) * 100)}%)."
+
+
+# ---------------------------------------------------------------- arrival, vacancy
+
+# How an unlock was made without a code: from the lock's app, by hand from inside, by the
+# lock itself. Recorded and shown in the feed; never a vacant-unlock alert.
+CODELESS_METHODS = frozenset({Method.APP, Method.MANUAL, Method.AUTOMATIC})
+
+
+def _arrival(lock_event: LockEvent) -> None:
+    """The guest's first unlock with their code marks the stay arrived.
+
+    Attribution found the stay through one of its codes (any door, any code id it ever
+    held, or the digits in its window). Events come late and out of order: the earliest
+    unlock wins, with a conditional update so that concurrent deliveries agree. An unlock
+    after the stay's window (a code left on the door) is no arrival.
+    """
+    if lock_event.reservation_id is None:
+        return
+    at = lock_event.occurred_at
+    reservation = lock_event.reservation
+    if reservation.status == Reservation.Status.CANCELLED or at >= reservation.window[1]:
+        return
+    Reservation.objects.filter(pk=reservation.pk).filter(
+        Q(arrived_at__isnull=True) | Q(arrived_at__gt=at)
+    ).update(arrived_at=at)
+
+
+def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:
+    """A guest-access door opened by a code while nobody stays there: an alert.
+
+    A code counts when Keystay does not know it, or knows it but it was not valid at that
+    instant (a past guest's code still on the door). A known unmanaged code (a cleaner's)
+    inside its own times is expected; an unlock from the lock's app or by hand is shown in
+    the feed but raises nothing.
+    """
+    at = lock_event.occurred_at
+    by_code = bool(lock_event.access_code_id) or lock_event.method in {
+        Method.KEYPAD,
+        Method.CARD,
+    }
+    if not by_code or lock_event.method in CODELESS_METHODS:
+        return
+    code = lock_event.unmanaged_code
+    if code is not None:
+        after_start = code.starts_at is None or code.starts_at <= at
+        if after_start and (code.ends_at is None or at < code.ends_at):
+            return
+    if lock_event.reservation_id is not None:
+        # The stay's own window on this lock (an override may open it earlier or later).
+        valid = LockAccess.objects.filter(
+            reservation_id=lock_event.reservation_id,
+            device=device,
+            starts_at__lte=at,
+            ends_at__gt=at,
+        )
+        stay = lock_event.reservation
+        cut = stay.ended_at is not None and at >= stay.ended_at
+        if stay.status != Reservation.Status.CANCELLED and not cut and valid.exists():
+            return
+    listings = LockAssignment.objects.filter(device=device, guest_access=True).values("listing_id")
+    if not listings.exists():
+        return  # a door guests never use (a storeroom): no stay could make it occupied
+    if _occupied(listings, at):
+        return
+    if lock_event.reservation_id is not None:
+        whose = f"the code of {lock_event.reservation.guest_name}, whose stay was not on"
+    elif lock_event.person_name:
+        whose = f"the code “{lock_event.person_name}” outside its times"
+    elif lock_event.access_code_id:
+        whose = "a code Keystay does not know"
+    else:
+        whose = "the keypad"
+    _open(
+        device,
+        Alert.VACANT_UNLOCK,
+        at=at,
+        event=lock_event,
+        access_code_id=lock_event.provider_event_id,
+        reservation=lock_event.reservation,
+        message=f"Unlocked with {whose}, while no stay was under way.",
+    )
+
+
+# A listing's buffers are at most a day each (properties' validators); stays further
+# from the instant cannot hold it in their window.
+MAX_BUFFER = datetime.timedelta(days=1)
+
+
+def _occupied(listings, at: datetime.datetime) -> bool:
+    """Whether a stay was under way at `at` at one of these listings (its window holds
+    `at`). A stay checked out since still counts: the event may be processed late."""
+    near = Reservation.objects.filter(
+        listing_id__in=listings,
+        status__in=[Reservation.Status.CONFIRMED, Reservation.Status.CHECKED_OUT],
+        check_in__lte=at + MAX_BUFFER,
+        check_out__gte=at - MAX_BUFFER,
+    ).select_related("listing")
+    for reservation in near:
+        starts, ends = reservation.window
+        if starts <= at < ends:
+            return True
+    return False
 
 
 def _reconcile_lock_later(device_id: int) -> None:
@@ -382,7 +517,8 @@ def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
         ).values_list("device_id", "kind")
     )
     new: list[DeviceAlert] = []
-    resolve: dict[str, list[int]] = {Alert.OFFLINE: [], Alert.LOW_BATTERY: []}
+    # Resolved alerts say how: grouped by (kind, resolution), one update each.
+    resolve: dict[tuple[str, str], list[int]] = {}
     for device in devices:
         present = device.removed_at is None
         problems = {
@@ -407,11 +543,16 @@ def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
                     )
                 )
             elif is_open and not active:
-                resolve[kind].append(device.pk)
+                if not present:
+                    resolution = "Lock removed at the provider."
+                elif kind == Alert.OFFLINE:
+                    resolution = BACK_ONLINE
+                else:
+                    resolution = battery_fine(device.battery_level)
+                resolve.setdefault((kind, resolution), []).append(device.pk)
     if new:
         DeviceAlert.objects.bulk_create(new, ignore_conflicts=True)
-    for kind, device_ids in resolve.items():
-        if device_ids:
-            DeviceAlert.objects.filter(
-                device_id__in=device_ids, kind=kind, resolved_at__isnull=True
-            ).update(resolved_at=now)
+    for (kind, resolution), device_ids in resolve.items():
+        DeviceAlert.objects.filter(
+            device_id__in=device_ids, kind=kind, resolved_at__isnull=True
+        ).update(resolved_at=now, resolution=resolution)

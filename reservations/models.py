@@ -2,6 +2,7 @@
 
 import datetime
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
@@ -41,6 +42,14 @@ class Reservation(models.Model):
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(
         null=True, blank=True, editable=False, help_text="When staff ended the stay early."
+    )
+    # The guest's first unlock with their code, as the lock reported it (its instant, not
+    # when Keystay heard of it: events arrive late and out of order, the earliest wins).
+    arrived_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The guest's first unlock with their code.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -509,20 +518,30 @@ class LockEvent(models.Model):
 
 
 class DeviceAlert(models.Model):
-    """A problem the dashboard raises until it is resolved: offline, battery, failed code."""
+    """A problem the dashboard raises: a work item staff acknowledge, kept once resolved.
+
+    An alert whose cause goes away resolves itself and says how (`resolution`); one that
+    is about a single event (an unlock while vacant) has no cause to go away: it is
+    resolved when someone acknowledges it. Alerts are never deleted: they are the history.
+    """
 
     class Kind(models.TextChoices):
         OFFLINE = "offline", "Lock offline"
         LOW_BATTERY = "low_battery", "Battery low"
         CODE_FAILED = "code_failed", "Code failed on lock"
         FEW_SLOTS = "few_slots", "Lock nearly out of code slots"
+        VACANT_UNLOCK = "vacant_unlock", "Unlocked while vacant"
+
+    # Kinds about one event: acknowledging one resolves it.
+    EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK})
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False
     )
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    # For a failed code: Seam's access_code_id, and the stay it belongs to when known.
+    # For a failed code: Seam's access_code_id, and the stay it belongs to when known. For
+    # an unlock while vacant: Seam's event id, so that each unlock is its own alert.
     access_code_id = models.CharField(max_length=100, blank=True)
     reservation = models.ForeignKey(
         Reservation,
@@ -537,6 +556,20 @@ class DeviceAlert(models.Model):
     message = models.CharField(max_length=300, blank=True)
     opened_at = models.DateTimeField()
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(
+        max_length=300, blank=True, help_text="How it was resolved, e.g. “Lock back online.”"
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Who acknowledged, as shown: a person's name or an API key's label (a key is no user),
+    # kept when the person's account is gone.
+    acknowledged_by_name = models.CharField(max_length=200, blank=True)
 
     class Meta:
         db_table = "locks_devicealert"
@@ -559,3 +592,13 @@ class DeviceAlert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+    @property
+    def is_acknowledged(self) -> bool:
+        return self.acknowledged_at is not None
+
+    @property
+    def state(self) -> str:
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"

@@ -1099,7 +1099,9 @@ def _slots_alert(device: Device, *, used: int, capacity: int) -> None:
                 opened_at=timezone.now(),
             )
     else:
-        open_alerts.update(resolved_at=timezone.now())
+        open_alerts.update(
+            resolved_at=timezone.now(), resolution=f"Slots freed: {used} of {capacity} in use."
+        )
 
 
 def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outcome:

@@ -2,17 +2,20 @@
 
 import datetime
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Prefetch
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
 from locks.models import LOW_BATTERY_LEVEL, Device
 from locks.selectors import assignments_flagged
 
 from .activity import alerts_open
-from .models import LockAccess, Reservation
+from .alerts import alert_acknowledge
+from .models import DeviceAlert, LockAccess, Reservation
 from .selectors import accesses_failing, accesses_unconfirmed
 
 
@@ -65,3 +68,15 @@ def dashboard(request):
         "alerts": list(alerts_open(user=user)[:200]),
     }
     return render(request, "reservations/dashboard.html", context)
+
+
+@require_POST
+def alert_acknowledge_view(request, pk: int):
+    """The dashboard's "Acknowledge" button (admin_view makes it signed in and CSRF-checked).
+
+    Another organization's alert is a 404, as if it did not exist.
+    """
+    alert = get_object_or_404(scope_queryset(DeviceAlert.objects.all(), request.user), pk=pk)
+    alert = alert_acknowledge(alert=alert, by=request.user)
+    messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.device}.")
+    return redirect(reverse("dashboard") + "#alerts")

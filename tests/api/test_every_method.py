@@ -12,10 +12,11 @@ import re
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from locks.gateway import ProviderError, SeamGateway
-from reservations.models import AccessOverride, Reservation
+from reservations.models import AccessOverride, DeviceAlert, Reservation
 from tests.api.conftest import key_client
 
 pytestmark = pytest.mark.django_db
@@ -62,6 +63,9 @@ def resource_ids(route: str, org_a, org_b) -> list[str]:
             for org in (org_a, org_b)
         ),
         "events": (None, None),
+        "alerts": tuple(
+            DeviceAlert.objects.filter(device=org.device).first() for org in (org_a, org_b)
+        ),
     }
     match = re.search(r"\^(\w+)", route)
     mine, theirs = own.get(match.group(1) if match else "", (None, None))
@@ -90,6 +94,12 @@ def test_every_path_and_method_answers_without_a_server_error(org_a, org_b, offl
         Reservation.objects.filter(pk=org.reservation.pk).update(external_id="EXT-1")
         org.listing.external_id = "LST-1"
         org.listing.save()
+        DeviceAlert.objects.create(
+            organization_id=org.device.organization_id,
+            device=org.device,
+            kind=DeviceAlert.Kind.OFFLINE,
+            opened_at=timezone.now(),
+        )
     callers = {
         "anonymous": APIClient(),
         "staff": key_client(org_a.organization, "staff"),
@@ -142,6 +152,7 @@ def test_id_filters_out_of_range_are_refused_or_empty_never_a_server_error(
         "reservations": filters.ReservationFilter,
         "overrides": filters.OverrideFilter,
         "events": filters.EventFilter,
+        "alerts": filters.AlertFilter,
     }
     for resource, filterset in lists.items():
         for name, declared in filterset.base_filters.items():

@@ -10,7 +10,14 @@ from django.utils import timezone
 
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Property
-from reservations.models import AccessOverride, LockAccess, LockEvent, Reservation, ReservationCode
+from reservations.models import (
+    AccessOverride,
+    DeviceAlert,
+    LockAccess,
+    LockEvent,
+    Reservation,
+    ReservationCode,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -125,6 +132,26 @@ def _events(org, n):
     )
 
 
+def _alerts(org, n):
+    """Unlocks while vacant (one alert per event), each acknowledged by someone."""
+    now = timezone.now()
+    DeviceAlert.objects.bulk_create(
+        DeviceAlert(
+            organization=org.organization,
+            device=org.device,
+            kind=DeviceAlert.Kind.VACANT_UNLOCK,
+            access_code_id=f"evt-{i}",
+            reservation=org.reservation,
+            message="Unlocked with a code Keystay does not know, while no stay was under way.",
+            opened_at=now - datetime.timedelta(minutes=i),
+            acknowledged_at=now,
+            acknowledged_by=org.staff,
+            acknowledged_by_name="Staff",
+        )
+        for i in numbers(n)
+    )
+
+
 GROW = {
     "properties": _properties,
     "listings": _listings,
@@ -134,6 +161,7 @@ GROW = {
     "reservations": _reservations,
     "overrides": _overrides,
     "events": _events,
+    "alerts": _alerts,
 }
 
 
@@ -161,3 +189,17 @@ def test_a_list_reads_in_the_same_number_of_queries_for_5_and_500_rows(
         f"{collection}: {few} queries for {shown_few} rows, {many} for {shown_many}"
     )
     print(f"{collection}: {few} queries for {shown_few} rows, {many} for {shown_many}")
+
+
+def test_the_alerts_list_stays_within_a_fixed_number_of_queries(
+    manager_api, org_a, org_b, django_assert_max_num_queries
+):
+    _alerts(org_a, 5)
+    _alerts(org_b, 5)
+    manager_api.get("/api/v1/")  # the key's last use is recorded once
+    with django_assert_max_num_queries(4) as few:
+        assert len(manager_api.get("/api/v1/alerts/").json()["results"]) == 5
+    _alerts(org_a, 300)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = manager_api.get("/api/v1/alerts/", {"page_size": 500, "state": "all"})
+    assert len(response.json()["results"]) == 305

@@ -32,7 +32,7 @@ from api.services import api_key_create
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import Listing, Organization, Property
-from reservations.models import AccessOverride, LockEvent, Reservation
+from reservations.models import AccessOverride, DeviceAlert, LockEvent, Reservation
 from tests.factories import ReservationFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,6 +57,7 @@ MODELS = {
     "reservations": Reservation,
     "overrides": AccessOverride,
     "events": LockEvent,
+    "alerts": DeviceAlert,
 }
 # Related ids in request bodies, swapped for existing ones now and then.
 BODY_REFERENCES = {
@@ -206,6 +207,13 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(
             method=LockEvent.Method.KEYPAD,
             reservation=org.reservation,
             person_name=org.reservation.guest_name,
+        )
+        DeviceAlert.objects.create(
+            organization=org.organization,
+            device=org.device,
+            kind=DeviceAlert.Kind.OFFLINE,
+            message="The lock is offline.",
+            opened_at=timezone.now(),
         )
     _, key = api_key_create(organization=org_a.organization, name="fuzz", role="manager")
     headers = {"Authorization": f"Bearer {key}"}

@@ -271,6 +271,16 @@ def _connection(org: Org):
     return {"pk": org.device.connection.pk}
 
 
+def _alert(org: Org):
+    alert = DeviceAlert.objects.create(
+        organization_id=org.device.organization_id,
+        device=org.device,
+        kind=DeviceAlert.Kind.OFFLINE,
+        opened_at=timezone.now(),
+    )
+    return {"pk": alert.pk}
+
+
 # URL name → keyword arguments for one organization's objects (a list: one GET each).
 URL_KWARGS = {
     "admin:view_on_site": lambda org: [_listing_on_site(org)],
@@ -287,6 +297,7 @@ URL_KWARGS = {
     "smart_devices:assign": lambda org: [_connection(org)],
     "smart_devices:webhook": lambda org: [_connection(org)],
     "invitation_accept": lambda org: [{"token": "not-a-real-token"}],
+    "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
 }
 
 CUSTOM = _custom_patterns()

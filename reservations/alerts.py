@@ -1,0 +1,42 @@
+"""Alerts as work items: staff acknowledge them; they stay in the history once resolved."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from .models import DeviceAlert
+
+
+def _name_of(by) -> str:
+    """A person's name as the dashboard shows it, or an API key's label."""
+    if by is None:
+        return ""
+    full_name = getattr(by, "get_full_name", lambda: "")()
+    return (full_name or str(by))[:200]
+
+
+def alert_acknowledge(*, alert: DeviceAlert, by) -> DeviceAlert:
+    """Someone has seen the alert and is on it: who and when are recorded, once.
+
+    `by` is a user, or an API key's principal (not a user: only its label is kept). An
+    alert about one event (an unlock while vacant) has no cause that could go away by
+    itself: acknowledging it resolves it. Others stay open, acknowledged, until resolved.
+    """
+    now = timezone.now()
+    user = by if isinstance(by, get_user_model()) else None
+    with transaction.atomic():
+        alert = DeviceAlert.objects.select_for_update().get(pk=alert.pk)
+        if alert.acknowledged_at is not None:
+            return alert  # the first acknowledgement is the one kept
+        alert.acknowledged_at = now
+        alert.acknowledged_by = user
+        alert.acknowledged_by_name = _name_of(by)
+        fields = ["acknowledged_at", "acknowledged_by", "acknowledged_by_name"]
+        if alert.kind in DeviceAlert.EVENT_KINDS and alert.resolved_at is None:
+            alert.resolved_at = now
+            alert.resolution = f"Acknowledged by {alert.acknowledged_by_name or 'staff'}."[:300]
+            fields += ["resolved_at", "resolution"]
+        alert.save(update_fields=fields)
+    return alert
