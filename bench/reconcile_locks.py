@@ -15,7 +15,7 @@ device_id), so each list carries N x 20 codes and the wall time grows with the s
 the figure to read is the calls. At 1,000 locks one list of 20,000 codes takes about 1 s,
 so by default that size reconciles a sample (BENCH_RECONCILE_SAMPLE, 100 locks: the first
 ones, which hold every drift case) and extrapolates; BENCH_RECONCILE_SAMPLE=all reconciles
-every lock (about 18 minutes on a 2-core machine).
+every lock (15 to 18 minutes on a 2-core machine).
 
 Run with `make bench` or `.venv/bin/python bench/reconcile_locks.py [sizes...]`.
 """
