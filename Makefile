@@ -52,6 +52,7 @@ test-postgres:
 bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/run.py
 	$(PY) bench/lifecycle_latency.py
+	$(PY) bench/reconcile_locks.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles

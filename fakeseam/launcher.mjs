@@ -274,12 +274,14 @@ const tweaks = {
   pageFailures: new Map(), // route -> { page, remaining }
   cursorPages: new Map(), // "route cursor" -> page number that cursor opens
   timers: new Set(), // pending auto-confirmations
+  requests: new Map(), // route -> API requests received (benchmarks count Seam calls)
 };
 
 function clearTweaks() {
   tweaks.rateLimits.clear();
   tweaks.pageFailures.clear();
   tweaks.cursorPages.clear();
+  tweaks.requests.clear();
   for (const timer of tweaks.timers) clearTimeout(timer);
   tweaks.timers.clear();
 }
@@ -422,6 +424,7 @@ async function handleApi(req, res) {
   const json = body.length > 0 && (req.headers["content-type"] ?? "").includes("json") ? parseJson(body) : null;
   // The SDK sends reads as GET + query string and writes as a JSON body.
   const params = { ...Object.fromEntries(url.searchParams), ...(json ?? {}) };
+  tweaks.requests.set(route, (tweaks.requests.get(route) ?? 0) + 1);
   if (LATENCY_MS > 0) await sleep(LATENCY_MS);
 
   if (DEVICE_CODE_ROUTES.has(route)) {
@@ -722,10 +725,20 @@ const routes = {
   "POST /reset": () => {
     // Top-level keys are replaced with a fresh copy of the seeded data; the
     // store's methods and id counters stay. Also ends any simulated outage, and
-    // clears rate limits, page failures and pending auto-confirmations.
+    // clears rate limits, page failures, pending auto-confirmations and request counts.
     fake.database.setState(structuredClone(seededData));
     clearTweaks();
     return { ok: true };
+  },
+
+  // How many API requests each route received since the last reset or clear: what a
+  // benchmark counts as Seam calls, whichever client made them. Clear answers the
+  // counts it clears, so that no request falls between reading and clearing.
+  "GET /requests": () => ({ requests: Object.fromEntries(tweaks.requests) }),
+  "POST /requests/clear": () => {
+    const requests = Object.fromEntries(tweaks.requests);
+    tweaks.requests.clear();
+    return { requests };
   },
 
   "GET /state": () => {

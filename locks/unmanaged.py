@@ -7,6 +7,7 @@ gone here too (its events keep the name they were attributed to).
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import logging
 from collections.abc import Iterable
@@ -45,11 +46,14 @@ def unmanaged_codes_import(
     connection: LockProviderConnection,
     device_ids: Iterable[int] | None = None,
     now: datetime.datetime | None = None,
+    gateway: SeamGateway | None = None,
 ) -> UnmanagedImportResult:
     """Read each lock's unmanaged codes at the provider and mirror them.
 
     One lock that cannot be read (offline, unsupported by its provider) keeps its codes
     as last seen and holds up none of the others. A refused API key stops the import.
+    `gateway`: the connection's client a caller already has open (the per-lock reconcile
+    passes its own); without one, a client is opened for this import and closed after.
     """
     now = now or timezone.now()
     result = UnmanagedImportResult()
@@ -61,7 +65,9 @@ def unmanaged_codes_import(
         return result
     fetched: dict[int, list[ProviderCode]] = {}
     # Provider calls first, outside any transaction: no row is locked while waiting.
-    with SeamGateway.for_connection(connection) as gateway:
+    with contextlib.ExitStack() as opened:
+        if gateway is None:
+            gateway = opened.enter_context(SeamGateway.for_connection(connection))
         for device in devices:
             try:
                 fetched[device.pk] = gateway.list_unmanaged_codes(

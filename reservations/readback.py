@@ -190,8 +190,8 @@ def lock_reconcile(
     result = ReconcileResult()
     codes = gateway.list_device_codes(device_id=device.provider_device_id)
     result.calls += 1
-    # The unmanaged list too (one call): it is what the code generator avoids.
-    unmanaged_codes_import(connection=device.connection, device_ids=[device.pk])
+    # The unmanaged list too (one call, same client): it is what the code generator avoids.
+    unmanaged_codes_import(connection=device.connection, device_ids=[device.pk], gateway=gateway)
     result.calls += 1
     listed = {code.provider_id: code for code in codes}
     accesses = list(

@@ -59,7 +59,7 @@ class FakeSeam:
 
     def reset(self) -> None:
         """Back to the seeded state: no access codes, seeded devices and events, no outage,
-        no rate limit, no page failure, no pending auto-confirmation."""
+        no rate limit, no page failure, no pending auto-confirmation, no request counted."""
         self.control("/reset")
 
     # Things that happen at the lock, outside Seam ----------------------------------------
@@ -99,6 +99,16 @@ class FakeSeam:
         """Add ``count`` plain PIN locks (until the next reset), e.g. so that a listing
         spans several pages; returns their device ids."""
         return self.control("/devices/add_locks", count=count)["device_ids"]
+
+    def requests(self, *, clear: bool = False) -> dict[str, int]:
+        """API requests received per route (e.g. ``/access_codes/list``) since the last
+        reset or clear, whichever client made them: a benchmark's count of Seam calls.
+        With ``clear``, the counts start again from zero once read."""
+        if clear:
+            return self.control("/requests/clear")["requests"]
+        response = self._http.get(f"{self.control_url}/requests")
+        response.raise_for_status()
+        return response.json()["requests"]
 
     def stderr(self) -> str:
         """The launcher's most recent stderr lines, for failure messages."""

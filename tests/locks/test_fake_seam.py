@@ -397,6 +397,26 @@ def test_reset_clears_rate_limits_and_page_failures(seam_client: Seam, fake_seam
     assert seam_client.devices.list()
 
 
+def test_requests_are_counted_per_route_until_cleared(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    seam_client.access_codes.list(device_id=device_id)
+    seam_client.access_codes.list(device_id=device_id)
+    seam_client.access_codes.unmanaged.list(device_id=device_id)
+    fake_seam.rate_limit(device_id, times=1)
+    with pytest.raises(SeamHttpApiError):
+        seam_client.access_codes.list(device_id=device_id)  # refused, still a request
+
+    assert fake_seam.requests() == {
+        "/access_codes/list": 3,
+        "/access_codes/unmanaged/list": 1,
+    }
+    assert fake_seam.requests(clear=True)["/access_codes/list"] == 3
+    assert fake_seam.requests() == {}
+    seam_client.devices.list()
+    fake_seam.reset()
+    assert fake_seam.requests() == {}
+
+
 # --- launcher options -------------------------------------------------------------------------
 
 
