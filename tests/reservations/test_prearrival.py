@@ -9,6 +9,8 @@ import zoneinfo
 import pytest
 import time_machine
 from aiosmtpd.controller import Controller
+from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from locks.models import Device, LockAssignment
 from reservations import services
@@ -175,8 +177,6 @@ def test_a_listing_sets_its_own_check_hours(ny):
 
 @pytest.mark.parametrize("bad", ["0", "169", "2.5", "24,x", "-1"])
 def test_check_hours_are_whole_hours_from_1_to_168(ny, bad):
-    from django.core.exceptions import ValidationError
-
     ny.listing.prearrival_check_hours = bad
     with pytest.raises(ValidationError):
         ny.listing.full_clean()
@@ -250,7 +250,7 @@ def test_a_failed_lock_is_retried_raised_and_emailed_once(ny, smtp, org_a):
 # ------------------------------------------------------------------- (c) backup codes
 
 
-def test_a_backup_code_is_pulled_where_the_lock_uses_the_pool(ny, smtp, org_a):
+def test_a_backup_code_is_pulled_where_the_lock_uses_the_pool(ny, smtp, org_a, client):
     pool_lock = Device.objects.get(connection=ny.connection, provider_device_id="august_device_1")
     assert pool_lock.supports_backup_access_code_pool  # from the provider's properties
     pool_lock.use_backup_pool = True
@@ -291,17 +291,29 @@ def test_a_backup_code_is_pulled_where_the_lock_uses_the_pool(ny, smtp, org_a):
     assert access.backup_provider_id == backup["access_code_id"]
     assert access.logs.filter(kind=LockAccessLog.Kind.BACKUP_PULLED).count() == 1
 
-    # Staff share it: when and who, on the lock's history.
+    # Staff see it on the reservation page and share it: when and who, on its history.
+    page = reverse("admin:reservations_reservation_change", args=[reservation.pk])
     shared_at = reservation.check_in - datetime.timedelta(hours=1)
-    backup_code_share(access=access, shared_by=org_a.staff, now=shared_at)
+    with time_machine.travel(shared_at, tick=False):
+        client.force_login(org_a.staff)  # a session of that time
+        html = client.get(page).content.decode()
+        assert "Backup code ready" in html and backup["code"] in html
+        share = reverse(
+            "admin:reservations_reservation_share_backup", args=[reservation.pk, access.pk]
+        )
+        assert client.post(share).status_code == 302
     entry = access.logs.get(kind=LockAccessLog.Kind.BACKUP_SHARED)
     assert entry.at == shared_at
     assert org_a.staff.username in entry.detail
+    access.refresh_from_db()
+    assert access.backup_shared_at == shared_at
+
+    # Never beyond the stay: once its window is over it cannot be shared.
+    with pytest.raises(ValidationError):
+        backup_code_share(access=access, shared_by=org_a.staff, now=access.ends_at)
 
 
 def test_the_pool_is_only_for_locks_that_support_it(ny):
-    from django.core.exceptions import ValidationError
-
     ny.gate.use_backup_pool = True
     with pytest.raises(ValidationError):
         ny.gate.full_clean()
