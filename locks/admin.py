@@ -157,8 +157,16 @@ class DeviceAdmin(OrganizationScopedAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        # Everything on a device is the provider's word, refreshed by every import.
-        return False
+        # Everything on a device is the provider's word, refreshed by every import, but
+        # for Keystay's own choice (backup codes) on a lock that supports them.
+        if obj is None or not obj.supports_backup_access_code_pool:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        if obj is not None and self.has_change_permission(request, obj):
+            return ["use_backup_pool"]
+        return super().get_fields(request, obj)
 
     list_display = [
         "name",

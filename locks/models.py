@@ -174,6 +174,21 @@ class Device(models.Model):
     max_active_codes = models.PositiveIntegerField(null=True, blank=True)
     supports_native_scheduling = models.BooleanField(default=True)
     can_specify_pin_code = models.BooleanField(default=True)
+    # The provider keeps a pool of spare codes on this lock, pulled when a code fails.
+    supports_backup_access_code_pool = models.BooleanField(
+        "supports backup codes", default=False, editable=False
+    )
+    # Keystay's choice, not the provider's: an import never changes it.
+    use_backup_pool = models.BooleanField(
+        "use backup codes",
+        default=False,
+        help_text=(
+            "Guests' codes on this lock are created with the provider's backup-code pool, "
+            "and a backup code is pulled when a guest's code is not confirmed before "
+            "arrival. Cannot be undone at the provider: the pool stays enabled on the lock "
+            "and keeps some of its code slots. Only for locks that support backup codes."
+        ),
+    )
     removed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the device disappeared at the provider."
     )
@@ -207,6 +222,12 @@ class Device(models.Model):
     def save(self, *args, **kwargs):
         self.organization_id = self.connection.organization_id
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        if self.use_backup_pool and not self.supports_backup_access_code_pool:
+            raise ValidationError(
+                {"use_backup_pool": "This lock does not support backup codes (its provider)."}
+            )
 
     @property
     def battery_percent(self) -> int | None:

@@ -39,6 +39,7 @@ SYNCED_FIELDS = [
     "max_active_codes",
     "supports_native_scheduling",
     "can_specify_pin_code",
+    "supports_backup_access_code_pool",
 ]
 PROGRESS_EVERY = 25
 

@@ -176,11 +176,34 @@ class CodeStyle(models.TextChoices):
 # How long before the window a code is put on the lock, when the listing does not say, and
 # the longest allowed anywhere (a listing, a lock's override, the import, the API).
 DEFAULT_CODE_LEAD_MINUTES = 24 * 60
+# Pre-arrival checks are at most a week before check-in: the code is on the lock by then
+# only with a long lead time, and a check earlier than the code itself proves nothing.
+PREARRIVAL_MAX_HOURS = 7 * 24
 MAX_CODE_LEAD_MINUTES = 7 * 24 * 60
 # How far a lock's override may open the door before, or keep it open after, its stay's
 # window when the listing does not say; and the most a listing may allow.
 DEFAULT_OVERRIDE_EXTENSION_MINUTES = 24 * 60
 MAX_OVERRIDE_EXTENSION_MINUTES = 7 * 24 * 60
+
+
+def parse_prearrival_hours(text: str) -> list[int]:
+    """ "24, 2" -> [24, 2]: distinct whole hours, largest first. Raises ValidationError."""
+    hours = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if not part.isdigit() or not 1 <= int(part) <= PREARRIVAL_MAX_HOURS:
+            raise ValidationError(
+                f"Use whole hours from 1 to {PREARRIVAL_MAX_HOURS}, separated by commas "
+                f"(e.g. 24,2); {part!r} is not one."
+            )
+        hours.add(int(part))
+    return sorted(hours, reverse=True)
+
+
+def validate_prearrival_hours(text: str) -> None:
+    parse_prearrival_hours(text)
 
 
 class Listing(models.Model):
@@ -244,6 +267,16 @@ class Listing(models.Model):
         choices=CodeStyle.choices,
         default=CodeStyle.RANDOM,
         help_text="Phone: the last digits of the guest's phone when they are valid and free.",
+    )
+    prearrival_check_hours = models.CharField(
+        "pre-arrival checks (hours before check-in)",
+        max_length=60,
+        blank=True,
+        validators=[validate_prearrival_hours],
+        help_text=(
+            "When Keystay checks that every lock confirmed the guest's code, as whole hours "
+            "before check-in separated by commas, e.g. 24,2. Empty: the default."
+        ),
     )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -311,6 +344,13 @@ class Listing(models.Model):
         minutes = self.override_max_extension_minutes
         return datetime.timedelta(
             minutes=DEFAULT_OVERRIDE_EXTENSION_MINUTES if minutes is None else minutes
+        )
+
+    @builtins.property
+    def prearrival_hours(self) -> list[int]:
+        """The pre-arrival checks' hours before check-in, largest first."""
+        return parse_prearrival_hours(
+            self.prearrival_check_hours or settings.PREARRIVAL_CHECK_HOURS
         )
 
     def local_check_in(self, day: datetime.date) -> datetime.datetime:

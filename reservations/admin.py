@@ -19,6 +19,7 @@ from locks.models import LockAssignment
 
 from . import (
     admin_events,  # noqa: F401  (registers the lock event and alert admins)
+    prearrival,
     services,
 )
 from .activity import events_for_reservation, unmanaged_codes_for_reservation
@@ -133,6 +134,7 @@ class LockAccessInline(admin.TabularInline):
         "provider_id",
         "attempts",
         "error",
+        "backup",
     ]
     readonly_fields = fields
 
@@ -199,6 +201,31 @@ class LockAccessInline(admin.TabularInline):
             obj.last_error,
             _local(obj.last_error_at, self._zone(obj)),
             nxt,
+        )
+
+    @admin.display(description="backup code")
+    def backup(self, obj):
+        """A code from the lock's backup pool, pulled when the guest's was not confirmed."""
+        if not obj.backup_provider_id:
+            return "—"
+        zone = self._zone(obj)
+        shared = (
+            f"shared {_local(obj.backup_shared_at, zone)}"
+            if obj.backup_shared_at
+            else "not shared"
+        )
+        url = reverse(
+            "admin:reservations_reservation_share_backup", args=[obj.reservation_id, obj.pk]
+        )
+        return format_html(
+            '<strong>Backup code ready</strong>: <span style="font:bold 1.2em monospace">{}'
+            "</span><br><small>valid {} → {} · {}</small><br>"
+            '<input type="submit" formaction="{}" formnovalidate value="Mark backup code shared">',
+            obj.backup_code,
+            _local(obj.backup_starts_at, zone),
+            _local(obj.backup_ends_at, zone),
+            shared,
+            url,
         )
 
 
@@ -567,7 +594,12 @@ class ReservationAdmin(OrganizationScopedAdmin):
                 "<path:object_id>/do/<slug:action>/",
                 self.admin_site.admin_view(self.button_view),
                 name="reservations_reservation_do",
-            )
+            ),
+            path(
+                "<path:object_id>/backup/<int:access_id>/share/",
+                self.admin_site.admin_view(self.share_backup_view),
+                name="reservations_reservation_share_backup",
+            ),
         ]
         return urls + super().get_urls()
 
@@ -580,6 +612,28 @@ class ReservationAdmin(OrganizationScopedAdmin):
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
         self._run(request, action, [obj])
+        return HttpResponseRedirect(
+            reverse("admin:reservations_reservation_change", args=[obj.pk])
+        )
+
+    def share_backup_view(self, request, object_id, access_id):
+        """Staff gave the guest the lock's backup code: recorded with who and when."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        obj = self.get_object(request, object_id)
+        if obj is None or not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        access = obj.lock_accesses.filter(pk=access_id).first()
+        if access is None:
+            raise PermissionDenied
+        try:
+            prearrival.backup_code_share(access=access, shared_by=request.user)
+        except ValidationError as error:
+            self.message_user(request, "; ".join(error.messages), messages.ERROR)
+        else:
+            self.message_user(
+                request, f"Backup code of {access.device} marked as shared.", messages.SUCCESS
+            )
         return HttpResponseRedirect(
             reverse("admin:reservations_reservation_change", args=[obj.pk])
         )

@@ -53,6 +53,11 @@ class Reservation(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Before the guest arrives: when the next pre-arrival check of the locks is due
+    # (reservations.prearrival); null when none is left.
+    prearrival_check_at = models.DateTimeField(
+        null=True, blank=True, editable=False, db_index=True
+    )
 
     class Meta:
         ordering = ["-check_in"]
@@ -285,6 +290,14 @@ class LockAccess(models.Model):
     # When a reconcile first found the code changed on the lock: Seam restores a managed
     # code changed in the lock's own app by itself, so Keystay waits a grace period.
     drift_seen_at = models.DateTimeField(null=True, blank=True)
+    # A backup code pulled from the lock's pool when the code was not confirmed before
+    # arrival: this stay's alone (never reused), valid for its window, shared by staff.
+    backup_provider_id = models.CharField("backup code id", max_length=100, blank=True)
+    backup_code_ciphertext = models.TextField(blank=True)
+    backup_starts_at = models.DateTimeField(null=True, blank=True)
+    backup_ends_at = models.DateTimeField(null=True, blank=True)
+    backup_pulled_at = models.DateTimeField(null=True, blank=True)
+    backup_shared_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -308,6 +321,8 @@ class LockAccess(models.Model):
     code = EncryptedValue("code_ciphertext")
 
     provider_code = EncryptedValue("provider_code_ciphertext")
+
+    backup_code = EncryptedValue("backup_code_ciphertext")
 
     def current_state(self, now=None) -> str:
         """The state at `now`: a code confirmed on the lock inside its window is active."""
@@ -337,6 +352,9 @@ class LockAccessLog(models.Model):
         STRAY_REMOVED = "stray_removed", "Left on the lock; removed"
         DUPLICATE = "duplicate", "Refused as a duplicate"
         RATE_LIMITED = "rate_limited", "Provider rate limit: backing off"
+        NOT_CONFIRMED = "not_confirmed", "Not confirmed before arrival"
+        BACKUP_PULLED = "backup_pulled", "Backup code pulled"
+        BACKUP_SHARED = "backup_shared", "Backup code shared"
 
     class Source(models.TextChoices):
         WORKER = "worker", "Keystay"
@@ -531,6 +549,9 @@ class DeviceAlert(models.Model):
         CODE_FAILED = "code_failed", "Code failed on lock"
         FEW_SLOTS = "few_slots", "Lock nearly out of code slots"
         VACANT_UNLOCK = "vacant_unlock", "Unlocked while vacant"
+        # One per stay and lock while open (access_code_id: the code's provider id, or
+        # Keystay's name for a code that never reached the provider).
+        PREARRIVAL_FAILED = "prearrival_fail", "Code not confirmed before arrival"
 
     # Kinds about one event: acknowledging one resolves it.
     EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK})

@@ -33,7 +33,7 @@ from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
 
-from .models import LockAccess, LockAccessLog
+from .models import DeviceAlert, LockAccess, LockAccessLog
 from .services import RETRY_BASE, RETRY_MAX, access_log, enqueue_processing
 
 logger = logging.getLogger(__name__)
@@ -114,6 +114,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
                 access.attempts, access.last_error = 0, ""
                 fields += ["state", "confirmed_at", "attempts", "last_error"]
                 entries.append((Log.CONFIRMED, event.access_code_id, ""))
+                prearrival_resolved(access, now)
         elif kind == "failed_to_set_on_device" and current and not stale and not leaving:
             access.attempts += 1
             access.state = State.FAILED
@@ -277,6 +278,7 @@ def lock_reconcile(
                 attempts=0,
                 last_error="",
             )
+            prearrival_resolved(access, now)
             result.findings["confirmed"] += 1
 
     for code in codes:
@@ -327,6 +329,16 @@ def lock_reconcile(
     if result.findings:
         logger.info("Lock %s reconciled: %s", device.pk, result)
     return result
+
+
+def prearrival_resolved(access: LockAccess, now) -> None:
+    """The lock confirmed the code: a pre-arrival alert about it is resolved."""
+    DeviceAlert.objects.filter(
+        kind=DeviceAlert.Kind.PREARRIVAL_FAILED,
+        reservation_id=access.reservation_id,
+        device_id=access.device_id,
+        resolved_at__isnull=True,
+    ).update(resolved_at=now)
 
 
 def _record(access: LockAccess, kind: str, detail: str, now, provider_id: str = "") -> None:

@@ -41,6 +41,7 @@ from .models import (
     Reservation,
     ReservationCode,
 )
+from .prearrival_times import prearrival_schedule_for
 from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
@@ -331,12 +332,24 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
                 access.due_at = now  # the worker finishes, then the removal runs
             access.save(update_fields=PLAN_FIELDS)
 
+    _prearrival_reschedule(reservation, now)
     reservation_id = reservation.pk
     transaction.on_commit(lambda: enqueue_processing(reservation_id))
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.
     # Trimming is idempotent, so these re-plans trim nothing more and stop here.
     for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):
         reservation_replan(reservation=neighbour, now=now)
+
+
+def _prearrival_reschedule(reservation: Reservation, now) -> None:
+    """Keep the next pre-arrival check in step with the stay's dates (and its listing's
+    check hours); a check that is due, or put off a few minutes, stays as it is."""
+    check_at = prearrival_schedule_for(
+        reservation=reservation, stored=reservation.prearrival_check_at, now=now
+    )
+    if check_at != reservation.prearrival_check_at:
+        Reservation.objects.filter(pk=reservation.pk).update(prearrival_check_at=check_at)
+        reservation.prearrival_check_at = check_at
 
 
 def _override_trim(override: AccessOverride, now) -> bool:
@@ -1006,6 +1019,7 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
                 name=_access_name(access),
                 starts_at=start,
                 ends_at=access.ends_at,
+                use_backup_pool=device.use_backup_pool and device.supports_backup_access_code_pool,
             )
             return _Outcome(
                 state=State.REQUESTED,

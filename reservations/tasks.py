@@ -8,6 +8,7 @@ from locks.models import LockProviderConnection
 from locks.tasks import connections_with_a_key
 
 from .events import events_reconcile
+from .prearrival import prearrival_run_due
 from .readback import lock_reconcile_by_id, locks_due_for_reconcile
 from .services import process_due
 
@@ -76,3 +77,8 @@ def reconcile_locks() -> str:
     for device_id in due:
         async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
     return f"{len(due)} locks queued"
+
+
+def prearrival_checks() -> int:
+    """The periodic pre-arrival check: every stay whose check is due (each claimed)."""
+    return prearrival_run_due()

@@ -178,6 +178,10 @@ EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES",
 LOCK_RECONCILE_HOT_MINUTES = env.int("LOCK_RECONCILE_HOT_MINUTES", default=5)
 LOCK_RECONCILE_COLD_MINUTES = env.int("LOCK_RECONCILE_COLD_MINUTES", default=60)
 LOCK_RECONCILE_GRACE_MINUTES = env.int("LOCK_RECONCILE_GRACE_MINUTES", default=10)
+# Before the guest arrives: hours before check-in at which Keystay checks that every lock
+# confirmed the guest's code (a listing may set its own), and where the links in its
+# emails point (KEYSTAY_PUBLIC_URL, below).
+PREARRIVAL_CHECK_HOURS = env("PREARRIVAL_CHECK_HOURS", default="24,2")
 # The cluster's periodic work, matched by name and brought in line with these settings
 # whenever a cluster starts (core.schedules): a changed interval applies on restart.
 KEYSTAY_SCHEDULES = [
@@ -189,6 +193,11 @@ KEYSTAY_SCHEDULES = [
     {
         "name": "Door truth: read back the codes of every lock whose turn it is",
         "func": "reservations.tasks.reconcile_locks",
+        "minutes": 1,
+    },
+    {
+        "name": "Before the guest arrives: check that every lock confirmed the code",
+        "func": "reservations.tasks.prearrival_checks",
         "minutes": 1,
     },
     {

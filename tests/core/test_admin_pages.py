@@ -291,6 +291,12 @@ URL_KWARGS = {
     "admin:reservations_reservation_do": lambda org: [
         {"object_id": org.reservation.pk, "action": "cancel"}
     ],
+    "admin:reservations_reservation_share_backup": lambda org: [
+        {
+            "object_id": org.reservation.pk,
+            "access_id": org.reservation.lock_accesses.values_list("pk", flat=True).first() or 1,
+        }
+    ],
     "smart_devices:import": lambda org: [_connection(org)],
     "smart_devices:connect": lambda org: [_connection(org)],
     "smart_devices:return": lambda org: [_connection(org)],
