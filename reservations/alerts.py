@@ -3,10 +3,54 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .models import DeviceAlert
+
+
+def alert_open(
+    *,
+    device,
+    kind: str,
+    at,
+    event=None,
+    access_code_id: str = "",
+    reservation=None,
+    message: str = "",
+) -> DeviceAlert | None:
+    """Raise a problem on the dashboard: one open alert per device, kind and key
+    (`access_code_id`). Returns the new alert, or None when it was open already (so that
+    whoever raised it does not, say, email again)."""
+    current = DeviceAlert.objects.filter(
+        device=device, kind=kind, access_code_id=access_code_id, resolved_at__isnull=True
+    )
+    if current.exists():
+        return None
+    try:
+        with transaction.atomic():
+            return DeviceAlert.objects.create(
+                organization_id=device.organization_id,
+                device=device,
+                kind=kind,
+                access_code_id=access_code_id,
+                reservation=reservation,
+                event=event,
+                message=message[:300],
+                opened_at=at,
+            )
+    except IntegrityError:
+        return None  # opened meanwhile by another process: one open alert per problem
+
+
+def alert_resolve(
+    *, device, kind: str, at, resolution: str, access_code_id: str | None = None
+) -> None:
+    """The cause is gone: the alert is resolved, saying how (it stays in the history)."""
+    alerts = DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True)
+    if access_code_id is not None:
+        alerts = alerts.filter(access_code_id=access_code_id)
+    alerts.update(resolved_at=at, resolution=resolution[:300])
 
 
 def _name_of(by) -> str:

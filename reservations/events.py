@@ -27,6 +27,7 @@ from locks.models import (
     UnmanagedCode,
 )
 
+from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockEvent, Reservation
 from .readback import code_event_apply
 
@@ -293,45 +294,12 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
     return bool(kind == Kind.UNLOCKED and lock_event.access_code_id and not lock_event.person_name)
 
 
-def _open(
-    device: Device,
-    kind: str,
-    *,
-    at,
-    event: LockEvent | None = None,
-    access_code_id: str = "",
-    reservation=None,
-    message: str = "",
-) -> None:
-    current = DeviceAlert.objects.filter(
-        device=device, kind=kind, access_code_id=access_code_id, resolved_at__isnull=True
-    )
-    if current.exists():
-        return
-    try:
-        with transaction.atomic():
-            DeviceAlert.objects.create(
-                organization_id=device.organization_id,
-                device=device,
-                kind=kind,
-                access_code_id=access_code_id,
-                reservation=reservation,
-                event=event,
-                message=message,
-                opened_at=at,
-            )
-    except IntegrityError:
-        pass  # opened meanwhile by another delivery: one open alert per problem
+def _open(device: Device, kind: str, **fields) -> None:
+    alert_open(device=device, kind=kind, **fields)
 
 
-def _resolve(
-    device: Device, kind: str, *, at, resolution: str, access_code_id: str | None = None
-) -> None:
-    """The cause is gone: the alert is resolved, saying how (it stays in the history)."""
-    alerts = DeviceAlert.objects.filter(device=device, kind=kind, resolved_at__isnull=True)
-    if access_code_id is not None:
-        alerts = alerts.filter(access_code_id=access_code_id)
-    alerts.update(resolved_at=at, resolution=resolution[:300])
+def _resolve(device: Device, kind: str, **fields) -> None:
+    alert_resolve(device=device, kind=kind, **fields)
 
 
 BACK_ONLINE = "Lock back online."

@@ -36,6 +36,7 @@ from locks.models import Device
 from properties.models import Membership
 
 from . import readback
+from .alerts import alert_open
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
 from .prearrival_times import PREARRIVAL_RECHECK, prearrival_next
 from .services import access_log, enqueue_processing
@@ -105,22 +106,13 @@ def _open_alert(
     access: LockAccess, reservation: Reservation, message: str, now
 ) -> DeviceAlert | None:
     """Open the stay's alert for this lock; None when one is open already (no new email)."""
-    existing = DeviceAlert.objects.filter(
+    return alert_open(
+        device=access.device,
         kind=Alert.PREARRIVAL_FAILED,
-        reservation=reservation,
-        device_id=access.device_id,
-        resolved_at__isnull=True,
-    )
-    if existing.exists():
-        return None
-    return DeviceAlert.objects.create(
-        organization_id=reservation.organization_id,
-        device_id=access.device_id,
-        kind=Alert.PREARRIVAL_FAILED,
+        at=now,
         access_code_id=_alert_key(access),
         reservation=reservation,
-        message=message[:300],
-        opened_at=now,
+        message=message,
     )
 
 

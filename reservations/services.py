@@ -32,6 +32,7 @@ from properties.models import (
     Listing,
 )
 
+from .alerts import alert_open, alert_resolve
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
 from .models import (
     AccessOverride,
@@ -1100,21 +1101,17 @@ def _check_free_slot(access: LockAccess) -> None:
 def _slots_alert(device: Device, *, used: int, capacity: int) -> None:
     """Raise a lock about to run out of slots before it refuses a guest; resolve it when
     codes have left."""
-    open_alerts = DeviceAlert.objects.filter(
-        device=device, kind=DeviceAlert.Kind.FEW_SLOTS, resolved_at__isnull=True
-    )
+    kind, now = DeviceAlert.Kind.FEW_SLOTS, timezone.now()
     if capacity - used <= _few_slots_threshold(capacity):
-        if not open_alerts.exists():
-            DeviceAlert.objects.create(
-                organization_id=device.organization_id,
-                device=device,
-                kind=DeviceAlert.Kind.FEW_SLOTS,
-                message=f"{used} of {capacity} code slots in use.",
-                opened_at=timezone.now(),
-            )
+        alert_open(
+            device=device, kind=kind, at=now, message=f"{used} of {capacity} code slots in use."
+        )
     else:
-        open_alerts.update(
-            resolved_at=timezone.now(), resolution=f"Slots freed: {used} of {capacity} in use."
+        alert_resolve(
+            device=device,
+            kind=kind,
+            at=now,
+            resolution=f"Slots freed: {used} of {capacity} in use.",
         )
 
 
