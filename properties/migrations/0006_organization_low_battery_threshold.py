@@ -5,19 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('properties', '0005_listing_prearrival_check_hours'),
+        ("properties", "0005_listing_prearrival_check_hours"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='low_battery_percent',
-            field=models.PositiveSmallIntegerField(default=20, help_text='A lock whose battery is under this level is flagged on the dashboard.', validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(99)], verbose_name='low battery under (%)'),
+            model_name="organization",
+            name="low_battery_percent",
+            field=models.PositiveSmallIntegerField(
+                default=20,
+                help_text="A lock whose battery is under this level is flagged on the dashboard.",
+                validators=[
+                    django.core.validators.MinValueValidator(1),
+                    django.core.validators.MaxValueValidator(99),
+                ],
+                verbose_name="low battery under (%)",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='organization',
-            constraint=models.CheckConstraint(condition=models.Q(('low_battery_percent__gte', 1), ('low_battery_percent__lte', 99)), name='organization_low_battery_percent_1_to_99'),
+            model_name="organization",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("low_battery_percent__gte", 1), ("low_battery_percent__lte", 99)
+                ),
+                name="organization_low_battery_percent_1_to_99",
+            ),
         ),
     ]
