@@ -22,12 +22,24 @@ class Organization(models.Model):
     """A hosting business. Every other object belongs to exactly one organization."""
 
     name = models.CharField(max_length=200, unique=True)
+    low_battery_percent = models.PositiveSmallIntegerField(
+        "low battery under (%)",
+        default=20,
+        validators=[MinValueValidator(1), MaxValueValidator(99)],
+        help_text="A lock whose battery is under this level is flagged on the dashboard.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     organization_lookup = "pk"
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(low_battery_percent__gte=1, low_battery_percent__lte=99),
+                name="organization_low_battery_percent_1_to_99",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
+from django.db.models.functions import Cast
 
-from .models import LockAccess
+from core.access import scope_queryset
+from locks.models import Device, LockAssignment
+
+from .models import DeviceAlert, LockAccess, Reservation
+
+# A lock in trouble is raised on the dashboard when a guest arrives within this time.
+LOCK_HEALTH_WINDOW = datetime.timedelta(hours=48)
 
 
 def taken_codes(
@@ -50,8 +58,6 @@ def taken_codes(
 def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
     """Codes the provider accepted that the lock has not confirmed yet, for stays under
     way or starting soon: sent is not the same as on the door."""
-    from core.access import scope_queryset
-
     return scope_queryset(
         LockAccess.objects.filter(
             state=LockAccess.State.REQUESTED,
@@ -65,11 +71,106 @@ def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
 
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
-    from core.access import scope_queryset
-
     return scope_queryset(
         LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(
             "device", "reservation__listing__property"
         ),
         user,
     )
+
+
+# ----------------------------------------------------------------- before the guest arrives
+
+
+def battery_low(prefix: str = "") -> Q:
+    """Devices (through `prefix`) whose battery is under their organization's threshold."""
+    threshold = Cast(F(f"{prefix}organization__low_battery_percent"), FloatField()) / Value(
+        100.0, output_field=FloatField()
+    )
+    return Q(**{f"{prefix}battery_level__lt": threshold})
+
+
+def device_problems(device: Device) -> list[str]:
+    """What is wrong with a lock, as the dashboard says it (its organization selected)."""
+    problems = []
+    if not device.online:
+        problems.append("offline")
+    level = device.battery_level
+    if level is not None and level < device.organization.low_battery_percent / 100:
+        problems.append(f"battery {device.battery_percent}%")
+    return problems
+
+
+@dataclasses.dataclass
+class LockAtRisk:
+    """A lock offline or low on battery, and the guests arriving soon who need it."""
+
+    device: Device
+    problems: list[str]
+    arrivals: list[Reservation]
+
+
+def locks_at_risk(*, user, now, within=LOCK_HEALTH_WINDOW) -> list[LockAtRisk]:
+    """Locks offline or under their organization's battery threshold, each with the
+    confirmed, not ended stays checking in within `within` at a listing where the lock has
+    guest access; the lock of the soonest arrival first. Two queries, however many rows."""
+    risky = LockAssignment.objects.filter(
+        Q(device__online=False) | battery_low("device__"),
+        guest_access=True,
+        device__removed_at__isnull=True,
+    )
+    reservations = scope_queryset(
+        Reservation.objects.filter(
+            Exists(risky.filter(listing_id=OuterRef("listing_id"))),
+            status=Reservation.Status.CONFIRMED,
+            ended_at__isnull=True,
+            check_in__gte=now,
+            check_in__lte=now + within,
+        )
+        .select_related("listing__property")
+        .prefetch_related(
+            Prefetch(
+                "listing__assignments",
+                queryset=risky.select_related("device__organization").order_by(
+                    "device__name", "pk"
+                ),
+                to_attr="risky_assignments",
+            )
+        )
+        .order_by("check_in", "pk"),
+        user,
+    )
+    locks: dict[int, LockAtRisk] = {}
+    for reservation in reservations[:500]:
+        for assignment in reservation.listing.risky_assignments:
+            device = assignment.device
+            if device.pk not in locks:
+                locks[device.pk] = LockAtRisk(device, device_problems(device), [])
+            locks[device.pk].arrivals.append(reservation)
+    return list(locks.values())
+
+
+def prearrival_alerts(*, user, limit: int = 200) -> list[DeviceAlert]:
+    """Open "code not confirmed before arrival" alerts, soonest check-in first, each with
+    its `access` (the stay's lock access on that lock, with any backup code), or None.
+    Two queries, however many rows."""
+    alerts = list(
+        scope_queryset(
+            DeviceAlert.objects.filter(
+                kind=DeviceAlert.Kind.PREARRIVAL_FAILED, resolved_at__isnull=True
+            )
+            .select_related("device", "reservation__listing__property")
+            .order_by(F("reservation__check_in").asc(nulls_last=True), "pk"),
+            user,
+        )[:limit]
+    )
+    pairs = {(a.reservation_id, a.device_id) for a in alerts if a.reservation_id}
+    accesses = {}
+    if pairs:
+        rows = LockAccess.objects.filter(
+            reservation_id__in={r for r, _ in pairs}, device_id__in={d for _, d in pairs}
+        )
+        accesses = {(a.reservation_id, a.device_id): a for a in rows}
+    for alert in alerts:
+        alert.access = accesses.get((alert.reservation_id, alert.device_id))
+    return alerts

@@ -10,13 +10,20 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
-from locks.models import LOW_BATTERY_LEVEL, Device
+from locks.models import Device
 from locks.selectors import assignments_flagged
 
 from .activity import alerts_open
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockAccess, Reservation
-from .selectors import accesses_failing, accesses_unconfirmed
+from .selectors import (
+    LOCK_HEALTH_WINDOW,
+    accesses_failing,
+    accesses_unconfirmed,
+    battery_low,
+    locks_at_risk,
+    prearrival_alerts,
+)
 
 
 def dashboard(request):
@@ -56,6 +63,10 @@ def dashboard(request):
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
+        # First: what could keep a guest arriving soon out, then codes not confirmed.
+        "at_risk": locks_at_risk(user=user, now=now),
+        "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
+        "prearrival": prearrival_alerts(user=user),
         "arrivals": arrivals,
         "departures": departures,
         "failing": list(accesses_failing(user=user).order_by("last_error_at")[:200]),
@@ -63,9 +74,12 @@ def dashboard(request):
             accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
         ),
         "offline": list(devices.filter(online=False).order_by("name")),
-        "low_battery": list(devices.filter(battery_level__lt=LOW_BATTERY_LEVEL).order_by("name")),
+        "low_battery": list(devices.filter(battery_low()).order_by("name")),
         "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
-        "alerts": list(alerts_open(user=user)[:200]),
+        # Pre-arrival failures have their own section, with the stay and any backup code.
+        "alerts": list(
+            alerts_open(user=user).exclude(kind=DeviceAlert.Kind.PREARRIVAL_FAILED)[:200]
+        ),
     }
     return render(request, "reservations/dashboard.html", context)
 
@@ -79,4 +93,5 @@ def alert_acknowledge_view(request, pk: int):
     alert = get_object_or_404(scope_queryset(DeviceAlert.objects.all(), request.user), pk=pk)
     alert = alert_acknowledge(alert=alert, by=request.user)
     messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.device}.")
-    return redirect(reverse("dashboard") + "#alerts")
+    section = "#prearrival" if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED else "#alerts"
+    return redirect(reverse("dashboard") + section)
