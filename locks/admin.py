@@ -13,11 +13,11 @@ from properties.models import Listing
 from . import services as lock_services
 from .admin_listing_import import ListingImportExportMixin
 from .models import (
-    LOW_BATTERY_LEVEL,
     Device,
     LockAssignment,
     LockProviderConnection,
     UnmanagedCode,
+    battery_low,
 )
 from .services import (
     AssignmentRule,
@@ -82,13 +82,13 @@ class BatteryFilter(admin.SimpleListFilter):
     parameter_name = "battery"
 
     def lookups(self, request, model_admin):
-        return [("low", "Low (under 20%)"), ("ok", "20% or more")]
+        return [("low", "Low (under the organization's threshold)"), ("ok", "Not low")]
 
     def queryset(self, request, queryset):
         if self.value() == "low":
-            return queryset.filter(battery_level__lt=LOW_BATTERY_LEVEL)
+            return queryset.filter(battery_low())
         if self.value() == "ok":
-            return queryset.filter(battery_level__gte=LOW_BATTERY_LEVEL)
+            return queryset.exclude(battery_low())
         return queryset
 
 

@@ -2,7 +2,8 @@
 
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, FloatField, Q, Value
+from django.db.models.functions import Cast
 
 from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
@@ -233,6 +234,12 @@ class Device(models.Model):
     def battery_percent(self) -> int | None:
         return None if self.battery_level is None else round(self.battery_level * 100)
 
+    @property
+    def battery_is_low(self) -> bool:
+        """Under its organization's threshold (reads the organization)."""
+        level = self.battery_level
+        return level is not None and level < self.organization.low_battery_percent / 100
+
 
 class LockAssignment(models.Model):
     """A device at a listing. One device may serve several listings (a shared gate)."""
@@ -285,8 +292,13 @@ class LockAssignment(models.Model):
             )
 
 
-# Under this battery level (0–1) a lock is flagged on the dashboard.
-LOW_BATTERY_LEVEL = 0.2
+def battery_low(prefix: str = "") -> Q:
+    """Devices (through `prefix`) whose battery is under their organization's threshold
+    (`Organization.low_battery_percent`)."""
+    threshold = Cast(F(f"{prefix}organization__low_battery_percent"), FloatField()) / Value(
+        100.0, output_field=FloatField()
+    )
+    return Q(**{f"{prefix}battery_level__lt": threshold})
 
 
 class UnmanagedCode(models.Model):

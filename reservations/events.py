@@ -20,7 +20,6 @@ from django.utils import timezone
 
 from locks.gateway import EventInfo, ProviderError, SeamGateway
 from locks.models import (
-    LOW_BATTERY_LEVEL,
     Device,
     LockAssignment,
     LockProviderConnection,
@@ -253,7 +252,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
         elif event.battery_status:
             low = event.battery_status in LOW_STATUSES
         else:
-            low = None if level is None else level < LOW_BATTERY_LEVEL
+            low = None if level is None else device.battery_is_low
         if low:
             percent = f" at {round(level * 100)}%" if level is not None else " low"
             _open(device, Alert.LOW_BATTERY, at=at, event=lock_event, message=f"Battery{percent}.")
@@ -476,7 +475,7 @@ def events_reconcile(
 def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
     """Open or resolve offline and low-battery alerts from what the import just read."""
     now = timezone.now()
-    devices = list(connection.devices.all())
+    devices = list(connection.devices.select_related("organization"))
     open_now = set(
         DeviceAlert.objects.filter(
             device__connection=connection,
@@ -492,9 +491,7 @@ def alerts_sync_from_devices(*, connection: LockProviderConnection) -> None:
         problems = {
             Alert.OFFLINE: (present and not device.online, "The lock is offline."),
             Alert.LOW_BATTERY: (
-                present
-                and device.battery_level is not None
-                and device.battery_level < LOW_BATTERY_LEVEL,
+                present and device.battery_is_low,
                 f"Battery at {device.battery_percent}%.",
             ),
         }

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from django.db.models import Exists, F, FloatField, OuterRef, Prefetch, Q, QuerySet, Value
-from django.db.models.functions import Cast
+from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
 
 from core.access import scope_queryset
-from locks.models import Device, LockAssignment
+from locks.models import Device, LockAssignment, battery_low
 
 from .models import DeviceAlert, LockAccess, Reservation
 
@@ -82,21 +81,12 @@ def accesses_failing(*, user) -> QuerySet[LockAccess]:
 # ----------------------------------------------------------------- before the guest arrives
 
 
-def battery_low(prefix: str = "") -> Q:
-    """Devices (through `prefix`) whose battery is under their organization's threshold."""
-    threshold = Cast(F(f"{prefix}organization__low_battery_percent"), FloatField()) / Value(
-        100.0, output_field=FloatField()
-    )
-    return Q(**{f"{prefix}battery_level__lt": threshold})
-
-
 def device_problems(device: Device) -> list[str]:
     """What is wrong with a lock, as the dashboard says it (its organization selected)."""
     problems = []
     if not device.online:
         problems.append("offline")
-    level = device.battery_level
-    if level is not None and level < device.organization.low_battery_percent / 100:
+    if device.battery_is_low:
         problems.append(f"battery {device.battery_percent}%")
     return problems
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
-from locks.models import Device
+from locks.models import Device, battery_low
 from locks.selectors import assignments_flagged
 
 from .activity import alerts_open
@@ -20,7 +20,6 @@ from .selectors import (
     LOCK_HEALTH_WINDOW,
     accesses_failing,
     accesses_unconfirmed,
-    battery_low,
     locks_at_risk,
     prearrival_alerts,
 )
