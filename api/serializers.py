@@ -162,6 +162,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "code_length",
             "code_style",
             "override_max_extension_minutes",
+            "prearrival_check_hours",
             "active",
             "check_in_time",
             "check_out_time",

@@ -391,6 +391,7 @@ LISTING_FORM_FIELDS = [
     "override_max_extension_minutes",
     "code_length",
     "code_style",
+    "prearrival_check_hours",
 ]
 
 
@@ -427,6 +428,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                     ("buffer_before_minutes", "buffer_after_minutes"),
                     ("code_lead_time_minutes", "override_max_extension_minutes"),
                     ("code_length", "code_style"),
+                    "prearrival_check_hours",
                 ],
             },
         ),

@@ -307,6 +307,8 @@ LISTING_CODE_FIELDS = {
     "code_style",
     # A smaller bound trims the overrides beyond it when the stays are re-planned.
     "override_max_extension_minutes",
+    # The stays' next pre-arrival check moves with the hours.
+    "prearrival_check_hours",
 }
 
 

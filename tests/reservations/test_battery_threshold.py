@@ -14,9 +14,7 @@ def set_threshold(org, percent):
     org.organization.save(update_fields=["low_battery_percent"])
 
 
-def test_the_organizations_threshold_decides_the_alert_and_the_admin_filter(
-    org_a, manager_client
-):
+def test_the_organizations_threshold_decides_the_alert_and_the_admin_filter(org_a, manager_client):
     device = org_a.device
     device.battery_level = 0.25
     device.save()

@@ -175,6 +175,34 @@ def test_a_listing_sets_its_own_check_hours(ny):
     )
 
 
+def test_the_listing_page_sets_the_hours_and_the_stays_next_check_follows(ny, client):
+    reservation = book(ny)
+    manager = ny.listing.organization.memberships.get(role="manager").user
+    client.force_login(manager)
+    url = reverse("admin:properties_listing_change", args=[ny.listing.pk])
+    page = client.get(url).context["adminform"].form
+    data = {name: value for name, value in page.initial.items() if value is not None}
+    data.update(
+        {
+            "property": ny.listing.property_id,
+            "prearrival_check_hours": "12",
+            "assignments-TOTAL_FORMS": "0",
+            "assignments-INITIAL_FORMS": str(ny.listing.assignments.count()),
+            "assignments-MIN_NUM_FORMS": "0",
+            "assignments-MAX_NUM_FORMS": "1000",
+        }
+    )
+    data["active"] = "on"
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    reservation.refresh_from_db()
+    assert reservation.prearrival_check_at == MONDAY_CHECK_IN - datetime.timedelta(hours=12)
+    bad = client.post(url, {**data, "prearrival_check_hours": "abc"})
+    assert bad.status_code == 200 and "prearrival_check_hours" in (
+        bad.context["adminform"].form.errors
+    )
+
+
 @pytest.mark.parametrize("bad", ["0", "169", "2.5", "24,x", "-1"])
 def test_check_hours_are_whole_hours_from_1_to_168(ny, bad):
     ny.listing.prearrival_check_hours = bad
