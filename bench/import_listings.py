@@ -61,9 +61,9 @@ class Replans:
 
         # Processing is the qcluster's work, later; the test settings would run each
         # stay's task inline, here. Only the re-plan is timed.
-        self.services, self.enqueue = services, services._enqueue_processing
-        services._enqueue_processing = lambda reservation_id: None
-        original = self.receivers.replan_in_chunks
+        self.services, self.enqueue = services, services.enqueue_processing
+        services.enqueue_processing = lambda reservation_id: None
+        original = self.receivers.listings_replan_in_chunks
 
         def timed(**kwargs):
             start = time.perf_counter()
@@ -71,12 +71,12 @@ class Replans:
             self.seconds += time.perf_counter() - start
 
         self.original = original
-        self.receivers.replan_in_chunks = timed
+        self.receivers.listings_replan_in_chunks = timed
         return self
 
     def __exit__(self, *exc):
-        self.receivers.replan_in_chunks = self.original
-        self.services._enqueue_processing = self.enqueue
+        self.receivers.listings_replan_in_chunks = self.original
+        self.services.enqueue_processing = self.enqueue
 
 
 def import_file(client: Client, data: bytes) -> dict:
