@@ -34,7 +34,7 @@ from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
 
 from .models import DeviceAlert, LockAccess, LockAccessLog
-from .services import RETRY_BASE, RETRY_MAX, access_log, enqueue_processing
+from .services import access_log, enqueue_processing, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -83,10 +83,6 @@ def _access_for_code(device: Device, provider_id: str) -> LockAccess | None:
     return access
 
 
-def _retry_delay(attempts: int) -> datetime.timedelta:
-    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
-
-
 def code_event_apply(*, device: Device, event: EventInfo) -> bool:
     """Move the lock access a code event is about; True when the lock should be reconciled.
 
@@ -122,7 +118,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
             access.last_error_at = now
             # Sent again as an update: Seam tries the lock again for the same code.
             access.provider_starts_at = None
-            access.due_at = now + _retry_delay(access.attempts)
+            access.due_at = now + retry_delay(access.attempts)
             fields += [
                 "attempts",
                 "state",
@@ -143,7 +139,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
             access.state = State.REMOVING
             access.last_error = "The lock did not remove the code; Keystay tries again."
             access.last_error_at = now
-            access.due_at = now + _retry_delay(access.attempts + 1)
+            access.due_at = now + retry_delay(access.attempts + 1)
             fields += ["state", "last_error", "last_error_at", "due_at"]
             entries.append((Log.FAILED, event.access_code_id, "Removal refused by the lock."))
         elif kind in ("deleted_external_to_seam", "removed_from_device"):
@@ -171,9 +167,9 @@ class ReconcileResult:
         return found or "in step"
 
 
-def _is_own(code: ProviderCode, device: Device, known: dict[str, LockAccess]) -> bool:
+def _is_own(code: ProviderCode, device: Device, recorded_ids: set[str]) -> bool:
     """Proven Keystay's: an id Keystay recorded, or Keystay's name for a stay it knows."""
-    if code.provider_id in known:
+    if code.provider_id in recorded_ids:
         return True
     match = OWN_NAME.match(code.name or "")
     return bool(match) and int(match.group(2)) == device.pk
@@ -200,17 +196,20 @@ def lock_reconcile(
         .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
         .select_related("reservation")
     )
+    by_pk = {a.pk: a for a in accesses}
+    current_ids = {a.provider_id for a in accesses if a.provider_id}
+    # Every provider id Keystay ever recorded on this lock (one query), and which of the
+    # accesses still in play it belonged to.
     known: dict[str, LockAccess] = {a.provider_id: a for a in accesses if a.provider_id}
-    for provider_id, access_id in LockAccessLog.objects.filter(
-        access__device=device, access__in=accesses
-    ).values_list("provider_id", "access_id"):
-        if provider_id and provider_id not in known:
-            known[provider_id] = next(a for a in accesses if a.pk == access_id)
-    past_ids = set(
+    recorded_ids = set(current_ids)
+    for provider_id, access_id in (
         LockAccessLog.objects.filter(access__device=device)
         .exclude(provider_id="")
-        .values_list("provider_id", flat=True)
-    )
+        .values_list("provider_id", "access_id")
+    ):
+        recorded_ids.add(provider_id)
+        if provider_id not in known and access_id in by_pk:
+            known[provider_id] = by_pk[access_id]
     wake: set[int] = set()
 
     for access in accesses:
@@ -266,7 +265,7 @@ def lock_reconcile(
                 last_error="The lock did not accept the code; Keystay sends it again.",
                 last_error_at=now,
                 provider_starts_at=None,
-                due_at=now + _retry_delay(access.attempts + 1),
+                due_at=now + retry_delay(access.attempts + 1),
             )
             result.findings["failed"] += 1
         elif code.status == "set" and not code.errors and access.state != State.CONFIRMED:
@@ -282,9 +281,9 @@ def lock_reconcile(
             result.findings["confirmed"] += 1
 
     for code in codes:
-        if code.provider_id in {a.provider_id for a in accesses if a.provider_id}:
+        if code.provider_id in current_ids:
             continue
-        if not (_is_own(code, device, known) or code.provider_id in past_ids):
+        if not _is_own(code, device, recorded_ids):
             continue  # not proven Keystay's: never touched
         match = OWN_NAME.match(code.name or "")
         owner = known.get(code.provider_id)

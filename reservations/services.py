@@ -50,6 +50,13 @@ logger = logging.getLogger(__name__)
 LEASE = datetime.timedelta(minutes=5)  # a claimed row belongs to its worker this long
 RETRY_BASE = datetime.timedelta(seconds=30)
 RETRY_MAX = datetime.timedelta(minutes=30)
+
+
+def retry_delay(attempts: int) -> datetime.timedelta:
+    """How long a lock waits before the next try after `attempts` failures."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
 CONFIRM_REMOVAL_AFTER = datetime.timedelta(minutes=1)
 
 State = LockAccess.State
@@ -1248,7 +1255,7 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
         access.last_error_at = now
         access.claimed_until = None
         access.claim_token = ""
-        backoff = min(RETRY_BASE * 2 ** (access.attempts - 1), RETRY_MAX)
+        backoff = retry_delay(access.attempts)
         if retryable:
             access.due_at = now + backoff
         elif _at_provider(access):
