@@ -240,9 +240,15 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
         online = kind == Kind.ONLINE
         Device.objects.filter(pk=device.pk).update(online=online)
         if online:
-            _resolve(device, Alert.OFFLINE, at=at, resolution=BACK_ONLINE)
+            alert_resolve(device=device, kind=Alert.OFFLINE, at=at, resolution=BACK_ONLINE)
         else:
-            _open(device, Alert.OFFLINE, at=at, event=lock_event, message="The lock is offline.")
+            alert_open(
+                device=device,
+                kind=Alert.OFFLINE,
+                at=at,
+                event=lock_event,
+                message="The lock is offline.",
+            )
     elif kind in BATTERY_KINDS and _is_latest(lock_event, BATTERY_KINDS):
         level = lock_event.battery_level
         if level is not None:
@@ -255,15 +261,23 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
             low = None if level is None else device.battery_is_low
         if low:
             percent = f" at {round(level * 100)}%" if level is not None else " low"
-            _open(device, Alert.LOW_BATTERY, at=at, event=lock_event, message=f"Battery{percent}.")
+            alert_open(
+                device=device,
+                kind=Alert.LOW_BATTERY,
+                at=at,
+                event=lock_event,
+                message=f"Battery{percent}.",
+            )
         elif low is False:
-            _resolve(device, Alert.LOW_BATTERY, at=at, resolution=battery_fine(level))
+            alert_resolve(
+                device=device, kind=Alert.LOW_BATTERY, at=at, resolution=battery_fine(level)
+            )
     elif kind == Kind.CODE_FAILED:
         whose = f" of {lock_event.person_name}" if lock_event.person_name else ""
         verb = "remove" if "remove" in lock_event.event_type else "set"
-        _open(
-            device,
-            Alert.CODE_FAILED,
+        alert_open(
+            device=device,
+            kind=Alert.CODE_FAILED,
             at=at,
             event=lock_event,
             access_code_id=lock_event.access_code_id,
@@ -271,9 +285,9 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
             message=f"The lock could not {verb} the code{whose}.",
         )
     elif kind in {Kind.CODE_SET, Kind.CODE_REMOVED} and lock_event.access_code_id:
-        _resolve(
-            device,
-            Alert.CODE_FAILED,
+        alert_resolve(
+            device=device,
+            kind=Alert.CODE_FAILED,
             at=at,
             access_code_id=lock_event.access_code_id,
             resolution=(
@@ -291,14 +305,6 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
     # import; read the lock's unmanaged codes again to put a name on it. Seam's
     # access_code_is_managed is not trusted for this (the fake says True for them).
     return bool(kind == Kind.UNLOCKED and lock_event.access_code_id and not lock_event.person_name)
-
-
-def _open(device: Device, kind: str, **fields) -> None:
-    alert_open(device=device, kind=kind, **fields)
-
-
-def _resolve(device: Device, kind: str, **fields) -> None:
-    alert_resolve(device=device, kind=kind, **fields)
 
 
 BACK_ONLINE = "Lock back online."
@@ -381,9 +387,9 @@ def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:
         whose = "a code Keystay does not know"
     else:
         whose = "the keypad"
-    _open(
-        device,
-        Alert.VACANT_UNLOCK,
+    alert_open(
+        device=device,
+        kind=Alert.VACANT_UNLOCK,
         at=at,
         event=lock_event,
         access_code_id=lock_event.provider_event_id,
