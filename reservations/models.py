@@ -324,6 +324,11 @@ class LockAccess(models.Model):
 
     backup_code = EncryptedValue("backup_code_ciphertext")
 
+    @staticmethod
+    def unclaimed(now) -> Q:
+        """Rows no worker holds at `now` (no lease, or a lease run out)."""
+        return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+
     def current_state(self, now=None) -> str:
         """The state at `now`: a code confirmed on the lock inside its window is active."""
         now = now or timezone.now()

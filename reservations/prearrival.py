@@ -27,7 +27,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -129,7 +128,7 @@ def _retry_now(access: LockAccess, now) -> bool:
     return bool(
         LockAccess.objects.filter(pk=access.pk, wanted=True)
         .exclude(state__in=LockAccess.FINAL_STATES)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(LockAccess.unclaimed(now))
         .update(**values)
     )
 

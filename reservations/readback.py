@@ -351,9 +351,9 @@ def _update(access: LockAccess, **values) -> None:
         values["provider_code_ciphertext"] = access.provider_code_ciphertext
     for name, value in values.items():
         setattr(access, name, value)
-    LockAccess.objects.filter(pk=access.pk).filter(
-        Q(claimed_until__isnull=True) | Q(claimed_until__lt=timezone.now())
-    ).update(**values, updated_at=timezone.now())
+    LockAccess.objects.filter(pk=access.pk).filter(LockAccess.unclaimed(timezone.now())).update(
+        **values, updated_at=timezone.now()
+    )
 
 
 # ------------------------------------------------------------------- which locks, when

@@ -769,7 +769,7 @@ def _claim(pk: int) -> str | None:
     token = uuid.uuid4().hex
     claimed = (
         LockAccess.objects.filter(pk=pk, due_at__lte=now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(LockAccess.unclaimed(now))
         .update(claimed_until=now + LEASE, claim_token=token)
     )
     return token if claimed else None
@@ -807,7 +807,7 @@ def process_due(
     now = now or timezone.now()
     due = (
         LockAccess.objects.filter(due_at__lte=now)
-        .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lt=now))
+        .filter(LockAccess.unclaimed(now))
         # A lock the provider asked Keystay to slow down for waits; the others go on.
         .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
     )
