@@ -28,7 +28,7 @@ from locks.models import (
 
 from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockEvent, Reservation
-from .readback import code_event_apply
+from .readback import access_for_code, code_event_apply
 
 logger = logging.getLogger(__name__)
 
@@ -158,19 +158,8 @@ def _attribution(connection, device: Device, event: EventInfo):
     access_code_id = event.access_code_id
     if not access_code_id:
         return _attribution_by_digits(device, event)
-    access = (
-        LockAccess.objects.filter(device=device, provider_id=access_code_id)
-        .select_related("reservation")
-        .first()
-    )
-    if access is None:
-        # A code id the stay's lock access held before (removed, re-created, rotated):
-        # its history keeps every one, so a late unlock still finds its guest.
-        access = (
-            LockAccess.objects.filter(device=device, logs__provider_id=access_code_id)
-            .select_related("reservation")
-            .first()
-        )
+    # Any id the stay's lock access ever held: a late unlock still finds its guest.
+    access = access_for_code(device, access_code_id)
     if access is not None:
         return access.reservation, None, access.reservation.guest_name
     code = UnmanagedCode.objects.filter(device=device, provider_id=access_code_id).first()

@@ -69,18 +69,14 @@ CODE_EVENTS = {
 }
 
 
-def _access_for_code(device: Device, provider_id: str) -> LockAccess | None:
-    """The lock access that holds (or once held) a provider code id on this lock."""
-    access = LockAccess.objects.filter(device=device, provider_id=provider_id).first()
-    if access is None:
-        past = (
-            LockAccessLog.objects.filter(access__device=device, provider_id=provider_id)
-            .values_list("access_id", flat=True)
-            .first()
-        )
-        if past is not None:
-            access = LockAccess.objects.get(pk=past)
-    return access
+def access_for_code(device: Device, provider_id: str) -> LockAccess | None:
+    """The lock access that holds (or once held) a provider code id on this lock: its
+    history keeps every id it had (removed, re-created, rotated)."""
+    holding = LockAccess.objects.filter(device=device).select_related("reservation")
+    return (
+        holding.filter(provider_id=provider_id).first()
+        or holding.filter(logs__provider_id=provider_id).first()
+    )
 
 
 def code_event_apply(*, device: Device, event: EventInfo) -> bool:
@@ -94,7 +90,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
     now = timezone.now()
     kind = event.event_type.removeprefix("access_code.")
     with transaction.atomic():
-        found = _access_for_code(device, event.access_code_id)
+        found = access_for_code(device, event.access_code_id)
         if found is None:
             return True  # not a code Keystay tracks: the reconcile decides what it is
         access = LockAccess.objects.select_for_update().get(pk=found.pk)
