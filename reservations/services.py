@@ -493,13 +493,7 @@ def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
     long write transaction makes the other process give up with "database is locked").
     """
     now = timezone.now()
-    ids = list(
-        Reservation.objects.filter(listing_id__in=set(listing_ids))
-        .filter(_stays_with_codes(now))
-        .distinct()
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
     for start in range(0, len(ids), chunk):
         with transaction.atomic():
             for reservation in Reservation.objects.filter(pk__in=ids[start : start + chunk]):
