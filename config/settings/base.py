@@ -34,6 +34,8 @@ INSTALLED_APPS = [
     "properties",
     "locks",
     "reservations",
+    "guests",
+    "hooks",
     "api",
 ]
 
