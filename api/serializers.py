@@ -363,10 +363,47 @@ class LockSerializer(serializers.ModelSerializer):
         read_only=True, help_text="Seam's access_code_id, or acs_credential_id for an entrance."
     )
 
+    code = serializers.SerializerMethodField(
+        help_text="The code that opens this door for the guest (members only; masked in "
+        "lists). Null when the door holds no code for the stay, or while a lock that picks "
+        "its own codes has not picked one."
+    )
+    own_code = serializers.SerializerMethodField(
+        help_text="True when this door's code is not the reservation's code (an override, or "
+        "a code the lock picked itself): tell the guest this door's code."
+    )
+
     class Meta:
         model = LockAccess
-        fields = ["device", "state", "starts_at", "ends_at", "provider_id", "last_error"]
+        fields = [
+            "device",
+            "state",
+            "starts_at",
+            "ends_at",
+            "provider_id",
+            "last_error",
+            "code",
+            "own_code",
+        ]
         read_only_fields = fields
+
+    def _door_code(self, access: LockAccess) -> str:
+        if not access.wanted or access.state in LockAccess.FINAL_STATES:
+            return ""
+        return access.door_code
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_code(self, access: LockAccess) -> str | None:
+        code = self._door_code(access)
+        if not code or not may_see_codes(_principal(self), access.organization_id):
+            return None
+        return "•" * 4 if _is_list(self) else code
+
+    @extend_schema_field(serializers.BooleanField())
+    def get_own_code(self, access: LockAccess) -> bool:
+        code = self._door_code(access)
+        stay = _code_of(access.reservation)
+        return bool(code) and (stay is None or code != stay.value)
 
     @extend_schema_field(serializers.ChoiceField(choices=State.choices))
     def get_state(self, obj: LockAccess) -> str:

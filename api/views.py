@@ -303,7 +303,10 @@ class ReservationViewSet(
 
     managers_write = False  # staff work on reservations, as in the admin
     queryset = Reservation.objects.select_related("listing", "code").prefetch_related(
-        Prefetch("lock_accesses", LockAccess.objects.order_by("device__name", "pk"))
+        Prefetch(
+            "lock_accesses",
+            LockAccess.objects.select_related("device").order_by("device__name", "pk"),
+        )
     )
     serializer_class = api.ReservationSerializer
     filterset_class = filters.ReservationFilter

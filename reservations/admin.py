@@ -24,6 +24,7 @@ from . import (
 )
 from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
+from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
 
 State = LockAccess.State
@@ -359,6 +360,15 @@ class FailingFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _door_note(door) -> str:
+    """Why a door's code is not the stay's, or that the lock has not picked one yet."""
+    if not door.code:
+        return format_html(" <small>{}</small>", "(the lock picks its own code when it is set)")
+    if door.own_code:
+        return format_html(" <strong>{}</strong>", "(this door has its own code)")
+    return ""
+
+
 @admin.register(Reservation)
 class ReservationAdmin(OrganizationScopedAdmin):
     # Staff look reservations up and change them; deleting stays with managers.
@@ -519,11 +529,34 @@ class ReservationAdmin(OrganizationScopedAdmin):
         if code.rotated_at:
             facts.append(("Rotated", _local(code.rotated_at, zone)))
         facts.append(("Sent to guest", _local(code.sent_at, zone) if code.sent_at else "not yet"))
+        doors = guest_doors(obj)
+        if doors:
+            rows = format_html_join(
+                "",
+                '<li data-door="{}">{}: <span class="door-code-value" style="font:bold 1.1em '
+                'monospace;letter-spacing:.1em">{}</span>{}</li>',
+                (
+                    (
+                        door.name,
+                        door.name,
+                        door.code or "—",
+                        _door_note(door),
+                    )
+                    for door in doors
+                ),
+            )
+            per_door = format_html('<ul id="door-codes" style="margin:.5em 0 0">{}</ul>', rows)
+        else:
+            per_door = format_html(
+                '<p id="door-codes"><small>{}</small></p>',
+                send_problem(obj) or "No door holds this code.",
+            )
         return format_html(
             '<span id="door-code" style="font:bold 1.6em monospace;letter-spacing:.2em">{}</span>'
-            "<br><small>{}</small>",
+            "<br><small>{}</small>{}",
             code.value,
             format_html_join(" · ", "{}: {}", facts),
+            per_door,
         )
 
     # Saving: every change re-plans the locks (after overrides are saved too).
@@ -648,7 +681,12 @@ class ReservationAdmin(OrganizationScopedAdmin):
                             services.access_retry_now(access=access)
                     else:
                         service(reservation=reservation)
-            except (ValidationError, CodeRefused) as error:
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{reservation}: {' '.join(error.messages)}", messages.ERROR
+                )
+                return
+            except CodeRefused as error:
                 self.message_user(request, f"{reservation}: {error}", messages.ERROR)
                 return
         self.message_user(request, done, messages.SUCCESS)

@@ -15,7 +15,6 @@ import logging
 from collections import Counter
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from locks.gateway import EventInfo, ProviderError, SeamGateway
@@ -26,6 +25,7 @@ from locks.models import (
     UnmanagedCode,
 )
 
+from . import signals
 from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockEvent, Reservation
 from .readback import access_for_code, code_event_apply
@@ -326,9 +326,12 @@ def _arrival(lock_event: LockEvent) -> None:
     reservation = lock_event.reservation
     if reservation.status == Reservation.Status.CANCELLED or at >= reservation.window[1]:
         return
-    Reservation.objects.filter(pk=reservation.pk).filter(
-        Q(arrived_at__isnull=True) | Q(arrived_at__gt=at)
-    ).update(arrived_at=at)
+    stays = Reservation.objects.filter(pk=reservation.pk)
+    if stays.filter(arrived_at__isnull=True).update(arrived_at=at):
+        # Told once; an earlier unlock that arrives late only corrects the instant.
+        signals.announce(signals.ARRIVED, reservation_id=reservation.pk, at=at)
+    else:
+        stays.filter(arrived_at__gt=at).update(arrived_at=at)
 
 
 def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:

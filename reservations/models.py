@@ -324,6 +324,16 @@ class LockAccess(models.Model):
 
     backup_code = EncryptedValue("backup_code_ciphertext")
 
+    @property
+    def door_code(self) -> str:
+        """The code that opens this door for the guest: the one the lock holds, or will
+        hold once the worker has put it on. A lock that picks its own codes holds the one
+        it picked (empty until it has); any other gets the planned code (an override's or
+        the stay's), which the worker keeps on it."""
+        if not self.device.can_specify_pin_code:
+            return self.provider_code
+        return self.code or self.provider_code
+
     @staticmethod
     def unclaimed(now) -> Q:
         """Rows no worker holds at `now` (no lease, or a lease run out)."""

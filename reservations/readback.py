@@ -33,6 +33,7 @@ from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
 
+from . import signals
 from .models import DeviceAlert, LockAccess, LockAccessLog
 from .services import access_log, enqueue_processing, retry_delay
 
@@ -107,7 +108,10 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
                 fields += ["state", "confirmed_at", "attempts", "last_error"]
                 entries.append((Log.CONFIRMED, event.access_code_id, ""))
                 prearrival_resolved(access, now)
+                _announce(signals.LOCK_CONFIRMED, access, now)
         elif kind == "failed_to_set_on_device" and current and not stale and not leaving:
+            if access.state != State.FAILED:
+                _announce(signals.LOCK_FAILED, access, now)
             access.attempts += 1
             access.state = State.FAILED
             access.last_error = "The lock did not accept the code; Keystay sends it again."
@@ -254,7 +258,7 @@ def lock_reconcile(
         failed = "failed_to_set_on_device" in code.errors
         if failed and access.state != State.FAILED:
             _record(access, Log.FAILED, "The provider reports it failed on the lock.", now)
-            _update(
+            updated = _update(
                 access,
                 state=State.FAILED,
                 attempts=access.attempts + 1,
@@ -263,16 +267,19 @@ def lock_reconcile(
                 provider_starts_at=None,
                 due_at=now + retry_delay(access.attempts + 1),
             )
+            if updated:
+                _announce(signals.LOCK_FAILED, access, now)
             result.findings["failed"] += 1
         elif code.status == "set" and not code.errors and access.state != State.CONFIRMED:
             _record(access, Log.CONFIRMED, "The provider reports it set on the lock.", now)
-            _update(
+            if _update(
                 access,
                 state=State.CONFIRMED,
                 confirmed_at=now,
                 attempts=0,
                 last_error="",
-            )
+            ):
+                _announce(signals.LOCK_CONFIRMED, access, now)
             prearrival_resolved(access, now)
             result.findings["confirmed"] += 1
 
@@ -340,16 +347,22 @@ def _record(access: LockAccess, kind: str, detail: str, now, provider_id: str = 
     access_log(access, [(kind, provider_id, detail)], source=Source.RECONCILE, at=now)
 
 
-def _update(access: LockAccess, **values) -> None:
-    """Write provider-side facts, never a row a worker holds right now."""
+def _update(access: LockAccess, **values) -> bool:
+    """Write provider-side facts, never a row a worker holds right now (False then)."""
     if "provider_code" in values:
         access.provider_code = values.pop("provider_code")
         values["provider_code_ciphertext"] = access.provider_code_ciphertext
     for name, value in values.items():
         setattr(access, name, value)
-    LockAccess.objects.filter(pk=access.pk).filter(LockAccess.unclaimed(timezone.now())).update(
-        **values, updated_at=timezone.now()
+    return bool(
+        LockAccess.objects.filter(pk=access.pk)
+        .filter(LockAccess.unclaimed(timezone.now()))
+        .update(**values, updated_at=timezone.now())
     )
+
+
+def _announce(event: str, access: LockAccess, now) -> None:
+    signals.announce(event, reservation_id=access.reservation_id, lock_access_id=access.pk, at=now)
 
 
 # ------------------------------------------------------------------- which locks, when

@@ -32,8 +32,10 @@ from properties.models import (
     Listing,
 )
 
+from . import signals
 from .alerts import alert_open, alert_resolve
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
+from .doors import send_problem
 from .models import (
     AccessOverride,
     DeviceAlert,
@@ -196,6 +198,7 @@ def _ensure_code(
     )
     if existing is None:
         existing = ReservationCode(reservation=reservation, generated_at=now)
+        signals.announce(signals.CODE_GENERATED, reservation_id=reservation.pk, at=now)
     else:
         existing.rotated_at = now
     existing.value = code
@@ -248,6 +251,16 @@ def _needs_update(access: LockAccess, now) -> bool:
     return access.starts_at < sent_start and sent_start > now
 
 
+def _doors_told(accesses) -> dict[int, tuple[str, datetime.datetime, datetime.datetime]]:
+    """What the guest can be told of each door the stay uses: its code and window. A
+    change here (a new code, a door added or dropped, other times) is a changed code."""
+    return {
+        access.device_id: (access.door_code, access.starts_at, access.ends_at)
+        for access in accesses
+        if access.wanted and access.state not in FINAL_STATES
+    }
+
+
 @transaction.atomic
 def reservation_replan(*, reservation: Reservation, now=None) -> None:
     """Bring every lock's plan in line with the reservation, its listing and overrides.
@@ -270,6 +283,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
             "assignment", "device"
         )
     }
+    told_before = _doors_told(accesses.values())
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
     trimmed_neighbours: set[int] = set()
@@ -342,6 +356,13 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
 
     _prearrival_reschedule(reservation, now)
     reservation_id = reservation.pk
+    told_after = _doors_told(
+        LockAccess.objects.filter(reservation_id=reservation_id).select_related("device")
+    )
+    if reservation.status == Reservation.Status.CANCELLED and told_before:
+        signals.announce(signals.CODE_REVOKED, reservation_id=reservation_id, at=now)
+    elif reservation.is_live and told_before and told_after != told_before:
+        signals.announce(signals.CODE_CHANGED, reservation_id=reservation_id, at=now)
     transaction.on_commit(lambda: enqueue_processing(reservation_id))
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.
     # Trimming is idempotent, so these re-plans trim nothing more and stop here.
@@ -616,7 +637,13 @@ def code_rotate(*, reservation: Reservation, now=None) -> str:
 
 
 def code_mark_sent(*, reservation: Reservation, now=None) -> None:
-    ReservationCode.objects.filter(reservation=reservation).update(sent_at=now or timezone.now())
+    """Staff told the guest their code (by hand). Refused, with the reason, when the stay
+    has no code that opens a door."""
+    now = now or timezone.now()
+    problem = send_problem(reservation, now)
+    if problem:
+        raise ValidationError(problem)
+    ReservationCode.objects.filter(reservation=reservation).update(sent_at=now)
 
 
 def access_retry_now(*, access: LockAccess, now=None) -> None:
@@ -1243,6 +1270,13 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
         access = LockAccess.objects.select_for_update().get(pk=pk)
         if access.claim_token != token:
             return  # another worker owns the row now
+        if access.state != State.FAILED:
+            signals.announce(
+                signals.LOCK_FAILED,
+                reservation_id=access.reservation_id,
+                lock_access_id=access.pk,
+                at=now,
+            )
         access.attempts += 1
         access.state = State.FAILED
         access.last_error = message

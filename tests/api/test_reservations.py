@@ -61,8 +61,18 @@ def test_a_confirmed_reservation_comes_back_with_its_code_and_every_guest_lock(m
     locks = {lock["device"]: lock for lock in body["locks"]}
     assert set(locks) == {wired.gate.pk, wired.side.pk}  # not the door without guest access
     gate = locks[wired.gate.pk]
-    assert set(gate) == {"device", "state", "starts_at", "ends_at", "provider_id", "last_error"}
+    assert set(gate) == {
+        "device",
+        "state",
+        "starts_at",
+        "ends_at",
+        "provider_id",
+        "last_error",
+        "code",
+        "own_code",
+    }
     assert gate["state"] == "planned" and gate["provider_id"] == ""
+    assert gate["code"] == reservation.code.value and gate["own_code"] is False
 
 
 def test_dates_alone_take_the_listings_local_check_in_and_check_out_times(manager_api, wired):

@@ -1,0 +1,65 @@
+"""Hooks by which `reservations` tells the apps above it what happened to a stay's code.
+
+`reservations` never imports those apps (guest messages, outgoing webhooks): they connect
+receivers to `stay_event` in their `AppConfig.ready()`. Events are sent only once the
+transaction that made them commits, so a receiver never hears of a change that was rolled
+back; a receiver that raises is logged and never undoes the change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# What happened, in the names outgoing webhooks use.
+CODE_GENERATED = "reservation.code_generated"
+# What the guest was told changed: the code, a door's code, the doors, or the times.
+CODE_CHANGED = "reservation.code_changed"
+CODE_REVOKED = "reservation.code_revoked"
+LOCK_CONFIRMED = "lock_access.confirmed"
+LOCK_FAILED = "lock_access.failed"
+ARRIVED = "reservation.arrived"
+EVENTS = (CODE_GENERATED, CODE_CHANGED, LOCK_CONFIRMED, LOCK_FAILED, ARRIVED, CODE_REVOKED)
+
+# kwargs: event (one of EVENTS), reservation_id (int), lock_access_id (int | None: set for
+# the lock_access.* events), at (aware datetime: when it happened).
+stay_event = Signal()
+
+
+def announce(
+    event: str,
+    *,
+    reservation_id: int,
+    lock_access_id: int | None = None,
+    at: datetime.datetime | None = None,
+) -> None:
+    """Send `event` to the apps above once the current transaction commits (at once when
+    none is open)."""
+    if event not in EVENTS:
+        raise ValueError(f"Unknown stay event {event!r}")
+    at = at or timezone.now()
+
+    def send() -> None:
+        for receiver, result in stay_event.send_robust(
+            sender=None,
+            event=event,
+            reservation_id=reservation_id,
+            lock_access_id=lock_access_id,
+            at=at,
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r failed on %s for reservation %s",
+                    receiver,
+                    event,
+                    reservation_id,
+                    exc_info=result,
+                )
+
+    transaction.on_commit(send)
