@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from guests.views import guest_page
 from properties.views import invitation_accept
 from reservations import feed, webhooks
 from reservations.views import alert_acknowledge_view, dashboard
@@ -23,6 +24,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # An invitation link: the invited person signs in (or signs up) and joins.
     path("invitations/<str:token>/", invitation_accept, name="invitation_accept"),
+    # The guest's private page: the signed token is the only key (see guests.links).
+    path("g/<str:token>/", guest_page, name="guest_page"),
     path("api/", include("api.urls")),
     path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.

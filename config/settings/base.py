@@ -218,8 +218,9 @@ KEYSTAY_SCHEDULES = [
         "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
     },
 ]
-# The address Seam delivers webhooks to (e.g. https://keystay.example.com); empty: the
-# address the manager's browser used when setting the webhook up.
+# Keystay's public address (e.g. https://keystay.example.com): where Seam delivers webhooks
+# and where links in emails and guest messages point. Empty: the address of the request
+# at hand (the manager's browser), or a bare path where there is none.
 KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
 
 # --- The listing import ----------------------------------------------------------------
