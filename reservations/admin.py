@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -636,6 +637,33 @@ class ReservationAdmin(OrganizationScopedAdmin):
         ]
         return urls + super().get_urls()
 
+    # What staff are asked before an action that cannot be undone.
+    CONFIRM = {
+        "cancel": (
+            "The code is revoked on every lock at once and the guest can no longer open "
+            "any door. A cancelled reservation cannot be reopened with the same code."
+        ),
+        "end-stay": (
+            "The code leaves every lock now, even if the guest is still inside and the "
+            "stay was due to last longer."
+        ),
+    }
+
+    @staticmethod
+    def applicable_actions(reservation: Reservation, now=None) -> list[str]:
+        """The buttons that can do something for this reservation, in BUTTONS' order."""
+        now = now or timezone.now()
+        Status = Reservation.Status
+        ongoing = reservation.is_live and now < reservation.check_out
+        applicable = {
+            "end-stay": reservation.status == Status.CONFIRMED and reservation.ended_at is None,
+            "cancel": reservation.status in (Status.PENDING, Status.CONFIRMED),
+            "retry": any(a.state == State.FAILED for a in reservation.lock_accesses.all()),
+            "rotate": ongoing,
+            "mark-sent": send_problem(reservation, now) is None,
+        }
+        return [key for key in ReservationAdmin.BUTTONS if applicable[key]]
+
     def button_view(self, request, object_id, action):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
@@ -644,9 +672,33 @@ class ReservationAdmin(OrganizationScopedAdmin):
         obj = self.get_object(request, object_id)
         if not self.has_change_permission(request, obj):
             raise PermissionDenied
+        if action in self.CONFIRM and request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, action, [obj])
         self._run(request, action, [obj])
         return HttpResponseRedirect(
             reverse("admin:reservations_reservation_change", args=[obj.pk])
+        )
+
+    def _confirmation(self, request, action: str, reservations, *, bulk: bool = False):
+        """Ask before cancelling or ending stays (a button, or a bulk action)."""
+        label = self.BUTTONS[action][0]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{label}?",
+            "opts": self.model._meta,
+            "action": action,
+            "label": label,
+            "warning": self.CONFIRM[action],
+            "reservations": reservations,
+            "bulk": bulk,
+            "back_url": (
+                reverse("admin:reservations_reservation_changelist")
+                if bulk
+                else reverse("admin:reservations_reservation_change", args=[reservations[0].pk])
+            ),
+        }
+        return TemplateResponse(
+            request, "admin/reservations/reservation/confirm_action.html", context
         )
 
     def share_backup_view(self, request, object_id, access_id):
@@ -681,6 +733,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
                             services.access_retry_now(access=access)
                     else:
                         service(reservation=reservation)
+                    # In the reservation's history, with who and when.
+                    self.log_change(request, reservation, f"{label}.")
             except ValidationError as error:
                 self.message_user(
                     request, f"{reservation}: {' '.join(error.messages)}", messages.ERROR
@@ -694,8 +748,11 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["reservation_buttons"] = (
             [
-                (reverse("admin:reservations_reservation_do", args=[obj.pk, key]), label)
-                for key, (label, _, _) in self.BUTTONS.items()
+                (
+                    reverse("admin:reservations_reservation_do", args=[obj.pk, key]),
+                    self.BUTTONS[key][0],
+                )
+                for key in self.applicable_actions(obj)
             ]
             if obj is not None and self.has_change_permission(request, obj)
             else []
@@ -704,10 +761,14 @@ class ReservationAdmin(OrganizationScopedAdmin):
 
     @admin.action(description="Cancel: revoke the code on every lock")
     def cancel_selected(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, "cancel", list(queryset), bulk=True)
         self._run(request, "cancel", queryset)
 
     @admin.action(description="End stay now: remove the code from every lock")
     def end_stay_selected(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, "end-stay", list(queryset), bulk=True)
         self._run(request, "end-stay", queryset)
 
     @admin.action(description="Retry failed locks now")

@@ -26,6 +26,8 @@ def test_staff_cancel_a_stay_and_see_its_code_revoked_on_every_lock(page, live_s
     expect(locks).to_contain_text("Active")
 
     page.click("input[value='Cancel reservation']")
+    expect(page.locator("#content-main")).to_contain_text("revoked on every lock at once")
+    page.click("input[value='Yes, cancel reservation']")
     expect(page.locator(".messagelist")).to_contain_text("revoked on every lock")
     expect(locks).to_contain_text("Revoked (reservation cancelled)")
     assert wired.codes_on(wired.gate) == [] and wired.codes_on(wired.side) == []

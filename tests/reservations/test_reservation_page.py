@@ -1,6 +1,9 @@
 """The reservation page: the code, each lock's state, overrides and the staff's buttons."""
 
+import re
+
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from django.utils import timezone
 
@@ -78,7 +81,7 @@ def test_the_cancel_button_revokes_the_code_on_every_lock(
     run_at(timezone.now())
     assert wired.codes_on(wired.gate)
     with django_capture_on_commit_callbacks(execute=True):
-        response = staff_client.post(do_url(reservation, "cancel"))
+        response = staff_client.post(do_url(reservation, "cancel"), {"confirmed": "yes"})
     assert response.status_code == 302
     assert wired.codes_on(wired.gate) == [] and wired.codes_on(wired.side) == []
     page = staff_client.get(change_url(reservation)).content.decode()
@@ -95,7 +98,7 @@ def test_end_stay_and_rotate_buttons(wired, staff_client, django_capture_on_comm
     assert reservation.code.value != old
     assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]
     with django_capture_on_commit_callbacks(execute=True):
-        staff_client.post(do_url(reservation, "end-stay"))
+        staff_client.post(do_url(reservation, "end-stay"), {"confirmed": "yes"})
     assert wired.codes_on(wired.gate) == []
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.CHECKED_OUT
@@ -172,8 +175,64 @@ def test_ending_a_pending_stay_is_refused_with_a_message(wired, staff_client):
     reservation = wired.book(status=Reservation.Status.PENDING)
     response = staff_client.post(
         reverse("admin:reservations_reservation_do", args=[reservation.pk, "end-stay"]),
+        {"confirmed": "yes"},
         follow=True,
     )
     assert "Only a confirmed stay can be ended." in response.content.decode()
     reservation.refresh_from_db()
     assert reservation.status == Reservation.Status.PENDING
+
+
+def buttons(page: str) -> set[str]:
+    """The labels of the reservation page's action buttons."""
+    row = (
+        page.split('id="reservation-actions"')[1].split("</div>")[0]
+        if "reservation-actions" in page
+        else ""
+    )
+    return set(re.findall(r'value="([^"]+)"', row))
+
+
+def test_the_page_offers_only_the_actions_that_apply(wired, staff_client):
+    reservation = wired.book()
+    page = staff_client.get(change_url(reservation)).content.decode()
+    assert buttons(page) == {
+        "End stay now",
+        "Cancel reservation",
+        "Rotate code",
+        "Mark code as sent",
+    }  # nothing failed: no retry
+    pending = wired.book(status=Reservation.Status.PENDING, days_ahead=10)
+    page = staff_client.get(change_url(pending)).content.decode()
+    assert buttons(page) == {"Cancel reservation"}
+    staff_client.post(do_url(reservation, "cancel"), {"confirmed": "yes"})
+    page = staff_client.get(change_url(reservation)).content.decode()
+    assert buttons(page) == set()  # no end stay, retry, rotate or mark sent when cancelled
+
+
+def test_cancel_asks_first_and_lands_in_the_history_with_who(wired, staff_client, org_a):
+    reservation = wired.book()
+    asked = staff_client.post(do_url(reservation, "cancel"))
+    assert asked.status_code == 200 and "revoked on every lock at once" in asked.content.decode()
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CONFIRMED  # nothing done yet
+    staff_client.post(do_url(reservation, "cancel"), {"confirmed": "yes"})
+    reservation.refresh_from_db()
+    assert reservation.status == Reservation.Status.CANCELLED
+    (entry,) = LogEntry.objects.filter(object_id=str(reservation.pk))
+    assert entry.user == org_a.staff and "Cancel reservation" in entry.get_change_message()
+    history_url = reverse("admin:reservations_reservation_history", args=[reservation.pk])
+    history = staff_client.get(history_url).content.decode()
+    assert "Cancel reservation" in history
+
+
+def test_the_bulk_cancel_asks_first_too(wired, staff_client):
+    first = wired.book()
+    second = wired.book(days_ahead=10)
+    changelist = reverse("admin:reservations_reservation_changelist")
+    chosen = {"action": "cancel_selected", "_selected_action": [first.pk, second.pk]}
+    asked = staff_client.post(changelist, chosen)
+    assert asked.status_code == 200 and "Yes, cancel reservation" in asked.content.decode()
+    assert not Reservation.objects.filter(status=Reservation.Status.CANCELLED).exists()
+    staff_client.post(changelist, {**chosen, "confirmed": "yes"})
+    assert set(Reservation.objects.filter(status="cancelled")) == {first, second}
