@@ -535,13 +535,16 @@ class ReservationAdmin(OrganizationScopedAdmin):
             rows = format_html_join(
                 "",
                 '<li data-door="{}">{}: <span class="door-code-value" style="font:bold 1.1em '
-                'monospace;letter-spacing:.1em">{}</span>{}</li>',
+                'monospace;letter-spacing:.1em">{}</span>{} — <strong style="color:{}">{}'
+                "</strong></li>",
                 (
                     (
                         door.name,
                         door.name,
                         door.code or "—",
                         _door_note(door),
+                        STATE_COLORS.get(door.state, "#000"),
+                        State(door.state).label,
                     )
                     for door in doors
                 ),

@@ -58,6 +58,7 @@ def test_the_reservation_page_lists_every_door_with_its_code(wired, staff_client
     side_row = page.split('data-door="Side Door"')[1].split("</li>")[0]
     assert own in gate_row and "this door has its own code" in gate_row
     assert reservation.code.value in side_row and "own code" not in side_row
+    assert "Planned" in gate_row and "Planned" in side_row  # each door's state at the top
 
 
 def test_the_api_gives_each_door_its_code_to_members_and_masks_it_in_lists(wired, staff_client):
