@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc as static files of our own: the API docs work with no internet.
+    "drf_spectacular_sidecar",
     "core",
     "properties",
     "locks",
@@ -272,6 +274,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # /api/docs/ and /api/redoc/ load nothing from a CDN: drf-spectacular-sidecar ships
+    # both as static files (templates/drf_spectacular/redoc.html drops ReDoc's web fonts),
+    # and Swagger UI's online validator badge (a call to validator.swagger.io) is off.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "DeviceKindEnum": "api.fields.API_KINDS",
         "LockStateEnum": "reservations.models.LockAccess.State",
