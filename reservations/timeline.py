@@ -542,6 +542,8 @@ def _device_detail(assignment: LockAssignment) -> str:
     parts.append("guest codes" if assignment.guest_access else "no guest codes")
     if assignment.device.kind == assignment.device.Kind.ACS_ENTRANCE:
         parts.append("entrance")
+        if assignment.guest_access and assignment.device.codes_unsupported:
+            parts.append("takes no codes here")
     if assignment.device.removed_at is not None:
         parts.append("gone at the provider")
     return " · ".join(parts)
@@ -569,7 +571,7 @@ def build_timeline(
 
     assignments = list(
         LockAssignment.objects.filter(listing_id__in=listing_ids)
-        .select_related("device")
+        .select_related("device__connection")
         .order_by("listing_id", "role", "device__name", "pk")
     )
     reservations = list(

@@ -166,6 +166,10 @@ FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY", default=[])
 # Seam: without an API key, `make run` starts Seam's fake server for the demo.
 SEAM_API_KEY = env("SEAM_API_KEY", default="")
 SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
+# The address of Seam's fake server when `make run` started one for the demo (local
+# settings only): the demo then finishes provider sign-ins through the fake, and says
+# plainly what the fake cannot do (entrance codes) rather than failing at it.
+SEAM_FAKE_ENDPOINT = ""
 # The only Seam servers Keystay calls (whole origins: scheme, host, port). A connection's
 # endpoint is typed by a manager; anything else would let them make this server call any
 # address it can reach. An empty endpoint means Seam's API, which must be listed too.
