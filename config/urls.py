@@ -4,7 +4,7 @@ from django.views.generic import RedirectView
 
 from guests.views import guest_page
 from properties.views import invitation_accept
-from reservations import feed, webhooks
+from reservations import feed, timeline_views, webhooks
 from reservations.views import alert_acknowledge_view, dashboard
 
 admin.site.site_header = "Keystay"
@@ -19,6 +19,16 @@ urlpatterns = [
         "admin/dashboard/alerts/<int:pk>/acknowledge/",
         admin.site.admin_view(alert_acknowledge_view),
         name="alert_acknowledge",
+    ),
+    path(
+        "admin/timeline/listing/<int:pk>/",
+        admin.site.admin_view(timeline_views.listing_timeline),
+        name="listing_timeline",
+    ),
+    path(
+        "admin/timeline/property/<int:pk>/",
+        admin.site.admin_view(timeline_views.property_timeline),
+        name="property_timeline",
     ),
     path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
     path("admin/", admin.site.urls),

@@ -170,7 +170,7 @@ class DeviceAdmin(OrganizationScopedAdmin):
 
     list_display = [
         "name",
-        "kind",
+        "kind_note",
         "manufacturer",
         "model",
         "online_badge",
@@ -194,6 +194,13 @@ class DeviceAdmin(OrganizationScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_listings=Count("assignments"))
+
+    @admin.display(description="kind", ordering="kind")
+    def kind_note(self, obj):
+        note = obj.codes_unsupported
+        if not note:
+            return obj.get_kind_display()
+        return format_html("{}<div class='help'>{}</div>", obj.get_kind_display(), note)
 
     @admin.display(description="online", ordering="online")
     def online_badge(self, obj):

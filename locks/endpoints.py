@@ -60,6 +60,27 @@ NOT_ALLOWED = (
 )
 
 
+def is_demo_fake(endpoint: str | None) -> bool:
+    """Whether `endpoint` is the Seam fake server that `make run` started for the demo.
+
+    Only `make run` names it (SEAM_FAKE_ENDPOINT, read by the local settings alone): a
+    production server never takes a connection for the fake, and a real provider's failure
+    is never explained away as the demo's.
+    """
+    fake = getattr(settings, "SEAM_FAKE_ENDPOINT", "")
+    if not fake or not endpoint:
+        return False
+    found = origin(endpoint)
+    return found is not None and found == origin(fake)
+
+
+# What the demo says on an entrance instead of failing at it every few minutes.
+DEMO_ENTRANCE_CODES = (
+    "This provider's demo server cannot take entrance codes: guests' codes go on the "
+    "listing's PIN locks only. With a real Seam workspace they go on this entrance too."
+)
+
+
 def validate_endpoint(value: str) -> None:
     """The form and API validator of a connection's endpoint."""
     if value and not endpoint_allowed(value):

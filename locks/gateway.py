@@ -636,6 +636,16 @@ class SeamGateway:
         )
         return self._webview_info(webview)
 
+    def complete_connect_webview_on_fake(self, provider_webview_id: str) -> None:
+        """Seam's fake server has no provider sign-in page: it links an account (and its
+        devices) to a Connect Webview through this route of its own. Only for the demo's
+        fake (see endpoints.is_demo_fake); Seam's API has no such route."""
+        self._call(
+            self._client.client.post,
+            "/_fake/complete_connect_webview",
+            json={"connect_webview_id": provider_webview_id},
+        )
+
     @staticmethod
     def _webview_info(webview) -> WebviewInfo:
         return WebviewInfo(

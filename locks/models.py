@@ -8,6 +8,8 @@ from django.db.models.functions import Cast
 from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 
+from . import endpoints
+
 
 class LockProviderConnection(models.Model):
     """A Seam workspace of one organization, reached with an API key stored encrypted."""
@@ -233,6 +235,17 @@ class Device(models.Model):
     @property
     def battery_percent(self) -> int | None:
         return None if self.battery_level is None else round(self.battery_level * 100)
+
+    @property
+    def codes_unsupported(self) -> str:
+        """Why guests' codes cannot go on this device, in a sentence; "" when they can
+        (reads its connection). Only an entrance on the demo's fake Seam server, which has
+        no access-control credentials: a real provider's refusal is a failure to show."""
+        if self.kind == self.Kind.ACS_ENTRANCE and endpoints.is_demo_fake(
+            self.connection.endpoint
+        ):
+            return endpoints.DEMO_ENTRANCE_CODES
+        return ""
 
     @property
     def battery_is_low(self) -> bool:

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from properties.models import Listing, Organization
 
+from . import endpoints
 from .gateway import DeviceInfo, ProviderError, SeamGateway
 from .models import (
     ConnectedAccount,
@@ -255,6 +256,16 @@ def connect_webview_start(
         provider_account_id=info.provider_account_id,
         created_by=user,
     )
+
+
+def connect_webview_complete_on_fake(*, webview: ConnectWebview) -> None:
+    """The demo's account link, finished by Seam's fake server in place of the provider's
+    sign-in page (which the fake does not have)."""
+    connection = webview.connection
+    if not endpoints.is_demo_fake(connection.endpoint):
+        raise ValueError("Only the demo's fake Seam server completes a Connect Webview itself.")
+    with SeamGateway.for_connection(connection) as gateway:
+        gateway.complete_connect_webview_on_fake(webview.provider_webview_id)
 
 
 def connect_webviews_refresh(*, connection: LockProviderConnection) -> list[ConnectWebview]:

@@ -22,11 +22,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core import access
 from properties.models import Listing, Organization
 
+from . import endpoints
 from .forms import AssignDevicesForm, ConnectionAddForm, ConnectProviderForm
 from .gateway import ProviderError
 from .models import Device, LockAssignment, LockProviderConnection
 from .services import (
     assignments_create,
+    connect_webview_complete_on_fake,
     connect_webview_start,
     connect_webviews_refresh,
     connection_create,
@@ -216,12 +218,29 @@ def connection_connect(request: HttpRequest, pk: int) -> HttpResponse:
         except ProviderError as error:
             messages.error(request, f"Seam could not start the account link: {error.message}")
         else:
-            return redirect(webview.url)
+            if not endpoints.is_demo_fake(connection.endpoint):
+                return redirect(webview.url)
+            # The demo's fake Seam server has no sign-in page to send the manager to (its
+            # webview URL leads to a browser error): it links a sample account itself.
+            try:
+                connect_webview_complete_on_fake(webview=webview)
+            except ProviderError as error:
+                messages.error(
+                    request, f"Seam's demo server could not link an account: {error.message}"
+                )
+            else:
+                messages.info(
+                    request,
+                    "Demo: Seam's fake server has no provider sign-in page, so it linked a "
+                    "sample August account itself, as a manager signing in would.",
+                )
+                return redirect(return_url)
     context = {
         **admin.site.each_context(request),
         "title": f"Connect a provider account to “{connection}”",
         "connection": connection,
         "form": form,
+        "demo_fake": endpoints.is_demo_fake(connection.endpoint),
     }
     return TemplateResponse(request, "locks/connect_provider.html", context)
 

@@ -34,6 +34,9 @@ if [ -z "${SEAM_API_KEY:-}" ] && ! grep -qs '^SEAM_API_KEY=.' .env; then
     # config/settings/local.py adds SEAM_ENDPOINT to SEAM_ALLOWED_ENDPOINTS: Keystay only
     # calls the servers listed there.
     export SEAM_API_KEY=seam_apikey1_token SEAM_ENDPOINT="http://127.0.0.1:$FAKE_PORT"
+    # The demo finishes provider sign-ins through the fake itself (it has no sign-in
+    # page), and says on an entrance that the fake cannot take entrance codes.
+    export SEAM_FAKE_ENDPOINT="$SEAM_ENDPOINT"
     # The fake confirms codes after 3 s; the demo reads locks and events back every
     # minute (production: every 5 minutes near a stay) so that confirmations show soon.
     export LOCK_RECONCILE_HOT_MINUTES="${LOCK_RECONCILE_HOT_MINUTES:-1}"

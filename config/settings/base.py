@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI and ReDoc as static files of our own: the API docs work with no internet.
+    "drf_spectacular_sidecar",
     "core",
     "properties",
     "locks",
@@ -164,6 +166,10 @@ FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY", default=[])
 # Seam: without an API key, `make run` starts Seam's fake server for the demo.
 SEAM_API_KEY = env("SEAM_API_KEY", default="")
 SEAM_ENDPOINT = env("SEAM_ENDPOINT", default="")
+# The address of Seam's fake server when `make run` started one for the demo (local
+# settings only): the demo then finishes provider sign-ins through the fake, and says
+# plainly what the fake cannot do (entrance codes) rather than failing at it.
+SEAM_FAKE_ENDPOINT = ""
 # The only Seam servers Keystay calls (whole origins: scheme, host, port). A connection's
 # endpoint is typed by a manager; anything else would let them make this server call any
 # address it can reach. An empty endpoint means Seam's API, which must be listed too.
@@ -273,6 +279,13 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    # /api/docs/ and /api/redoc/ load nothing from a CDN: drf-spectacular-sidecar ships
+    # both as static files (templates/drf_spectacular/redoc.html drops ReDoc's web fonts),
+    # and Swagger UI's online validator badge (a call to validator.swagger.io) is off.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "ENUM_NAME_OVERRIDES": {
         "DeviceKindEnum": "api.fields.API_KINDS",
         "LockStateEnum": "reservations.models.LockAccess.State",

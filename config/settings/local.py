@@ -14,6 +14,9 @@ if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
 
     FIELD_ENCRYPTION_KEYS = [derive_key(SECRET_KEY)]
 
+# scripts/run.sh exports the address of the fake Seam server it started (and only then).
+SEAM_FAKE_ENDPOINT = env("SEAM_FAKE_ENDPOINT", default="")
+
 # The demo's fake Seam server (scripts/run.sh starts it on loopback and exports its
 # address as SEAM_ENDPOINT) is a server this machine may call.
 SEAM_ALLOWED_ENDPOINTS = [

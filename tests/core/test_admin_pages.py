@@ -303,6 +303,8 @@ URL_KWARGS = {
     "smart_devices:assign": lambda org: [_connection(org)],
     "smart_devices:webhook": lambda org: [_connection(org)],
     "invitation_accept": lambda org: [{"token": "not-a-real-token"}],
+    "listing_timeline": lambda org: [{"pk": org.listing.pk}],
+    "property_timeline": lambda org: [{"pk": org.property.pk}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
 }
 

@@ -66,11 +66,10 @@ class Command(BaseCommand):
                 listing=flat, devices=[devices["Garden Gate"]], role=LockAssignment.Role.PRIMARY
             )
             assignments_create(listing=flat, devices=[devices["Side Door"]])
-            # Seam's fake server has no access-control credentials: the entrance is shown,
-            # without guest access, rather than failing in the demo.
-            assignments_create(
-                listing=flat, devices=[devices["Building Front Entrance"]], guest_access=False
-            )
+            # As a real setup would: guests' codes on the building's entrance too. Seam's
+            # fake server cannot take them (no access-control credentials): the entrance
+            # says so (Device.codes_unsupported) and gets no code, rather than failing.
+            assignments_create(listing=flat, devices=[devices["Building Front Entrance"]])
 
     def _seed(self):
         organization, _ = organization_create(
