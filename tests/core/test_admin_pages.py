@@ -304,6 +304,7 @@ URL_KWARGS = {
     "smart_devices:webhook": lambda org: [_connection(org)],
     "invitation_accept": lambda org: [{"token": "not-a-real-token"}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
+    "guest_link_regenerate": lambda org: [{"reservation_id": org.reservation.pk}],  # POST only
 }
 
 CUSTOM = _custom_patterns()
