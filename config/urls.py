@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from guests.views import guest_page
+from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept
 from reservations import feed, timeline_views, webhooks
 from reservations.views import alert_acknowledge_view, dashboard
@@ -31,6 +31,11 @@ urlpatterns = [
         name="property_timeline",
     ),
     path("admin/activity/", admin.site.admin_view(feed.activity_feed), name="activity_feed"),
+    path(
+        "admin/guests/link/<int:reservation_id>/regenerate/",
+        admin.site.admin_view(guest_link_regenerate),
+        name="guest_link_regenerate",
+    ),
     path("admin/", admin.site.urls),
     # An invitation link: the invited person signs in (or signs up) and joins.
     path("invitations/<str:token>/", invitation_accept, name="invitation_accept"),

@@ -1,15 +1,76 @@
-from django.http import Http404, HttpResponse
-from django.views.decorators.http import require_GET
+"""The guest's private page (no sign-in: the signed link is the key) and the staff's
+button that replaces that link."""
 
-from .links import reservation_for_token
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from core.access import scope_queryset
+from reservations.models import Reservation
+
+from . import guest_page as page
+from .links import link_regenerate, reservation_for_token
+from .ratelimit import Rate, client_ip, hit
+
+# The page shows door codes: no search engine, no cache on the way, no Referer carrying
+# the link to another site, nothing loaded from elsewhere, never inside a frame.
+PRIVATE_HEADERS = {
+    "X-Robots-Tag": "noindex, nofollow",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store, private",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; "
+        "form-action 'none'; frame-ancestors 'none'"
+    ),
+}
+
+TOO_MANY = "Too many requests. Please wait a minute, then open your link again."
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    for header, value in PRIVATE_HEADERS.items():
+        response[header] = value
+    return response
 
 
 @require_GET
 def guest_page(request, token: str):
-    """The guest's private page (a first cut: the reservation it opens, or nothing)."""
+    """The doors and codes of the stay the link opens, from confirmation until check-out.
+
+    Every request counts against the sender's address and against the link before the
+    link is even read, so guessing links is as slow as opening a real one. A link that is
+    tampered with, malformed or replaced is a 404 that says nothing of why.
+    """
+    rate = Rate.parse(settings.GUEST_PAGE_RATE)
+    wait = hit("guest-page-ip", client_ip(request), rate) or hit("guest-page-link", token, rate)
+    if wait is not None:
+        response = HttpResponse(TOO_MANY, status=429, content_type="text/plain; charset=utf-8")
+        response["Retry-After"] = str(wait)
+        return _private(response)
     reservation = reservation_for_token(token)
     if reservation is None:
-        raise Http404
-    response = HttpResponse(f"Welcome, {reservation.guest_name}", content_type="text/plain")
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+        return _private(render(request, "guests/guest_page.html", {"missing": True}, status=404))
+    context = {"page": page.guest_page_for(page.load(reservation))}
+    return _private(render(request, "guests/guest_page.html", context))
+
+
+@require_POST
+def guest_link_regenerate(request, reservation_id: int):
+    """Staff replace a stay's guest link (e.g. sent to the wrong person): every link sent
+    before shows nothing from now on. Members of the stay's organization only (admin_view
+    makes it signed in and CSRF-checked); another organization's stay is a 404."""
+    reservation = get_object_or_404(
+        scope_queryset(Reservation.objects.all(), request.user), pk=reservation_id
+    )
+    link_regenerate(reservation=reservation)
+    messages.success(
+        request,
+        "The guest link was replaced: the link sent before no longer opens the guest page. "
+        "Send the guest the new one.",
+    )
+    return redirect(reverse("admin:reservations_reservation_change", args=[reservation.pk]))

@@ -229,6 +229,16 @@ KEYSTAY_SCHEDULES = [
 # at hand (the manager's browser), or a bare path where there is none.
 KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
 
+# --- The guest page (guests/) ------------------------------------------------------------
+# Requests to the guest page per client address, and per link, counted in Django's cache:
+# with Redis every process and machine shares the count; without it, each process counts
+# alone. Beyond it: 429 until the window ends.
+GUEST_PAGE_RATE = env("GUEST_PAGE_RATE", default="30/minute")
+# How many proxies in front of Keystay append the address they heard from to
+# X-Forwarded-For; the client's address is read that many places from the right. 0: none,
+# REMOTE_ADDR is the client (production assumes its one TLS-terminating proxy).
+KEYSTAY_NUM_PROXIES = env.int("KEYSTAY_NUM_PROXIES", default=0)
+
 # --- The listing import ----------------------------------------------------------------
 # Its preview and its confirmation are two requests that may reach two processes: with
 # Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary

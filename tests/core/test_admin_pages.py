@@ -306,6 +306,7 @@ URL_KWARGS = {
     "listing_timeline": lambda org: [{"pk": org.listing.pk}],
     "property_timeline": lambda org: [{"pk": org.property.pk}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
+    "guest_link_regenerate": lambda org: [{"reservation_id": org.reservation.pk}],  # POST only
 }
 
 CUSTOM = _custom_patterns()
