@@ -27,6 +27,7 @@ from locks.models import UnmanagedCode
 from reservations.models import DeviceAlert, LockEvent
 from tests.conftest import Org
 from tests.factories import UserFactory
+from tests.hooks.factories import webhook_delivery, webhook_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -104,37 +105,6 @@ def _invitation(org: Org):
     ).invitation
 
 
-def _webhook_endpoint(org: Org):
-    from hooks.services import endpoint_create
-
-    endpoint, _ = endpoint_create(
-        organization=org.organization,
-        url="https://93.184.215.14/keystay",  # a public address: no DNS needed
-        events=["reservation.code_generated"],
-        created_by=org.manager,
-    )
-    return endpoint
-
-
-def _webhook_delivery(org: Org):
-    from hooks.models import WebhookDelivery
-
-    now = timezone.now()
-    delivery = WebhookDelivery(
-        organization=org.organization,
-        endpoint=_webhook_endpoint(org),
-        event="reservation.code_generated",
-        event_id=f"evt_{org.organization.pk}",
-        occurred_at=now,
-        reservation=org.reservation,
-        state=WebhookDelivery.State.FAILED,
-        retry_until=now,
-    )
-    delivery.payload = {"id": delivery.event_id, "data": {"doors": [{"code": "1234"}]}}
-    delivery.save()
-    return delivery
-
-
 # Model label → how to get one object of it in an organization's cast.
 BUILDERS = {
     "properties.Organization": lambda org: org.organization,
@@ -149,8 +119,8 @@ BUILDERS = {
     "locks.UnmanagedCode": _unmanaged_code,
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
-    "hooks.WebhookEndpoint": _webhook_endpoint,
-    "hooks.WebhookDelivery": _webhook_delivery,
+    "hooks.WebhookEndpoint": webhook_endpoint,
+    "hooks.WebhookDelivery": webhook_delivery,
     "api.OrganizationAPIKey": lambda org: api_key_create(
         organization=org.organization, name="PMS", role="staff"
     )[0],
@@ -337,9 +307,9 @@ URL_KWARGS = {
     "smart_devices:webhook": lambda org: [_connection(org)],
     "invitation_accept": lambda org: [{"token": "not-a-real-token"}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
-    "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": _webhook_endpoint(org).pk}],
+    "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": webhook_endpoint(org).pk}],
     # POST only: a GET is a 405.
-    "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": _webhook_delivery(org).pk}],
+    "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": webhook_delivery(org).pk}],
 }
 
 CUSTOM = _custom_patterns()

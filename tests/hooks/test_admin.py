@@ -7,12 +7,12 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
 
 from core import outbound
 from hooks import services
 from hooks.models import WebhookDelivery, WebhookEndpoint
 from reservations import signals
+from tests.hooks.factories import webhook_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -36,25 +36,6 @@ def endpoint_of(org, url=PUBLIC):
     return services.endpoint_create(
         organization=org.organization, url=url, events=list(signals.EVENTS)
     )
-
-
-def delivery_of(org, endpoint=None, **fields):
-    endpoint = endpoint or endpoint_of(org)[0]
-    now = timezone.now()
-    delivery = WebhookDelivery(
-        organization=org.organization,
-        endpoint=endpoint,
-        event=signals.CODE_GENERATED,
-        event_id=f"evt_{WebhookDelivery.objects.count()}",
-        occurred_at=now,
-        reservation=org.reservation,
-        state=WebhookDelivery.State.FAILED,
-        retry_until=now,
-        **fields,
-    )
-    delivery.payload = {"id": delivery.event_id, "data": {"doors": [{"code": "482913"}]}}
-    delivery.save()
-    return delivery
 
 
 def test_the_secret_is_shown_once_on_the_page_answering_the_creation(manager_client, org_a):
@@ -127,7 +108,7 @@ def test_an_unchanged_url_whose_dns_moved_does_not_stop_switching_the_endpoint_o
 def test_staff_see_endpoints_and_deliveries_but_change_and_resend_nothing(
     client, org_a, local_receivers_allowed
 ):
-    delivery = delivery_of(org_a)
+    delivery = webhook_delivery(org_a)
     client.force_login(org_a.staff)
     assert client.get(ADD).status_code == 403
     assert client.get(reverse("admin:hooks_webhookdelivery_changelist")).status_code == 200
@@ -145,7 +126,7 @@ def test_staff_see_endpoints_and_deliveries_but_change_and_resend_nothing(
 def test_another_organizations_deliveries_are_404_and_cannot_be_resent(
     manager_client, org_a, org_b
 ):
-    theirs = delivery_of(org_b)
+    theirs = webhook_delivery(org_b)
     for url in (
         reverse("admin:hooks_webhookdelivery_change", args=[theirs.pk]),
         reverse("admin:hooks_webhookendpoint_change", args=[theirs.endpoint_id]),
@@ -162,15 +143,18 @@ def test_another_organizations_deliveries_are_404_and_cannot_be_resent(
     )
     theirs.refresh_from_db()
     assert theirs.state == WebhookDelivery.State.FAILED
+    ours = webhook_delivery(org_a)
     listing = manager_client.get(reverse("admin:hooks_webhookdelivery_changelist"))
-    assert theirs.event_id not in listing.content.decode()
+    assert [d.pk for d in listing.context["cl"].result_list] == [ours.pk]
+    endpoints = manager_client.get(reverse("admin:hooks_webhookendpoint_changelist"))
+    assert [e.pk for e in endpoints.context["cl"].result_list] == [ours.endpoint_id]
 
 
 def test_a_manager_resends_a_failed_delivery_from_its_page(
     manager_client, org_a, receiver, local_receivers_allowed, django_capture_on_commit_callbacks
 ):
     endpoint, secret = endpoint_of(org_a, f"{receiver.url}/hook")
-    delivery = delivery_of(org_a, endpoint)
+    delivery = webhook_delivery(org_a, endpoint)
     page = manager_client.get(reverse("admin:hooks_webhookdelivery_change", args=[delivery.pk]))
     content = page.content.decode()
     assert "Resend now" in content
@@ -202,7 +186,7 @@ def test_list_pages_cost_the_same_queries_with_5_rows_and_with_100(
 ):
     def grow(rows):
         for _ in range(rows):
-            delivery_of(org_a)
+            webhook_delivery(org_a)
 
     url = reverse(f"admin:{changelist}_changelist") + "?all="
     grow(5)
