@@ -85,9 +85,6 @@ class WebhookEndpoint(models.Model):
     def masked_secret(self) -> str:
         return f"whsec_…{self.secret_hint}" if self.secret_hint else ""
 
-    def hears(self, event: str) -> bool:
-        return self.active and event in self.events
-
 
 class WebhookDelivery(models.Model):
     """One event owed to one endpoint: its body, every attempt's outcome, the next one due."""

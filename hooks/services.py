@@ -198,6 +198,8 @@ def deliveries_record(
     if not endpoints:
         return []
     reservation = payloads.load_reservation(reservation_id)
+    if reservation is None:  # deleted since the event
+        return []
     event_id = payloads.new_event_id()
     body = payloads.build(
         event=event,
