@@ -196,3 +196,10 @@ def test_list_pages_cost_the_same_queries_with_5_rows_and_with_100(
     with django_assert_max_num_queries(len(captured.captured_queries)):
         response = manager_client.get(url)
     assert response.status_code == 200
+
+
+def test_an_endpoint_cannot_be_registered_for_another_organization(manager_client, org_a, org_b):
+    response = manager_client.post(ADD, add_form(org_a, organization=org_b.organization.pk))
+    assert response.status_code == 200
+    assert "organization" in response.context["adminform"].form.errors
+    assert not WebhookEndpoint.objects.exists()

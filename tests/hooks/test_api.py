@@ -236,3 +236,18 @@ def test_the_schema_documents_the_webhook_paths(client):
     reference = created["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
     assert "secret" in schema["components"]["schemas"][reference]["properties"]
     assert signals.CODE_GENERATED in str(schema["paths"]["/api/v1/webhook-deliveries/"])
+
+
+def test_an_endpoint_cannot_be_registered_for_another_organization(manager_api, org_b):
+    response = manager_api.post(
+        ENDPOINTS,
+        {
+            "url": PUBLIC_URL,
+            "events": ["reservation.arrived"],
+            "organization": org_b.organization.pk,
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "organization" in response.json()
+    assert not WebhookEndpoint.objects.exists()
