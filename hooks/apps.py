@@ -7,3 +7,12 @@ class HooksConfig(AppConfig):
 
     name = "hooks"
     verbose_name = "Outgoing webhooks"
+
+    def ready(self) -> None:
+        from reservations import signals
+
+        from . import receivers
+
+        signals.stay_event.connect(
+            receivers.record_stay_event, dispatch_uid="hooks.record_stay_event"
+        )

@@ -5,6 +5,12 @@ parts of its answer: without this check, a manager could make Keystay call any a
 its network reaches (an internal service, a cloud metadata address). Only whole origins
 listed in `SEAM_ALLOWED_ENDPOINTS` are called: scheme, host and port compared after
 normalisation, never a string prefix.
+
+This list is the provider side of the one rule for outgoing requests. Addresses users type
+freely (outgoing webhooks) go through `core.outbound`, which resolves the name, refuses
+private, loopback and link-local addresses and connects to the address it checked. A Seam
+origin needs no such check because no user chooses it: only the operator does, by listing
+it here (and may list a server on its own network, as the tests' fake Seam on 127.0.0.1).
 """
 
 from __future__ import annotations

@@ -223,7 +223,17 @@ KEYSTAY_SCHEDULES = [
         "func": "reservations.tasks.reconcile_all_events",
         "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
     },
+    {
+        "name": "Outgoing webhooks: deliver due webhooks",
+        "func": "hooks.tasks.deliver_due",
+        "minutes": 1,
+    },
 ]
+# Requests to addresses users type (outgoing webhooks; core.outbound): HTTPS only, and
+# never to a private, loopback or link-local network, unless these say otherwise (a
+# receiver on this machine or on the deployment's own network; the tests' receiver).
+KEYSTAY_OUTBOUND_ALLOW_HTTP = env.bool("KEYSTAY_OUTBOUND_ALLOW_HTTP", default=False)
+KEYSTAY_OUTBOUND_ALLOW_PRIVATE = env.bool("KEYSTAY_OUTBOUND_ALLOW_PRIVATE", default=False)
 # Keystay's public address (e.g. https://keystay.example.com): where Seam delivers webhooks
 # and where links in emails and guest messages point. Empty: the address of the request
 # at hand (the manager's browser), or a bare path where there is none.

@@ -15,9 +15,11 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from hooks.models import WebhookDelivery, WebhookEndpoint
 from locks.gateway import ProviderError, SeamGateway
 from reservations.models import AccessOverride, DeviceAlert, Reservation
 from tests.api.conftest import key_client
+from tests.hooks.factories import webhook_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +68,16 @@ def resource_ids(route: str, org_a, org_b) -> list[str]:
         "alerts": tuple(
             DeviceAlert.objects.filter(device=org.device).first() for org in (org_a, org_b)
         ),
+        "webhook-endpoints": tuple(
+            WebhookEndpoint.objects.filter(organization=org.organization).first()
+            for org in (org_a, org_b)
+        ),
+        "webhook-deliveries": tuple(
+            WebhookDelivery.objects.filter(organization=org.organization).first()
+            for org in (org_a, org_b)
+        ),
     }
-    match = re.search(r"\^(\w+)", route)
+    match = re.search(r"\^([\w-]+)", route)
     mine, theirs = own.get(match.group(1) if match else "", (None, None))
     return [str(o.pk) for o in (mine, theirs) if o is not None] + [HUGE, "abc"]
 
@@ -100,6 +110,7 @@ def test_every_path_and_method_answers_without_a_server_error(org_a, org_b, offl
             kind=DeviceAlert.Kind.OFFLINE,
             opened_at=timezone.now(),
         )
+        webhook_delivery(org)
     callers = {
         "anonymous": APIClient(),
         "staff": key_client(org_a.organization, "staff"),

@@ -27,6 +27,7 @@ from locks.models import UnmanagedCode
 from reservations.models import DeviceAlert, LockEvent
 from tests.conftest import Org
 from tests.factories import UserFactory
+from tests.hooks.factories import webhook_delivery, webhook_endpoint
 
 pytestmark = pytest.mark.django_db
 
@@ -118,6 +119,8 @@ BUILDERS = {
     "locks.UnmanagedCode": _unmanaged_code,
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
+    "hooks.WebhookEndpoint": webhook_endpoint,
+    "hooks.WebhookDelivery": webhook_delivery,
     "api.OrganizationAPIKey": lambda org: api_key_create(
         organization=org.organization, name="PMS", role="staff"
     )[0],
@@ -307,6 +310,9 @@ URL_KWARGS = {
     "property_timeline": lambda org: [{"pk": org.property.pk}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
     "guest_link_regenerate": lambda org: [{"reservation_id": org.reservation.pk}],  # POST only
+    "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": webhook_endpoint(org).pk}],
+    # POST only: a GET is a 405.
+    "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": webhook_delivery(org).pk}],
 }
 
 CUSTOM = _custom_patterns()

@@ -1,0 +1,371 @@
+"""The one guard of requests Keystay sends to addresses its users type (webhook receivers).
+
+A manager types a URL and the server then calls it: without a guard, anyone with that
+right could make Keystay call an address on its own network (an admin interface, a
+database, the cloud provider's metadata service at 169.254.169.254) and read or provoke
+something there. Checking the host name and then letting the HTTP library connect is not
+enough: the name is resolved again to connect, and a name can answer a public address to
+the check and a private one a second later (DNS rebinding). So the guard:
+
+1. resolves the host once and checks *every* address it answers (one private address
+   among public ones refuses the whole name);
+2. connects to an address it checked, never to a fresh resolution: the URL is rewritten
+   to that address, with the name kept in the Host header and in TLS (SNI and the
+   certificate check, through httpcore's `sni_hostname` extension);
+3. follows no redirect (a 3xx is an answer like any other, recorded, never followed);
+4. bounds the time (short timeouts, a deadline on the whole answer) and the size of what
+   it reads (`MAX_ANSWER_BYTES`, compressed answers refused by asking for none).
+
+HTTPS is required unless `KEYSTAY_OUTBOUND_ALLOW_HTTP` is on; addresses of private
+networks (loopback, RFC 1918, unique-local, carrier-grade NAT…) are refused unless
+`KEYSTAY_OUTBOUND_ALLOW_PRIVATE` is on (the tests' own receiver on 127.0.0.1). Link-local
+addresses (the cloud metadata services live there), the unspecified address (0.0.0.0 reaches
+this machine), multicast, broadcast and reserved ranges are refused whatever the settings.
+
+The same check runs when an address is registered (`validate_outbound_url`, a field
+validator) and before each request (DNS can change between the two).
+
+Seam is called differently, on purpose: `locks/endpoints.py` lets the SDK reach only the
+origins listed in SEAM_ALLOWED_ENDPOINTS, which the operator writes (a self-hosted or test
+server there may well be on a private network). No origin a user types reaches Seam's SDK
+unless it is on that list, so the provider calls need no address check of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import httpx
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# What a request may take: connecting, each read and write, and the whole answer.
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 10.0
+TOTAL_DEADLINE = 20.0
+# The most of an answer that is read; the rest is never downloaded.
+MAX_ANSWER_BYTES = 64 * 1024
+MAX_URL_LENGTH = 500
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Cloud metadata services: named for the error message (all are refused anyway).
+METADATA_ADDRESSES = {
+    ipaddress.ip_address("169.254.169.254"),  # AWS, GCP, Azure, OpenStack…
+    ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
+    ipaddress.ip_address("100.100.100.200"),  # Alibaba Cloud
+}
+# NAT64's well-known prefix carries an IPv4 address in its last 32 bits.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+
+class OutboundRefused(Exception):
+    """Keystay does not send this request; `code` names the reason, `message` says it."""
+
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+# ------------------------------------------------------------------------ the resolver
+
+Resolver = Callable[[str, int], list[str]]
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """Every address the system resolver gives for `host` (IPv4 and IPv6), in its order."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[str] = []
+    for _family, _type, _proto, _canonname, sockaddr in infos:
+        address = str(sockaddr[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+_resolver: Resolver = system_resolver
+
+
+@contextlib.contextmanager
+def resolver_override(resolver: Resolver | dict[str, list[str]]) -> Iterator[None]:
+    """Resolve names with `resolver` (or a name → addresses map) for a while: tests point a
+    name of their own at the address they want, and change it between two calls."""
+    global _resolver
+    if isinstance(resolver, dict):
+        table = resolver
+
+        def resolver(host: str, port: int) -> list[str]:
+            if host not in table:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+            return list(table[host])
+
+    previous, _resolver = _resolver, resolver
+    try:
+        yield
+    finally:
+        _resolver = previous
+
+
+# ---------------------------------------------------------------------- the checks
+
+
+def allow_http() -> bool:
+    return bool(getattr(settings, "KEYSTAY_OUTBOUND_ALLOW_HTTP", False))
+
+
+def allow_private() -> bool:
+    return bool(getattr(settings, "KEYSTAY_OUTBOUND_ALLOW_PRIVATE", False))
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries to the IPv4 network (mapped, 6to4, NAT64)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address in _NAT64:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def address_problem(address: IPAddress, *, private_allowed: bool | None = None) -> str | None:
+    """Why Keystay does not connect to `address` (None: it may)."""
+    if private_allowed is None:
+        private_allowed = allow_private()
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = _embedded_ipv4(address)
+        if inner is not None:
+            return address_problem(inner, private_allowed=private_allowed)
+        if address.scope_id:
+            address = ipaddress.IPv6Address(str(address).split("%")[0])
+    # Refused whatever the settings: none of these is a web server of anyone's.
+    if address in METADATA_ADDRESSES:
+        return "a cloud metadata address"
+    if address.is_unspecified:
+        return "the unspecified address (it reaches this machine)"
+    if address.is_link_local:
+        return "a link-local address"
+    if address.is_multicast:
+        return "a multicast address"
+    if isinstance(address, ipaddress.IPv4Address) and address == ipaddress.IPv4Address(
+        "255.255.255.255"
+    ):
+        return "the broadcast address"
+    if address.is_loopback:  # before "reserved": ::1 lies in IPv6's reserved ::/8
+        return None if private_allowed else "a loopback address"
+    if address.is_reserved:
+        return "a reserved address"
+    if address.is_global or private_allowed:
+        return None
+    return "a private or otherwise non-public address"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A URL Keystay may call: its parts, and the checked addresses to connect to."""
+
+    url: httpx.URL
+    host: str
+    port: int
+    addresses: tuple[str, ...]
+
+    @property
+    def host_is_address(self) -> bool:
+        try:
+            ipaddress.ip_address(self.host)
+        except ValueError:
+            return False
+        return True
+
+
+def parse_url(url: str) -> tuple[httpx.URL, str, int]:
+    """The URL, its host and port, or OutboundRefused for anything Keystay never calls."""
+    if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
+        raise OutboundRefused(
+            f"Enter an https:// address of at most {MAX_URL_LENGTH} characters.",
+            code="invalid_url",
+        )
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise OutboundRefused("Enter a valid web address.", code="invalid_url") from None
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host:
+        raise OutboundRefused(
+            "Enter a full web address, such as https://pms.example.com/keystay.",
+            code="invalid_url",
+        )
+    if scheme == "http" and not allow_http():
+        raise OutboundRefused(
+            "Use https://: Keystay sends webhooks only over HTTPS.", code="http_not_allowed"
+        )
+    if parsed.userinfo:
+        raise OutboundRefused(
+            "Put no user name or password in the address: receivers check the signature.",
+            code="invalid_url",
+        )
+    if parsed.fragment:
+        raise OutboundRefused("Leave out the #fragment.", code="invalid_url")
+    host = parsed.host.rstrip(".").lower()
+    if not host:
+        raise OutboundRefused("Enter a valid web address.", code="invalid_url")
+    return parsed, host, parsed.port or _DEFAULT_PORTS[scheme]
+
+
+def resolve_checked(host: str, port: int) -> tuple[str, ...]:
+    """Every address `host` resolves to, once all of them were found allowed.
+
+    A failed lookup raises OSError (socket.gaierror): a network error, worth a retry.
+    """
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [str(literal)]
+    else:
+        addresses = _resolver(host, port)
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
+    for address in addresses:
+        problem = address_problem(ipaddress.ip_address(address))
+        if problem is not None:
+            # The address itself is not shown: a refused name should not become a way to
+            # read this network's DNS.
+            raise OutboundRefused(
+                f"Keystay does not send requests to {host}: it resolves to {problem}.",
+                code="private_address",
+            )
+    return tuple(addresses)
+
+
+def check_url(url: str) -> Target:
+    """The checked target of `url`, or OutboundRefused (OSError when DNS fails)."""
+    parsed, host, port = parse_url(url)
+    return Target(url=parsed, host=host, port=port, addresses=resolve_checked(host, port))
+
+
+def validate_outbound_url(value: str) -> None:
+    """A form and API validator: the address must be one Keystay may call right now."""
+    try:
+        check_url(value)
+    except OutboundRefused as refused:
+        raise ValidationError(refused.message, code=refused.code) from None
+    except OSError:
+        raise ValidationError(
+            "This host name cannot be resolved: check the address.", code="unresolvable"
+        ) from None
+
+
+# ---------------------------------------------------------------- sending a request
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Connects to the checked addresses of `target` only, whatever the URL says.
+
+    The request keeps its Host header (httpx set it from the URL's name); TLS sends the
+    name as SNI and checks the certificate against it, so HTTPS is verified exactly as if
+    the name had been resolved by the library.
+    """
+
+    def __init__(self, target: Target, *, verify: ssl.SSLContext | bool = True):
+        self.target = target
+        # One connection per request: a pooled connection to an address must never carry
+        # a request for another name that resolves there.
+        self._inner = httpx.HTTPTransport(verify=verify, retries=0)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        wanted = (request.url.host.rstrip(".").lower(), request.url.port)
+        if wanted[0] != self.target.host or (wanted[1] or 0) != (self.target.url.port or 0):
+            # Only a redirect could bring another URL here, and none is followed.
+            raise OutboundRefused("Another host than the one checked.", code="redirect")
+        if not self.target.host_is_address and request.url.scheme == "https":
+            request.extensions = {**request.extensions, "sni_hostname": self.target.host}
+        original = request.url
+        last_error: Exception | None = None
+        for address in self.target.addresses:
+            request.url = original.copy_with(host=address)
+            try:
+                return self._inner.handle_request(request)
+            except httpx.ConnectError as error:  # the next address may answer
+                last_error = error
+            finally:
+                request.url = original
+        assert last_error is not None
+        raise last_error
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    body: bytes  # at most MAX_ANSWER_BYTES
+    truncated: bool
+    location: str  # a redirect's Location, shown, never followed
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status_code < 300
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", errors="replace")
+
+
+class DeadlineExceeded(httpx.TimeoutException):
+    """The answer took longer than TOTAL_DEADLINE as a whole."""
+
+
+def post(
+    url: str,
+    *,
+    content: bytes,
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool = True,
+) -> Answer:
+    """POST `content` to `url` through the guard (`verify`: the certificates trusted,
+    the system's by default).
+
+    Raises OutboundRefused (Keystay does not call this address) or an OSError/httpx error
+    (DNS failure, refused connection, timeout: the caller may retry later).
+    """
+    target = check_url(url)
+    started = time.monotonic()
+    timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT)
+    headers = {**headers, "Accept-Encoding": "identity"}
+    client = httpx.Client(
+        transport=PinnedTransport(target, verify=verify),
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: it would connect elsewhere
+        timeout=timeout,
+    )
+    with client, client.stream("POST", target.url, content=content, headers=headers) as response:
+        body = bytearray()
+        truncated = False
+        # Raw bytes: nothing decompressed here (a small compressed answer can unpack into
+        # gigabytes).
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                del body[MAX_ANSWER_BYTES:]
+                truncated = True
+                break
+            if time.monotonic() - started > TOTAL_DEADLINE:
+                raise DeadlineExceeded("The receiver took too long to answer.")
+        return Answer(
+            status_code=response.status_code,
+            body=bytes(body),
+            truncated=truncated,
+            location=response.headers.get("location", "")[:500],
+        )
