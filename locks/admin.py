@@ -392,6 +392,7 @@ LISTING_FORM_FIELDS = [
     "code_length",
     "code_style",
     "prearrival_check_hours",
+    "check_in_instructions",
 ]
 
 
@@ -432,6 +433,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 ],
             },
         ),
+        ("Guests", {"fields": ["check_in_instructions"]}),
     ]
     readonly_fields = ["codes_made_outside"]
 
