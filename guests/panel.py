@@ -11,7 +11,7 @@ from core import access
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
-from .models import GuestMessage, MessageTemplate
+from .models import GuestMessage
 from .services import schedule_hours
 
 State = GuestMessage.State
@@ -109,7 +109,6 @@ def reservation_panel(request, reservation: Reservation) -> str:
             "has_email": bool(reservation.guest_email),
             "may_act": may_act and not problem,
             "templates_url": reverse("admin:guests_messagetemplate_changelist"),
-            "code_kind": MessageTemplate.Kind.CODE.label.lower(),
             "email_url": reverse("admin:guests_reservation_email", args=args),
             "copy_text_url": reverse("admin:guests_reservation_copy_text", args=args),
             "copy_link_url": reverse("admin:guests_reservation_copy_link", args=args),
