@@ -11,7 +11,7 @@ class GuestsConfig(AppConfig):
     def ready(self) -> None:
         from reservations import panels, signals
 
-        from . import receivers
+        from . import checks, receivers  # noqa: F401  (checks register themselves)
         from .panel import reservation_panel
 
         signals.stay_event.connect(receivers.on_stay_event, dispatch_uid="guests.messages")

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import access
-from reservations.doors import send_problem
+from reservations.doors import send_problem, stay_code
 from reservations.models import Reservation
 
 from .models import GuestMessage
@@ -83,6 +83,12 @@ def reservation_panel(request, reservation: Reservation) -> str:
         ),
         None,
     )
+    told_when = _local(told.sent_at, zone) if told else ""
+    told_how = how_sent(told) if told else ""
+    # "Mark code as sent" on the reservation stamps the code without a delivery here.
+    code = stay_code(reservation)
+    if code is not None and code.sent_at and (told is None or code.sent_at > told.sent_at):
+        told_when, told_how = _local(code.sent_at, zone), "marked as sent by hand"
     problem = send_problem(reservation)
     hours = schedule_hours(reservation)
     may_act = access.can_view(request.user, reservation)
@@ -100,9 +106,8 @@ def reservation_panel(request, reservation: Reservation) -> str:
         "guests/_reservation_panel.html",
         {
             "reservation": reservation,
-            "told": told,
-            "told_when": _local(told.sent_at, zone) if told else "",
-            "told_how": how_sent(told) if told else "",
+            "told_when": told_when,
+            "told_how": told_how,
             "lines": lines,
             "problem": problem,
             "hours": hours,

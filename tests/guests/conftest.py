@@ -11,8 +11,8 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 
+from guests import tasks
 from guests.models import GuestMessage, MessageTemplate
-from guests.services import messages_send_due
 from locks.models import LockAssignment
 from reservations import services
 from reservations.models import Reservation
@@ -141,9 +141,10 @@ def side_door_own_code(wired, committed, reservation, *, at=BOOKED_AT):
 
 
 def send_at(instant) -> int:
-    """Move the clock to `instant` and run the cluster's periodic send."""
+    """Move the clock to `instant` and run the cluster's periodic task that sends the due
+    emails (the one KEYSTAY_SCHEDULES names)."""
     with time_machine.travel(instant, tick=False):
-        return messages_send_due()
+        return tasks.send_due()
 
 
 def scheduled(reservation) -> GuestMessage:

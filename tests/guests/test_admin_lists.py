@@ -77,3 +77,17 @@ def test_the_failing_filter_lists_failing_emails(client, org_a):
     client.force_login(org_a.staff)
     page = client.get(reverse("admin:guests_guestmessage_changelist") + "?outcome=failing")
     assert shown(page) == 4
+
+
+def test_staff_retry_failed_emails_from_the_list(client, org_a):
+    grow(org_a, 2)  # one text copied, one email failed
+    failed = GuestMessage.objects.get(state=State.FAILED)
+    client.force_login(org_a.staff)
+    url = reverse("admin:guests_guestmessage_changelist")
+    response = client.post(
+        url, {"action": "retry_selected", "_selected_action": [failed.pk]}, follow=True
+    )
+    assert "1 email(s) being sent again." in response.content.decode()
+    failed.refresh_from_db()
+    assert failed.state == State.RETRYING and failed.attempts == 0
+    assert failed.due_at <= timezone.now()  # the sweep (or the task enqueued) sends it

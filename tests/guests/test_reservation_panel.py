@@ -165,3 +165,10 @@ def test_the_buttons_need_the_pages_csrf_token(ny, committed, smtp):
     )
     response = browser.post(action("copy_text", reservation), {"csrfmiddlewaretoken": token})
     assert response.status_code == 200
+
+
+def test_a_code_marked_sent_by_hand_shows_as_sent(ny, committed, client):
+    reservation = book(ny, committed)
+    login(client, ny, "staff")
+    client.post(reverse("admin:reservations_reservation_do", args=[reservation.pk, "mark-sent"]))
+    assert "— marked as sent by hand" in page_of(client, reservation)
