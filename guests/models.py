@@ -152,6 +152,8 @@ class GuestMessage(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
         SKIPPED = "skipped", "Not sent"
+        # Due, but the guest had no email address: planned again once they have one.
+        NO_EMAIL = "no_email", "No guest email"
 
     # An email still to go out (a worker may claim it once due).
     PENDING_STATES = frozenset({State.PLANNED, State.RETRYING})

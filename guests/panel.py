@@ -65,7 +65,9 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
         return "failed", (
             f"{kind} email failed after {message.attempts} attempts: {message.last_error}"
         )
-    return "closed", f"{kind} email {message.get_state_display().lower()}: {message.note}"
+    if message.state == State.CANCELLED:
+        return "closed", f"{kind} email cancelled: {message.note}"
+    return "closed", f"{kind} email not sent: {message.note}"
 
 
 def reservation_panel(request, reservation: Reservation) -> str:

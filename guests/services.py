@@ -64,7 +64,9 @@ EARLY_TOLERANCE = datetime.timedelta(minutes=1)
 
 NOT_LIVE = "The reservation is not confirmed, or its stay is over: nothing is sent."
 NO_SCHEDULE = "No door-code template with a send time applies to this listing."
-NO_EMAIL = "The guest has no email address: copy the text or the link from the reservation page."
+NO_EMAIL_NOTE = (
+    "The guest has no email address: copy the text or the link from the reservation page."
+)
 
 
 def _live(reservation: Reservation, now) -> bool:
@@ -184,13 +186,7 @@ def message_plan(*, reservation: Reservation, now=None) -> GuestMessage | None:
         return None
     due = max(reservation.check_in - datetime.timedelta(hours=hours), now)
     if pending is None:
-        done = (
-            GuestMessage.objects.filter(
-                reservation=reservation, kind=Kind.CODE, trigger=Trigger.SCHEDULE
-            )
-            .exclude(state=State.CANCELLED)
-            .exists()
-        )
+        done = _planned_before().filter(reservation=reservation).exists()
         if done:
             return None
         pending = _create_pending(
@@ -206,6 +202,16 @@ def message_plan(*, reservation: Reservation, now=None) -> GuestMessage | None:
         message_id = pending.pk
         transaction.on_commit(lambda: _enqueue_send(message_id))
     return pending
+
+
+def _planned_before():
+    """Scheduled door-code emails that keep a stay from being planned again: all but the
+    cancelled ones, and those that found no email for a guest who has one now."""
+    return (
+        GuestMessage.objects.filter(kind=Kind.CODE, trigger=Trigger.SCHEDULE)
+        .exclude(state=State.CANCELLED)
+        .exclude(state=State.NO_EMAIL, reservation__guest_email__gt="")
+    )
 
 
 def last_told(reservation: Reservation) -> GuestMessage | None:
@@ -274,12 +280,11 @@ def _scheduled_stays(now) -> Q:
 
 
 def messages_plan_missed(*, now=None, limit: int = 500) -> int:
-    """Plan the door-code email of confirmed stays that have none (a stay confirmed
-    again after a cancellation tells no event, for instance); returns how many."""
+    """Plan the door-code email of confirmed stays that have none: a stay confirmed again
+    after a cancellation tells no event, nor does a guest email added after the send
+    instant. Returns how many were planned."""
     now = now or timezone.now()
-    planned = GuestMessage.objects.filter(kind=Kind.CODE, trigger=Trigger.SCHEDULE).exclude(
-        state=State.CANCELLED
-    )
+    planned = _planned_before()
     stays = (
         Reservation.objects.filter(
             status=Reservation.Status.CONFIRMED, ended_at__isnull=True, check_out__gt=now
@@ -422,7 +427,7 @@ def _deliver(pk: int, token: str, now) -> None:
             )
     email = reservation.guest_email
     if not email:
-        return _finish(pk, token, State.SKIPPED, NO_EMAIL, now)
+        return _finish(pk, token, State.NO_EMAIL, NO_EMAIL_NOTE, now)
     composed = compose(reservation, message.kind, told=told)
     if (
         message.trigger == Trigger.SCHEDULE
@@ -465,7 +470,7 @@ def message_send_now(*, reservation: Reservation, by, now=None) -> GuestMessage:
     now = now or timezone.now()
     _refuse_without_code(reservation, now)
     if not reservation.guest_email:
-        raise ValidationError(NO_EMAIL)
+        raise ValidationError(NO_EMAIL_NOTE)
     message = GuestMessage.objects.create(
         organization_id=reservation.organization_id,
         reservation=reservation,

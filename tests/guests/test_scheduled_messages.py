@@ -194,11 +194,23 @@ def test_a_stay_without_an_email_gets_no_scheduled_email(ny, smtp, committed, co
     reservation = book(ny, committed, guest_email="")
     assert send_at(due_instant()) == 1
     message = scheduled(reservation)
-    assert message.state == State.SKIPPED
+    assert message.state == State.NO_EMAIL
     assert "no email address" in message.note
     assert smtp.envelopes == []
     reservation.code.refresh_from_db()
     assert reservation.code.sent_at is None
+    with time_machine.travel(due_instant() + HOUR, tick=False):
+        assert guest_services.messages_plan_missed() == 0  # still no address: nothing
+
+    # The PMS sends the guest's address later: the catch-up plans the email, due now.
+    with time_machine.travel(due_instant() + 2 * HOUR, tick=False), committed():
+        services.reservation_update(
+            reservation=Reservation.objects.get(pk=reservation.pk),
+            guest_email="maria@example.com",
+        )
+        assert guest_services.messages_plan_missed() == 1
+    assert len(smtp.envelopes) == 1
+    assert smtp.messages[0]["To"] == "maria@example.com"
 
 
 def test_a_listing_template_wins_over_the_organizations(ny, smtp, committed, code_template):
