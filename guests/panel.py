@@ -10,6 +10,7 @@ from django.utils import timezone
 from core import access
 from reservations.doors import send_problem, stay_code
 from reservations.models import Reservation
+from reservations.panels import ACTIONS_FORM
 
 from .models import GuestMessage
 from .services import schedule_hours
@@ -115,6 +116,7 @@ def reservation_panel(request, reservation: Reservation) -> str:
             "hours": hours,
             "has_email": bool(reservation.guest_email),
             "may_act": may_act and not problem,
+            "actions_form": ACTIONS_FORM,
             "templates_url": reverse("admin:guests_messagetemplate_changelist"),
             "email_url": reverse("admin:guests_reservation_email", args=args),
             "copy_text_url": reverse("admin:guests_reservation_copy_text", args=args),

@@ -2,8 +2,10 @@
 
 `reservations` never imports those apps (guest messages, say), yet their part of a stay
 belongs on its page. An app registers a panel in its `AppConfig.ready()`: a callable
-`(request, reservation) -> HTML` whose output the reservation's change form shows inside
-its form (so a panel's buttons may post with `formaction`, like the page's own). A panel
+`(request, reservation) -> HTML` that the reservation's change page shows among its
+fieldsets. A panel's buttons post through the page's empty form `reservation-panel-actions`
+(`<button form="reservation-panel-actions" formaction="...">`, its CSRF token inside), not
+the reservation's own form: Enter in a field of the reservation keeps saving it. A panel
 that fails is logged and replaced by a short note: one app's bug never takes the
 reservation page down.
 """
@@ -21,6 +23,9 @@ from django.utils.safestring import SafeString
 from .models import Reservation
 
 logger = logging.getLogger(__name__)
+
+# The id of the form that panels' buttons post through (see the module's docstring).
+ACTIONS_FORM = "reservation-panel-actions"
 
 PanelRenderer = Callable[[HttpRequest, Reservation], str]
 
