@@ -2,9 +2,17 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Q
 
+from core.crypto import EncryptedValue
+from properties.models import Listing, Organization
 from reservations.models import Reservation
+
+from .placeholders import validate_placeholders
 
 
 def new_key() -> str:
@@ -25,3 +33,179 @@ class GuestLink(models.Model):
 
     def __str__(self) -> str:
         return f"Guest link of {self.reservation}"
+
+
+# The earliest a scheduled message goes out: a month before check-in.
+MAX_SEND_HOURS = 30 * 24
+
+
+class MessageTemplate(models.Model):
+    """What the guest is told, per organization, or per listing (a listing's template of
+    a kind wins over its organization's). Subject and body hold `{placeholders}` (see
+    guests.placeholders); an unknown one is refused when the template is saved."""
+
+    class Kind(models.TextChoices):
+        # The message with the door codes, sent at its scheduled instant or by staff.
+        CODE = "code", "Door codes"
+        # A short note once the guest was told and their times, codes or doors changed.
+        CHANGED = "changed", "Times or codes changed"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="message_templates"
+    )
+    listing = models.ForeignKey(
+        Listing,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="message_templates",
+        help_text="Empty: every listing of the organization that has no template of its own.",
+    )
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CODE)
+    subject = models.CharField(max_length=200, validators=[validate_placeholders])
+    body = models.TextField(validators=[validate_placeholders])
+    send_hours_before = models.PositiveIntegerField(
+        "email it (hours before check-in)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(MAX_SEND_HOURS)],
+        help_text=(
+            "Door codes only: Keystay emails the guest this many hours before check-in "
+            "(a stay booked later gets it at once). Empty: sent only by hand."
+        ),
+    )
+    active = models.BooleanField(
+        default=True,
+        help_text="Inactive: not used; the organization's template, or Keystay's, is.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "message template"
+        ordering = ["organization__name", "listing__name", "kind"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind"],
+                condition=Q(listing__isnull=True),
+                name="message_template_one_per_organization_kind",
+                violation_error_message="The organization has a template of this kind already.",
+            ),
+            models.UniqueConstraint(
+                fields=["listing", "kind"],
+                condition=Q(listing__isnull=False),
+                name="message_template_one_per_listing_kind",
+                violation_error_message="This listing has a template of this kind already.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.listing.name if self.listing_id else "every listing"
+        return f"{self.get_kind_display()} ({where})"
+
+    def save(self, *args, **kwargs):
+        if self.listing_id:
+            self.organization_id = self.listing.organization_id
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        errors = {}
+        if (
+            self.listing_id
+            and self.organization_id
+            and self.listing.organization_id != self.organization_id
+        ):
+            errors["listing"] = "Pick a listing of the template's organization."
+        if self.kind == self.Kind.CHANGED and self.send_hours_before is not None:
+            errors["send_hours_before"] = (
+                "A change message goes out when something changes: it has no send time."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+
+class GuestMessage(models.Model):
+    """One delivery to the guest: an email (scheduled, after a change, or sent by staff)
+    or a text or link staff copied to send another way.
+
+    An email is due work: `due_at` is when it is next tried, a worker claims it with a
+    compare-and-set on `claimed_until` (two workers never send it twice), and a failure is
+    retried with backoff, then raised (`failed`), never dropped. Once delivered it keeps
+    what the guest was told (`facts`, encrypted: it holds codes), so that a later change
+    can be told once, and a change undone before it went out is told never.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "Email"
+        COPY_TEXT = "copy_text", "Text copied by staff"
+        COPY_LINK = "copy_link", "Guest link copied by staff"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Scheduled"
+        CHANGE = "change", "After a change"
+        STAFF = "staff", "By staff"
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        RETRYING = "retrying", "Failed, will retry"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Not sent"
+        # Due, but the guest had no email address: planned again once they have one.
+        NO_EMAIL = "no_email", "No guest email"
+
+    # An email still to go out (a worker may claim it once due).
+    PENDING_STATES = frozenset({State.PLANNED, State.RETRYING})
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    reservation = models.ForeignKey(
+        Reservation, on_delete=models.CASCADE, related_name="guest_messages"
+    )
+    kind = models.CharField(max_length=16, choices=MessageTemplate.Kind.choices)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
+    recipient = models.CharField(max_length=254, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(max_length=36, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    # Why it was cancelled or not sent.
+    note = models.CharField(max_length=300, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who sent or copied it; empty: Keystay on its schedule.",
+    )
+    facts_ciphertext = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "guest message"
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            # One scheduled, and one change message, waiting per stay: a re-plan moves it.
+            models.UniqueConstraint(
+                fields=["reservation", "kind", "trigger"],
+                condition=Q(state__in=["planned", "retrying"])
+                & Q(trigger__in=["schedule", "change"]),
+                name="guest_message_one_pending_per_stay",
+            ),
+        ]
+        indexes = [models.Index(fields=["reservation", "-sent_at"], name="guest_message_told")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} to {self.reservation.guest_name}"
+
+    # JSON of what the guest was told: check-in, check-out, each door and its code.
+    facts = EncryptedValue("facts_ciphertext")

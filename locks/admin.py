@@ -399,6 +399,7 @@ LISTING_FORM_FIELDS = [
     "code_length",
     "code_style",
     "prearrival_check_hours",
+    "check_in_instructions",
 ]
 
 
@@ -439,6 +440,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 ],
             },
         ),
+        ("Guests", {"fields": ["check_in_instructions"]}),
     ]
     readonly_fields = ["codes_made_outside"]
 

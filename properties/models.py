@@ -290,6 +290,14 @@ class Listing(models.Model):
             "before check-in separated by commas, e.g. 24,2. Empty: the default."
         ),
     )
+    # Told to the guest in their messages and on their page, beside the door codes.
+    check_in_instructions = models.TextField(
+        blank=True,
+        help_text=(
+            "How to get in: parking, which door first, where the key box is. Shown to the "
+            "guest in messages ({check_in_instructions}) and on their guest page."
+        ),
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

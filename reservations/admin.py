@@ -20,6 +20,7 @@ from locks.models import LockAssignment
 
 from . import (
     admin_events,  # noqa: F401  (registers the lock event and alert admins)
+    panels,
     prearrival,
     services,
 )
@@ -760,6 +761,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
             if obj is not None and self.has_change_permission(request, obj)
             else []
         )
+        # Sections of the apps above (guest messages...): see reservations.panels.
+        context["reservation_panels"] = panels.rendered(request, obj) if obj is not None else []
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Cancel: revoke the code on every lock")

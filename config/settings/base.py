@@ -190,6 +190,9 @@ LOCK_RECONCILE_GRACE_MINUTES = env.int("LOCK_RECONCILE_GRACE_MINUTES", default=1
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
 PREARRIVAL_CHECK_HOURS = env("PREARRIVAL_CHECK_HOURS", default="24,2")
+# Guest messages: a confirmed stay whose door-code email no stay event planned (one
+# confirmed again after a cancellation) is planned by a catch-up this often.
+GUEST_MESSAGES_CATCH_UP_MINUTES = env.int("GUEST_MESSAGES_CATCH_UP_MINUTES", default=5)
 # The cluster's periodic work, matched by name and brought in line with these settings
 # whenever a cluster starts (core.schedules): a changed interval applies on restart.
 KEYSTAY_SCHEDULES = [
@@ -207,6 +210,16 @@ KEYSTAY_SCHEDULES = [
         "name": "Before the guest arrives: check that every lock confirmed the code",
         "func": "reservations.tasks.prearrival_checks",
         "minutes": 1,
+    },
+    {
+        "name": "Guest messages: send the emails whose instant has come",
+        "func": "guests.tasks.send_due",
+        "minutes": 1,
+    },
+    {
+        "name": "Guest messages: plan the door-code email of stays no event planned",
+        "func": "guests.tasks.plan_missed",
+        "minutes": GUEST_MESSAGES_CATCH_UP_MINUTES,
     },
     {
         "name": "Import devices from every lock provider connection",

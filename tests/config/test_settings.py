@@ -34,6 +34,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "keystay.example.com",
     "KEYSTAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "KEYSTAY_PUBLIC_URL": "https://keystay.example.com",
 }
 
 
@@ -41,6 +42,13 @@ def test_production_settings_pass_check_deploy_without_warnings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_guest_links_would_have_no_address():
+    env = {k: v for k, v in PRODUCTION.items() if k != "KEYSTAY_PUBLIC_URL"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **env)
+    assert result.returncode != 0
+    assert "guests.W001" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -105,6 +105,29 @@ def _invitation(org: Org):
     ).invitation
 
 
+def _message_template(org: Org):
+    from guests.models import MessageTemplate
+
+    return MessageTemplate.objects.create(
+        organization=org.organization, subject="Codes for {listing}", body="{doors}"
+    )
+
+
+def _guest_message(org: Org):
+    from guests.models import GuestMessage
+
+    return GuestMessage.objects.create(
+        organization=org.organization,
+        reservation=org.reservation,
+        kind="code",
+        trigger=GuestMessage.Trigger.SCHEDULE,
+        state=GuestMessage.State.FAILED,
+        recipient="guest@example.com",
+        attempts=5,
+        last_error="SMTPServerDisconnected",
+    )
+
+
 # Model label → how to get one object of it in an organization's cast.
 BUILDERS = {
     "properties.Organization": lambda org: org.organization,
@@ -121,6 +144,8 @@ BUILDERS = {
     "reservations.Reservation": lambda org: org.reservation,
     "hooks.WebhookEndpoint": webhook_endpoint,
     "hooks.WebhookDelivery": webhook_delivery,
+    "guests.MessageTemplate": _message_template,
+    "guests.GuestMessage": _guest_message,
     "api.OrganizationAPIKey": lambda org: api_key_create(
         organization=org.organization, name="PMS", role="staff"
     )[0],
@@ -299,6 +324,14 @@ URL_KWARGS = {
             "object_id": org.reservation.pk,
             "access_id": org.reservation.lock_accesses.values_list("pk", flat=True).first() or 1,
         }
+    ],
+    # POST only (a GET is a 405), like the reservation page's own buttons.
+    "admin:guests_reservation_email": lambda org: [{"reservation_id": org.reservation.pk}],
+    "admin:guests_reservation_copy_text": lambda org: [{"reservation_id": org.reservation.pk}],
+    "admin:guests_reservation_copy_link": lambda org: [{"reservation_id": org.reservation.pk}],
+    "admin:guests_guestmessage_retry": lambda org: [{"message_id": _guest_message(org).pk}],
+    "admin:guests_messagetemplate_preview": lambda org: [
+        {"template_id": _message_template(org).pk}
     ],
     "smart_devices:import": lambda org: [_connection(org)],
     "smart_devices:connect": lambda org: [_connection(org)],

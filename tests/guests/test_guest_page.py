@@ -300,3 +300,16 @@ def test_another_organizations_member_cannot_regenerate_a_link(org_a, org_b, cli
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     assert client.get(old).status_code == 200
     assert GuestLink.objects.get(reservation=org_a.reservation).regenerated_at is None
+
+
+def test_check_in_instructions_show_with_the_codes_only(wired, client):
+    wired.listing.check_in_instructions = "The key box is left of the blue door."
+    wired.listing.save(update_fields=["check_in_instructions"])
+    reservation = wired.book(status=Reservation.Status.PENDING, days_ahead=2)
+    assert "key box" not in open_page(client, reservation).content.decode()
+    services.reservation_confirm(reservation=reservation)
+    assert (
+        "The key box is left of the blue door." in open_page(client, reservation).content.decode()
+    )
+    services.reservation_cancel(reservation=Reservation.objects.get(pk=reservation.pk))
+    assert "key box" not in open_page(client, reservation).content.decode()

@@ -1,0 +1,30 @@
+"""What guest messages do when reservations tell them a stay's code changed."""
+
+from __future__ import annotations
+
+import logging
+
+from reservations import signals
+from reservations.models import Reservation
+
+from . import services
+
+logger = logging.getLogger(__name__)
+
+
+def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):
+    """CODE_GENERATED plans the door-code email; CODE_CHANGED plans it again (new dates)
+    and tells a guest who was told already; CODE_REVOKED drops what was waiting."""
+    if event not in (signals.CODE_GENERATED, signals.CODE_CHANGED, signals.CODE_REVOKED):
+        return
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if reservation is None:
+        return
+    if event == signals.CODE_REVOKED:
+        services.messages_cancel(
+            reservation=reservation, note="The reservation was cancelled: nothing is sent."
+        )
+        return
+    services.message_plan(reservation=reservation)
+    if event == signals.CODE_CHANGED:
+        services.message_changed_check(reservation=reservation)
