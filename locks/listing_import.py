@@ -27,6 +27,7 @@ import csv
 import datetime
 import functools
 import gc
+import hashlib
 import io
 import json
 import re
@@ -34,6 +35,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.core import signing
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import NOT_PROVIDED, QuerySet
 
@@ -451,6 +453,18 @@ class Existing:
             other.assignments,
         )
 
+    def fingerprint(self) -> str:
+        """A digest of what `same_as` compares, for a plan kept without what it read."""
+        text = repr(
+            [
+                sorted(self.listings.items()),
+                sorted(self.properties.items()),
+                sorted(self.devices.items()),
+                sorted(self.assignments.items()),
+            ]
+        )
+        return hashlib.sha256(text.encode()).hexdigest()
+
 
 def in_chunks(queryset: QuerySet, lookup: str, values: Iterable) -> Iterator:
     values = list(values)
@@ -573,10 +587,18 @@ class ImportPlan:
     new_properties: dict[str, str] = field(default_factory=dict)  # name → time zone
     columns: list[str] = field(default_factory=list)  # the file's, in COLUMNS order
     lookups: dict = field(default_factory=dict)  # what load_existing was asked
+    # A kept plan (`load_plan`) holds the digest of what it read instead of `existing`.
+    fingerprint: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def still_matches(self, current: Existing) -> bool:
+        """Whether the organization still has what the plan was made from."""
+        if self.existing is not None:
+            return current.same_as(self.existing)
+        return bool(self.fingerprint) and current.fingerprint() == self.fingerprint
 
     def totals(self) -> dict[str, int]:
         counts = {NEW: 0, UPDATE: 0, SKIP: 0}
@@ -1046,9 +1068,10 @@ def apply_import(*, plan: ImportPlan) -> list[int]:
         # The plan was made outside this transaction (its Python checks take a while, and
         # on SQLite a write transaction locks out every other writer): make sure the rows
         # it read are still what they were. Only queries run from here on.
-        if not load_existing(organization=org, **plan.lookups).same_as(plan.existing):
+        current = load_existing(organization=org, **plan.lookups)
+        if not plan.still_matches(current):
             raise StalePlan()
-        properties = {name: pk for name, (pk, _zone) in plan.existing.properties.items()}
+        properties = {name: pk for name, (pk, _zone) in current.properties.items()}
         used = {row.values.get("property") for row in rows}
         created = Property.objects.bulk_create(
             [
@@ -1222,41 +1245,46 @@ def _write_assignments(rows: list[RowPlan]) -> None:
 
 
 def import_listings(
-    *, organization: Organization, data: bytes, file_format: str, dry_run: bool = False
+    *,
+    organization: Organization,
+    data: bytes,
+    file_format: str,
+    dry_run: bool = False,
+    kept_plan: str | None = None,
 ) -> ImportResult:
     """Parse, check and (unless dry_run) write a file of listings: all rows or none.
 
-    Problems (with the file, a row, or a change made meanwhile) come back in
-    `result.problems`, and then nothing was written.
+    `kept_plan` is what `dump_plan` made of the same file at its preview: it is written
+    as it is when nothing it read has changed since (then the file is not read and
+    checked again, and `result.plan` holds each row's action but not its cells);
+    otherwise, or when it is not a plan of this file for this organization, the file is
+    read and checked again. Problems (with the file, a row, or a change made meanwhile)
+    come back in `result.problems`, and then nothing was written.
     """
+    if kept_plan is not None and not dry_run:
+        with collector_paused():
+            plan = load_plan(
+                kept_plan, organization=organization, data=data, file_format=file_format
+            )
+        if plan is not None:
+            result = _try_apply(plan)
+            if result is not None:
+                return result
+            # Something changed since the preview: plan again against what is there now.
     try:
         with collector_paused():
             table = read_table(data=data, file_format=file_format)
     except ImportRefused as refused:
         return ImportResult(ImportPlan(organization, [], refused.problems), written=False)
-    for attempt in range(2):
+    for _attempt in range(2):
         with collector_paused():
             plan = plan_import(organization=organization, table=table)
         if dry_run or not plan.ok:
             return ImportResult(plan, written=False)
-        try:
-            replanned = apply_import(plan=plan)
-        except StalePlan:
-            if attempt:
-                break
-            continue  # something changed meanwhile: plan again against what is there now
-        except IntegrityError as error:
-            plan.problems = [
-                Problem(
-                    None,
-                    None,
-                    "The database refused the import, so nothing was imported "
-                    f"({type(error).__name__}). Another change may have happened at the "
-                    "same time: try again.",
-                )
-            ]
-            return ImportResult(plan, written=False)
-        return ImportResult(plan, written=True, replanned_listing_ids=replanned)
+        result = _try_apply(plan)
+        if result is not None:
+            return result
+        # Something changed meanwhile: plan again against what is there now, once.
     plan.problems = [
         Problem(
             None,
@@ -1266,6 +1294,135 @@ def import_listings(
         )
     ]
     return ImportResult(plan, written=False)
+
+
+def _try_apply(plan: ImportPlan) -> ImportResult | None:
+    """Apply a plan; None when what it read has changed (nothing was written)."""
+    try:
+        replanned = apply_import(plan=plan)
+    except StalePlan:
+        return None
+    except IntegrityError as error:
+        plan.problems = [
+            Problem(
+                None,
+                None,
+                "The database refused the import, so nothing was imported "
+                f"({type(error).__name__}). Another change may have happened at the "
+                "same time: try again.",
+            )
+        ]
+        return ImportResult(plan, written=False)
+    return ImportResult(plan, written=True, replanned_listing_ids=replanned)
+
+
+# ---------------------------------------------------------------------------------------
+# A plan kept between the preview and its confirmation
+# ---------------------------------------------------------------------------------------
+
+# Bump when what a kept plan means changes: a plan kept by another version is not used.
+PLAN_VERSION = 1
+TIME_FIELDS = ("check_in_time", "check_out_time")
+_plan_signer = signing.Signer(salt="locks.listing_import.kept-plan")
+
+
+def _file_digest(data: bytes, file_format: str) -> str:
+    return hashlib.sha256(file_format.encode() + b"\0" + data).hexdigest()
+
+
+def dump_plan(plan: ImportPlan, *, data: bytes, file_format: str) -> str:
+    """A checked plan as signed text, kept beside its upload for the confirm.
+
+    The confirm then writes it without reading and checking the file again (half of its
+    time), once it has made sure that the organization still has what the plan read
+    (`Existing.fingerprint`, inside the write transaction). Signed: whoever can write to
+    the uploads' folder or cache could otherwise hand the confirm a plan no check made.
+    """
+    if not plan.ok or plan.existing is None:
+        raise ValueError("only a checked plan is kept")
+    with collector_paused():
+        payload = _plan_payload(plan, data, file_format)
+        return _plan_signer.sign(json.dumps(payload, separators=(",", ":")))
+
+
+def _plan_payload(plan: ImportPlan, data: bytes, file_format: str) -> dict:
+    rows = [
+        [
+            row.row,
+            row.external_id,
+            row.action,
+            row.listing_id,
+            row.property_name,
+            row.new_property,
+            {
+                name: value.isoformat() if isinstance(value, datetime.time) else value
+                for name, value in row.values.items()
+            },
+            None
+            if row.lock_plan is None
+            else [row.lock_plan.delete, row.lock_plan.update, row.lock_plan.create],
+        ]
+        for row in plan.rows
+    ]
+    return {
+        "version": PLAN_VERSION,
+        "organization": plan.organization.pk,
+        "file": _file_digest(data, file_format),
+        "fingerprint": plan.existing.fingerprint(),
+        "lookups": plan.lookups,
+        "new_properties": plan.new_properties,
+        "columns": plan.columns,
+        "rows": rows,
+    }
+
+
+def load_plan(
+    text: str, *, organization: Organization, data: bytes, file_format: str
+) -> ImportPlan | None:
+    """The plan `dump_plan` kept for this file and organization, or None (not signed by
+    Keystay, made by another version, for another file or organization)."""
+    try:
+        payload = json.loads(_plan_signer.unsign(text))
+    except (signing.BadSignature, ValueError, TypeError):
+        return None
+    if (
+        payload.get("version") != PLAN_VERSION
+        or payload.get("organization") != organization.pk
+        or payload.get("file") != _file_digest(data, file_format)
+    ):
+        return None
+    rows = []
+    for number, external_id, action, listing_id, prop, new_prop, values, locks in payload["rows"]:
+        for name in TIME_FIELDS:
+            if values.get(name) is not None:
+                values[name] = datetime.time.fromisoformat(values[name])
+        rows.append(
+            RowPlan(
+                row=number,
+                external_id=external_id,
+                action=action,
+                property_name=prop,
+                new_property=new_prop,
+                listing_id=listing_id,
+                values=values,
+                lock_plan=None
+                if locks is None
+                else LockPlan(
+                    delete=locks[0],
+                    update=[tuple(a) for a in locks[1]],
+                    create=[tuple(a) for a in locks[2]],
+                ),
+            )
+        )
+    return ImportPlan(
+        organization=organization,
+        rows=rows,
+        problems=[],
+        new_properties=payload["new_properties"],
+        columns=payload["columns"],
+        lookups=payload["lookups"],
+        fingerprint=payload["fingerprint"],
+    )
 
 
 # ---------------------------------------------------------------------------------------
