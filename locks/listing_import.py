@@ -10,7 +10,7 @@ A plain service in four steps, shared by the admin, `manage.py import_listings` 
   checked in Python, column by column; each problem names its row and the file's own
   column name. The plan says what each row does (new, update, skip) and writes nothing.
 - apply (`apply_import`): one short transaction writes everything in bulk (new listings and
-  lock assignments with one executemany INSERT per table), after checking that nothing the
+  lock assignments in INSERTs of hundreds of rows each), after checking that nothing the
   plan read has changed since; any problem writes nothing.
 - then the stays of the listings whose codes depend on what changed re-plan after the
   commit, in short chunks (`listing_locks_changed`, defer=True).
@@ -1140,12 +1140,14 @@ def _create_listings(rows: list[RowPlan], properties: dict[str, int], org: Organ
 def _insert_many(
     model: type[models.Model], columns: Sequence[str], rows: list[tuple], *, omitted=None
 ) -> None:
-    """INSERT rows of `columns` (field attnames) with one executemany; every other column,
-    and every cell that is `omitted`, takes the model's default as `bulk_create` gives it.
+    """INSERT rows of `columns` (field attnames), hundreds of rows per statement; every
+    other column, and every cell that is `omitted`, takes the model's default as
+    `bulk_create` gives it.
 
     Not `bulk_create`: building a model instance per row and its SQL value by value costs
-    most of a second per 10,000 rows, more than the database takes to write them. Sends no
-    signal (neither does `bulk_create`).
+    most of a second per 10,000 rows, more than SQLite takes to write them. Not one
+    executemany either: PostgreSQL would parse and plan every row's INSERT on its own.
+    Sends no signal (neither does `bulk_create`).
     """
     if not rows:
         return
@@ -1173,10 +1175,11 @@ def _insert_many(
         def convert(value):
             if value is omitted:
                 return fill()
+            key = (type(value), value)  # True and 1 are equal keys, not equal values
             try:
-                return memo[value]
+                return memo[key]
             except KeyError:
-                memo[value] = db_value = f.get_db_prep_save(value, db)
+                memo[key] = db_value = f.get_db_prep_save(value, db)
                 return db_value
             except TypeError:  # not hashable
                 return f.get_db_prep_save(value, db)
@@ -1185,19 +1188,23 @@ def _insert_many(
 
     converters = [converter(f) for f in given]
     fills = [default(f) for f in others]
-    params = [
-        [convert(value) for convert, value in zip(converters, row, strict=True)]
-        + [fill() for fill in fills]
-        for row in rows
-    ]
+    fields = given + others
     quote = db.ops.quote_name
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(
-        quote(model._meta.db_table),
-        ", ".join(quote(f.column) for f in given + others),
-        ", ".join(["%s"] * (len(given) + len(others))),
+    head = "INSERT INTO {} ({}) ".format(
+        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
     )
+    size = max(1, min(WRITE_BATCH, db.ops.bulk_batch_size(fields, rows)))
     with db.cursor() as cursor:
-        cursor.executemany(sql, params)
+        for start in range(0, len(rows), size):
+            batch = rows[start : start + size]
+            params = []
+            for row in batch:
+                params.extend(
+                    [convert(value) for convert, value in zip(converters, row, strict=True)]
+                )
+                params.extend(fill() for fill in fills)
+            values = db.ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * len(batch))
+            cursor.execute(head + values, params)
 
 
 def _update_listings(rows: list[RowPlan], properties: dict[str, int]) -> None:
