@@ -15,6 +15,10 @@ A plain service in four steps, shared by the admin, `manage.py import_listings` 
 - then the stays of the listings whose codes depend on what changed re-plan after the
   commit, in short chunks (`listing_locks_changed`, defer=True).
 
+The admin's preview keeps its plan (`dump_plan`, signed) beside the upload; its confirm
+writes that plan when nothing the preview read has changed, without reading and checking
+the file again (`import_listings(kept_plan=…)`), and plans the file anew otherwise.
+
 Everything is looked up inside the organization: another organization's external ids,
 properties and devices are never read, so a file cannot reach them.
 """
@@ -1329,8 +1333,14 @@ def _try_apply(plan: ImportPlan) -> ImportResult | None:
 
 # Bump when what a kept plan means changes: a plan kept by another version is not used.
 PLAN_VERSION = 1
-TIME_FIELDS = ("check_in_time", "check_out_time")
-_plan_signer = signing.Signer(salt="locks.listing_import.kept-plan")
+# Times travel as text in the kept plan's JSON.
+TIME_FIELDS = tuple(
+    name for name in LISTING_FIELDS if isinstance(Listing._meta.get_field(name), models.TimeField)
+)
+
+
+def _plan_signer() -> signing.Signer:
+    return signing.Signer(salt="locks.listing_import.kept-plan")  # the secret key of now
 
 
 def _file_digest(data: bytes, file_format: str) -> str:
@@ -1349,7 +1359,7 @@ def dump_plan(plan: ImportPlan, *, data: bytes, file_format: str) -> str:
         raise ValueError("only a checked plan is kept")
     with collector_paused():
         payload = _plan_payload(plan, data, file_format)
-        return _plan_signer.sign(json.dumps(payload, separators=(",", ":")))
+        return _plan_signer().sign(json.dumps(payload, separators=(",", ":")))
 
 
 def _plan_payload(plan: ImportPlan, data: bytes, file_format: str) -> dict:
@@ -1389,7 +1399,7 @@ def load_plan(
     """The plan `dump_plan` kept for this file and organization, or None (not signed by
     Keystay, made by another version, for another file or organization)."""
     try:
-        payload = json.loads(_plan_signer.unsign(text))
+        payload = json.loads(_plan_signer().unsign(text))
     except (signing.BadSignature, ValueError, TypeError):
         return None
     if (
