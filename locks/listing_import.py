@@ -485,12 +485,13 @@ def load_existing(
     with_locks: bool,
 ) -> Existing:
     org = organization.pk
+    # Unordered: the model's ordering would join every listing's property and sort them.
     listings = {
         row[1]: (row[0], *row[2:])
         for row in in_chunks(
-            Listing.objects.filter(organization_id=org).values_list(
-                "pk", "external_id", "property_id", *LISTING_FIELDS
-            ),
+            Listing.objects.filter(organization_id=org)
+            .order_by()
+            .values_list("pk", "external_id", "property_id", *LISTING_FIELDS),
             "external_id",
             external_ids,
         )
@@ -1132,7 +1133,9 @@ def _create_listings(rows: list[RowPlan], properties: dict[str, int], org: Organ
     )
     ids = dict(
         in_chunks(
-            Listing.objects.filter(organization_id=org.pk).values_list("external_id", "pk"),
+            Listing.objects.filter(organization_id=org.pk)
+            .order_by()
+            .values_list("external_id", "pk"),
             "external_id",
             [row.external_id for row in rows],
         )
