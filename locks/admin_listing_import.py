@@ -30,6 +30,7 @@ from .listing_import import (
     SKIP,
     UPDATE,
     ImportPlan,
+    dump_plan,
     export_listings,
     format_for_name,
     import_listings,
@@ -225,6 +226,7 @@ class ListingImportExportMixin:
                 file_name=upload.name,
                 file_format=file_format,
                 data=data,
+                plan=dump_plan(result.plan, data=data, file_format=file_format),
             )
             context["import_preview"] = preview_table(result.plan)
             context["import_summary"] = preview_summary(result.plan)
@@ -250,7 +252,10 @@ class ListingImportExportMixin:
             )
             return HttpResponseRedirect(import_url)
         result = import_listings(
-            organization=organization, data=pending.data, file_format=pending.file_format
+            organization=organization,
+            data=pending.data,
+            file_format=pending.file_format,
+            kept_plan=pending.plan,  # written as previewed, if nothing changed since
         )
         if not result.written:
             # Something changed between preview and confirm: nothing was written.

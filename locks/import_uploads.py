@@ -5,7 +5,8 @@ person previewed, for which organization. Confirming takes the key back: a key t
 session did not preview (another person's, a crafted one, a file name) is unknown, and
 no file is touched. The upload waits in the cache when the cache is shared between
 processes (Redis), otherwise in a folder of this machine's temporary directory, named by
-the key alone.
+the key alone; the plan its preview made (signed text, see `listing_import.dump_plan`)
+waits beside it, so that the confirm need not check the file again.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class PendingUpload:
     file_name: str
     file_format: str
     data: bytes
+    plan: str | None = None  # the preview's plan, `listing_import.dump_plan`
 
 
 def _in_cache() -> bool:
@@ -45,34 +47,50 @@ def _folder() -> FileSystemStorage:
     return FileSystemStorage(location=Path(tempfile.gettempdir()) / "keystay-listing-imports")
 
 
-def _write(key: str, data: bytes) -> None:
+# What is stored under a key: the upload itself, and its preview's plan.
+PARTS = ("", ".plan")
+
+
+def _write(name: str, data: bytes) -> None:
     if _in_cache():
-        cache.set(f"listing-import:{key}", data, timeout=MAX_AGE_SECONDS)
+        cache.set(f"listing-import:{name}", data, timeout=MAX_AGE_SECONDS)
     else:
-        _folder().save(key, ContentFile(data))
+        _folder().save(name, ContentFile(data))
 
 
-def _read(key: str) -> bytes | None:
+def _read(name: str) -> bytes | None:
     if _in_cache():
-        return cache.get(f"listing-import:{key}")
+        return cache.get(f"listing-import:{name}")
     folder = _folder()
-    if not folder.exists(key):
+    if not folder.exists(name):
         return None
-    with folder.open(key, "rb") as stored:
+    with folder.open(name, "rb") as stored:
         return stored.read()
 
 
 def _delete(key: str) -> None:
-    if _in_cache():
-        cache.delete(f"listing-import:{key}")
-    else:
-        _folder().delete(key)
+    for part in PARTS:
+        if _in_cache():
+            cache.delete(f"listing-import:{key}{part}")
+        else:
+            _folder().delete(key + part)
 
 
-def store(request, *, organization_id: int, file_name: str, file_format: str, data: bytes) -> str:
-    """Keep an upload for its confirmation by the same person; returns its key."""
+def store(
+    request,
+    *,
+    organization_id: int,
+    file_name: str,
+    file_format: str,
+    data: bytes,
+    plan: str | None = None,
+) -> str:
+    """Keep an upload (and its preview's plan) for its confirmation by the same person;
+    returns its key."""
     key = secrets.token_urlsafe(32)
     _write(key, data)
+    if plan is not None:
+        _write(key + ".plan", plan.encode())
     pending = dict(request.session.get(SESSION_KEY, {}))
     pending[key] = {
         "user": request.user.pk,
@@ -103,6 +121,7 @@ def take(request, key: str) -> PendingUpload | None:
     request.session[SESSION_KEY] = pending
     try:
         data = _read(key)
+        plan = _read(key + ".plan")
     finally:
         _delete(key)
     if (
@@ -111,4 +130,11 @@ def take(request, key: str) -> PendingUpload | None:
         or time.time() - entry["at"] > MAX_AGE_SECONDS
     ):
         return None
-    return PendingUpload(key, entry["organization"], entry["name"], entry["format"], data)
+    return PendingUpload(
+        key,
+        entry["organization"],
+        entry["name"],
+        entry["format"],
+        data,
+        plan=plan.decode() if plan is not None else None,
+    )

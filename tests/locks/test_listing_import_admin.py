@@ -11,6 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from locks.listing_import import COLUMNS, FORMATS
 from locks.models import LockAssignment
@@ -623,3 +624,39 @@ def test_json_file_imports(manager_client, org_a):
     import_ok(manager_client, data, name="listings.json", fmt="json")
 
     assert Listing.objects.get(external_id="J-1").code_length == 7
+
+
+def test_new_listings_get_the_same_defaults_as_one_added_by_hand(manager_client, org_a):
+    """The import writes new listings in bulk, not through the model: every column it
+    does not set must still hold the model's default, and the creation time."""
+    header = ["property", "name", "external_id", "primary_lock"]
+    started = timezone.now()
+
+    import_ok(
+        manager_client,
+        csv_file([["Alpha House", "Loft", "LOFT-9", "Alpha Front Door"]], header=header),
+    )
+
+    loft = Listing.objects.get(external_id="LOFT-9")
+    by_hand = Listing(property=org_a.property)
+    for name in (
+        "check_in_time",
+        "check_out_time",
+        "code_lead_time_minutes",
+        "code_length",
+        "buffer_before_minutes",
+        "buffer_after_minutes",
+        "override_max_extension_minutes",
+        "code_style",
+        "prearrival_check_hours",
+        "active",
+    ):
+        assert getattr(loft, name) == getattr(by_hand, name), name
+    assert started <= loft.created_at <= timezone.now()
+    (assignment,) = loft.assignments.all()
+    assert (assignment.device, assignment.role, assignment.guest_access) == (
+        org_a.device,
+        "primary",
+        True,
+    )
+    assert started <= assignment.created_at <= timezone.now()
