@@ -27,6 +27,7 @@ from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .selectors import DAYS, stays_by_local_day, without_guest_door
 
 State = LockAccess.State
 STATE_COLORS = {
@@ -346,6 +347,8 @@ class FailingFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             ("failing", "A lock is failing"),
+            ("late", "Late: not sent when due"),
+            ("no_door", "A code but no door"),
             ("requested", "Sent, not yet confirmed"),
             ("confirmed", "Confirmed on the locks"),
         ]
@@ -355,10 +358,42 @@ class FailingFilter(admin.SimpleListFilter):
         if self.value() == "failing":
             failing = LockAccess.objects.filter(state=State.FAILED)
             return queryset.filter(pk__in=failing.values("reservation_id"))
+        if self.value() == "late":
+            late = LockAccess.objects.filter(LockAccess.late(timezone.now()))
+            return queryset.filter(pk__in=late.values("reservation_id"))
+        if self.value() == "no_door":
+            return queryset.filter(without_guest_door(timezone.now()))
         if self.value() in (State.REQUESTED, State.CONFIRMED):
             matching = LockAccess.objects.filter(state=self.value(), wanted=True)
             return queryset.filter(pk__in=matching.values("reservation_id"))
         return queryset
+
+
+class LocalDayFilter(admin.SimpleListFilter):
+    """Stays arriving (or leaving) on each property's own today or tomorrow: the
+    dashboard's lists, one click away."""
+
+    def lookups(self, request, model_admin):
+        return [(key, key.capitalize()) for key in DAYS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in DAYS:
+            return queryset
+        days = stays_by_local_day(queryset, now=timezone.now())
+        stays = getattr(days, self.stays)[DAYS[self.value()]]
+        return queryset.filter(pk__in=[reservation.pk for reservation in stays])
+
+
+class ArrivingFilter(LocalDayFilter):
+    title = "arriving"
+    parameter_name = "arriving"
+    stays = "arrivals"
+
+
+class LeavingFilter(LocalDayFilter):
+    title = "leaving"
+    parameter_name = "leaving"
+    stays = "departures"
 
 
 def _door_note(door) -> str:
@@ -391,6 +426,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
     list_filter = [
         "status",
         FailingFilter,
+        ArrivingFilter,
+        LeavingFilter,
         ("listing__property", admin.RelatedOnlyFieldListFilter),
         ("listing", admin.RelatedOnlyFieldListFilter),
         "source",

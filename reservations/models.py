@@ -339,6 +339,23 @@ class LockAccess(models.Model):
         """Rows no worker holds at `now` (no lease, or a lease run out)."""
         return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
+    # The sweep runs every minute and a worker holds a row for at most five (its lease): a
+    # code still not sent this long after its instant is late, the work stuck or not running.
+    LATE_AFTER = datetime.timedelta(minutes=10)
+
+    @classmethod
+    def late(cls, now) -> Q:
+        """Codes for the guest still waiting to go on their lock (planned, or being sent)
+        more than LATE_AFTER past the instant they were due, while their window still
+        matters."""
+        cutoff = now - cls.LATE_AFTER
+        return Q(
+            Q(due_at__lt=cutoff) | Q(due_at__isnull=True, program_at__lt=cutoff),
+            wanted=True,
+            state__in=[cls.State.PLANNED, cls.State.PROGRAMMING],
+            ends_at__gt=now,
+        )
+
     def current_state(self, now=None) -> str:
         """The state at `now`: a code confirmed on the lock inside its window is active."""
         now = now or timezone.now()
