@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.crypto import EncryptedValue
+from core.timezones import format_instant
 from locks.models import Device, LockProviderConnection, UnmanagedCode
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization
 
@@ -415,7 +416,7 @@ class LockAccessLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} ({format_instant(self.at)})"
 
 
 class AccessOverride(models.Model):
@@ -549,7 +550,7 @@ class LockEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.device} ({self.occurred_at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} at {self.device} ({format_instant(self.occurred_at)})"
 
     @property
     def is_door_event(self) -> bool:
