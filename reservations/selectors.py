@@ -252,6 +252,9 @@ class LockAtRisk:
     device: Device
     problems: list[str]
     arrivals: list[Reservation]
+    # Its open alerts, and the zone to show their times in (the dashboard fills them).
+    alerts: list[DeviceAlert] = dataclasses.field(default_factory=list)
+    zone: zoneinfo.ZoneInfo | None = None
 
 
 def locks_at_risk(*, user, now, within=LOCK_HEALTH_WINDOW) -> list[LockAtRisk]:

@@ -49,7 +49,15 @@ def dashboard(request):
         for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:200]
         if not access.device.codes_unsupported
     ]
+    # Each lock in trouble once: with the arrivals it puts at risk at the top, else below.
+    at_risk = locks_at_risk(user=user, now=now)
     locks = locks_in_trouble(user=user)
+    alerts_of = {row.device.pk: row for row in locks}
+    for row in at_risk:
+        trouble = alerts_of.get(row.device.pk)
+        row.alerts = trouble.alerts if trouble else []
+        row.zone = trouble.zone if trouble else None
+    shown_above = {row.device.pk for row in at_risk}
     zones = (
         scope_queryset(Property.objects.all(), user)
         .order_by("time_zone")
@@ -61,7 +69,7 @@ def dashboard(request):
         "title": "Dashboard",
         "zones": list(zones),
         # First: what could keep a guest arriving soon out, then codes not on their doors.
-        "at_risk": locks_at_risk(user=user, now=now),
+        "at_risk": at_risk,
         "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
         "prearrival": prearrival_alerts(user=user),
         "failing": failing,
@@ -73,7 +81,8 @@ def dashboard(request):
         "unconfirmed": list(
             accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
         ),
-        "locks": locks,
+        "locks": [row for row in locks if row.device.pk not in shown_above],
+        "locks_count": len(locks),
         "offline_count": sum(1 for row in locks if "offline" in row.problems),
         "low_battery_count": sum(
             1 for row in locks if row.device.removed_at is None and row.device.battery_is_low
@@ -95,5 +104,9 @@ def alert_acknowledge_view(request, pk: int):
     alert = get_object_or_404(scope_queryset(DeviceAlert.objects.all(), request.user), pk=pk)
     alert = alert_acknowledge(alert=alert, by=request.user)
     messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.device}.")
-    section = "#prearrival" if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED else "#alerts"
+    # Back to the alert's row: its stay's, or its lock's (each lock is listed once).
+    if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED:
+        section = "#prearrival"
+    else:
+        section = f"#lock-{alert.device_id}"
     return redirect(reverse("dashboard") + section)

@@ -74,6 +74,9 @@ def test_the_dashboard_after_a_stay_ended_early_and_another_cancelled(page, live
         expect(locks).to_contain_text("offline")
         expect(locks).to_contain_text("battery 4%")
         expect(page.get_by_text("Pool House", exact=True)).to_have_count(1)
+        # Side Door (12 %) is on Carla's way in: listed once, at the top, not again below.
+        expect(page.locator("#lock-health tr.ks-lock", has_text="Side Door")).to_have_count(1)
+        expect(page.locator("tr.ks-lock", has_text="Side Door")).to_have_count(1)
 
         # Every time with its zone named, and the zone said once at the top.
         expect(page.locator("#zones")).to_contain_text("Europe/Lisbon")

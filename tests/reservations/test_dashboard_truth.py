@@ -230,6 +230,35 @@ def test_an_offline_lock_low_on_battery_is_listed_once(org_a, manager_client, or
     assert "Cellar Door" not in client.get(reverse("dashboard")).content.decode()
 
 
+def test_a_lock_a_guest_needs_soon_is_listed_once_at_the_top_with_its_alert(org_a, manager_client):
+    door = org_a.device  # the listing's guest-access lock
+    Device.objects.filter(pk=door.pk).update(online=False, battery_level=0.1)
+    alert = DeviceAlert.objects.create(
+        organization=org_a.organization,
+        device=door,
+        kind=DeviceAlert.Kind.OFFLINE,
+        opened_at=timezone.now(),
+    )
+    services.reservation_create(
+        listing=org_a.listing,
+        guest_name="Sam Soon",
+        check_in=timezone.now() + datetime.timedelta(hours=20),
+        check_out=timezone.now() + datetime.timedelta(days=3),
+        status=Reservation.Status.CONFIRMED,
+    )
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    assert page.count(f'data-device="{door.pk}"') == 1  # one row for the lock
+    top = row_of(section(page, "lock-health"), "ks-at-risk ks-lock", "Sam Soon")
+    assert "offline" in top and "battery 10%" in top and "Lock offline" in top
+    assert reverse("alert_acknowledge", args=[alert.pk]) in top
+    below = section(page, "alerts")
+    assert "Locks offline, low on battery or raising an alert (1)" in below  # counted
+    assert "1 offline" in below and "1 open alert" in below
+    # Acknowledged, back to the lock's row.
+    response = manager_client.post(reverse("alert_acknowledge", args=[alert.pk]))
+    assert response["Location"].endswith(f"#lock-{door.pk}")
+
+
 def test_a_door_that_takes_no_codes_is_said_so_not_failing(org_a, manager_client, settings):
     settings.SEAM_FAKE_ENDPOINT = "http://127.0.0.1:8787"
     entrance = DeviceFactory(
