@@ -4,8 +4,10 @@ shown (the property's zone is), there is an icon, "View site" opens the dashboar
 import preview keeps the lock columns in view."""
 
 import datetime
+import pathlib
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 from playwright.sync_api import expect
 
@@ -17,6 +19,8 @@ from tests.e2e.browser import sign_in
 from tests.factories import DeviceFactory, ListingFactory, LockAssignmentFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+SCREENSHOTS = pathlib.Path(settings.BASE_DIR) / "test-results/screenshots"
 
 GUESTS = [
     "Maria Fernanda Albuquerque da Silva",
@@ -98,7 +102,8 @@ def test_the_reservations_list_fits_a_1366_pixel_screen(page, live_server, org_a
             "%Y-%m-%d %H:%M %Z"
         )
     )
-    page.screenshot(path="test-results/screenshots/reservations-list.png", full_page=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "reservations-list.png"), full_page=False)
 
 
 def test_the_reservation_page_names_the_propertys_zone_not_the_servers_offset(
