@@ -1,5 +1,7 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.shortcuts import redirect
+from django.templatetags.static import static
+from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
 from guests.views import guest_link_regenerate, guest_page
@@ -10,9 +12,13 @@ from reservations.views import alert_acknowledge_view, dashboard
 admin.site.site_header = "Keystay"
 admin.site.site_title = "Keystay"
 admin.site.index_title = "Door codes for every stay"
+# "View site" opens what a member looks at first: the dashboard.
+admin.site.site_url = reverse_lazy("dashboard")
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    # Browsers ask for /favicon.ico on pages without an icon link (the API's JSON, say).
+    path("favicon.ico", lambda request: redirect(static("keystay/favicon.svg"))),
     path("admin/smart-devices/", include("locks.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path(

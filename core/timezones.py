@@ -4,6 +4,23 @@ import datetime
 import zoneinfo
 
 from django.core.exceptions import ValidationError
+from django.utils import dateformat, timezone
+
+# How Keystay writes an instant, everywhere: "2026-11-30 15:25 WET", the zone named by its
+# abbreviation as the clocks there say it. In Django's date-format syntax: the project's
+# formats module (config/formats) makes it Django's own rendering of every date-time (admin
+# lists, read-only fields, history) and templates write `|date:"DATETIME_FORMAT"`.
+DATETIME_FORMAT = "Y-m-d H:i T"
+DATE_FORMAT = "Y-m-d"
+TIME_FORMAT = "H:i"
+
+
+def format_instant(value: datetime.datetime | None, zone: zoneinfo.ZoneInfo | None = None) -> str:
+    """An instant as pages show it, in `zone` (the current time zone when None); "—" for
+    none."""
+    if value is None:
+        return "—"
+    return dateformat.format(timezone.localtime(value, zone), DATETIME_FORMAT)
 
 
 def validate_time_zone(value: str) -> None:

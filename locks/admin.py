@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from core import access
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.timezones import format_instant
 from properties import services as property_services
 from properties.models import Listing
 
@@ -143,9 +144,9 @@ class UnmanagedCodeInline(admin.TabularInline):
 def _window(code: UnmanagedCode) -> str:
     if code.is_ongoing:
         return "Always (ongoing)"
-    starts = f"{code.starts_at:%Y-%m-%d %H:%M}" if code.starts_at else "…"
-    ends = f"{code.ends_at:%Y-%m-%d %H:%M}" if code.ends_at else "…"
-    return f"{starts} → {ends} UTC"
+    starts = format_instant(code.starts_at) if code.starts_at else "…"
+    ends = format_instant(code.ends_at) if code.ends_at else "…"
+    return f"{starts} → {ends}"
 
 
 @admin.register(Device)
@@ -166,7 +167,9 @@ class DeviceAdmin(OrganizationScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is not None and self.has_change_permission(request, obj):
             return ["use_backup_pool"]
-        return super().get_fields(request, obj)
+        # The battery as a percentage, where the provider's 0–1 level would be.
+        fields = [name for name in super().get_fields(request, obj) if name != "battery"]
+        return ["battery" if name == "battery_level" else name for name in fields]
 
     list_display = [
         "name",
@@ -189,7 +192,7 @@ class DeviceAdmin(OrganizationScopedAdmin):
     ]
     list_select_related = ["connection"]
     search_fields = ["name", "provider_device_id", "manufacturer", "model"]
-    readonly_fields = ["last_synced_at", "removed_at", "created_at"]
+    readonly_fields = ["battery", "last_synced_at", "removed_at", "created_at"]
     inlines = [UnmanagedCodeInline]
 
     def get_queryset(self, request):

@@ -25,7 +25,9 @@ from properties.models import Organization
 
 from . import import_uploads
 from .listing_import import (
+    COLUMNS,
     FORMATS,
+    LOCK_COLUMNS,
     NEW,
     SKIP,
     UPDATE,
@@ -94,6 +96,18 @@ class ListingExportForm(forms.Form):
     format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="csv")
 
 
+# The preview shows which listing a row is, then its locks (what an import most often
+# changes), then the rest: the lock columns stay in view on a laptop's screen.
+PREVIEW_FIRST = ("property", "name", "external_id", *LOCK_COLUMNS)
+
+
+def _preview_rank(cell: tuple[str, str, str | None]) -> int:
+    column = cell[0]
+    if column in PREVIEW_FIRST:
+        return PREVIEW_FIRST.index(column)
+    return len(PREVIEW_FIRST) + COLUMNS.index(column)
+
+
 def preview_table(plan: ImportPlan) -> SafeString:
     """One table row per file row: what it creates, updates (old → new) or skips.
 
@@ -101,7 +115,7 @@ def preview_table(plan: ImportPlan) -> SafeString:
     """
     if not plan.rows:
         return mark_safe("<p>The file has no rows to import.</p>")
-    columns = [column for column, _new, _old in plan.rows[0].cells]
+    columns = [column for column, _new, _old in sorted(plan.rows[0].cells, key=_preview_rank)]
     parts = [
         '<table id="listing-import-preview" class="import-preview"><thead><tr>',
         "<th>Row</th><th>Action</th>",
@@ -110,10 +124,10 @@ def preview_table(plan: ImportPlan) -> SafeString:
     ]
     for row in plan.rows:
         parts.append(
-            f'<tr class="{row.action}"><td>{row.row}</td>'
+            f'<tr class="{row.action}"><td class="row-number">{row.row}</td>'
             f'<td class="import-type">{ACTION_LABELS[row.action]}</td>'
         )
-        for column, new, old in row.cells:
+        for column, new, old in sorted(row.cells, key=_preview_rank):
             text = escape(new) if new else "—"
             if old is not None:
                 parts.append(

@@ -66,12 +66,15 @@ def _connections(user) -> list[LockProviderConnection]:
     A fixed number of queries, however many connections and devices there are.
     """
     # Present devices first, the ones removed at the provider after them.
-    devices = Device.objects.order_by(
-        F("removed_at").asc(nulls_first=True), "name"
-    ).prefetch_related(
-        Prefetch(
-            "assignments",
-            LockAssignment.objects.select_related("listing").order_by("role", "listing__name"),
+    # Each device's organization: its battery threshold decides "low".
+    devices = (
+        Device.objects.select_related("organization")
+        .order_by(F("removed_at").asc(nulls_first=True), "name")
+        .prefetch_related(
+            Prefetch(
+                "assignments",
+                LockAssignment.objects.select_related("listing").order_by("role", "listing__name"),
+            )
         )
     )
     queryset = (

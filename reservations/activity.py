@@ -22,7 +22,7 @@ from .models import DeviceAlert, LockAccess, LockEvent
 RESERVATION_EVENTS_LIMIT = 200
 
 
-def _first_zone(device) -> zoneinfo.ZoneInfo | None:
+def device_zone(device) -> zoneinfo.ZoneInfo | None:
     """The zone of a device's first listing (prefetched assignments), if any."""
     for assignment in device.assignments.all():
         return assignment.listing.property.zone
@@ -40,7 +40,7 @@ def with_zones(events: Iterable[LockEvent]) -> list[LockEvent]:
     """Events (from `feed_events`, which prefetches what this reads) with their zone."""
     rows = list(events)
     for event in rows:
-        event.zone = _first_zone(event.device)
+        event.zone = device_zone(event.device)
     return rows
 
 

@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
+from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
 
@@ -28,6 +29,7 @@ from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .selectors import DAYS, stays_by_local_day, without_guest_door
 
 State = LockAccess.State
 STATE_COLORS = {
@@ -49,12 +51,6 @@ def _in_zone(value, zone: zoneinfo.ZoneInfo):
     Returns None for a time that does not exist there (skipped by a daylight-saving change).
     """
     return local_instant(timezone.make_naive(value, timezone.get_current_timezone()), zone)
-
-
-def _local(value, zone) -> str:
-    if value is None:
-        return "—"
-    return timezone.localtime(value, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class ReservationForm(forms.ModelForm):
@@ -84,6 +80,11 @@ class ReservationForm(forms.ModelForm):
         for name in ("check_in", "check_out"):
             if name in self.fields:
                 self.fields[name].validators.append(validate_year_range)
+                if self.instance.listing_id:
+                    # The zone the times are typed in (the admin hides Django's note
+                    # about the browser's offset from the server, which says nothing here).
+                    zone = self.instance.listing.property.time_zone
+                    self.fields[name].help_text = f"Times in {zone}, the property's zone."
 
     def clean(self):
         cleaned = super().clean()
@@ -257,6 +258,9 @@ class OverrideForm(forms.ModelForm):
         # Refused while the field is cleaned, before clean() reads the time in the zone.
         for name in ("starts_at", "ends_at"):
             self.fields[name].validators.append(validate_year_range)
+            if reservation is not None:
+                zone = reservation.listing.property.time_zone
+                self.fields[name].help_text = f"Times in {zone}. Empty: the stay's window."
 
     def clean(self):
         cleaned = super().clean()
@@ -347,6 +351,8 @@ class FailingFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         return [
             ("failing", "A lock is failing"),
+            ("late", "Late: not sent when due"),
+            ("no_door", "A code but no door"),
             ("requested", "Sent, not yet confirmed"),
             ("confirmed", "Confirmed on the locks"),
         ]
@@ -356,10 +362,42 @@ class FailingFilter(admin.SimpleListFilter):
         if self.value() == "failing":
             failing = LockAccess.objects.filter(state=State.FAILED)
             return queryset.filter(pk__in=failing.values("reservation_id"))
+        if self.value() == "late":
+            late = LockAccess.objects.filter(LockAccess.late(timezone.now()))
+            return queryset.filter(pk__in=late.values("reservation_id"))
+        if self.value() == "no_door":
+            return queryset.filter(without_guest_door(timezone.now()))
         if self.value() in (State.REQUESTED, State.CONFIRMED):
             matching = LockAccess.objects.filter(state=self.value(), wanted=True)
             return queryset.filter(pk__in=matching.values("reservation_id"))
         return queryset
+
+
+class LocalDayFilter(admin.SimpleListFilter):
+    """Stays arriving (or leaving) on each property's own today or tomorrow: the
+    dashboard's lists, one click away."""
+
+    def lookups(self, request, model_admin):
+        return [(key, key.capitalize()) for key in DAYS]
+
+    def queryset(self, request, queryset):
+        if self.value() not in DAYS:
+            return queryset
+        days = stays_by_local_day(queryset, now=timezone.now())
+        stays = getattr(days, self.stays)[DAYS[self.value()]]
+        return queryset.filter(pk__in=[reservation.pk for reservation in stays])
+
+
+class ArrivingFilter(LocalDayFilter):
+    title = "arriving"
+    parameter_name = "arriving"
+    stays = "arrivals"
+
+
+class LeavingFilter(LocalDayFilter):
+    title = "leaving"
+    parameter_name = "leaving"
+    stays = "departures"
 
 
 def _door_note(door) -> str:
@@ -377,21 +415,15 @@ class ReservationAdmin(OrganizationScopedAdmin):
     managers_only = False
     form = ReservationForm
     change_form_template = "admin/reservations/reservation/change_form.html"
-    list_display = [
-        "guest_name",
-        "listing",
-        "property",
-        "local_check_in",
-        "local_check_out",
-        "status",
-        "masked_code",
-        "locks",
-        "source",
-        "external_id",
-    ]
+    # Fits a 1,366-pixel screen between the admin's menu and the filters: the guest carries
+    # the booking's origin, the listing its property, the stay both its times, the code
+    # where it is on the locks.
+    list_display = ["guest", "listing_column", "stay", "status", "locks"]
     list_filter = [
         "status",
         FailingFilter,
+        ArrivingFilter,
+        LeavingFilter,
         ("listing__property", admin.RelatedOnlyFieldListFilter),
         ("listing", admin.RelatedOnlyFieldListFilter),
         "source",
@@ -489,35 +521,45 @@ class ReservationAdmin(OrganizationScopedAdmin):
 
         return render_to_string("locks/_events.html", {"events": events_for_reservation(obj)})
 
-    @admin.display(description="property", ordering="listing__property__name")
-    def property(self, obj):
-        return obj.listing.property
+    @admin.display(description="listing", ordering="listing__name")
+    def listing_column(self, obj):
+        return format_html("{}<br><small>{}</small>", obj.listing, obj.listing.property)
 
-    @admin.display(description="check-in (local)", ordering="check_in")
-    def local_check_in(self, obj):
-        return _local(obj.check_in, obj.listing.property.zone)
+    @admin.display(description="stay (local time)", ordering="check_in")
+    def stay(self, obj):
+        zone = obj.listing.property.zone
+        return format_html(
+            '<span class="nowrap">{}</span><br><span class="nowrap">→ {}</span>',
+            _local(obj.check_in, zone),
+            _local(obj.check_out, zone),
+        )
 
-    @admin.display(description="check-out (local)", ordering="check_out")
-    def local_check_out(self, obj):
-        return _local(obj.check_out, obj.listing.property.zone)
+    @admin.display(description="guest", ordering="guest_name")
+    def guest(self, obj):
+        origin = " · ".join(part for part in (obj.source, obj.external_id) if part)
+        if not origin:
+            return obj.guest_name
+        return format_html(
+            '{}<br><small style="overflow-wrap:anywhere">{}</small>', obj.guest_name, origin
+        )
 
-    @admin.display(description="code")
-    def masked_code(self, obj):
-        try:
-            return obj.code.masked
-        except ReservationCode.DoesNotExist:
-            return "—"
-
-    @admin.display(description="locks")
+    @admin.display(description="code on the locks")
     def locks(self, obj):
+        """The code, masked (revealed on the stay's own page), and where it is."""
+        try:
+            code = obj.code.masked
+        except ReservationCode.DoesNotExist:
+            code = "no code"
         if obj._failing:
-            return format_html('<strong style="color:#c62828">{} failing</strong>', obj._failing)
+            return format_html(
+                '{}<br><strong style="color:#c62828">{} failing</strong>', code, obj._failing
+            )
         parts = []
         if obj._confirmed:
             parts.append(f"{obj._confirmed} confirmed")
         if obj._requested:
             parts.append(f"{obj._requested} not yet confirmed")
-        return ", ".join(parts) or "—"
+        return format_html("{}<br><small>{}</small>", code, ", ".join(parts) or "—")
 
     @admin.display(description="code")
     def door_code(self, obj):

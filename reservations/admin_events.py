@@ -5,6 +5,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
+from core.timezones import format_instant
 
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
@@ -85,14 +86,14 @@ class DeviceAlertAdmin(ReadOnlyScopedAdmin):
     def state(self, obj):
         if obj.is_open:
             return format_html('<strong style="color:#c62828">{}</strong>', "open")
-        resolved = f"resolved {obj.resolved_at:%Y-%m-%d %H:%M}"
+        resolved = f"resolved {format_instant(obj.resolved_at)}"
         return f"{resolved}: {obj.resolution}" if obj.resolution else resolved
 
     @admin.display(description="acknowledged", ordering="acknowledged_at")
     def acknowledged(self, obj):
         if obj.acknowledged_at is None:
             return "—"
-        return f"{obj.acknowledged_by_name or 'staff'}, {obj.acknowledged_at:%Y-%m-%d %H:%M}"
+        return f"{obj.acknowledged_by_name or 'staff'}, {format_instant(obj.acknowledged_at)}"
 
     @admin.action(description="Acknowledge")
     def acknowledge_selected(self, request, queryset):

@@ -10,6 +10,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.crypto import EncryptedValue
+from core.timezones import format_instant
 from locks.models import Device, LockProviderConnection, UnmanagedCode
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization
 
@@ -339,6 +340,23 @@ class LockAccess(models.Model):
         """Rows no worker holds at `now` (no lease, or a lease run out)."""
         return Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
 
+    # The sweep runs every minute and a worker holds a row for at most five (its lease): a
+    # code still not sent this long after its instant is late, the work stuck or not running.
+    LATE_AFTER = datetime.timedelta(minutes=10)
+
+    @classmethod
+    def late(cls, now) -> Q:
+        """Codes for the guest still waiting to go on their lock (planned, or being sent)
+        more than LATE_AFTER past the instant they were due, while their window still
+        matters."""
+        cutoff = now - cls.LATE_AFTER
+        return Q(
+            Q(due_at__lt=cutoff) | Q(due_at__isnull=True, program_at__lt=cutoff),
+            wanted=True,
+            state__in=[cls.State.PLANNED, cls.State.PROGRAMMING],
+            ends_at__gt=now,
+        )
+
     def current_state(self, now=None) -> str:
         """The state at `now`: a code confirmed on the lock inside its window is active."""
         now = now or timezone.now()
@@ -398,7 +416,7 @@ class LockAccessLog(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} ({self.at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} ({format_instant(self.at)})"
 
 
 class AccessOverride(models.Model):
@@ -532,7 +550,7 @@ class LockEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} at {self.device} ({self.occurred_at:%Y-%m-%d %H:%M})"
+        return f"{self.get_kind_display()} at {self.device} ({format_instant(self.occurred_at)})"
 
     @property
     def is_door_event(self) -> bool:

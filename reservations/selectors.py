@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import zoneinfo
 
 from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from core.access import scope_queryset
 from locks.models import Device, LockAssignment, battery_low
 
-from .models import DeviceAlert, LockAccess, Reservation
+from .activity import device_zone
+from .models import DeviceAlert, LockAccess, Reservation, ReservationCode
+
+State = LockAccess.State
 
 # A lock in trouble is raised on the dashboard when a guest arrives within this time.
 LOCK_HEALTH_WINDOW = datetime.timedelta(hours=48)
@@ -72,13 +77,162 @@ def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
     return scope_queryset(
         LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(
+            "device__connection", "reservation__listing__property"
+        ),
+        user,
+    )
+
+
+def accesses_late(*, user, now) -> QuerySet[LockAccess]:
+    """Codes that should be on their lock by now and are not sent yet (LockAccess.late)."""
+    return scope_queryset(
+        LockAccess.objects.filter(LockAccess.late(now)).select_related(
             "device", "reservation__listing__property"
         ),
         user,
     )
 
 
+def without_guest_door(now) -> Q:
+    """Confirmed stays, not over, that have a code but no door to put it on: no lock
+    access is wanted (no lock of the listing takes guest codes), so nothing fails and
+    nothing warns, and the guest would be sent a code that opens nothing."""
+    doors = LockAccess.objects.filter(reservation_id=OuterRef("pk"), wanted=True).exclude(
+        state__in=LockAccess.FINAL_STATES
+    )
+    return Q(
+        Exists(ReservationCode.objects.filter(reservation_id=OuterRef("pk"))),
+        ~Exists(doors),
+        status=Reservation.Status.CONFIRMED,
+        ended_at__isnull=True,
+        check_out__gt=now,
+    )
+
+
+def stays_without_guest_door(*, user, now) -> QuerySet[Reservation]:
+    return scope_queryset(
+        Reservation.objects.filter(without_guest_door(now)).select_related("listing__property"),
+        user,
+    )
+
+
+# ------------------------------------------------------------- today and tomorrow
+
+DAYS = {"today": 0, "tomorrow": 1}
+
+
+def departs_at(reservation: Reservation) -> datetime.datetime:
+    """When the guest leaves: check-out, or earlier when staff ended the stay."""
+    if reservation.ended_at is not None:
+        return min(reservation.check_out, reservation.ended_at)
+    return reservation.check_out
+
+
+def _day(instant: datetime.datetime, zone: zoneinfo.ZoneInfo, now) -> int:
+    """Days from the property's own today to the local day of `instant`."""
+    return (timezone.localtime(instant, zone).date() - timezone.localtime(now, zone).date()).days
+
+
+@dataclasses.dataclass
+class StayDays:
+    """Stays arriving and leaving on each property's own today (0) and tomorrow (1)."""
+
+    arrivals: dict[int, list[Reservation]]
+    departures: dict[int, list[Reservation]]
+
+
+def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
+    """Arrivals: confirmed stays, not ended, checking in that day. Departures: confirmed or
+    checked-out stays whose guest leaves that day (at check-out, or when staff ended the
+    stay). A cancelled stay is neither. One query, plus the caller's prefetches.
+
+    Each day is the property's own: the slice read covers every zone's today and tomorrow,
+    and each stay is placed by its local date.
+    """
+    Status = Reservation.Status
+    low, high = now - datetime.timedelta(days=2), now + datetime.timedelta(days=3)
+    rows = (
+        reservations.filter(
+            Q(status=Status.CONFIRMED, ended_at__isnull=True, check_in__range=(low, high))
+            | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], check_out__range=(low, high))
+            | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], ended_at__range=(low, high))
+        )
+        .select_related("listing__property")
+        .order_by("check_in", "pk")
+    )
+    days = StayDays({0: [], 1: []}, {0: [], 1: []})
+    for reservation in rows:
+        zone = reservation.listing.property.zone
+        if reservation.is_live and _day(reservation.check_in, zone, now) in days.arrivals:
+            days.arrivals[_day(reservation.check_in, zone, now)].append(reservation)
+        reservation.departs_at = departs_at(reservation)
+        if _day(reservation.departs_at, zone, now) in days.departures:
+            days.departures[_day(reservation.departs_at, zone, now)].append(reservation)
+    for leaving in days.departures.values():
+        leaving.sort(key=lambda r: (r.departs_at, r.pk))
+    return days
+
+
+def doors_prefetch() -> list[Prefetch]:
+    """What `stay_doors` reads, for many stays in two queries."""
+    return [
+        Prefetch(
+            "lock_accesses",
+            queryset=LockAccess.objects.select_related("device").order_by("device__name", "pk"),
+        ),
+        Prefetch(
+            "listing__assignments",
+            queryset=LockAssignment.objects.filter(
+                guest_access=True, device__removed_at__isnull=True
+            )
+            .select_related("device__connection")
+            .order_by("device__name", "pk"),
+            to_attr="guest_assignments",
+        ),
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class DoorState:
+    name: str
+    device_id: int
+    # A lock access state (LockAccess.State), or "unsupported": the door cannot take
+    # codes on this provider.
+    state: str
+    label: str
+
+
+def stay_doors(reservation: Reservation, now, *, leaving: bool = False) -> list[DoorState]:
+    """Each door of a stay with where its code is at `now` (reads `doors_prefetch`).
+
+    Arriving: the doors the guest's code is (or goes) on, and the listing's guest doors
+    that cannot take codes on their provider, said so. Leaving: every lock the code was
+    on, so that staff see it leave.
+    """
+    doors = []
+    for access in reservation.lock_accesses.all():
+        if not leaving and (not access.wanted or access.state in LockAccess.FINAL_STATES):
+            continue
+        state = access.current_state(now)
+        label = LockAccess.State(state).label
+        if not access.wanted and state not in LockAccess.FINAL_STATES | {State.REMOVING}:
+            label = "to be removed"  # still on the lock (or on its way): the sweep takes it off
+        if not access.wanted and access.reason:
+            label += f" ({access.get_reason_display().lower()})"
+        doors.append(DoorState(access.device.name, access.device_id, state, label))
+    if not leaving:
+        for assignment in reservation.listing.guest_assignments:
+            device = assignment.device
+            if device.codes_unsupported:
+                label = "takes no codes on this provider"
+                doors.append(DoorState(device.name, device.pk, "unsupported", label))
+    return doors
+
+
 # ----------------------------------------------------------------- before the guest arrives
+
+
+# -------------------------------------------------------------------- the locks
 
 
 def device_problems(device: Device) -> list[str]:
@@ -98,6 +252,9 @@ class LockAtRisk:
     device: Device
     problems: list[str]
     arrivals: list[Reservation]
+    # Its open alerts, and the zone to show their times in (the dashboard fills them).
+    alerts: list[DeviceAlert] = dataclasses.field(default_factory=list)
+    zone: zoneinfo.ZoneInfo | None = None
 
 
 def locks_at_risk(*, user, now, within=LOCK_HEALTH_WINDOW) -> list[LockAtRisk]:
@@ -164,3 +321,82 @@ def prearrival_alerts(*, user, limit: int = 200) -> list[DeviceAlert]:
     for alert in alerts:
         alert.access = accesses.get((alert.reservation_id, alert.device_id))
     return alerts
+
+
+@dataclasses.dataclass
+class LockTrouble:
+    """One lock and everything wrong with it: the dashboard lists each lock once."""
+
+    device: Device
+    problems: list[str]
+    alerts: list[DeviceAlert]
+    zone: zoneinfo.ZoneInfo | None
+
+
+def locks_in_trouble(*, user, limit: int = 200) -> list[LockTrouble]:
+    """Locks offline, under their battery threshold or with an open alert (other than a
+    code not confirmed before arrival, which the dashboard raises with its stay), each
+    once with its problems and its alerts, by name. Three queries, however many rows;
+    its times are in the zone of the lock's first listing."""
+    open_alerts = DeviceAlert.objects.filter(resolved_at__isnull=True).exclude(
+        kind=DeviceAlert.Kind.PREARRIVAL_FAILED
+    )
+    devices = scope_queryset(
+        Device.objects.filter(
+            Q(removed_at__isnull=True) & (Q(online=False) | battery_low())
+            | Exists(open_alerts.filter(device_id=OuterRef("pk")))
+        )
+        .select_related("organization", "connection")
+        .prefetch_related(
+            Prefetch(
+                "alerts",
+                queryset=open_alerts.select_related("reservation").order_by("-opened_at", "-pk"),
+                to_attr="open_alerts",
+            ),
+            Prefetch(
+                "assignments",
+                queryset=LockAssignment.objects.select_related("listing__property").order_by(
+                    "role", "pk"
+                ),
+            ),
+        )
+        .order_by("name", "pk"),
+        user,
+    )
+    rows = []
+    for device in devices[:limit]:
+        problems = device_problems(device) if device.removed_at is None else []
+        rows.append(LockTrouble(device, problems, device.open_alerts, device_zone(device)))
+    return rows
+
+
+@dataclasses.dataclass
+class DoorWithoutCodes:
+    device: Device
+    listings: list
+    reason: str
+
+
+def doors_without_codes(*, user) -> list[DoorWithoutCodes]:
+    """Guest doors whose provider cannot take codes (Device.codes_unsupported), each once
+    with its listings: shown as such, rather than as a code failing every few minutes."""
+    assignments = scope_queryset(
+        LockAssignment.objects.filter(
+            guest_access=True,
+            device__removed_at__isnull=True,
+            device__kind=Device.Kind.ACS_ENTRANCE,
+        )
+        .select_related("device__connection", "listing")
+        .order_by("device__name", "device_id", "listing__name"),
+        user,
+    )
+    doors: dict[int, DoorWithoutCodes] = {}
+    for assignment in assignments:
+        device = assignment.device
+        reason = device.codes_unsupported
+        if not reason:
+            continue
+        if device.pk not in doors:
+            doors[device.pk] = DoorWithoutCodes(device, [], reason)
+        doors[device.pk].listings.append(assignment.listing)
+    return list(doors.values())

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from core.timezones import RANGE_MESSAGE, in_year_range
+from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment
 from properties.models import (
@@ -696,12 +696,12 @@ def override_problems(
         if starts < earliest:
             problems["starts_at"] = (
                 f"Opens too early: at most {bound} before the stay's window, and never during "
-                f"another stay on this lock (from {_local_text(earliest, zone)})."
+                f"another stay on this lock (from {format_instant(earliest, zone)})."
             )
         if ends > latest:
             problems["ends_at"] = (
                 f"Closes too late: at most {bound} after the stay's window, and never during "
-                f"another stay on this lock (until {_local_text(latest, zone)})."
+                f"another stay on this lock (until {format_instant(latest, zone)})."
             )
         if problems:
             return problems
@@ -734,10 +734,6 @@ def _duration(value: datetime.timedelta) -> str:
     if minutes % 60:
         return f"{minutes} minutes"
     return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
-
-
-def _local_text(value: datetime.datetime, zone) -> str:
-    return timezone.localtime(value, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 @transaction.atomic

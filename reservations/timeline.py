@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q
 from django.urls import reverse
 
+from core.timezones import format_instant as local_text
 from locks.models import LockAssignment, UnmanagedCode
 from properties.models import Listing
 
@@ -307,11 +308,6 @@ class Timeline:
 
 
 # ------------------------------------------------------------------------ words
-
-
-def local_text(value: datetime.datetime, zone: zoneinfo.ZoneInfo) -> str:
-    local = value.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b} {local:%H:%M} {local:%Z}"
 
 
 def _duration(delta: datetime.timedelta) -> str:

@@ -1,84 +1,96 @@
 """The dashboard: what needs a person's attention before a guest is at the door."""
 
-import datetime
-
 from django.contrib import admin, messages
-from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
-from locks.models import Device, battery_low
 from locks.selectors import assignments_flagged
+from properties.models import Property
 
-from .activity import alerts_open
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockAccess, Reservation
 from .selectors import (
+    DAYS,
     LOCK_HEALTH_WINDOW,
     accesses_failing,
+    accesses_late,
     accesses_unconfirmed,
+    doors_prefetch,
+    doors_without_codes,
     locks_at_risk,
+    locks_in_trouble,
     prearrival_alerts,
+    stay_doors,
+    stays_by_local_day,
+    stays_without_guest_door,
 )
 
 
 def dashboard(request):
     user = request.user
     now = timezone.now()
-    # Today is each property's own today: read a bounded slice, then sort by local date.
-    around = scope_queryset(
-        Reservation.objects.filter(
-            status__in=[Reservation.Status.CONFIRMED, Reservation.Status.CHECKED_OUT]
-        ).select_related("listing__property"),
-        user,
+    stays = stays_by_local_day(
+        scope_queryset(Reservation.objects.prefetch_related(*doors_prefetch()), user), now=now
     )
-    window = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
-    arrivals, departures = [], []
-    doors = Prefetch(
-        "lock_accesses",
-        queryset=LockAccess.objects.filter(wanted=True).select_related("device"),
-        to_attr="doors",
-    )
-    for reservation in (
-        around.filter(check_in__range=window).prefetch_related(doors).order_by("check_in")
-    ):
-        zone = reservation.listing.property.zone
-        if timezone.localtime(reservation.check_in, zone).date() == timezone.localdate(
-            timezone=zone
-        ):
-            arrivals.append(reservation)
-    for reservation in around.filter(check_out__range=window).order_by("check_out"):
-        zone = reservation.listing.property.zone
-        if timezone.localtime(reservation.check_out, zone).date() == timezone.localdate(
-            timezone=zone
-        ):
-            departures.append(reservation)
-    devices = scope_queryset(
-        Device.objects.filter(removed_at__isnull=True).select_related("connection"), user
+    days = []
+    for key, offset in DAYS.items():
+        arrivals, departures = stays.arrivals[offset], stays.departures[offset]
+        for reservation in arrivals:
+            reservation.doors = stay_doors(reservation, now)
+        for reservation in departures:
+            reservation.leaving_doors = stay_doors(reservation, now, leaving=True)
+        days.append({"key": key, "arrivals": arrivals, "departures": departures})
+    # A door that cannot take codes on its provider is listed as such, not as a failure.
+    failing = [
+        access
+        for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:200]
+        if not access.device.codes_unsupported
+    ]
+    # Each lock in trouble once: with the arrivals it puts at risk at the top, else below.
+    at_risk = locks_at_risk(user=user, now=now)
+    locks = locks_in_trouble(user=user)
+    alerts_of = {row.device.pk: row for row in locks}
+    for row in at_risk:
+        trouble = alerts_of.get(row.device.pk)
+        row.alerts = trouble.alerts if trouble else []
+        row.zone = trouble.zone if trouble else None
+    shown_above = {row.device.pk for row in at_risk}
+    zones = (
+        scope_queryset(Property.objects.all(), user)
+        .order_by("time_zone")
+        .values_list("time_zone", flat=True)
+        .distinct()
     )
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
-        # First: what could keep a guest arriving soon out, then codes not confirmed.
-        "at_risk": locks_at_risk(user=user, now=now),
+        "zones": list(zones),
+        # First: what could keep a guest arriving soon out, then codes not on their doors.
+        "at_risk": at_risk,
         "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
         "prearrival": prearrival_alerts(user=user),
-        "arrivals": arrivals,
-        "departures": departures,
-        "failing": list(accesses_failing(user=user).order_by("last_error_at")[:200]),
+        "failing": failing,
+        "late": list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:200]),
+        "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
+        "no_door": list(
+            stays_without_guest_door(user=user, now=now).order_by("check_in", "pk")[:200]
+        ),
         "unconfirmed": list(
             accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
         ),
-        "offline": list(devices.filter(online=False).order_by("name")),
-        "low_battery": list(devices.filter(battery_low()).order_by("name")),
-        "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
-        # Pre-arrival failures have their own section, with the stay and any backup code.
-        "alerts": list(
-            alerts_open(user=user).exclude(kind=DeviceAlert.Kind.PREARRIVAL_FAILED)[:200]
+        "locks": [row for row in locks if row.device.pk not in shown_above],
+        "locks_count": len(locks),
+        "offline_count": sum(1 for row in locks if "offline" in row.problems),
+        "low_battery_count": sum(
+            1 for row in locks if row.device.removed_at is None and row.device.battery_is_low
         ),
+        "alert_count": sum(len(row.alerts) for row in locks),
+        "days": days,
+        "no_codes": doors_without_codes(user=user),
+        "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
     }
     return render(request, "reservations/dashboard.html", context)
 
@@ -92,5 +104,9 @@ def alert_acknowledge_view(request, pk: int):
     alert = get_object_or_404(scope_queryset(DeviceAlert.objects.all(), request.user), pk=pk)
     alert = alert_acknowledge(alert=alert, by=request.user)
     messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.device}.")
-    section = "#prearrival" if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED else "#alerts"
+    # Back to the alert's row: its stay's, or its lock's (each lock is listed once).
+    if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED:
+        section = "#prearrival"
+    else:
+        section = f"#lock-{alert.device_id}"
     return redirect(reverse("dashboard") + section)

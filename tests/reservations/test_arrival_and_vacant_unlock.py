@@ -109,7 +109,7 @@ def test_arrival_shows_on_the_dashboard_and_in_the_api(wired, org_a):
     client.force_login(org_a.staff)
     page = client.get(reverse("dashboard")).content.decode()
     if timezone.localtime(reservation.check_in, zone).date() == timezone.localdate(timezone=zone):
-        assert f"✓ arrived {timezone.localtime(arrived, zone):%H:%M}" in page
+        assert f"✓ arrived {timezone.localtime(arrived, zone):%Y-%m-%d %H:%M %Z}" in page
     body = client.get(f"/api/v1/reservations/{reservation.pk}/").json()
     assert body["arrived_at"] is not None
     admin_page = client.get(
