@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 
 from core.access import scope_queryset
 from locks.models import Device, LockAssignment, battery_low
@@ -164,3 +164,29 @@ def prearrival_alerts(*, user, limit: int = 200) -> list[DeviceAlert]:
     for alert in alerts:
         alert.access = accesses.get((alert.reservation_id, alert.device_id))
     return alerts
+
+
+# ------------------------------------------------------------------------- operations
+
+
+@dataclasses.dataclass(frozen=True)
+class Backlog:
+    """Lock steps a worker could carry out and none has, though due for a while."""
+
+    overdue: int
+    oldest_due_at: datetime.datetime | None
+
+
+def overdue_steps(*, now: datetime.datetime, older_than: datetime.timedelta) -> Backlog:
+    """Steps due before `now - older_than` that no worker holds (no lease, or one run
+    out) on a lock the provider is not holding back (`Device.backoff_until`): the same
+    rule as the workers' own due work, so a step counts only when the cluster is behind.
+    A failed step waits for its retry instant in `due_at`, so it is not counted either.
+    One query on the `due_at` index."""
+    found = (
+        LockAccess.objects.filter(due_at__lt=now - older_than)
+        .filter(LockAccess.unclaimed(now))
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+        .aggregate(overdue=Count("pk"), oldest_due_at=Min("due_at"))
+    )
+    return Backlog(**found)
