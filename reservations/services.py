@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q, QuerySet
@@ -47,7 +49,8 @@ from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
 
-LEASE = datetime.timedelta(minutes=5)  # a claimed row belongs to its worker this long
+# A claimed row belongs to its worker this long (LOCK_STEP_LEASE_SECONDS, 5 minutes).
+LEASE = datetime.timedelta(seconds=settings.LOCK_STEP_LEASE_SECONDS)
 RETRY_BASE = datetime.timedelta(seconds=30)
 RETRY_MAX = datetime.timedelta(minutes=30)
 
@@ -758,6 +761,10 @@ def _name_prefix(access: LockAccess) -> str:
     return f"KS{access.reservation_id}-{access.device_id} "
 
 
+# Any Keystay stay's code name (see _access_name).
+_OWN_NAME = re.compile(r"^KS\d+-\d+ ")
+
+
 def _claim(pk: int) -> str | None:
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -966,13 +973,18 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
         if access.provider_user_id:
             gateway.delete_acs_guest(acs_user_id=access.provider_user_id)
     else:
-        ids = {access.provider_id} if access.provider_id else set()
-        # A create that succeeded unseen left a code named after this access: remove it too.
-        ids |= {
+        prefix = _name_prefix(access)
+        # Only codes the provider lists on this lock that are this stay's: named after this
+        # access (also a create that succeeded unseen), or under the recorded id and named
+        # for no other stay. A provider that lost its codes may since have given the
+        # recorded id to another code, here or on another lock (Seam's fake counts from
+        # access_code1 again after a restart): deleting by that id alone would take
+        # another guest's code off. A recorded id not listed here is gone from this lock.
+        ids = {
             c.provider_id
-            for c in gateway.find_access_codes(
-                device_id=device.provider_device_id, name_prefix=_name_prefix(access)
-            )
+            for c in gateway.list_device_codes(device_id=device.provider_device_id)
+            if c.name.startswith(prefix)
+            or (c.provider_id == access.provider_id and not _OWN_NAME.match(c.name))
         }
         logs = []
         for provider_id in ids:
@@ -982,7 +994,8 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
         # Done when the provider no longer lists the code, not when the delete returned:
         # a lock may take a while to drop it, so check again until it is gone.
         for provider_id in ids:
-            if gateway.get_access_code(provider_id) is not None:
+            left = gateway.get_access_code(provider_id)
+            if left is not None and left.device_id in ("", device.provider_device_id):
                 return _Outcome(state=State.REMOVING, recheck=True, logs=logs)
         logs += [(Log.REMOVED, provider_id, "") for provider_id in ids]
         reason = access.reason or Reason.WINDOW_ENDED
