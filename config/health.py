@@ -72,9 +72,9 @@ def _check_broker() -> str:
 def _run(name: str, check: Callable[[], object]) -> bool:
     try:
         check()
-    except Exception:
+    except Exception as error:
         # The reason goes to the log, never into the public answer.
-        logger.warning("Health check %s failed", name, exc_info=True)
+        logger.warning("Health check %s failed: %s: %s", name, type(error).__name__, error)
         return False
     return True
 

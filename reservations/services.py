@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from core.timezones import RANGE_MESSAGE, in_year_range
 from locks.gateway import ProviderError, SeamGateway
@@ -444,9 +445,23 @@ def _at_provider(access: LockAccess) -> bool:
 
 
 def enqueue_processing(reservation_id: int) -> None:
+    """Ask a worker to carry out the stay's due steps now rather than at the next sweep.
+
+    Only a shortcut: the steps are due instants in the database. When the broker cannot
+    take the task (Redis restarting), the change that asked for it is saved all the same
+    and the periodic sweep carries the steps out, so the failure is logged, not raised —
+    raised, it would turn a saved cancellation into an error page.
+    """
     from django_q.tasks import async_task
 
-    async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+    try:
+        async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Reservation %s: work not queued (%s); the sweep will carry it out",
+            reservation_id,
+            error,
+        )
 
 
 def _stays_with_codes(now) -> Q:
