@@ -119,8 +119,9 @@ class Process:
         except FileNotFoundError:
             return ""
 
-    def descendants(self) -> list[int]:
-        """Every live process below this one (Linux /proc)."""
+    def descendants(self, *, depth: int | None = None) -> list[int]:
+        """Live processes below this one (Linux /proc): all of them, or those exactly
+        `depth` generations down (1: its children, 2: their children)."""
         children: dict[int, list[int]] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -130,13 +131,17 @@ class Process:
             except OSError:
                 continue
             # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry.name))
-        found, todo = [], [self.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found.append(child)
-                todo.append(child)
+            fields = stat.rsplit(")", 1)[1].split()
+            if fields[0] == "Z":
+                continue  # a zombie: dead, waiting for its parent to reap it
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+        found, generation = [], [self.pid]
+        level = 0
+        while generation:
+            level += 1
+            generation = [child for pid in generation for child in children.get(pid, [])]
+            if depth is None or level == depth:
+                found += generation
         return found
 
 

@@ -175,7 +175,9 @@ class Stack:
         return self.api("POST", f"reservations/{stay.id}/cancel/")
 
     def health(self, which: str = "ready") -> httpx.Response:
-        return httpx.get(f"http://127.0.0.1:{self.web_port}/healthz/{which}", timeout=10)
+        """A load balancer's probe: /healthz (which=""), /healthz/ready, /healthz/backlog."""
+        path = f"/healthz/{which}" if which else "/healthz"
+        return httpx.get(f"http://127.0.0.1:{self.web_port}{path}", timeout=10)
 
 
 def _make_stack(tmp: Path, settings_fixture, *, latency_ms: int, listings: int) -> Stack:
