@@ -45,8 +45,8 @@ def test_two_clusters_on_redis_carry_stays_through_their_life(make_stack):
 
     booked = time.monotonic()
     under_way = stack.book(flat_1, starts_in=-3600, lasts=86400, guest="Under Way")
-    # Check-in 40 s from now, check-out a minute later: both steps fall due during the test.
-    short = stack.book(flat_2, starts_in=40, lasts=60, guest="Short Stay")
+    # Check-in 30 s from now, check-out 40 s later: both steps fall due during the test.
+    short = stack.book(flat_2, starts_in=30, lasts=40, guest="Short Stay")
     to_cancel = stack.book(flat_3, starts_in=-600, lasts=86400, guest="Cancelled Soon")
     ahead = stack.book(flat_3, starts_in=3 * 86400, lasts=86400, guest="Days Ahead")
     stays = [under_way, short, to_cancel, ahead]
