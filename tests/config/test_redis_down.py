@@ -1,4 +1,5 @@
-"""Redis down (restarting, unreachable): a PMS's cancellation is still saved and answered.
+"""Redis down (restarting, unreachable): a PMS's cancellation and a Seam webhook are still
+saved and answered.
 
 Redis holds the API's rate counts (the cache) and the task queue. Without it the request
 goes through uncounted, and the work it makes waits in the database for the periodic
@@ -7,16 +8,19 @@ a saved cancellation into an error page). On PostgreSQL + Redis with real proces
 drill checks that the code then leaves the lock once Redis is back.
 """
 
+import json
 import socket
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from django_q.conf import Conf
 
 from reservations import services
-from reservations.models import LockAccess, Reservation
-
-from .conftest import key_client
+from reservations.models import LockAccess, LockEvent, Reservation
+from tests.api.conftest import key_client
+from tests.factories import ConnectionFactory, DeviceFactory
+from tests.webhook_signing import SECRET, signed_headers
 
 
 @pytest.fixture
@@ -59,3 +63,35 @@ def test_a_cancellation_is_saved_and_answered_while_redis_is_down(org_a, redis_d
 def test_queueing_work_while_redis_is_down_is_logged_not_raised(redis_down, caplog):
     services.enqueue_processing(12345)
     assert "Reservation 12345: work not queued" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_seam_webhook_is_recorded_and_answered_while_redis_is_down(client, org_a, redis_down):
+    connection = ConnectionFactory(organization=org_a.organization, workspace_id="ws_1")
+    connection.webhook_secret = SECRET
+    connection.save()
+    DeviceFactory(connection=connection, provider_device_id="lock_1", name="Front Door")
+    stamp = timezone.now().strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    # A code event asks for a read-back of the lock, which cannot be queued now.
+    body = json.dumps(
+        {
+            "event_id": "evt_1",
+            "event_type": "access_code.set_on_device",
+            "workspace_id": "ws_1",
+            "device_id": "lock_1",
+            "access_code_id": "access_code_unknown",
+            "created_at": stamp,
+            "occurred_at": stamp,
+        }
+    )
+
+    response = client.post(
+        reverse("seam_webhook", args=[connection.pk]),
+        data=body,
+        content_type="application/json",
+        **signed_headers(body),
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "recorded"
+    assert LockEvent.objects.filter(connection=connection, provider_event_id="evt_1").exists()
