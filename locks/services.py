@@ -107,8 +107,11 @@ def connection_request_sync(*, connection: LockProviderConnection) -> None:
     LockProviderConnection.objects.filter(pk=connection.pk).exclude(
         sync_state=LockProviderConnection.SyncState.RUNNING
     ).update(sync_state=LockProviderConnection.SyncState.QUEUED, sync_requested_at=timezone.now())
+    # robust: without the broker (Redis restarting) the request is kept (queued) and the
+    # hourly import does it; the manager's page does not fail.
     transaction.on_commit(
-        lambda: async_task("locks.tasks.sync_connection", connection.pk, group="device-sync")
+        lambda: async_task("locks.tasks.sync_connection", connection.pk, group="device-sync"),
+        robust=True,
     )
 
 

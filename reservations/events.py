@@ -414,8 +414,11 @@ def _occupied(listings, at: datetime.datetime) -> bool:
 def _reconcile_lock_later(device_id: int) -> None:
     from django_q.tasks import async_task
 
+    # robust: without the broker (Redis restarting) the periodic read-back does it; the
+    # event that asked is recorded all the same.
     transaction.on_commit(
-        lambda: async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
+        lambda: async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile"),
+        robust=True,
     )
 
 
@@ -425,7 +428,8 @@ def _refresh_unmanaged_codes_later(connection_id: int, device_id: int) -> None:
     transaction.on_commit(
         lambda: async_task(
             "locks.tasks.import_unmanaged_codes", connection_id, device_id, group="unmanaged"
-        )
+        ),
+        robust=True,  # as above: the periodic import catches up
     )
 
 

@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import zoneinfo
 
-from django.db.models import Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from core.access import scope_queryset
@@ -400,3 +400,29 @@ def doors_without_codes(*, user) -> list[DoorWithoutCodes]:
             doors[device.pk] = DoorWithoutCodes(device, [], reason)
         doors[device.pk].listings.append(assignment.listing)
     return list(doors.values())
+
+
+# ------------------------------------------------------------------------- operations
+
+
+@dataclasses.dataclass(frozen=True)
+class Backlog:
+    """Lock steps a worker could carry out and none has, though due for a while."""
+
+    overdue: int
+    oldest_due_at: datetime.datetime | None
+
+
+def overdue_steps(*, now: datetime.datetime, older_than: datetime.timedelta) -> Backlog:
+    """Steps due before `now - older_than` that no worker holds (no lease, or one run
+    out) on a lock the provider is not holding back (`Device.backoff_until`): the same
+    rule as the workers' own due work, so a step counts only when the cluster is behind.
+    A failed step waits for its retry instant in `due_at`, so it is not counted either.
+    One query on the `due_at` index."""
+    found = (
+        LockAccess.objects.filter(due_at__lt=now - older_than)
+        .filter(LockAccess.unclaimed(now))
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+        .aggregate(overdue=Count("pk"), oldest_due_at=Min("due_at"))
+    )
+    return Backlog(**found)

@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
 from locks.gateway import ProviderError, SeamGateway
@@ -49,7 +52,8 @@ from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
 
-LEASE = datetime.timedelta(minutes=5)  # a claimed row belongs to its worker this long
+# A claimed row belongs to its worker this long (LOCK_STEP_LEASE_SECONDS, 5 minutes).
+LEASE = datetime.timedelta(seconds=settings.LOCK_STEP_LEASE_SECONDS)
 RETRY_BASE = datetime.timedelta(seconds=30)
 RETRY_MAX = datetime.timedelta(minutes=30)
 
@@ -465,9 +469,23 @@ def _at_provider(access: LockAccess) -> bool:
 
 
 def enqueue_processing(reservation_id: int) -> None:
+    """Ask a worker to carry out the stay's due steps now rather than at the next sweep.
+
+    Only a shortcut: the steps are due instants in the database. When the broker cannot
+    take the task (Redis restarting), the change that asked for it is saved all the same
+    and the periodic sweep carries the steps out, so the failure is logged, not raised —
+    raised, it would turn a saved cancellation into an error page.
+    """
     from django_q.tasks import async_task
 
-    async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+    try:
+        async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Reservation %s: work not queued (%s); the sweep will carry it out",
+            reservation_id,
+            error,
+        )
 
 
 def _stays_with_codes(now) -> Q:
@@ -784,6 +802,10 @@ def _name_prefix(access: LockAccess) -> str:
     return f"KS{access.reservation_id}-{access.device_id} "
 
 
+# Any Keystay stay's code name (see _access_name).
+_OWN_NAME = re.compile(r"^KS\d+-\d+ ")
+
+
 def _claim(pk: int) -> str | None:
     now = timezone.now()
     token = uuid.uuid4().hex
@@ -992,13 +1014,18 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
         if access.provider_user_id:
             gateway.delete_acs_guest(acs_user_id=access.provider_user_id)
     else:
-        ids = {access.provider_id} if access.provider_id else set()
-        # A create that succeeded unseen left a code named after this access: remove it too.
-        ids |= {
+        prefix = _name_prefix(access)
+        # Only codes the provider lists on this lock that are this stay's: named after this
+        # access (also a create that succeeded unseen), or under the recorded id and named
+        # for no other stay. A provider that lost its codes may since have given the
+        # recorded id to another code, here or on another lock (Seam's fake counts from
+        # access_code1 again after a restart): deleting by that id alone would take
+        # another guest's code off. A recorded id not listed here is gone from this lock.
+        ids = {
             c.provider_id
-            for c in gateway.find_access_codes(
-                device_id=device.provider_device_id, name_prefix=_name_prefix(access)
-            )
+            for c in gateway.list_device_codes(device_id=device.provider_device_id)
+            if c.name.startswith(prefix)
+            or (c.provider_id == access.provider_id and not _OWN_NAME.match(c.name))
         }
         logs = []
         for provider_id in ids:
@@ -1008,7 +1035,8 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
         # Done when the provider no longer lists the code, not when the delete returned:
         # a lock may take a while to drop it, so check again until it is gone.
         for provider_id in ids:
-            if gateway.get_access_code(provider_id) is not None:
+            left = gateway.get_access_code(provider_id)
+            if left is not None and left.device_id in ("", device.provider_device_id):
                 return _Outcome(state=State.REMOVING, recheck=True, logs=logs)
         logs += [(Log.REMOVED, provider_id, "") for provider_id in ids]
         reason = access.reason or Reason.WINDOW_ENDED

@@ -142,11 +142,16 @@ def start_fake_seam(
     timeout: float = 30.0,
     auto_confirm_ms: int | None = None,
     latency_ms: int | None = None,
+    port: int = 0,
+    control_port: int = 0,
 ) -> FakeSeam:
-    """Start the launcher on free loopback ports and wait for its READY line.
+    """Start the launcher on loopback ports (free ones by default) and wait for its READY
+    line.
 
     auto_confirm_ms: the lock confirms each created/updated code (status "set") and each
     delete that long after it. latency_ms: every API answer is delayed that long.
+    port, control_port: where to listen, e.g. those of a fake that was stopped, so that a
+    restarted fake answers at the address Keystay knows (with none of the old state).
     """
     node = os.environ.get("NODE") or shutil.which("node")
     if node is None:
@@ -167,7 +172,7 @@ def start_fake_seam(
     process = subprocess.Popen(
         [node, str(LAUNCHER)],
         cwd=PROJECT_ROOT,
-        env={**inherited, "PORT": "0", "CONTROL_PORT": "0", **options},
+        env={**inherited, "PORT": str(port), "CONTROL_PORT": str(control_port), **options},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: load balancers probe /healthz… by the backend's address, over plain HTTP.
+    "config.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -104,7 +106,8 @@ USE_TZ = True
 FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` gathers the files WhiteNoise serves in production.
+STATIC_ROOT = env("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 
 REDIS_URL = env("REDIS_URL", default="")
@@ -142,10 +145,21 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
 
+# Every process logs to its standard output, one line per record, for the supervisor
+# (systemd's journal, a container runtime) to collect; nothing is written to files.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": "line",
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     # httpx logs every request URL at INFO: keep provider traffic out of the logs.
     "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
@@ -188,6 +202,13 @@ EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES",
 LOCK_RECONCILE_HOT_MINUTES = env.int("LOCK_RECONCILE_HOT_MINUTES", default=5)
 LOCK_RECONCILE_COLD_MINUTES = env.int("LOCK_RECONCILE_COLD_MINUTES", default=60)
 LOCK_RECONCILE_GRACE_MINUTES = env.int("LOCK_RECONCILE_GRACE_MINUTES", default=10)
+# A worker holds a lock step it took this long (a lease): if it dies mid-step, another
+# worker takes the step over once the lease runs out. Longer than any step's provider
+# calls take (a few calls of at most 10 s each).
+LOCK_STEP_LEASE_SECONDS = env.int("LOCK_STEP_LEASE_SECONDS", default=300)
+# /healthz/backlog answers 503 when a lock step is due longer than this and no worker
+# holds it: the cluster is stopped or behind (config/health.py).
+HEALTH_OVERDUE_SECONDS = env.int("HEALTH_OVERDUE_SECONDS", default=300)
 # Before the guest arrives: hours before check-in at which Keystay checks that every lock
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
