@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.timezones import RANGE_MESSAGE, in_year_range
+from locks import pacing
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment
 from properties.models import (
@@ -770,20 +776,54 @@ def _claim(pk: int) -> str | None:
 
 
 class _Gateways:
-    """One Seam client per connection for one processing run."""
+    """One Seam client per connection for one processing run, shared by its threads
+    (an httpx client is safe to share; a Retry-After is noted per thread)."""
 
     def __init__(self):
         self._open: dict[int, SeamGateway] = {}
+        self._lock = threading.Lock()
 
     def for_device(self, device: Device) -> SeamGateway:
         connection = device.connection
-        if connection.pk not in self._open:
-            self._open[connection.pk] = SeamGateway.for_connection(connection)
-        return self._open[connection.pk]
+        with self._lock:
+            if connection.pk not in self._open:
+                self._open[connection.pk] = SeamGateway.for_connection(connection)
+            return self._open[connection.pk]
 
     def close(self) -> None:
         for gateway in self._open.values():
             gateway.close()
+
+
+# A worker holding a lock works at most this many of its steps before letting it go, so
+# that a lock with a long queue comes back later rather than holding a thread.
+STEPS_PER_TURN = 20
+
+
+def provisioning_concurrency() -> int:
+    """How many locks one processing run works at once (KEYSTAY_PROVISIONING_CONCURRENCY)."""
+    return max(1, int(getattr(settings, "KEYSTAY_PROVISIONING_CONCURRENCY", 1)))
+
+
+def _due(now) -> QuerySet[LockAccess]:
+    """Steps due at `now` that no worker holds, on locks that may be called now."""
+    return (
+        LockAccess.objects.filter(due_at__lte=now)
+        .filter(LockAccess.unclaimed(now))
+        # A lock the provider asked Keystay to slow down for waits; the others go on.
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+    )
+
+
+def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
+    """Locks with steps due at `now` that no worker holds, the most overdue first (looking
+    at `limit` steps at most)."""
+    due = _due(now).filter(pacing.lease_free(now, "device__"))
+    if reservation_id is not None:
+        due = due.filter(reservation_id=reservation_id)
+    return list(
+        dict.fromkeys(due.order_by("due_at", "pk").values_list("device_id", flat=True)[:limit])
+    )
 
 
 def process_due(
@@ -792,41 +832,100 @@ def process_due(
     limit: int = 500,
     reservation_id: int | None = None,
     stop_after: float | None = None,
+    concurrency: int | None = None,
 ) -> int:
     """Carry out every due step; returns how many rows were worked on.
+
+    Works lock by lock: each lock with due steps (of this reservation, with
+    reservation_id) is taken with its lease (locks.pacing), its due steps carried out in
+    order, then let go. Up to `concurrency` locks at once (default
+    KEYSTAY_PROVISIONING_CONCURRENCY), each in a thread of its own with its own database
+    connection, so that a slow lock holds up no other; the leases keep every other
+    worker, in this process or another, off the locks this one holds.
 
     With stop_after (a time.monotonic() instant), claims no new row after it, so that a
     slow provider cannot keep a task running past django-q2's timeout.
     """
     now = now or timezone.now()
-    due = (
-        LockAccess.objects.filter(due_at__lte=now)
-        .filter(LockAccess.unclaimed(now))
-        # A lock the provider asked Keystay to slow down for waits; the others go on.
-        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
-    )
-    if reservation_id is not None:
-        due = due.filter(reservation_id=reservation_id)
-    ids = list(due.order_by("due_at").values_list("pk", flat=True)[:limit])
+    device_ids = due_lock_ids(now=now, reservation_id=reservation_id, limit=limit)
+    width = min(concurrency or provisioning_concurrency(), len(device_ids))
     gateways = _Gateways()
-    worked = 0
     try:
-        for pk in ids:
-            if stop_after is not None and time.monotonic() > stop_after:
-                break
-            token = _claim(pk)
-            if token is None:
-                continue  # another worker has it
-            worked += 1
-            try:
-                _process(pk, token, gateways)
-            except Exception:  # one lock's bug must not hold up the others
-                logger.exception("Lock access %s: unexpected failure", pk)
-                _record_failure(
-                    pk, token, "Unexpected error; Keystay will try again.", retryable=True
-                )
+        if width <= 1 or db_connection.in_atomic_block:
+            # One at a time in this thread: a caller's open transaction holds rows that
+            # other connections cannot see yet.
+            return sum(_work_lock(d, gateways, stop_after) for d in device_ids)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="keystay-lock") as pool:
+            return sum(
+                pool.map(lambda d: _in_own_thread(_work_lock, d, gateways, stop_after), device_ids)
+            )
     finally:
         gateways.close()
+
+
+def _in_own_thread(work, *args) -> int:
+    try:
+        return work(*args)
+    except Exception:  # a lock's bug must not end the run of the others
+        logger.exception("Lock %s: unexpected failure", args[0])
+        return 0
+    finally:
+        # Each thread opened its own connection: close it, or it lingers until the
+        # database gives up on it.
+        db_connections.close_all()
+
+
+def _next_step(device_id: int, skip: set[int]) -> int | None:
+    now = timezone.now()
+    return (
+        _due(now)
+        .filter(device_id=device_id)
+        .exclude(pk__in=skip)
+        .order_by("due_at", "pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) -> int:
+    """Hold one lock and carry out its due steps one after another, nearest first.
+
+    Any reservation's steps on this lock, not only those that brought the worker here:
+    a worker that found the lock held left its step to the holder. For the same reason
+    the holder looks once more after letting go: a step that fell due just before then
+    would otherwise wait for the next sweep.
+    """
+    worked = 0
+    for _ in range(3):
+        token = pacing.lease_take(device_id)
+        if token is None:
+            return worked  # another worker holds the lock and carries out its steps
+        tried: set[int] = set()
+        try:
+            while len(tried) < STEPS_PER_TURN:
+                if stop_after is not None and time.monotonic() > stop_after:
+                    return worked
+                pk = _next_step(device_id, tried)
+                if pk is None:
+                    break
+                tried.add(pk)
+                if not pacing.lease_renew(device_id, token):
+                    return worked  # held past its lease: the lock went to another worker
+                row_token = _claim(pk)
+                if row_token is None:
+                    continue
+                worked += 1
+                try:
+                    _process(pk, row_token, gateways)
+                except Exception:  # one step's bug must not hold up the lock's others
+                    logger.exception("Lock access %s: unexpected failure", pk)
+                    _record_failure(
+                        pk, row_token, "Unexpected error; Keystay will try again.", retryable=True
+                    )
+        finally:
+            pacing.lease_release(device_id, token)
+        if len(tried) >= STEPS_PER_TURN or _next_step(device_id, tried) is None:
+            return worked
     return worked
 
 
@@ -856,7 +955,9 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         working = access.state
     LockAccess.objects.filter(pk=pk, claim_token=token).update(state=working)
     try:
-        gateway = gateways.for_device(access.device)
+        # Every code write on the lock keeps under Seam's per-lock limits, whichever
+        # worker makes it.
+        gateway = pacing.PacedGateway(gateways.for_device(access.device), access.device_id)
         if _leaving(access):
             outcome = _remove(access, gateway)
         elif not access.provider_id and timezone.now() < access.program_at:
@@ -864,6 +965,9 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         else:
             outcome = _program(access, gateway, token)
     except ProviderError as error:
+        if isinstance(error, pacing.Paced):
+            _wait_for_slot(access, token, error)
+            return
         if error.kind == "rate_limited":
             _back_off(access, token, error)
             return
@@ -909,6 +1013,32 @@ def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
             at=now,
         )
     logger.info("Device %s rate-limited by the provider until %s", access.device_id, until)
+
+
+def _wait_for_slot(access: LockAccess, token: str, paced: pacing.Paced) -> None:
+    """This step would pass Seam's per-lock limit: it waits for a slot, alone.
+
+    Unlike a 429, the lock's other steps go on (a removal has a budget of its own), and
+    nothing failed: state and attempt count stay as they were.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = LockAccess.objects.select_for_update().get(pk=access.pk)
+        if row.claim_token != token:
+            return
+        row.state = access.state  # back to what it was before the worker took it
+        row.claimed_until, row.claim_token = None, ""
+        # A plan that changed meanwhile (a cancellation) makes another step, with a
+        # budget of its own: that one runs at once.
+        row.due_at = paced.until if _leaving(row) == _leaving(access) else now
+        row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
+        access_log(
+            row,
+            [(Log.RATE_LIMITED, "", paced.message)],
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+    logger.info("Lock access %s waits for a write slot until %s", access.pk, paced.until)
 
 
 def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> None:

@@ -180,6 +180,10 @@ EVENTS_RECONCILE_INTERVAL_MINUTES = env.int("EVENTS_RECONCILE_INTERVAL_MINUTES",
 LOCK_RECONCILE_HOT_MINUTES = env.int("LOCK_RECONCILE_HOT_MINUTES", default=5)
 LOCK_RECONCILE_COLD_MINUTES = env.int("LOCK_RECONCILE_COLD_MINUTES", default=60)
 LOCK_RECONCILE_GRACE_MINUTES = env.int("LOCK_RECONCILE_GRACE_MINUTES", default=10)
+# The code lifecycle: how many locks one worker programs at once (a thread each, with its
+# own database connection). Steps of one lock always run one after another, across every
+# worker and process (locks.pacing).
+KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=4)
 # Before the guest arrives: hours before check-in at which Keystay checks that every lock
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
