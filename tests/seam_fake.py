@@ -24,7 +24,9 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = PROJECT_ROOT / "fakeseam" / "launcher.mjs"
 READY_PREFIX = "FAKE_SEAM_READY "
-LAUNCHER_OPTIONS = frozenset({"FAKE_SEAM_AUTO_CONFIRM_MS", "FAKE_SEAM_LATENCY_MS"})
+LAUNCHER_OPTIONS = frozenset(
+    {"FAKE_SEAM_AUTO_CONFIRM_MS", "FAKE_SEAM_LATENCY_MS", "FAKE_SEAM_WRITE_LIMITS"}
+)
 
 
 class FakeSeamError(RuntimeError):
@@ -110,6 +112,27 @@ class FakeSeam:
         response.raise_for_status()
         return response.json()["requests"]
 
+    def overlaps(self, *, clear: bool = False) -> tuple[int, dict[str, int]]:
+        """The most API requests the fake answered side by side since the last reset or
+        clear, and per device the most requests about its codes side by side (a device
+        never called is absent)."""
+        if clear:
+            counts = self.control("/requests/clear")
+        else:
+            response = self._http.get(f"{self.control_url}/requests")
+            response.raise_for_status()
+            counts = response.json()
+        return counts["max_in_flight"], counts["max_in_flight_per_device"]
+
+    def set_latency(self, ms: int) -> None:
+        """Delay every API answer by ``ms`` from now on (until the next reset)."""
+        self.control("/latency", ms=ms)
+
+    def write_limits(self, enabled: bool) -> None:
+        """Switch Seam's per-device write limits on or off (until the next reset); the
+        writes counted so far are forgotten, as if a minute had passed."""
+        self.control("/write_limits", enabled=enabled)
+
     def stderr(self) -> str:
         """The launcher's most recent stderr lines, for failure messages."""
         return "".join(self._stderr)
@@ -142,11 +165,14 @@ def start_fake_seam(
     timeout: float = 30.0,
     auto_confirm_ms: int | None = None,
     latency_ms: int | None = None,
+    write_limits: bool | None = None,
 ) -> FakeSeam:
     """Start the launcher on free loopback ports and wait for its READY line.
 
     auto_confirm_ms: the lock confirms each created/updated code (status "set") and each
     delete that long after it. latency_ms: every API answer is delayed that long.
+    write_limits: Seam's per-device limits on code writes answer 429 beyond 10 creates,
+    10 updates or 20 deletes per device per minute.
     """
     node = os.environ.get("NODE") or shutil.which("node")
     if node is None:
@@ -161,6 +187,7 @@ def start_fake_seam(
         for name, value in (
             ("FAKE_SEAM_AUTO_CONFIRM_MS", auto_confirm_ms),
             ("FAKE_SEAM_LATENCY_MS", latency_ms),
+            ("FAKE_SEAM_WRITE_LIMITS", None if write_limits is None else int(write_limits)),
         )
         if value is not None
     }
