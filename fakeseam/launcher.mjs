@@ -18,7 +18,8 @@
 // FAKE_SEAM_AUTO_CONFIRM_MS=n: n ms after a code is created or updated the lock
 // "confirms" it (status set + access_code.set_on_device), and n ms after a delete
 // access_code.removed_from_device is added, as a real lock would (the demo uses it);
-// FAKE_SEAM_LATENCY_MS=n delays every API answer by n ms (benchmarks);
+// FAKE_SEAM_LATENCY_MS=n delays every API answer by n ms (benchmarks; one device's
+// answers alone: /devices/slow);
 // FAKE_SEAM_WRITE_LIMITS=1 enforces Seam's per-device limits on code writes (10 creates,
 // 10 updates, 20 deletes a minute: beyond, 429 with Retry-After), as real Seam does.
 // Both can also be changed at run time through the control endpoint (/latency,
@@ -285,6 +286,7 @@ const tweaks = {
   timers: new Set(), // pending auto-confirmations
   requests: new Map(), // route -> API requests received (benchmarks count Seam calls)
   writeLimits: START_WRITE_LIMITS, // enforce Seam's per-device write limits
+  slow: new Map(), // device_id -> extra ms before answering about its codes
   writes: new Map(), // "device route" -> instants (ms) of accepted writes in the last minute
   // Requests being answered, per device and in all: how many ran side by side at most
   // (what a test of parallel workers looks at).
@@ -303,6 +305,7 @@ function clearTweaks() {
   tweaks.timers.clear();
   tweaks.writeLimits = START_WRITE_LIMITS;
   tweaks.writes.clear();
+  tweaks.slow.clear();
   LATENCY_MS = START_LATENCY_MS;
 }
 
@@ -504,6 +507,8 @@ async function handleApi(req, res) {
 
 async function answerApi(req, res, route, params, json, body) {
   if (LATENCY_MS > 0) await sleep(LATENCY_MS);
+  const slow = DEVICE_CODE_ROUTES.has(route) ? tweaks.slow.get(deviceOf(params)) : null;
+  if (slow) await sleep(slow);
 
   if (DEVICE_CODE_ROUTES.has(route)) {
     const limit = takeRateLimit(deviceOf(params));
@@ -693,6 +698,17 @@ const routes = {
     if (times === 0) tweaks.rateLimits.delete(device_id);
     else tweaks.rateLimits.set(device_id, { remaining: times, retry_after });
     return { device_id, times: Number.isFinite(times) ? times : null, retry_after };
+  },
+
+  // Requests about this device's codes answer `ms` later than the others (0: as fast);
+  // until the next reset.
+  "POST /devices/slow": (body) => {
+    const device_id = findDevice(required(body, "device_id")).device_id;
+    const ms = Number(required(body, "ms"));
+    if (!(ms >= 0 && ms <= 60_000)) throw new ControlError(400, "invalid_input", "ms is 0..60000");
+    if (ms === 0) tweaks.slow.delete(device_id);
+    else tweaks.slow.set(device_id, ms);
+    return { device_id, ms };
   },
 
   // Page `page` (1 = the first) of a listing answers 503, `times` times (default 1).

@@ -92,6 +92,11 @@ class FakeSeam:
             payload["retry_after"] = retry_after
         return self.control("/devices/rate_limit", **payload)
 
+    def slow_down(self, device_id: str, ms: int) -> dict[str, Any]:
+        """Requests about this device's codes answer ``ms`` later than the others (0: as
+        fast again); until the next reset."""
+        return self.control("/devices/slow", device_id=device_id, ms=ms)
+
     def fail_page(self, route: str, page: int, *, times: int = 1) -> dict[str, Any]:
         """Page ``page`` (1 = the first) of ``/devices/list``, ``/locks/list`` or
         ``/connected_accounts/list`` answers 503, ``times`` times."""

@@ -558,3 +558,15 @@ def test_overlapping_requests_are_counted_per_device():
         assert fake.overlaps() == (0, {})
     finally:
         fake.stop()
+
+
+def test_one_device_can_answer_slower_than_the_others(seam_client: Seam, fake_seam: FakeSeam):
+    roles = fake_seam.seed["devices"]
+    slow, other = roles["front_door"], roles["back_door"]
+    fake_seam.slow_down(slow, 400)
+
+    started = time.monotonic()
+    seam_client.access_codes.list(device_id=other)
+    assert time.monotonic() - started < 0.4
+    seam_client.access_codes.list(device_id=slow)
+    assert time.monotonic() - started >= 0.4
