@@ -16,6 +16,7 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter, deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -798,6 +799,7 @@ class _Gateways:
 # A worker holding a lock works at most this many of its steps before letting it go, so
 # that a lock with a long queue comes back later rather than holding a thread.
 STEPS_PER_TURN = 20
+TURNS_PER_RUN = 3
 
 
 def provisioning_concurrency() -> int:
@@ -839,36 +841,103 @@ def process_due(
     Works lock by lock: each lock with due steps (of this reservation, with
     reservation_id) is taken with its lease (locks.pacing), its due steps carried out in
     order, then let go. Up to `concurrency` locks at once (default
-    KEYSTAY_PROVISIONING_CONCURRENCY), each in a thread of its own with its own database
-    connection, so that a slow lock holds up no other; the leases keep every other
-    worker, in this process or another, off the locks this one holds.
+    KEYSTAY_PROVISIONING_CONCURRENCY), each in a thread with its own database connection;
+    a thread done with a lock takes the next one due, so that a slow lock holds up no
+    other. The leases keep every other worker, in this process or another, off the locks
+    this one holds. At most `limit` turns of a lock in one run.
 
     With stop_after (a time.monotonic() instant), claims no new row after it, so that a
     slow provider cannot keep a task running past django-q2's timeout.
     """
-    now = now or timezone.now()
-    device_ids = due_lock_ids(now=now, reservation_id=reservation_id, limit=limit)
-    width = min(concurrency or provisioning_concurrency(), len(device_ids))
+    queue = _DueLocks(
+        now=now or timezone.now(),
+        reservation_id=reservation_id,
+        limit=limit,
+        stop_after=stop_after,
+    )
+    width = min(concurrency or provisioning_concurrency(), queue.waiting)
+    if width == 0:
+        return 0
     gateways = _Gateways()
     try:
-        if width <= 1 or db_connection.in_atomic_block:
-            # One at a time in this thread: a caller's open transaction holds rows that
-            # other connections cannot see yet.
-            return sum(_work_lock(d, gateways, stop_after) for d in device_ids)
+        if width == 1 or db_connection.in_atomic_block:
+            # One lock at a time in this thread: a caller's open transaction holds rows
+            # that other connections cannot see yet.
+            return _work_locks(queue, gateways, stop_after)
         with ThreadPoolExecutor(max_workers=width, thread_name_prefix="keystay-lock") as pool:
-            return sum(
-                pool.map(lambda d: _in_own_thread(_work_lock, d, gateways, stop_after), device_ids)
-            )
+            runs = [
+                pool.submit(_in_own_thread, _work_locks, queue, gateways, stop_after)
+                for _ in range(width)
+            ]
+            return sum(run.result() for run in runs)
     finally:
         gateways.close()
+
+
+class _DueLocks:
+    """The locks one processing run works, the most overdue first, shared by its threads.
+
+    When the list runs out, the next thread looks again: locks that fell due meanwhile
+    are taken while a slow lock still holds its own thread.
+    """
+
+    def __init__(self, *, now, reservation_id: int | None, limit: int, stop_after):
+        self._mutex = threading.Lock()
+        self._reservation_id = reservation_id
+        self._limit = limit
+        self._turns_left = limit
+        self._stop_after = stop_after
+        self._waiting = deque(due_lock_ids(now=now, reservation_id=reservation_id, limit=limit))
+        self._working: set[int] = set()
+        self._turns: Counter[int] = Counter()
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def take(self) -> int | None:
+        with self._mutex:
+            if self._turns_left <= 0:
+                return None
+            if self._stop_after is not None and time.monotonic() > self._stop_after:
+                return None
+            if not self._waiting:
+                due = due_lock_ids(
+                    now=timezone.now(), reservation_id=self._reservation_id, limit=self._limit
+                )
+                # A lock still due after a few turns in this run (its steps keep falling
+                # due) waits for the next run rather than spinning in this one.
+                self._waiting.extend(
+                    d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
+                )
+            if not self._waiting:
+                return None
+            self._turns_left -= 1
+            device_id = self._waiting.popleft()
+            self._working.add(device_id)
+            self._turns[device_id] += 1
+            return device_id
+
+    def done(self, device_id: int) -> None:
+        with self._mutex:
+            self._working.discard(device_id)
+
+
+def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
+    worked = 0
+    while (device_id := queue.take()) is not None:
+        try:
+            worked += _work_lock(device_id, gateways, stop_after)
+        except Exception:  # a lock's bug must not end the run of the others
+            logger.exception("Lock %s: unexpected failure", device_id)
+        finally:
+            queue.done(device_id)
+    return worked
 
 
 def _in_own_thread(work, *args) -> int:
     try:
         return work(*args)
-    except Exception:  # a lock's bug must not end the run of the others
-        logger.exception("Lock %s: unexpected failure", args[0])
-        return 0
     finally:
         # Each thread opened its own connection: close it, or it lingers until the
         # database gives up on it.
