@@ -800,6 +800,8 @@ class _Gateways:
 # that a lock with a long queue comes back later rather than holding a thread.
 STEPS_PER_TURN = 20
 TURNS_PER_RUN = 3
+# How often a run working through a backlog looks for revocations to put first.
+REVOCATIONS_LOOK_SECONDS = 1.0
 
 
 def provisioning_concurrency() -> int:
@@ -817,14 +819,28 @@ def _due(now) -> QuerySet[LockAccess]:
     )
 
 
-def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
-    """Locks with steps due at `now` that no worker holds, the most overdue first (looking
-    at `limit` steps at most)."""
+# Which due step goes first: a code leaving a lock it should no longer open (cancelled,
+# moved, the lock taken off the stay) before anything else, then the most overdue. A
+# revocation is wanted at once; a code programmed ahead of its window has time to spare.
+STEP_ORDER = ("wanted", "due_at", "pk")
+
+
+def due_lock_ids(
+    *,
+    now,
+    reservation_id: int | None = None,
+    limit: int = 500,
+    revocations_only: bool = False,
+) -> list[int]:
+    """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
+    step (looking at `limit` steps at most)."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
+    if revocations_only:
+        due = due.filter(wanted=False)
     return list(
-        dict.fromkeys(due.order_by("due_at", "pk").values_list("device_id", flat=True)[:limit])
+        dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
     )
 
 
@@ -890,6 +906,7 @@ class _DueLocks:
         self._waiting = deque(due_lock_ids(now=now, reservation_id=reservation_id, limit=limit))
         self._working: set[int] = set()
         self._turns: Counter[int] = Counter()
+        self._revocations_seen = time.monotonic()
 
     @property
     def waiting(self) -> int:
@@ -901,6 +918,8 @@ class _DueLocks:
                 return None
             if self._stop_after is not None and time.monotonic() > self._stop_after:
                 return None
+            if time.monotonic() - self._revocations_seen >= REVOCATIONS_LOOK_SECONDS:
+                self._put_revocations_first()
             if not self._waiting:
                 due = due_lock_ids(
                     now=timezone.now(), reservation_id=self._reservation_id, limit=self._limit
@@ -921,6 +940,22 @@ class _DueLocks:
     def done(self, device_id: int) -> None:
         with self._mutex:
             self._working.discard(device_id)
+
+    def _put_revocations_first(self) -> None:
+        """A stay cancelled while a backlog is worked on jumps it, lock by lock."""
+        self._revocations_seen = time.monotonic()
+        urgent = due_lock_ids(
+            now=timezone.now(),
+            reservation_id=self._reservation_id,
+            limit=self._limit,
+            revocations_only=True,
+        )
+        for device_id in reversed(urgent):
+            if device_id in self._working or self._turns[device_id] >= TURNS_PER_RUN:
+                continue  # this run holds it already: its holder takes revocations first
+            if device_id in self._waiting:
+                self._waiting.remove(device_id)
+            self._waiting.appendleft(device_id)
 
 
 def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
@@ -950,7 +985,7 @@ def _next_step(device_id: int, skip: set[int]) -> int | None:
         _due(now)
         .filter(device_id=device_id)
         .exclude(pk__in=skip)
-        .order_by("due_at", "pk")
+        .order_by(*STEP_ORDER)
         .values_list("pk", flat=True)
         .first()
     )

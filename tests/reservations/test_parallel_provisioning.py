@@ -12,12 +12,13 @@ import datetime
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import connection, connections
 from django.utils import timezone
 
 from locks.models import Device, LockAssignment
@@ -263,3 +264,46 @@ def test_seams_per_lock_write_limit_holds_across_workers(wired, more_locks):
         assert sorted(c.code for c in wired.codes_on(device)) == sorted(
             s.code.value for s in stays
         )
+
+
+def test_a_cancellation_jumps_the_backlog_a_busy_worker_is_working_through(
+    wired, more_locks, monkeypatch
+):
+    annex, extra = more_locks
+    cancelled = book(wired.listing, days_ahead=3, guest="Cancels")
+    fall_due_in_booking_order()
+    assert services.process_due() == 2  # the code is on the gate and the side door
+    for n in range(2):
+        book(annex, days_ahead=3 + 2 * n, guest=f"Annex {n}")
+    a_minute_ago = timezone.now() - datetime.timedelta(minutes=1)
+    LockAccess.objects.filter(device__in=extra).update(
+        program_at=a_minute_ago, due_at=a_minute_ago
+    )
+    # The cancellation's own task waits in the queue behind busy workers: only the run
+    # already under way can revoke the code soon.
+    monkeypatch.setattr(services, "enqueue_processing", lambda reservation_id: None)
+    wired.fake.set_latency(200)
+    worked = []
+
+    def busy_worker():
+        try:
+            worked.append(services.process_due(concurrency=1))
+        finally:
+            connections.close_all()
+
+    try:
+        worker = threading.Thread(target=busy_worker)
+        worker.start()
+        time.sleep(0.5)  # into the backlog: eight steps of 0.4 s, one after another
+        services.reservation_cancel(reservation=cancelled)
+        worker.join(timeout=60)
+    finally:
+        wired.fake.set_latency(0)
+
+    assert worked == [10]
+    logs = LockAccessLog.objects.order_by("at", "pk")
+    revoked = logs.filter(kind=LockAccessLog.Kind.REMOVED, access__reservation=cancelled)
+    assert revoked.count() == 2
+    backlog_done = logs.filter(access__device__in=extra).last().at
+    assert revoked.last().at < backlog_done
+    assert not wired.codes_on(wired.gate) and not wired.codes_on(wired.side)
