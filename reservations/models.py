@@ -313,13 +313,7 @@ class LockAccess(models.Model):
                 condition=Q(ends_at__gt=F("starts_at")), name="lock_access_window_positive"
             ),
         ]
-        indexes = [
-            models.Index(fields=["device", "ends_at"]),
-            # Revocations due: looked for every second while a backlog is worked on.
-            models.Index(
-                fields=["due_at"], condition=Q(wanted=False), name="lock_access_due_revocation"
-            ),
-        ]
+        indexes = [models.Index(fields=["device", "ends_at"])]
 
     def __str__(self) -> str:
         return f"{self.device} for {self.reservation}"

@@ -26,6 +26,7 @@ from django.db import connection as db_connection
 from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from core.timezones import RANGE_MESSAGE, in_year_range
@@ -800,8 +801,9 @@ class _Gateways:
 # that a lock with a long queue comes back later rather than holding a thread.
 STEPS_PER_TURN = 20
 TURNS_PER_RUN = 3
-# How often a run working through a backlog looks for revocations to put first.
-REVOCATIONS_LOOK_SECONDS = 1.0
+# How often a run reads again which locks are due: what fell due meanwhile takes its
+# place by urgency, ahead of a backlog with time to spare.
+LOOK_AGAIN_SECONDS = 1.0
 
 
 def provisioning_concurrency() -> int:
@@ -819,26 +821,21 @@ def _due(now) -> QuerySet[LockAccess]:
     )
 
 
-# Which due step goes first: a code leaving a lock it should no longer open (cancelled,
-# moved, the lock taken off the stay) before anything else, then the most overdue. A
-# revocation is wanted at once; a code programmed ahead of its window has time to spare.
-STEP_ORDER = ("wanted", "due_at", "pk")
+# Which due step goes first. A code leaving a lock it should no longer open (cancelled,
+# moved, the lock taken off the stay) before anything else; then the nearest deadline: a
+# code to program is needed by the start of its window (it is programmed its lead time
+# ahead, with time to spare), anything else (a removal at check-out, a change to a code in
+# use, a late code) at its due instant. A backlog of codes for tomorrow's arrivals never
+# holds up today's check-outs.
+STEP_ORDER = ("wanted", Greatest("due_at", "starts_at"), "due_at", "pk")
 
 
-def due_lock_ids(
-    *,
-    now,
-    reservation_id: int | None = None,
-    limit: int = 500,
-    revocations_only: bool = False,
-) -> list[int]:
+def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
     """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
     step (looking at `limit` steps at most)."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
-    if revocations_only:
-        due = due.filter(wanted=False)
     return list(
         dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
     )
@@ -891,10 +888,11 @@ def process_due(
 
 
 class _DueLocks:
-    """The locks one processing run works, the most overdue first, shared by its threads.
+    """The locks one processing run works, most urgent first, shared by its threads.
 
-    When the list runs out, the next thread looks again: locks that fell due meanwhile
-    are taken while a slow lock still holds its own thread.
+    Read again every second and whenever the list runs out: a step that fell due
+    meanwhile (a cancellation, a check-out) takes its place by urgency, and is taken
+    while a slow lock still holds its own thread.
     """
 
     def __init__(self, *, now, reservation_id: int | None, limit: int, stop_after):
@@ -903,14 +901,22 @@ class _DueLocks:
         self._limit = limit
         self._turns_left = limit
         self._stop_after = stop_after
-        self._waiting = deque(due_lock_ids(now=now, reservation_id=reservation_id, limit=limit))
         self._working: set[int] = set()
         self._turns: Counter[int] = Counter()
-        self._revocations_seen = time.monotonic()
+        self._read(now)
 
     @property
     def waiting(self) -> int:
         return len(self._waiting)
+
+    def _read(self, now) -> None:
+        self._read_at = time.monotonic()
+        due = due_lock_ids(now=now, reservation_id=self._reservation_id, limit=self._limit)
+        # A lock still due after a few turns in this run (its steps keep falling due)
+        # waits for the next run rather than spinning in this one.
+        self._waiting = deque(
+            d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
+        )
 
     def take(self) -> int | None:
         with self._mutex:
@@ -918,17 +924,8 @@ class _DueLocks:
                 return None
             if self._stop_after is not None and time.monotonic() > self._stop_after:
                 return None
-            if time.monotonic() - self._revocations_seen >= REVOCATIONS_LOOK_SECONDS:
-                self._put_revocations_first()
-            if not self._waiting:
-                due = due_lock_ids(
-                    now=timezone.now(), reservation_id=self._reservation_id, limit=self._limit
-                )
-                # A lock still due after a few turns in this run (its steps keep falling
-                # due) waits for the next run rather than spinning in this one.
-                self._waiting.extend(
-                    d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
-                )
+            if not self._waiting or time.monotonic() - self._read_at >= LOOK_AGAIN_SECONDS:
+                self._read(timezone.now())
             if not self._waiting:
                 return None
             self._turns_left -= 1
@@ -940,22 +937,6 @@ class _DueLocks:
     def done(self, device_id: int) -> None:
         with self._mutex:
             self._working.discard(device_id)
-
-    def _put_revocations_first(self) -> None:
-        """A stay cancelled while a backlog is worked on jumps it, lock by lock."""
-        self._revocations_seen = time.monotonic()
-        urgent = due_lock_ids(
-            now=timezone.now(),
-            reservation_id=self._reservation_id,
-            limit=self._limit,
-            revocations_only=True,
-        )
-        for device_id in reversed(urgent):
-            if device_id in self._working or self._turns[device_id] >= TURNS_PER_RUN:
-                continue  # this run holds it already: its holder takes revocations first
-            if device_id in self._waiting:
-                self._waiting.remove(device_id)
-            self._waiting.appendleft(device_id)
 
 
 def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:

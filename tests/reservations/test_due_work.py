@@ -1,4 +1,4 @@
-"""A backlog of due steps calls in other workers; a helper leaves when nothing is due."""
+"""Which due step goes first, and who works it: a backlog calls in other workers."""
 
 import datetime
 
@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from locks import pacing
-from reservations import tasks
+from reservations import services, tasks
 from reservations.models import LockAccess
 from tests.factories import DeviceFactory, ReservationFactory
 
@@ -66,3 +66,37 @@ def test_the_helpers_called_in_are_capped(settings, enqueued):
 
 def test_a_helper_leaves_as_soon_as_nothing_is_due():
     assert tasks.sweep_helper() == 0
+
+
+def test_revocations_then_nearest_deadlines_go_first_whatever_fell_due_earlier():
+    stay = ReservationFactory()
+    now = timezone.now()
+
+    def step(*, due_ago: int, starts_in: datetime.timedelta, **fields) -> int:
+        device = DeviceFactory(connection__organization=stay.organization)
+        due = now - datetime.timedelta(minutes=due_ago)
+        LockAccess.objects.create(
+            organization_id=stay.organization_id,
+            reservation=stay,
+            device=device,
+            starts_at=now + starts_in,
+            ends_at=now + starts_in + datetime.timedelta(days=2),
+            program_at=due,
+            due_at=due,
+            **fields,
+        )
+        return device.pk
+
+    tomorrow = step(due_ago=30, starts_in=datetime.timedelta(days=1))  # a backlog
+    check_out = step(due_ago=1, starts_in=-datetime.timedelta(days=3))  # window over
+    late = step(due_ago=0, starts_in=-datetime.timedelta(hours=1))  # the stay began
+    soon = step(due_ago=20, starts_in=datetime.timedelta(hours=2))
+    cancelled = step(due_ago=0, starts_in=datetime.timedelta(days=5), wanted=False)
+
+    assert services.due_lock_ids(now=timezone.now()) == [
+        cancelled,
+        check_out,
+        late,
+        soon,
+        tomorrow,
+    ]
