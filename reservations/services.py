@@ -804,6 +804,7 @@ TURNS_PER_RUN = 3
 # How often a run reads again which locks are due: what fell due meanwhile takes its
 # place by urgency, ahead of a backlog with time to spare.
 LOOK_AGAIN_SECONDS = 1.0
+RENEW_AFTER = pacing.LEASE.total_seconds() / 2
 
 
 def provisioning_concurrency() -> int:
@@ -985,6 +986,7 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
         token = pacing.lease_take(device_id)
         if token is None:
             return worked  # another worker holds the lock and carries out its steps
+        renewed = time.monotonic()
         tried: set[int] = set()
         try:
             while len(tried) < STEPS_PER_TURN:
@@ -994,8 +996,12 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                 if pk is None:
                     break
                 tried.add(pk)
-                if not pacing.lease_renew(device_id, token):
-                    return worked  # held past its lease: the lock went to another worker
+                # Renewed once half of it is gone: a step never starts on a lease that
+                # could run out under it (a step takes seconds, a lease minutes).
+                if time.monotonic() - renewed > RENEW_AFTER:
+                    if not pacing.lease_renew(device_id, token):
+                        return worked  # held past its lease: another worker has the lock
+                    renewed = time.monotonic()
                 row_token = _claim(pk)
                 if row_token is None:
                     continue
