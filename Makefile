@@ -53,6 +53,7 @@ bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/run.py
 	$(PY) bench/lifecycle_latency.py
 	$(PY) bench/reconcile_locks.py
+	$(PY) bench/provisioning.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles

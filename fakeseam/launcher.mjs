@@ -18,7 +18,12 @@
 // FAKE_SEAM_AUTO_CONFIRM_MS=n: n ms after a code is created or updated the lock
 // "confirms" it (status set + access_code.set_on_device), and n ms after a delete
 // access_code.removed_from_device is added, as a real lock would (the demo uses it);
-// FAKE_SEAM_LATENCY_MS=n delays every API answer by n ms (benchmarks).
+// FAKE_SEAM_LATENCY_MS=n delays every API answer by n ms (benchmarks; one device's
+// answers alone: /devices/slow);
+// FAKE_SEAM_WRITE_LIMITS=1 enforces Seam's per-device limits on code writes (10 creates,
+// 10 updates, 20 deletes a minute: beyond, 429 with Retry-After), as real Seam does.
+// Both can also be changed at run time through the control endpoint (/latency,
+// /write_limits); /reset brings back the values the launcher started with.
 // Prints one line to stdout when ready: FAKE_SEAM_READY {json}. Logs go to stderr.
 
 import http from "node:http";
@@ -266,7 +271,12 @@ const envMs = (name) => {
   return ms;
 };
 const AUTO_CONFIRM_MS = envMs("FAKE_SEAM_AUTO_CONFIRM_MS");
-const LATENCY_MS = envMs("FAKE_SEAM_LATENCY_MS") ?? 0;
+const START_LATENCY_MS = envMs("FAKE_SEAM_LATENCY_MS") ?? 0;
+const START_WRITE_LIMITS = ["1", "true", "yes"].includes((process.env.FAKE_SEAM_WRITE_LIMITS ?? "").toLowerCase());
+let LATENCY_MS = START_LATENCY_MS;
+// Seam's limits on code writes per device per minute (its docs).
+const WRITE_LIMITS = { "/access_codes/create": 10, "/access_codes/update": 10, "/access_codes/delete": 20 };
+const WRITE_WINDOW_MS = 60_000;
 
 // Everything a test may switch on; /reset empties it all.
 const tweaks = {
@@ -275,15 +285,76 @@ const tweaks = {
   cursorPages: new Map(), // "route cursor" -> page number that cursor opens
   timers: new Set(), // pending auto-confirmations
   requests: new Map(), // route -> API requests received (benchmarks count Seam calls)
+  writeLimits: START_WRITE_LIMITS, // enforce Seam's per-device write limits
+  slow: new Map(), // device_id -> extra ms before answering about its codes
+  writes: new Map(), // "device route" -> instants (ms) of accepted writes in the last minute
+  // Requests being answered, per device and in all: how many ran side by side at most
+  // (what a test of parallel workers looks at).
+  inFlight: new Map(),
+  maxInFlight: new Map(),
+  inFlightAll: 0,
+  maxInFlightAll: 0,
 };
 
 function clearTweaks() {
   tweaks.rateLimits.clear();
   tweaks.pageFailures.clear();
   tweaks.cursorPages.clear();
-  tweaks.requests.clear();
+  clearCounts();
   for (const timer of tweaks.timers) clearTimeout(timer);
   tweaks.timers.clear();
+  tweaks.writeLimits = START_WRITE_LIMITS;
+  tweaks.writes.clear();
+  tweaks.slow.clear();
+  LATENCY_MS = START_LATENCY_MS;
+}
+
+// What a benchmark or a test reads, then clears: requests per route, overlaps.
+function clearCounts() {
+  tweaks.requests.clear();
+  tweaks.maxInFlight.clear();
+  tweaks.maxInFlightAll = tweaks.inFlightAll;
+}
+
+function countsSnapshot() {
+  return {
+    requests: Object.fromEntries(tweaks.requests),
+    max_in_flight: tweaks.maxInFlightAll,
+    max_in_flight_per_device: Object.fromEntries(tweaks.maxInFlight),
+  };
+}
+
+// Seam's per-device write limit: null when this write may go, else seconds to wait.
+function takeWriteSlot(route, device_id) {
+  const limit = WRITE_LIMITS[route];
+  if (!tweaks.writeLimits || limit == null || device_id == null) return null;
+  const key = `${device_id} ${route}`;
+  const now = Date.now();
+  const recent = (tweaks.writes.get(key) ?? []).filter((t) => t > now - WRITE_WINDOW_MS);
+  if (recent.length >= limit) {
+    tweaks.writes.set(key, recent);
+    return Math.max(1, Math.ceil((recent[recent.length - limit] + WRITE_WINDOW_MS - now) / 1000));
+  }
+  recent.push(now);
+  tweaks.writes.set(key, recent);
+  return null;
+}
+
+function enter(device_id) {
+  tweaks.inFlightAll += 1;
+  tweaks.maxInFlightAll = Math.max(tweaks.maxInFlightAll, tweaks.inFlightAll);
+  if (device_id == null) return;
+  const n = (tweaks.inFlight.get(device_id) ?? 0) + 1;
+  tweaks.inFlight.set(device_id, n);
+  tweaks.maxInFlight.set(device_id, Math.max(tweaks.maxInFlight.get(device_id) ?? 0, n));
+}
+
+function leave(device_id) {
+  tweaks.inFlightAll -= 1;
+  if (device_id == null) return;
+  const n = (tweaks.inFlight.get(device_id) ?? 1) - 1;
+  if (n <= 0) tweaks.inFlight.delete(device_id);
+  else tweaks.inFlight.set(device_id, n);
 }
 
 // Seam limits code writes (and reads) per device per minute.
@@ -425,16 +496,33 @@ async function handleApi(req, res) {
   // The SDK sends reads as GET + query string and writes as a JSON body.
   const params = { ...Object.fromEntries(url.searchParams), ...(json ?? {}) };
   tweaks.requests.set(route, (tweaks.requests.get(route) ?? 0) + 1);
+  const device_id = DEVICE_CODE_ROUTES.has(route) ? deviceOf(params) : null;
+  enter(device_id);
+  try {
+    await answerApi(req, res, route, params, json, body);
+  } finally {
+    leave(device_id);
+  }
+}
+
+async function answerApi(req, res, route, params, json, body) {
   if (LATENCY_MS > 0) await sleep(LATENCY_MS);
+  const slow = DEVICE_CODE_ROUTES.has(route) ? tweaks.slow.get(deviceOf(params)) : null;
+  if (slow) await sleep(slow);
 
   if (DEVICE_CODE_ROUTES.has(route)) {
     const limit = takeRateLimit(deviceOf(params));
-    if (limit != null) {
+    const wait = limit == null ? takeWriteSlot(route, deviceOf(params)) : null;
+    if (limit != null || wait != null) {
+      if (wait != null) {
+        const refused = `429 ${route}`; // Seam's own limit, not one a test injected
+        tweaks.requests.set(refused, (tweaks.requests.get(refused) ?? 0) + 1);
+      }
       return sendJson(
         res,
         429,
         { error: { type: "rate_limit_exceeded", message: "Too many requests for this device; retry later." } },
-        { "retry-after": String(limit.retry_after) },
+        { "retry-after": String(limit?.retry_after ?? wait) },
       );
     }
   }
@@ -612,6 +700,17 @@ const routes = {
     return { device_id, times: Number.isFinite(times) ? times : null, retry_after };
   },
 
+  // Requests about this device's codes answer `ms` later than the others (0: as fast);
+  // until the next reset.
+  "POST /devices/slow": (body) => {
+    const device_id = findDevice(required(body, "device_id")).device_id;
+    const ms = Number(required(body, "ms"));
+    if (!(ms >= 0 && ms <= 60_000)) throw new ControlError(400, "invalid_input", "ms is 0..60000");
+    if (ms === 0) tweaks.slow.delete(device_id);
+    else tweaks.slow.set(device_id, ms);
+    return { device_id, ms };
+  },
+
   // Page `page` (1 = the first) of a listing answers 503, `times` times (default 1).
   "POST /pagination/fail": (body) => {
     const raw = String(required(body, "route"));
@@ -734,11 +833,30 @@ const routes = {
   // How many API requests each route received since the last reset or clear: what a
   // benchmark counts as Seam calls, whichever client made them. Clear answers the
   // counts it clears, so that no request falls between reading and clearing.
-  "GET /requests": () => ({ requests: Object.fromEntries(tweaks.requests) }),
+  // A write refused by Seam's per-device limit also counts under "429 <route>".
+  // max_in_flight: the most requests
+  // answered side by side (max_in_flight_per_device: for one device's codes).
+  "GET /requests": () => countsSnapshot(),
   "POST /requests/clear": () => {
-    const requests = Object.fromEntries(tweaks.requests);
-    tweaks.requests.clear();
-    return { requests };
+    const counts = countsSnapshot();
+    clearCounts();
+    return counts;
+  },
+
+  // Every answer delayed by `ms` (until the next reset).
+  "POST /latency": (body) => {
+    const ms = Number(required(body, "ms"));
+    if (!(ms >= 0 && ms <= 60_000)) throw new ControlError(400, "invalid_input", "ms is 0..60000");
+    LATENCY_MS = ms;
+    return { ms };
+  },
+
+  // Seam's per-device write limits on or off (until the next reset); either way the
+  // writes counted so far are forgotten, as if a minute had passed.
+  "POST /write_limits": (body) => {
+    tweaks.writeLimits = Boolean(required(body, "enabled"));
+    tweaks.writes.clear();
+    return { enabled: tweaks.writeLimits, limits: WRITE_LIMITS };
   },
 
   "GET /state": () => {

@@ -202,6 +202,14 @@ class Device(models.Model):
     reconcile_error = models.TextField(blank=True, editable=False)
     # The provider asked Keystay to slow down for this lock (429): no call before then.
     backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
+    # One worker at a time on a lock, whatever process it runs in (locks/pacing.py): the
+    # worker holding the lease works the lock's due steps in order; it runs out at
+    # `lease_until`, so a worker that died lets another take over.
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    lease_token = models.CharField(max_length=36, blank=True, editable=False)
+    # When Keystay last wrote codes on this lock, per kind of write ("create", "update",
+    # "delete": epoch seconds within the last minute), to stay under Seam's per-lock limits.
+    recent_writes = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -222,8 +230,19 @@ class Device(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    # Written only by the worker's own single-row updates (locks/pacing.py): a form or an
+    # import saving a device it read earlier must not hand a live lease to nobody, or bring
+    # back one that ran out.
+    WORKER_FIELDS = frozenset({"lease_until", "lease_token", "recent_writes"})
+
     def save(self, *args, **kwargs):
         self.organization_id = self.connection.organization_id
+        if self.pk is not None and not self._state.adding and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.attname
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name not in self.WORKER_FIELDS
+            ]
         super().save(*args, **kwargs)
 
     def clean(self) -> None:

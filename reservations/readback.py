@@ -29,6 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from locks import pacing
 from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
@@ -319,6 +320,11 @@ def lock_reconcile(
             wake.add(owner.reservation_id)
             continue
         # Keystay's code that no stay wants on this lock any more: a door left open.
+        try:
+            pacing.write_take(device.pk, "delete")
+        except pacing.Paced:
+            result.findings["left for the next reconcile (write limit)"] += 1
+            continue
         gateway.delete_access_code(provider_id=code.provider_id)
         result.calls += 1
         if owner is not None:

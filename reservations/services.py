@@ -14,18 +14,25 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import threading
 import time
 import uuid
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
+from locks import pacing
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment
 from properties.models import (
@@ -818,20 +825,68 @@ def _claim(pk: int) -> str | None:
 
 
 class _Gateways:
-    """One Seam client per connection for one processing run."""
+    """One Seam client per connection for one processing run, shared by its threads
+    (an httpx client is safe to share; a Retry-After is noted per thread)."""
 
     def __init__(self):
         self._open: dict[int, SeamGateway] = {}
+        self._lock = threading.Lock()
 
     def for_device(self, device: Device) -> SeamGateway:
         connection = device.connection
-        if connection.pk not in self._open:
-            self._open[connection.pk] = SeamGateway.for_connection(connection)
-        return self._open[connection.pk]
+        with self._lock:
+            if connection.pk not in self._open:
+                self._open[connection.pk] = SeamGateway.for_connection(connection)
+            return self._open[connection.pk]
 
     def close(self) -> None:
         for gateway in self._open.values():
             gateway.close()
+
+
+# A worker holding a lock works at most this many of its steps before letting it go, so
+# that a lock with a long queue comes back later rather than holding a thread.
+STEPS_PER_TURN = 20
+TURNS_PER_RUN = 3
+# How often a run reads again which locks are due: what fell due meanwhile takes its
+# place by urgency, ahead of a backlog with time to spare.
+LOOK_AGAIN_SECONDS = 1.0
+RENEW_AFTER = pacing.LEASE.total_seconds() / 2
+
+
+def provisioning_concurrency() -> int:
+    """How many locks one processing run works at once (KEYSTAY_PROVISIONING_CONCURRENCY)."""
+    return max(1, int(getattr(settings, "KEYSTAY_PROVISIONING_CONCURRENCY", 1)))
+
+
+def _due(now) -> QuerySet[LockAccess]:
+    """Steps due at `now` that no worker holds, on locks that may be called now."""
+    return (
+        LockAccess.objects.filter(due_at__lte=now)
+        .filter(LockAccess.unclaimed(now))
+        # A lock the provider asked Keystay to slow down for waits; the others go on.
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+    )
+
+
+# Which due step goes first. A code leaving a lock it should no longer open (cancelled,
+# moved, the lock taken off the stay) before anything else; then the nearest deadline: a
+# code to program is needed by the start of its window (it is programmed its lead time
+# ahead, with time to spare), anything else (a removal at check-out, a change to a code in
+# use, a late code) at its due instant. A backlog of codes for tomorrow's arrivals never
+# holds up today's check-outs.
+STEP_ORDER = ("wanted", Greatest("due_at", "starts_at"), "due_at", "pk")
+
+
+def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
+    """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
+    step (looking at `limit` steps at most)."""
+    due = _due(now).filter(pacing.lease_free(now, "device__"))
+    if reservation_id is not None:
+        due = due.filter(reservation_id=reservation_id)
+    return list(
+        dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
+    )
 
 
 def process_due(
@@ -840,41 +895,175 @@ def process_due(
     limit: int = 500,
     reservation_id: int | None = None,
     stop_after: float | None = None,
+    concurrency: int | None = None,
 ) -> int:
     """Carry out every due step; returns how many rows were worked on.
+
+    Works lock by lock: each lock with due steps (of this reservation, with
+    reservation_id) is taken with its lease (locks.pacing), its due steps carried out in
+    order, then let go. Up to `concurrency` locks at once (default
+    KEYSTAY_PROVISIONING_CONCURRENCY), each in a thread with its own database connection;
+    a thread done with a lock takes the next one due, so that a slow lock holds up no
+    other. The leases keep every other worker, in this process or another, off the locks
+    this one holds. At most `limit` turns of a lock in one run.
 
     With stop_after (a time.monotonic() instant), claims no new row after it, so that a
     slow provider cannot keep a task running past django-q2's timeout.
     """
-    now = now or timezone.now()
-    due = (
-        LockAccess.objects.filter(due_at__lte=now)
-        .filter(LockAccess.unclaimed(now))
-        # A lock the provider asked Keystay to slow down for waits; the others go on.
-        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+    queue = _DueLocks(
+        now=now or timezone.now(),
+        reservation_id=reservation_id,
+        limit=limit,
+        stop_after=stop_after,
     )
-    if reservation_id is not None:
-        due = due.filter(reservation_id=reservation_id)
-    ids = list(due.order_by("due_at").values_list("pk", flat=True)[:limit])
+    width = min(concurrency or provisioning_concurrency(), queue.waiting)
+    if width == 0:
+        return 0
     gateways = _Gateways()
-    worked = 0
     try:
-        for pk in ids:
-            if stop_after is not None and time.monotonic() > stop_after:
-                break
-            token = _claim(pk)
-            if token is None:
-                continue  # another worker has it
-            worked += 1
-            try:
-                _process(pk, token, gateways)
-            except Exception:  # one lock's bug must not hold up the others
-                logger.exception("Lock access %s: unexpected failure", pk)
-                _record_failure(
-                    pk, token, "Unexpected error; Keystay will try again.", retryable=True
-                )
+        if width == 1 or db_connection.in_atomic_block:
+            # One lock at a time in this thread: a caller's open transaction holds rows
+            # that other connections cannot see yet.
+            return _work_locks(queue, gateways, stop_after)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="keystay-lock") as pool:
+            runs = [
+                pool.submit(_in_own_thread, _work_locks, queue, gateways, stop_after)
+                for _ in range(width)
+            ]
+            return sum(run.result() for run in runs)
     finally:
         gateways.close()
+
+
+class _DueLocks:
+    """The locks one processing run works, most urgent first, shared by its threads.
+
+    Read again every second and whenever the list runs out: a step that fell due
+    meanwhile (a cancellation, a check-out) takes its place by urgency, and is taken
+    while a slow lock still holds its own thread.
+    """
+
+    def __init__(self, *, now, reservation_id: int | None, limit: int, stop_after):
+        self._mutex = threading.Lock()
+        self._reservation_id = reservation_id
+        self._limit = limit
+        self._turns_left = limit
+        self._stop_after = stop_after
+        self._working: set[int] = set()
+        self._turns: Counter[int] = Counter()
+        self._read(now)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _read(self, now) -> None:
+        self._read_at = time.monotonic()
+        due = due_lock_ids(now=now, reservation_id=self._reservation_id, limit=self._limit)
+        # A lock still due after a few turns in this run (its steps keep falling due)
+        # waits for the next run rather than spinning in this one.
+        self._waiting = deque(
+            d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
+        )
+
+    def take(self) -> int | None:
+        with self._mutex:
+            if self._turns_left <= 0:
+                return None
+            if self._stop_after is not None and time.monotonic() > self._stop_after:
+                return None
+            if not self._waiting or time.monotonic() - self._read_at >= LOOK_AGAIN_SECONDS:
+                self._read(timezone.now())
+            if not self._waiting:
+                return None
+            self._turns_left -= 1
+            device_id = self._waiting.popleft()
+            self._working.add(device_id)
+            self._turns[device_id] += 1
+            return device_id
+
+    def done(self, device_id: int) -> None:
+        with self._mutex:
+            self._working.discard(device_id)
+
+
+def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
+    worked = 0
+    while (device_id := queue.take()) is not None:
+        try:
+            worked += _work_lock(device_id, gateways, stop_after)
+        except Exception:  # a lock's bug must not end the run of the others
+            logger.exception("Lock %s: unexpected failure", device_id)
+        finally:
+            queue.done(device_id)
+    return worked
+
+
+def _in_own_thread(work, *args) -> int:
+    try:
+        return work(*args)
+    finally:
+        # Each thread opened its own connection: close it, or it lingers until the
+        # database gives up on it.
+        db_connections.close_all()
+
+
+def _next_step(device_id: int, skip: set[int]) -> int | None:
+    now = timezone.now()
+    return (
+        _due(now)
+        .filter(device_id=device_id)
+        .exclude(pk__in=skip)
+        .order_by(*STEP_ORDER)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) -> int:
+    """Hold one lock and carry out its due steps one after another, nearest first.
+
+    Any reservation's steps on this lock, not only those that brought the worker here:
+    a worker that found the lock held left its step to the holder. For the same reason
+    the holder looks once more after letting go: a step that fell due just before then
+    would otherwise wait for the next sweep.
+    """
+    worked = 0
+    for _ in range(3):
+        token = pacing.lease_take(device_id)
+        if token is None:
+            return worked  # another worker holds the lock and carries out its steps
+        renewed = time.monotonic()
+        tried: set[int] = set()
+        try:
+            while len(tried) < STEPS_PER_TURN:
+                if stop_after is not None and time.monotonic() > stop_after:
+                    return worked
+                pk = _next_step(device_id, tried)
+                if pk is None:
+                    break
+                tried.add(pk)
+                # Renewed once half of it is gone: a step never starts on a lease that
+                # could run out under it (a step takes seconds, a lease minutes).
+                if time.monotonic() - renewed > RENEW_AFTER:
+                    if not pacing.lease_renew(device_id, token):
+                        return worked  # held past its lease: another worker has the lock
+                    renewed = time.monotonic()
+                row_token = _claim(pk)
+                if row_token is None:
+                    continue
+                worked += 1
+                try:
+                    _process(pk, row_token, gateways)
+                except Exception:  # one step's bug must not hold up the lock's others
+                    logger.exception("Lock access %s: unexpected failure", pk)
+                    _record_failure(
+                        pk, row_token, "Unexpected error; Keystay will try again.", retryable=True
+                    )
+        finally:
+            pacing.lease_release(device_id, token)
+        if len(tried) >= STEPS_PER_TURN or _next_step(device_id, tried) is None:
+            return worked
     return worked
 
 
@@ -904,7 +1093,9 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         working = access.state
     LockAccess.objects.filter(pk=pk, claim_token=token).update(state=working)
     try:
-        gateway = gateways.for_device(access.device)
+        # Every code write on the lock keeps under Seam's per-lock limits, whichever
+        # worker makes it.
+        gateway = pacing.PacedGateway(gateways.for_device(access.device), access.device_id)
         if _leaving(access):
             outcome = _remove(access, gateway)
         elif not access.provider_id and timezone.now() < access.program_at:
@@ -912,6 +1103,9 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         else:
             outcome = _program(access, gateway, token)
     except ProviderError as error:
+        if isinstance(error, pacing.Paced):
+            _wait_for_slot(access, token, error)
+            return
         if error.kind == "rate_limited":
             _back_off(access, token, error)
             return
@@ -957,6 +1151,32 @@ def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
             at=now,
         )
     logger.info("Device %s rate-limited by the provider until %s", access.device_id, until)
+
+
+def _wait_for_slot(access: LockAccess, token: str, paced: pacing.Paced) -> None:
+    """This step would pass Seam's per-lock limit: it waits for a slot, alone.
+
+    Unlike a 429, the lock's other steps go on (a removal has a budget of its own), and
+    nothing failed: state and attempt count stay as they were.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = LockAccess.objects.select_for_update().get(pk=access.pk)
+        if row.claim_token != token:
+            return
+        row.state = access.state  # back to what it was before the worker took it
+        row.claimed_until, row.claim_token = None, ""
+        # A plan that changed meanwhile (a cancellation) makes another step, with a
+        # budget of its own: that one runs at once.
+        row.due_at = paced.until if _leaving(row) == _leaving(access) else now
+        row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
+        access_log(
+            row,
+            [(Log.RATE_LIMITED, "", paced.message)],
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+    logger.info("Lock access %s waits for a write slot until %s", access.pk, paced.until)
 
 
 def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> None:

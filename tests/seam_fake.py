@@ -24,7 +24,9 @@ import httpx
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LAUNCHER = PROJECT_ROOT / "fakeseam" / "launcher.mjs"
 READY_PREFIX = "FAKE_SEAM_READY "
-LAUNCHER_OPTIONS = frozenset({"FAKE_SEAM_AUTO_CONFIRM_MS", "FAKE_SEAM_LATENCY_MS"})
+LAUNCHER_OPTIONS = frozenset(
+    {"FAKE_SEAM_AUTO_CONFIRM_MS", "FAKE_SEAM_LATENCY_MS", "FAKE_SEAM_WRITE_LIMITS"}
+)
 
 
 class FakeSeamError(RuntimeError):
@@ -90,6 +92,11 @@ class FakeSeam:
             payload["retry_after"] = retry_after
         return self.control("/devices/rate_limit", **payload)
 
+    def slow_down(self, device_id: str, ms: int) -> dict[str, Any]:
+        """Requests about this device's codes answer ``ms`` later than the others (0: as
+        fast again); until the next reset."""
+        return self.control("/devices/slow", device_id=device_id, ms=ms)
+
     def fail_page(self, route: str, page: int, *, times: int = 1) -> dict[str, Any]:
         """Page ``page`` (1 = the first) of ``/devices/list``, ``/locks/list`` or
         ``/connected_accounts/list`` answers 503, ``times`` times."""
@@ -109,6 +116,27 @@ class FakeSeam:
         response = self._http.get(f"{self.control_url}/requests")
         response.raise_for_status()
         return response.json()["requests"]
+
+    def overlaps(self, *, clear: bool = False) -> tuple[int, dict[str, int]]:
+        """The most API requests the fake answered side by side since the last reset or
+        clear, and per device the most requests about its codes side by side (a device
+        never called is absent)."""
+        if clear:
+            counts = self.control("/requests/clear")
+        else:
+            response = self._http.get(f"{self.control_url}/requests")
+            response.raise_for_status()
+            counts = response.json()
+        return counts["max_in_flight"], counts["max_in_flight_per_device"]
+
+    def set_latency(self, ms: int) -> None:
+        """Delay every API answer by ``ms`` from now on (until the next reset)."""
+        self.control("/latency", ms=ms)
+
+    def write_limits(self, enabled: bool) -> None:
+        """Switch Seam's per-device write limits on or off (until the next reset); the
+        writes counted so far are forgotten, as if a minute had passed."""
+        self.control("/write_limits", enabled=enabled)
 
     def stderr(self) -> str:
         """The launcher's most recent stderr lines, for failure messages."""
@@ -144,6 +172,7 @@ def start_fake_seam(
     latency_ms: int | None = None,
     port: int = 0,
     control_port: int = 0,
+    write_limits: bool | None = None,
 ) -> FakeSeam:
     """Start the launcher on loopback ports (free ones by default) and wait for its READY
     line.
@@ -152,6 +181,8 @@ def start_fake_seam(
     delete that long after it. latency_ms: every API answer is delayed that long.
     port, control_port: where to listen, e.g. those of a fake that was stopped, so that a
     restarted fake answers at the address Keystay knows (with none of the old state).
+    write_limits: Seam's per-device limits on code writes answer 429 beyond 10 creates,
+    10 updates or 20 deletes per device per minute.
     """
     node = os.environ.get("NODE") or shutil.which("node")
     if node is None:
@@ -166,6 +197,7 @@ def start_fake_seam(
         for name, value in (
             ("FAKE_SEAM_AUTO_CONFIRM_MS", auto_confirm_ms),
             ("FAKE_SEAM_LATENCY_MS", latency_ms),
+            ("FAKE_SEAM_WRITE_LIMITS", None if write_limits is None else int(write_limits)),
         )
         if value is not None
     }

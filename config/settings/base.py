@@ -209,6 +209,10 @@ LOCK_STEP_LEASE_SECONDS = env.int("LOCK_STEP_LEASE_SECONDS", default=300)
 # /healthz/backlog answers 503 when a lock step is due longer than this and no worker
 # holds it: the cluster is stopped or behind (config/health.py).
 HEALTH_OVERDUE_SECONDS = env.int("HEALTH_OVERDUE_SECONDS", default=300)
+# The code lifecycle: how many locks one worker programs at once (a thread each, with its
+# own database connection). Steps of one lock always run one after another, across every
+# worker and process (locks.pacing).
+KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=4)
 # Before the guest arrives: hours before check-in at which Keystay checks that every lock
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).

@@ -16,6 +16,10 @@ STORAGES = {
 # override_settings. Tasks then run inline, in the caller's process.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 
+# Due work runs in the test's own thread (and its transaction); the tests of parallel
+# provisioning ask for threads themselves, on PostgreSQL.
+KEYSTAY_PROVISIONING_CONCURRENCY = 1
+
 # Static files are served by the test server itself; WhiteNoise would want collectstatic.
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
 

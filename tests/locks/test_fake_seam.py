@@ -480,3 +480,93 @@ def test_latency_delays_every_answer():
         assert time.monotonic() - started >= 0.3
     finally:
         fake.stop()
+
+
+def test_latency_changes_at_run_time_until_the_next_reset(seam_client: Seam, fake_seam: FakeSeam):
+    fake_seam.set_latency(300)
+    started = time.monotonic()
+    seam_client.devices.list()
+    assert time.monotonic() - started >= 0.3
+
+    fake_seam.reset()
+    started = time.monotonic()
+    seam_client.devices.list()
+    assert time.monotonic() - started < 0.3
+
+
+def test_seams_write_limits_refuse_the_eleventh_create_on_a_device_in_a_minute(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    roles = fake_seam.seed["devices"]
+    busy, other = roles["front_door"], roles["back_door"]
+    fake_seam.write_limits(True)
+    codes = [
+        seam_client.access_codes.create(device_id=busy, code=f"{4820 + n}", name=f"R-{n}")
+        for n in range(10)
+    ]
+
+    with pytest.raises(SeamHttpApiError) as failure:
+        seam_client.access_codes.create(device_id=busy, code="5931", name="R-11")
+    assert failure.value.status_code == 429
+    seam_client.access_codes.create(device_id=other, code="5931", name="R-11")  # its own
+    # Deletes have a budget of their own (20), and reads none.
+    seam_client.access_codes.delete(access_code_id=codes[0].access_code_id)
+    seam_client.access_codes.list(device_id=busy)
+    assert fake_seam.requests()["429 /access_codes/create"] == 1
+
+    fake_seam.write_limits(True)  # as if the minute had passed
+    seam_client.access_codes.create(device_id=busy, code="5931", name="R-11")
+    fake_seam.reset()  # back to the launcher's setting: off
+    for n in range(11):
+        seam_client.access_codes.create(device_id=busy, code=f"{6820 + n}", name=f"S-{n}")
+
+
+def test_the_write_limit_answer_says_when_a_slot_frees(fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    fake_seam.reset()
+    fake_seam.write_limits(True)
+    headers = {"authorization": f"Bearer {fake_seam.api_key}"}
+    url = f"{fake_seam.url}/access_codes/delete"
+    answers = [
+        httpx.post(url, json={"access_code_id": "nope", "device_id": device_id}, headers=headers)
+        for _ in range(21)
+    ]
+    assert 429 not in {a.status_code for a in answers[:20]}
+    assert answers[20].status_code == 429
+    assert 55 <= int(answers[20].headers["retry-after"]) <= 60
+
+
+def test_overlapping_requests_are_counted_per_device():
+    import threading
+
+    fake = start_fake_seam(latency_ms=300)
+    try:
+        client = make_seam_client(api_key=fake.api_key, endpoint=fake.url)
+        roles = fake.seed["devices"]
+        same, other = roles["front_door"], roles["back_door"]
+        calls = [same, same, other]
+        threads = [
+            threading.Thread(target=client.access_codes.list, kwargs={"device_id": d})
+            for d in calls
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        overall, per_device = fake.overlaps(clear=True)
+        assert (overall, per_device) == (3, {same: 2, other: 1})
+        assert fake.overlaps() == (0, {})
+    finally:
+        fake.stop()
+
+
+def test_one_device_can_answer_slower_than_the_others(seam_client: Seam, fake_seam: FakeSeam):
+    roles = fake_seam.seed["devices"]
+    slow, other = roles["front_door"], roles["back_door"]
+    fake_seam.slow_down(slow, 400)
+
+    started = time.monotonic()
+    seam_client.access_codes.list(device_id=other)
+    assert time.monotonic() - started < 0.4
+    seam_client.access_codes.list(device_id=slow)
+    assert time.monotonic() - started >= 0.4

@@ -1,0 +1,136 @@
+"""One worker at a time on each lock, and within Seam's per-lock write limits.
+
+Keystay runs any number of workers in any number of processes and machines, so neither
+rule can live in one process's memory: both live on the lock's own row (`Device`).
+
+- **The lease** (`lease_until`, `lease_token`) is taken with a compare-and-set, like a lock
+  access's claim. Its holder is the only worker calling Seam about this lock's codes, and
+  works the lock's due steps one after another, nearest first: steps of one lock never
+  run side by side, nor out of order, while different locks go on in parallel. The holder
+  renews it before each step; it runs out by itself, so a worker that died holds the lock
+  up for `LEASE` at most.
+- **The write budget** (`recent_writes`): Seam answers 429 beyond 10 creates, 10 updates
+  or 20 deletes of codes per lock per minute. Each write is counted on the lock's row,
+  under a row lock, before it is sent; with no slot left, `Paced` says when one frees, and
+  the step waits until then while the lock's other steps go on. A 429 from Seam itself
+  still pauses the whole lock (`Device.backoff_until`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import uuid
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .gateway import ProviderError, SeamGateway
+from .models import Device
+
+LEASE = datetime.timedelta(minutes=5)
+
+# Seam's limits on code writes, per lock, per minute.
+WRITE_LIMITS = {"create": 10, "update": 10, "delete": 20}
+WINDOW = 60.0  # seconds
+# Keystay's clock and Seam's are not the same clock: wait a little past the minute.
+MARGIN = 1.0
+
+
+# --------------------------------------------------------------------------- the lease
+
+
+def lease_free(now: datetime.datetime, prefix: str = "") -> Q:
+    """Devices (through `prefix`, e.g. "device__") no worker holds at `now`."""
+    return Q(**{f"{prefix}lease_until__isnull": True}) | Q(**{f"{prefix}lease_until__lt": now})
+
+
+def lease_take(device_id: int) -> str | None:
+    """Take the lock for this worker; its token, or None when another worker holds it."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    taken = (
+        Device.objects.filter(pk=device_id)
+        .filter(lease_free(now))
+        .update(lease_until=now + LEASE, lease_token=token)
+    )
+    return token if taken else None
+
+
+def lease_renew(device_id: int, token: str) -> bool:
+    """Keep the lock for another LEASE; False when it ran out and another worker took it."""
+    return bool(
+        Device.objects.filter(pk=device_id, lease_token=token).update(
+            lease_until=timezone.now() + LEASE
+        )
+    )
+
+
+def lease_release(device_id: int, token: str) -> None:
+    Device.objects.filter(pk=device_id, lease_token=token).update(lease_until=None, lease_token="")
+
+
+# ------------------------------------------------------------------------ the budget
+
+
+class Paced(ProviderError):
+    """Keystay's own pause: one more write now would exceed Seam's limit on this lock."""
+
+    def __init__(self, kind: str, until: datetime.datetime):
+        limit = WRITE_LIMITS[kind]
+        super().__init__(
+            "paced",
+            f"Seam allows {limit} code {kind}s a minute on a lock: this one waits until "
+            f"{until:%H:%M:%S} UTC.",
+            retry_after=max((until - timezone.now()).total_seconds(), 0.0),
+        )
+        self.until = until
+
+
+def write_take(device_id: int, kind: str) -> None:
+    """Count one write of `kind` on the lock, or raise Paced when its minute is full."""
+    now = timezone.now()
+    stamp = now.timestamp()
+    with transaction.atomic():
+        # The row lock makes two processes taking the last slot count one after the other.
+        writes = (
+            Device.objects.select_for_update()
+            .values_list("recent_writes", flat=True)
+            .get(pk=device_id)
+        )
+        writes = dict(writes or {})
+        # Stamps ahead of now by more than a window are from a clock that went back
+        # (or a test that travelled): they say nothing about this minute.
+        recent = sorted(t for t in writes.get(kind, []) if stamp - WINDOW < t <= stamp + WINDOW)
+        if len(recent) >= WRITE_LIMITS[kind]:
+            oldest = recent[-WRITE_LIMITS[kind]]
+            until = datetime.datetime.fromtimestamp(oldest + WINDOW + MARGIN, tz=datetime.UTC)
+            raise Paced(kind, until)
+        writes[kind] = [*recent, stamp]
+        Device.objects.filter(pk=device_id).update(recent_writes=writes)
+
+
+class PacedGateway:
+    """A gateway for one lock whose code writes keep under Seam's per-lock limits.
+
+    Every other call goes straight to the gateway: reads are not limited per lock.
+    """
+
+    def __init__(self, gateway: SeamGateway, device_id: int):
+        self._gateway = gateway
+        self._device_id = device_id
+
+    def __getattr__(self, name):
+        return getattr(self._gateway, name)
+
+    def create_access_code(self, **kwargs):
+        write_take(self._device_id, "create")
+        return self._gateway.create_access_code(**kwargs)
+
+    def update_access_code(self, **kwargs):
+        write_take(self._device_id, "update")
+        return self._gateway.update_access_code(**kwargs)
+
+    def delete_access_code(self, **kwargs):
+        write_take(self._device_id, "delete")
+        return self._gateway.delete_access_code(**kwargs)
