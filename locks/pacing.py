@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime
 import uuid
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -28,7 +29,9 @@ from django.utils import timezone
 from .gateway import ProviderError, SeamGateway
 from .models import Device
 
-LEASE = datetime.timedelta(minutes=5)
+# The same bound as a lock access's claim (LOCK_STEP_LEASE_SECONDS, 5 minutes): how long
+# a worker that died can hold anything up.
+LEASE = datetime.timedelta(seconds=settings.LOCK_STEP_LEASE_SECONDS)
 
 # Seam's limits on code writes, per lock, per minute.
 WRITE_LIMITS = {"create": 10, "update": 10, "delete": 20}
