@@ -1,4 +1,5 @@
-"""Staff work a stay in the browser: see the code on each lock, cancel, see it revoked."""
+"""Staff work a stay in the browser: see the code on each lock, only the actions that
+apply, cancel after confirming, see it revoked and in the stay's history."""
 
 import pytest
 from django.utils import timezone
@@ -25,9 +26,21 @@ def test_staff_cancel_a_stay_and_see_its_code_revoked_on_every_lock(page, live_s
     expect(locks).to_contain_text("Garden Gate")
     expect(locks).to_contain_text("Active")
 
+    actions = page.locator("#reservation-actions input[type=submit]")
+    expect(actions).to_have_count(4)  # nothing failed: no "Retry failed locks now"
+    expect(page.locator("#reservation-actions")).not_to_contain_text("Retry")
+
     page.click("input[value='Cancel reservation']")
     expect(page.locator("#content-main")).to_contain_text("revoked on every lock at once")
+    page.click("text=No, go back")  # changed their mind: nothing happened
+    expect(locks).to_contain_text("Active")
+    page.click("input[value='Cancel reservation']")
     page.click("input[value='Yes, cancel reservation']")
     expect(page.locator(".messagelist")).to_contain_text("revoked on every lock")
     expect(locks).to_contain_text("Revoked (reservation cancelled)")
     assert wired.codes_on(wired.gate) == [] and wired.codes_on(wired.side) == []
+    expect(page.locator("#reservation-actions")).to_have_count(0)  # nothing left to do
+
+    page.click("text=History")
+    expect(page.locator("#change-history")).to_contain_text("Cancel reservation.")
+    expect(page.locator("#change-history")).to_contain_text("alpha-staff")
