@@ -216,8 +216,12 @@ def seed(
                         name=f"{listing.name} {'front door' if i % 2 == 0 else 'gate'}",
                         manufacturer=("August", "Schlage", "Yale")[i % 3],
                         model="Wi-Fi Smart Lock",
-                        online=rng.random() > 0.02,
-                        battery_level=round(rng.uniform(0.05, 1.0), 2),
+                        online=rng.random() > 0.01,
+                        # A fleet kept up: a few locks in thirty under 20%.
+                        battery_level=round(
+                            rng.uniform(0.05, 0.2) if rng.random() < 0.03 else rng.uniform(0.3, 1),
+                            2,
+                        ),
                         supported_code_lengths=[4, 5, 6],
                         max_active_codes=100,
                         last_synced_at=now,
