@@ -90,3 +90,9 @@ def test_an_organizations_sources_are_read_from_an_index(manager_client, org_a):
         containing=('DISTINCT "reservations_reservation"."source"',),
     )
     assert index_on(Reservation, "organization_id", "source") in plan(sql)
+
+
+def test_locks_near_a_stay_are_read_from_lock_accesses_alone(org_a):
+    """The model's default ordering would join each row to its stay and its lock."""
+    sql = captured_sql(locks_due_for_reconcile, containing=("program_at", "ends_at"))
+    assert "JOIN" not in sql and "ORDER BY" not in sql
