@@ -5,7 +5,9 @@ Django's date hierarchy lists the years (months, days) that hold rows with
 Python function call per row, over a second at 200,000 reservations. The same choices
 come from one query of EXISTS probes, one per year (month, day) between the first and
 the last row, each a range that an index on the date (after the organization) answers
-with one seek. Links, titles and levels are Django's (`admin/date_hierarchy.html`).
+with one seek; for a search, from one pass over its matches that sorts each into its
+period with plain comparisons. Links, titles and levels are Django's
+(`admin/date_hierarchy.html`).
 
 Use: `{% load admin_dates %}` and `{% indexed_date_hierarchy cl %}` in a changelist
 template's `date_hierarchy` block, for a DateTimeField.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import datetime
 
 from django import template
-from django.db.models import Exists, Max, Min
+from django.db.models import Case, Exists, Max, Min, Q, Value, When
 from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
@@ -42,9 +44,14 @@ def _truncate(moment: datetime.datetime, unit: str) -> datetime.datetime:
     return day
 
 
-def periods_with_rows(queryset, field_name: str, unit: str, first, last) -> list:
+def periods_with_rows(queryset, field_name: str, unit: str, first, last, *, probe=True):
     """The local years, months or days from `first` to `last` (local wall-clock times)
-    in which `queryset` has a row, as naive local starts; one query."""
+    in which `queryset` has a row, as naive local starts; one query.
+
+    probe: one EXISTS per period, each a seek on an index of the date (for a list whose
+    rows an index finds). Otherwise (a search, whose matches only a pass over the rows
+    finds) the rows are read once, each sorted into its period by comparisons.
+    """
     zone = timezone.get_current_timezone()
     starts, start = [], _truncate(first, unit)
     while start <= last.replace(tzinfo=None):
@@ -52,17 +59,25 @@ def periods_with_rows(queryset, field_name: str, unit: str, first, last) -> list
         start = _next(start, unit)
     if not starts:
         return []
-    probes = {
-        f"p{n}": Exists(
-            queryset.order_by().filter(
-                **{
-                    f"{field_name}__gte": timezone.make_aware(start, zone),
-                    f"{field_name}__lt": timezone.make_aware(_next(start, unit), zone),
-                }
-            )
+    within = [
+        Q(
+            **{
+                f"{field_name}__gte": timezone.make_aware(start, zone),
+                f"{field_name}__lt": timezone.make_aware(_next(start, unit), zone),
+            }
         )
-        for n, start in enumerate(starts)
-    }
+        for start in starts
+    ]
+    if not probe:
+        period = Case(*(When(w, then=Value(n)) for n, w in enumerate(within)))
+        found = set(
+            queryset.order_by()
+            .annotate(_period=period)
+            .values_list("_period", flat=True)
+            .distinct()
+        )
+        return [start for n, start in enumerate(starts) if n in found]
+    probes = {f"p{n}": Exists(queryset.order_by().filter(w)) for n, w in enumerate(within)}
     # The probes are uncorrelated: evaluated once, on whichever row carries them (the
     # first by primary key: no sort).
     carrier = queryset.model._base_manager.order_by("pk").annotate(**probes).values(*probes)
@@ -78,6 +93,8 @@ def indexed_date_hierarchy(cl):
 
     def link(filters):
         return cl.get_query_string(filters, [f"{field_name}__"])
+
+    probe = not cl.query  # a search's matches are found by reading the rows
 
     first = last = None
     if not (year or month or day):
@@ -102,7 +119,7 @@ def indexed_date_hierarchy(cl):
     if year and month:
         start = datetime.datetime(int(year), int(month), 1)
         end = _next(start, "month") - datetime.timedelta(microseconds=1)
-        days = periods_with_rows(cl.queryset, field_name, "day", start, end)
+        days = periods_with_rows(cl.queryset, field_name, "day", start, end, probe=probe)
         return {
             "show": True,
             "back": {"link": link({year_field: year}), "title": str(year)},
@@ -117,7 +134,7 @@ def indexed_date_hierarchy(cl):
     if year:
         start = datetime.datetime(int(year), 1, 1)
         end = _next(start, "year") - datetime.timedelta(microseconds=1)
-        months = periods_with_rows(cl.queryset, field_name, "month", start, end)
+        months = periods_with_rows(cl.queryset, field_name, "month", start, end, probe=probe)
         return {
             "show": True,
             "back": {"link": link({}), "title": _("All dates")},
@@ -129,7 +146,11 @@ def indexed_date_hierarchy(cl):
                 for m in months
             ],
         }
-    years = periods_with_rows(cl.queryset, field_name, "year", first, last) if first else []
+    years = (
+        periods_with_rows(cl.queryset, field_name, "year", first, last, probe=probe)
+        if first
+        else []
+    )
     return {
         "show": True,
         "back": None,
