@@ -67,7 +67,8 @@ def run_size(scale: float, *, runs: int, steps: int, fake, parts: set[str]) -> d
         print(
             f"due work, {steps} steps due: sweep pass {due.sweep:.0f} ms "
             f"(rounds {', '.join(f'{ms:.0f}' for ms in due.sweep_ms)}; worked {due.worked}; "
-            f"{due.sweep_queries} queries), its due query {due.due_query:.2f} ms; "
+            f"{due.sweep_queries} queries, {due.sweep_db:.0f} ms in the database), "
+            f"its due query {due.due_query:.2f} ms; "
             f"idle pass {due.idle_ms:.2f} ms"
         )
         print(
@@ -119,6 +120,10 @@ def print_growth(small: dict, large: dict) -> None:
     print(
         f"  {'due-work sweep pass':<44}{ds.sweep:8.0f} ms -> {dl.sweep:8.0f} ms "
         f"{dl.sweep / ds.sweep:6.2f}x"
+    )
+    print(
+        f"  {'  its time in the database':<44}{ds.sweep_db:8.0f} ms -> {dl.sweep_db:8.0f} ms "
+        f"{dl.sweep_db / ds.sweep_db:6.2f}x"
     )
     print(
         f"  {'its due query':<44}{ds.due_query:8.2f} ms -> {dl.due_query:8.2f} ms "
