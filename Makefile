@@ -49,11 +49,15 @@ test: $(VENV)/.installed-test node_modules/.installed /usr/bin/chromium lint
 test-postgres:
 	DATABASE_URL=$(PG_TEST_URL) $(MAKE) test
 
+# SQLite by default; bench/scale.py runs on PostgreSQL too when DATABASE_URL is set (in a
+# test_<name> database it creates and drops). BENCH_SCALE=0.1 for a quick run of it.
+BENCH_SCALE ?= 1
 bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/run.py
 	$(PY) bench/lifecycle_latency.py
 	$(PY) bench/reconcile_locks.py
 	$(PY) bench/provisioning.py
+	$(PY) bench/scale.py --scale $(BENCH_SCALE)
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles

@@ -1,11 +1,12 @@
 from django import forms
 from django.contrib import admin
 from django.db import transaction
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.template.loader import render_to_string
 from django.utils.html import format_html
 
 from core import access
+from core.admin_columns import related_count
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.timezones import format_instant
 from properties import services as property_services
@@ -63,7 +64,11 @@ class LockProviderConnectionAdmin(OrganizationScopedAdmin):
     search_fields = ["name"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_devices=Count("devices"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_devices=related_count(Device.objects.all(), "connection"))
+        )
 
     @admin.display(description="devices", ordering="_devices")
     def device_count(self, obj):
@@ -194,9 +199,15 @@ class DeviceAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "provider_device_id", "manufacturer", "model"]
     readonly_fields = ["battery", "last_synced_at", "removed_at", "created_at"]
     inlines = [UnmanagedCodeInline]
+    # One count per page: "N results (M total)" would count the whole table again.
+    show_full_result_count = False
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_listings=Count("assignments"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_listings=related_count(LockAssignment.objects.all(), "device"))
+        )
 
     @admin.display(description="kind", ordering="kind")
     def kind_note(self, obj):
@@ -426,6 +437,8 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
     ]
     list_select_related = ["property"]
     search_fields = ["name", "external_id", "property__name"]
+    # One count per page: "N results (M total)" would count the whole table again.
+    show_full_result_count = False
     autocomplete_fields = ["property"]
     inlines = [LockAssignmentInline]
     fieldsets = [
@@ -474,7 +487,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_locks=Count("assignments"))
+            .annotate(_locks=related_count(LockAssignment.objects.all(), "listing"))
             .prefetch_related(Prefetch("assignments", primaries, to_attr="_primary"))
         )
 

@@ -11,10 +11,11 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from core import access
+from core.admin_columns import related_count
 from core.admin_scoping import OrganizationScopedAdmin
 
 from . import services
-from .models import Invitation, Membership, Organization, Property
+from .models import Invitation, Listing, Membership, Organization, Property
 
 
 @admin.register(Organization)
@@ -281,7 +282,11 @@ class PropertyAdmin(OrganizationScopedAdmin):
     search_fields = ["name", "address"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_listings=Count("listings"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_listings=related_count(Listing.objects.all(), "property"))
+        )
 
     @admin.display(description="listings", ordering="_listings")
     def listing_count(self, obj):

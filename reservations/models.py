@@ -84,6 +84,8 @@ class Reservation(models.Model):
         indexes = [
             models.Index(fields=["listing", "check_in"]),
             models.Index(fields=["organization", "check_in"]),
+            # The changelist's "source" filter lists an organization's distinct sources.
+            models.Index(fields=["organization", "source"]),
         ]
 
     def __str__(self) -> str:
@@ -314,7 +316,15 @@ class LockAccess(models.Model):
                 condition=Q(ends_at__gt=F("starts_at")), name="lock_access_window_positive"
             ),
         ]
-        indexes = [models.Index(fields=["device", "ends_at"])]
+        indexes = [
+            models.Index(fields=["device", "ends_at"]),
+            # Locks with a stay on now or soon (readback._hot_device_ids): the windows that
+            # have not ended, and whether they start soon, without reading each row.
+            models.Index(fields=["ends_at", "program_at"]),
+            # Failing (or unconfirmed) codes: the dashboard and the reservation list's
+            # filter, among the few rows in that state rather than all of them.
+            models.Index(fields=["state"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.device} for {self.reservation}"

@@ -380,6 +380,9 @@ def _hot_device_ids(now) -> set[int]:
     return set(
         LockAccess.objects.filter(program_at__lt=soon, ends_at__gt=now, wanted=True)
         .exclude(state__in=LockAccess.FINAL_STATES)
+        # Unordered: the model's ordering would join every row to its stay and its lock
+        # and sort them, thousands of rows at a large organization.
+        .order_by()
         .values_list("device_id", flat=True)
     )
 
