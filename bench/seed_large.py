@@ -21,10 +21,12 @@ drops it afterwards.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -53,8 +55,9 @@ def configure(database_url: str | None = None) -> None:
     if database_url:
         os.environ["DATABASE_URL"] = database_url
     elif not os.environ.get("DATABASE_URL"):
-        workdir = Path(tempfile.mkdtemp(prefix="keystay-bench-scale-"))
-        os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+        workdir = tempfile.mkdtemp(prefix="keystay-bench-scale-")
+        atexit.register(shutil.rmtree, workdir, ignore_errors=True)
+        os.environ["DATABASE_URL"] = f"sqlite:///{Path(workdir) / 'bench.sqlite3'}"
     os.environ.setdefault("LOG_LEVEL", "WARNING")
     import django
 
@@ -72,6 +75,7 @@ def bench_database():
     from django.test.utils import setup_test_environment, teardown_test_environment
 
     settings_dict = connection.settings_dict
+    workdir = None
     if connection.vendor == "sqlite":
         workdir = Path(tempfile.mkdtemp(prefix="keystay-bench-scale-"))
         settings_dict.setdefault("TEST", {})["NAME"] = str(workdir / "bench.sqlite3")
@@ -87,6 +91,8 @@ def bench_database():
     finally:
         connection.creation.destroy_test_db(old_name, verbosity=0)
         teardown_test_environment()
+        if workdir is not None:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass
