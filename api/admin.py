@@ -14,7 +14,7 @@ from django.utils.cache import add_never_cache_headers
 from rest_framework_api_key.models import APIKey
 
 from core import access
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import SecretShownOnceAdmin
 
 from .models import OrganizationAPIKey
 from .services import api_key_create, api_key_revoke
@@ -49,7 +49,7 @@ FIXED_AFTER_CREATION = [
 
 
 @admin.register(OrganizationAPIKey)
-class OrganizationAPIKeyAdmin(OrganizationScopedAdmin):
+class OrganizationAPIKeyAdmin(SecretShownOnceAdmin):
     list_display = ["name", "organization", "role", "prefix", "created", "last_used_at", "state"]
     list_filter = ["role", "revoked"]
     list_select_related = ["organization"]
@@ -81,22 +81,6 @@ class OrganizationAPIKeyAdmin(OrganizationScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [] if obj is None else FIXED_AFTER_CREATION
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        managed = access.managed_organization_ids(request.user)
-        if len(managed) == 1:
-            initial.setdefault("organization", next(iter(managed)))
-        return initial
-
-    def add_view(self, request, form_url="", extra_context=None):
-        # The page after saving shows the key; "save and add another" would skip it.
-        extra_context = {
-            **(extra_context or {}),
-            "show_save_and_add_another": False,
-            "show_save_and_continue": False,
-        }
-        return super().add_view(request, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         if change:

@@ -102,3 +102,25 @@ class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class SecretShownOnceAdmin(OrganizationScopedAdmin):
+    """Adding a row whose secret (an API key, a webhook secret) appears once, on the page
+    that follows the save: the organization comes preselected when the person manages
+    just one, and the add form offers no "save and add another" or "save and continue",
+    which would skip that page."""
+
+    def get_changeform_initial_data(self, request):
+        initial = super().get_changeform_initial_data(request)
+        managed = access.managed_organization_ids(request.user)
+        if len(managed) == 1:
+            initial.setdefault("organization", next(iter(managed)))
+        return initial
+
+    def add_view(self, request, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return super().add_view(request, form_url, extra_context)

@@ -20,7 +20,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 
 from core import access
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import OrganizationScopedAdmin, SecretShownOnceAdmin
 from core.outbound import validate_outbound_url
 from reservations.signals import EVENTS
 
@@ -51,7 +51,7 @@ class EndpointForm(forms.ModelForm):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(OrganizationScopedAdmin):
+class WebhookEndpointAdmin(SecretShownOnceAdmin):
     form = EndpointForm
     list_display = [
         "url",
@@ -94,22 +94,6 @@ class WebhookEndpointAdmin(OrganizationScopedAdmin):
         if not self.has_change_permission(request, obj):
             return [*fixed, "url", "description", "events", "include_codes", "active"]
         return fixed
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        managed = access.managed_organization_ids(request.user)
-        if len(managed) == 1:
-            initial.setdefault("organization", next(iter(managed)))
-        return initial
-
-    def add_view(self, request, form_url="", extra_context=None):
-        # The page after saving shows the secret; "save and add another" would skip it.
-        extra_context = {
-            **(extra_context or {}),
-            "show_save_and_add_another": False,
-            "show_save_and_continue": False,
-        }
-        return super().add_view(request, form_url, extra_context)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
