@@ -1,4 +1,4 @@
-"""The one guard of requests Keystay sends to addresses its users type (webhook receivers).
+"""The one guard of every HTTP request Keystay sends: to webhook receivers and to Seam.
 
 A manager types a URL and the server then calls it: without a guard, anyone with that
 right could make Keystay call an address on its own network (an admin interface, a
@@ -16,19 +16,22 @@ the check and a private one a second later (DNS rebinding). So the guard:
 4. bounds the time (short timeouts, a deadline on the whole answer) and the size of what
    it reads (`MAX_ANSWER_BYTES`, compressed answers refused by asking for none).
 
-HTTPS is required unless `KEYSTAY_OUTBOUND_ALLOW_HTTP` is on; addresses of private
-networks (loopback, RFC 1918, unique-local, carrier-grade NAT…) are refused unless
-`KEYSTAY_OUTBOUND_ALLOW_PRIVATE` is on (the tests' own receiver on 127.0.0.1). Link-local
-addresses (the cloud metadata services live there), the unspecified address (0.0.0.0 reaches
-this machine), multicast, broadcast and reserved ranges are refused whatever the settings.
+Link-local addresses (the cloud metadata services live there), the unspecified address
+(0.0.0.0 reaches this machine), multicast, broadcast and reserved ranges are refused
+whatever the settings. Who may reach loopback and private networks (RFC 1918, unique-local,
+carrier-grade NAT…) depends on who chose the address:
 
-The same check runs when an address is registered (`validate_outbound_url`, a field
-validator) and before each request (DNS can change between the two).
-
-Seam is called differently, on purpose: `locks/endpoints.py` lets the SDK reach only the
-origins listed in SEAM_ALLOWED_ENDPOINTS, which the operator writes (a self-hosted or test
-server there may well be on a private network). No origin a user types reaches Seam's SDK
-unless it is on that list, so the provider calls need no address check of their own.
+- webhook receivers, typed by managers (`post`, `validate_outbound_url`): HTTPS only unless
+  `KEYSTAY_OUTBOUND_ALLOW_HTTP`, public addresses only unless
+  `KEYSTAY_OUTBOUND_ALLOW_PRIVATE` (the tests' own receiver on 127.0.0.1). The check runs
+  when an address is registered and again before each request (DNS can change between);
+- Seam servers (`OriginTransport`, built by `locks.seam_transport`): a manager may only pick
+  one of the origins the operator listed in SEAM_ALLOWED_ENDPOINTS (`locks/endpoints.py`),
+  and that list decides the rest. An origin listed by its address (http://10.0.0.5:8080, the
+  tests' fake Seam on 127.0.0.1) is the operator's own server and may be private; an origin
+  listed by name (https://connect.getseam.com) must resolve to public addresses, unless
+  `KEYSTAY_OUTBOUND_ALLOW_PRIVATE` is on, so that a DNS answer cannot turn it into a call
+  inside the network. Each request resolves and checks the name again.
 """
 
 from __future__ import annotations
@@ -178,14 +181,6 @@ class Target:
     port: int
     addresses: tuple[str, ...]
 
-    @property
-    def host_is_address(self) -> bool:
-        try:
-            ipaddress.ip_address(self.host)
-        except ValueError:
-            return False
-        return True
-
 
 def parse_url(url: str) -> tuple[httpx.URL, str, int]:
     """The URL, its host and port, or OutboundRefused for anything Keystay never calls."""
@@ -221,8 +216,11 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
     return parsed, host, parsed.port or _DEFAULT_PORTS[scheme]
 
 
-def resolve_checked(host: str, port: int) -> tuple[str, ...]:
-    """Every address `host` resolves to, once all of them were found allowed.
+def resolve_checked(
+    host: str, port: int, *, private_allowed: bool | None = None
+) -> tuple[str, ...]:
+    """Every address `host` resolves to, once all of them were found allowed
+    (`private_allowed`: None reads KEYSTAY_OUTBOUND_ALLOW_PRIVATE).
 
     A failed lookup raises OSError (socket.gaierror): a network error, worth a retry.
     """
@@ -237,7 +235,7 @@ def resolve_checked(host: str, port: int) -> tuple[str, ...]:
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, f"{host} has no address")
     for address in addresses:
-        problem = address_problem(ipaddress.ip_address(address))
+        problem = address_problem(ipaddress.ip_address(address), private_allowed=private_allowed)
         if problem is not None:
             # The address itself is not shown: a refused name should not become a way to
             # read this network's DNS.
@@ -269,13 +267,48 @@ def validate_outbound_url(value: str) -> None:
 # ---------------------------------------------------------------- sending a request
 
 
-class PinnedTransport(httpx.BaseTransport):
-    """Connects to the checked addresses of `target` only, whatever the URL says.
+def _host_is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
-    The request keeps its Host header (httpx set it from the URL's name); TLS sends the
-    name as SNI and checks the certificate against it, so HTTPS is verified exactly as if
-    the name had been resolved by the library.
-    """
+
+def _same_origin(url: httpx.URL, scheme: str, host: str, port: int) -> bool:
+    return (
+        url.scheme.lower() == scheme
+        and url.host.rstrip(".").lower() == host
+        and (url.port or _DEFAULT_PORTS.get(url.scheme.lower(), 0)) == port
+    )
+
+
+def _send_to_checked(
+    inner: httpx.BaseTransport, request: httpx.Request, host: str, addresses: tuple[str, ...]
+) -> tuple[httpx.Response, str]:
+    """Send `request` to the first of `addresses` that takes the connection; (answer,
+    address). The request keeps its Host header (httpx set it from the URL's name); TLS
+    sends the name as SNI and checks the certificate against it, so HTTPS is verified
+    exactly as if the name had been resolved by the library."""
+    if not _host_is_address(host) and request.url.scheme == "https":
+        request.extensions = {**request.extensions, "sni_hostname": host}
+    original = request.url
+    last_error: Exception | None = None
+    for address in addresses:
+        request.url = original.copy_with(host=address)
+        try:
+            return inner.handle_request(request), address
+        except httpx.ConnectError as error:  # the next address may answer
+            last_error = error
+        finally:
+            request.url = original
+    assert last_error is not None
+    raise last_error
+
+
+class PinnedTransport(httpx.BaseTransport):
+    """Connects to the checked addresses of `target` only, whatever the URL says: for one
+    request to an address a user typed (`post`)."""
 
     def __init__(self, target: Target, *, verify: ssl.SSLContext | bool = True):
         self.target = target
@@ -284,24 +317,61 @@ class PinnedTransport(httpx.BaseTransport):
         self._inner = httpx.HTTPTransport(verify=verify, retries=0)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        wanted = (request.url.host.rstrip(".").lower(), request.url.port)
-        if wanted[0] != self.target.host or (wanted[1] or 0) != (self.target.url.port or 0):
+        scheme = self.target.url.scheme.lower()
+        if not _same_origin(request.url, scheme, self.target.host, self.target.port):
             # Only a redirect could bring another URL here, and none is followed.
             raise OutboundRefused("Another host than the one checked.", code="redirect")
-        if not self.target.host_is_address and request.url.scheme == "https":
-            request.extensions = {**request.extensions, "sni_hostname": self.target.host}
-        original = request.url
-        last_error: Exception | None = None
-        for address in self.target.addresses:
-            request.url = original.copy_with(host=address)
-            try:
-                return self._inner.handle_request(request)
-            except httpx.ConnectError as error:  # the next address may answer
-                last_error = error
-            finally:
-                request.url = original
-        assert last_error is not None
-        raise last_error
+        response, _address = _send_to_checked(
+            self._inner, request, self.target.host, self.target.addresses
+        )
+        return response
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class OriginTransport(httpx.BaseTransport):
+    """The transport of a long-lived client that calls one origin (a Seam server).
+
+    Every request resolves the host again, checks every address (`private_allowed`: may
+    they be loopback or private) and connects to a checked one; a request for any other
+    origin is refused. Connections are pooled, which is safe here: every connection of
+    this transport was opened to, and is only used for, this one host. The address that
+    answered last is tried first while the name still resolves to it, so that a pooled
+    connection keeps being used when DNS rotates its answers.
+    """
+
+    def __init__(
+        self,
+        origin_url: str,
+        *,
+        private_allowed: bool,
+        verify: ssl.SSLContext | bool = True,
+        inner: httpx.BaseTransport | None = None,
+    ):
+        parsed = httpx.URL(origin_url)
+        self.scheme = parsed.scheme.lower()
+        if self.scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
+            raise OutboundRefused("Not an http(s) origin Keystay calls.", code="invalid_url")
+        self.host = parsed.host.rstrip(".").lower()
+        self.port = parsed.port or _DEFAULT_PORTS[self.scheme]
+        self.private_allowed = private_allowed
+        self._inner = inner or httpx.HTTPTransport(verify=verify, retries=0)
+        self._last_address: str | None = None
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not _same_origin(request.url, self.scheme, self.host, self.port):
+            raise OutboundRefused(
+                f"Keystay calls only {self.host} through this connection.", code="redirect"
+            )
+        addresses = resolve_checked(self.host, self.port, private_allowed=self.private_allowed)
+        if self._last_address in addresses:
+            addresses = (
+                self._last_address,
+                *(a for a in addresses if a != self._last_address),
+            )
+        response, self._last_address = _send_to_checked(self._inner, request, self.host, addresses)
+        return response
 
     def close(self) -> None:
         self._inner.close()

@@ -6,18 +6,24 @@ its network reaches (an internal service, a cloud metadata address). Only whole 
 listed in `SEAM_ALLOWED_ENDPOINTS` are called: scheme, host and port compared after
 normalisation, never a string prefix.
 
-This list is the provider side of the one rule for outgoing requests. Addresses users type
-freely (outgoing webhooks) go through `core.outbound`, which resolves the name, refuses
-private, loopback and link-local addresses and connects to the address it checked. A Seam
-origin needs no such check because no user chooses it: only the operator does, by listing
-it here (and may list a server on its own network, as the tests' fake Seam on 127.0.0.1).
+This list is the provider side of the one rule for outgoing requests, and the guard of
+every request (`core.outbound`) enforces the rest: each call resolves the server's name,
+checks every address and connects to the checked one. The list decides whether that address
+may be on a private network (`may_be_private`): an origin listed by its address is the
+operator's own server (a self-hosted or test server, the tests' fake Seam on 127.0.0.1); an
+origin listed by name must resolve to public addresses unless the deployment allows private
+ones (KEYSTAY_OUTBOUND_ALLOW_PRIVATE). Link-local and metadata addresses are never called.
 """
 
 from __future__ import annotations
 
+import ipaddress
+
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
+
+from core import outbound
 
 # Where Seam's SDK sends requests when no endpoint is given.
 DEFAULT_ENDPOINT = "https://connect.getseam.com"
@@ -58,6 +64,20 @@ def effective_endpoint(endpoint: str | None) -> str:
 def endpoint_allowed(endpoint: str | None) -> bool:
     found = origin(effective_endpoint(endpoint))
     return found is not None and found in allowed_origins()
+
+
+def may_be_private(endpoint: str) -> bool:
+    """Whether the server at `endpoint` may be on a loopback or private network: yes when
+    its origin names an address (the operator wrote that address down when listing it), or
+    when the deployment allows private addresses; a name must resolve to public ones."""
+    found = origin(endpoint)
+    if found is None:
+        return False
+    try:
+        ipaddress.ip_address(found[1].strip("[]"))
+    except ValueError:
+        return outbound.allow_private()
+    return True
 
 
 NOT_ALLOWED = (

@@ -25,6 +25,8 @@ from seam.exceptions import (
 )
 from seam.resources.access_code import AccessCode
 
+from core import outbound
+
 from . import endpoints
 from .seam_transport import last_retry_after, make_seam_client, parse_retry_after
 
@@ -235,10 +237,22 @@ def _translate(error: Exception) -> ProviderError:
                 status=status,
             )
         return ProviderError("error", f"Seam answered HTTP {status}.", status=status)
+    if isinstance(error, outbound.OutboundRefused):
+        # The server's name now resolves somewhere Keystay does not call (a DNS change or a
+        # misconfiguration): nothing was sent. Tried again later, and shown until it clears.
+        return ProviderError(
+            "unavailable",
+            f"Seam was not called. {error.message}",
+            code="address_refused",
+        )
     if isinstance(error, httpx.TimeoutException):
         return ProviderError("unavailable", "Seam did not answer in time.")
     if isinstance(error, httpx.TransportError):
         return ProviderError("unavailable", f"Seam could not be reached ({error}).")
+    if isinstance(error, OSError):  # the guard's own lookup of the server's name failed
+        return ProviderError(
+            "unavailable", f"Seam could not be reached: its server name did not resolve ({error})."
+        )
     return ProviderError("error", f"Unexpected error from Seam: {error}")
 
 

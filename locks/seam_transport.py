@@ -7,7 +7,9 @@ accepts only POST there. Sending POST everywhere lets one code path work
 against both.
 
 The transport also notes each answer's Retry-After (the SDK's errors keep no
-headers), so that a rate-limited call can say when to come back.
+headers), so that a rate-limited call can say when to come back, and sends every request
+through Keystay's outbound guard (`core.outbound.OriginTransport`): the server's name is
+resolved and checked before each request, and the connection goes to the checked address.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from typing import Any
 
 import httpx
 from seam import Seam
+
+from core import outbound
+
+from . import endpoints
 
 _REWRITTEN_METHODS = frozenset({"PUT", "PATCH", "DELETE"})
 # Every list-valued query parameter of the SDK's DELETE routes is named
@@ -107,30 +113,45 @@ def last_retry_after() -> float | None:
     return _retry_after.get()
 
 
-class SeamPostTransport(httpx.HTTPTransport):
-    """The default httpx transport, sending PUT/PATCH/DELETE as POST + JSON body."""
+class SeamPostTransport(httpx.BaseTransport):
+    """Sends PUT/PATCH/DELETE as POST + JSON body, to one Seam origin, through the guard."""
+
+    def __init__(self, endpoint: str):
+        self._guarded = outbound.OriginTransport(
+            endpoint, private_allowed=endpoints.may_be_private(endpoint)
+        )
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        response = super().handle_request(as_post(request))
+        _retry_after.set(None)
+        response = self._guarded.handle_request(as_post(request))
         # Set on every answer, so a 429 without the header never shows a stale value.
         retry_after = response.headers.get("retry-after") if response.status_code == 429 else None
         _retry_after.set(parse_retry_after(retry_after))
         return response
 
+    def close(self) -> None:
+        self._guarded.close()
+
 
 def make_seam_client(*, api_key: str, endpoint: str | None = None, timeout: float = 10.0) -> Seam:
-    """Build the Seam SDK client Keystay uses.
+    """Build the Seam SDK client Keystay uses, for `endpoint` (Seam's own API when empty).
 
     No retries here: passing a custom transport turns off the SDK's retry wrapper,
     and on purpose. A retry inside the call would sleep in the worker (a 429 can
     ask for minutes) while every other lock waits; a failed call instead leaves
     as a ProviderError, and Keystay's own scheduling tries again later.
     """
-    transport = SeamPostTransport()
+    endpoint = endpoints.effective_endpoint(endpoint)
     return Seam(
         api_key=api_key,
         endpoint=endpoint,
         timeout=timeout,
-        # Never follow a redirect: the endpoint was checked, where it points to was not.
-        httpx_options={"transport": transport, "follow_redirects": False},
+        httpx_options={
+            "transport": SeamPostTransport(endpoint),
+            # Never follow a redirect: the endpoint was checked, where it points to was not.
+            "follow_redirects": False,
+            # Nothing from the environment (.netrc credentials, proxies): the request goes
+            # as built here, to the address the guard checked.
+            "trust_env": False,
+        },
     )

@@ -273,3 +273,43 @@ def test_a_certificate_for_another_name_is_refused_even_at_the_right_address(
             f"https://other.test:{server.port}/in", content=b"{}", headers={}, verify=trusted
         )
     assert server.requests == []
+
+
+def test_a_long_lived_client_to_one_origin_checks_the_name_before_every_request(tls_receiver):
+    """The Seam client's transport: HTTPS to the checked address with the name in SNI and
+    the certificate check, the name resolved again before each request."""
+    server, trusted = tls_receiver
+    looked_up = []
+
+    def resolver(host, port):
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    transport = outbound.OriginTransport(
+        f"https://hooks.test:{server.port}",
+        private_allowed=True,
+        inner=httpx.HTTPTransport(verify=trusted),
+    )
+    with outbound.resolver_override(resolver), httpx.Client(transport=transport) as client:
+        first = client.post(f"https://hooks.test:{server.port}/devices/list", json={})
+        second = client.post(f"https://hooks.test:{server.port}/access_codes/list", json={})
+        with pytest.raises(outbound.OutboundRefused):
+            client.post(f"https://other.test:{server.port}/devices/list", json={})
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert looked_up == ["hooks.test", "hooks.test"]
+    assert set(server.server_names) == {"hooks.test"}
+    assert [r.path for r in server.requests] == ["/devices/list", "/access_codes/list"]
+
+
+def test_a_long_lived_client_refuses_loopback_unless_its_origin_may_be_private(receiver):
+    transport = outbound.OriginTransport(
+        f"http://seam.test:{receiver.port}", private_allowed=False
+    )
+    with (
+        outbound.resolver_override({"seam.test": ["127.0.0.1"]}),
+        httpx.Client(transport=transport) as client,
+        pytest.raises(outbound.OutboundRefused) as caught,
+    ):
+        client.get(f"http://seam.test:{receiver.port}/")
+    assert caught.value.code == "private_address"
+    assert receiver.requests == []

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 from django.urls import reverse
 
+from core import outbound
 from locks.endpoints import DEFAULT_ENDPOINT, endpoint_allowed, origin
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import LockProviderConnection
@@ -187,3 +188,119 @@ def test_a_redirect_is_not_followed(settings, internal):
         assert internal.requests == []  # ...and where it pointed was not
     finally:
         redirecting.stop()
+
+
+# --- every call goes through the outbound guard ------------------------------------------
+#
+# The list says which origins; the guard (core.outbound) resolves the name before each call,
+# checks every address and connects to the checked one. "seam.test" exists only in the
+# resolver each test installs: reaching a server under that name proves the connection went
+# to the address the guard checked, not to a lookup of the HTTP library's own.
+
+
+def _port(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def test_a_listed_name_that_resolves_to_loopback_is_not_called(settings, internal):
+    listed = f"http://seam.test:{_port(internal.url)}"
+    settings.SEAM_ALLOWED_ENDPOINTS = [SEAM, listed]
+    with (
+        outbound.resolver_override({"seam.test": ["127.0.0.1"]}),
+        SeamGateway(api_key="seam_x_token", endpoint=listed) as gateway,
+        pytest.raises(ProviderError) as raised,
+    ):
+        gateway.check_credentials()
+    assert raised.value.code == "address_refused"
+    assert raised.value.retryable  # DNS may be put right: tried again, shown meanwhile
+    assert "seam.test: it resolves to a loopback address" in raised.value.message
+    assert internal.requests == []
+
+
+def test_a_listed_name_may_reach_a_private_server_when_the_deployment_allows_it(
+    settings, fake_seam
+):
+    fake_seam.reset()
+    listed = f"http://seam.test:{_port(fake_seam.url)}"
+    settings.SEAM_ALLOWED_ENDPOINTS = [SEAM, listed]
+    settings.KEYSTAY_OUTBOUND_ALLOW_PRIVATE = True
+    looked_up = []
+
+    def resolver(host, port):
+        looked_up.append(host)
+        return ["127.0.0.1"]
+
+    with (
+        outbound.resolver_override(resolver),
+        SeamGateway(api_key=fake_seam.api_key, endpoint=listed) as gateway,
+    ):
+        workspace = gateway.check_credentials()
+        devices = gateway.list_lock_devices()
+    assert workspace.workspace_id == fake_seam.workspace_id
+    assert devices
+    # Looked up before each of the calls, never once for all of them.
+    assert looked_up == ["seam.test"] * len(looked_up) and len(looked_up) >= 3
+
+
+def test_a_name_that_turns_to_a_metadata_address_between_two_calls_is_not_called(
+    settings, fake_seam
+):
+    fake_seam.reset()
+    listed = f"http://seam.test:{_port(fake_seam.url)}"
+    settings.SEAM_ALLOWED_ENDPOINTS = [SEAM, listed]
+    settings.KEYSTAY_OUTBOUND_ALLOW_PRIVATE = True
+    answers = {"seam.test": ["127.0.0.1"]}
+    with (
+        outbound.resolver_override(lambda host, port: list(answers[host])),
+        SeamGateway(api_key=fake_seam.api_key, endpoint=listed) as gateway,
+    ):
+        assert gateway.list_lock_devices()
+        fake_seam.requests(clear=True)
+        answers["seam.test"] = ["127.0.0.1", "169.254.169.254"]  # DNS rebinding
+        with pytest.raises(ProviderError) as raised:
+            gateway.list_lock_devices()
+    assert raised.value.code == "address_refused"
+    assert "link-local" in raised.value.message or "metadata" in raised.value.message
+    assert fake_seam.requests() == {}
+
+
+@pytest.mark.parametrize("listed", ["http://169.254.169.254", "http://[fe80::1]:8080"])
+def test_a_link_local_origin_is_not_called_even_when_listed(settings, listed):
+    settings.SEAM_ALLOWED_ENDPOINTS = [SEAM, listed]
+    settings.KEYSTAY_OUTBOUND_ALLOW_PRIVATE = True
+    with (
+        SeamGateway(api_key="seam_x_token", endpoint=listed) as gateway,
+        pytest.raises(ProviderError) as raised,
+    ):
+        gateway.check_credentials()
+    assert raised.value.code == "address_refused"
+
+
+def test_a_server_listed_by_its_address_may_be_on_loopback(settings, fake_seam):
+    """The operator wrote that address down: the tests' fake and a self-hosted server."""
+    fake_seam.reset()
+    assert settings.KEYSTAY_OUTBOUND_ALLOW_PRIVATE is False
+    with SeamGateway(api_key=fake_seam.api_key, endpoint=fake_seam.url) as gateway:
+        assert gateway.list_lock_devices()
+
+
+def test_a_listed_name_that_does_not_resolve_is_a_failure_tried_again(settings):
+    listed = "https://seam.test"
+    settings.SEAM_ALLOWED_ENDPOINTS = [SEAM, listed]
+    with (
+        outbound.resolver_override({}),
+        SeamGateway(api_key="seam_x_token", endpoint=listed) as gateway,
+        pytest.raises(ProviderError) as raised,
+    ):
+        gateway.check_credentials()
+    assert raised.value.kind == "unavailable"
+    assert "did not resolve" in raised.value.message
+
+
+def test_the_client_calls_no_other_origin_than_its_own(settings, fake_seam, internal):
+    fake_seam.reset()
+    with SeamGateway(api_key=fake_seam.api_key, endpoint=fake_seam.url) as gateway:
+        client = gateway._client.client
+        with pytest.raises(outbound.OutboundRefused):
+            client.post(f"{internal.url}/devices/list", json={})
+    assert internal.requests == []
