@@ -125,8 +125,10 @@ class MessageTemplate(models.Model):
 
 
 class GuestMessage(models.Model):
-    """One delivery to the guest: an email (scheduled, after a change, or sent by staff)
-    or a text or link staff copied to send another way.
+    """One delivery to the guest: an email (scheduled, after a change, or sent by staff),
+    a text or link staff copied to send another way, or the door codes handed to a PMS
+    by webhook for it to tell the guest (recorded by hooks once the delivery's outcome is
+    final: sent, or failed for good).
 
     An email is due work: `due_at` is when it is next tried, a worker claims it with a
     compare-and-set on `claimed_until` (two workers never send it twice), and a failure is
@@ -139,11 +141,14 @@ class GuestMessage(models.Model):
         EMAIL = "email", "Email"
         COPY_TEXT = "copy_text", "Text copied by staff"
         COPY_LINK = "copy_link", "Guest link copied by staff"
+        WEBHOOK = "webhook", "Sent to a PMS by webhook"
 
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Scheduled"
         CHANGE = "change", "After a change"
         STAFF = "staff", "By staff"
+        # A stay event sent out by webhook (hooks), or resent.
+        EVENT = "event", "On a stay event"
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
@@ -175,7 +180,7 @@ class GuestMessage(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     last_error_at = models.DateTimeField(null=True, blank=True)
-    # Why it was cancelled or not sent.
+    # Why it was cancelled or not sent; for a webhook, the event it carried.
     note = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
     sent_by = models.ForeignKey(
@@ -187,6 +192,8 @@ class GuestMessage(models.Model):
         help_text="Who sent or copied it; empty: Keystay on its schedule.",
     )
     facts_ciphertext = models.TextField(blank=True, editable=False)
+    # The record behind it in the app that made the delivery: a webhook delivery's id.
+    reference = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,6 +3,8 @@ guest was told and when, what is planned, what failed, and the buttons to send n
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -21,6 +23,19 @@ Trigger = GuestMessage.Trigger
 
 # The latest deliveries shown; the admin list of guest messages has them all.
 SHOWN = 10
+
+# How an app above shows the record behind a delivery of its channel (hooks: a webhook
+# delivery's admin page), registered in its AppConfig.ready(): guests never import it.
+_record_links: dict[str, Callable[[GuestMessage], str]] = {}
+
+
+def register_record_link(channel: str, link: Callable[[GuestMessage], str]) -> None:
+    _record_links[channel] = link
+
+
+def record_link(message: GuestMessage) -> str:
+    link = _record_links.get(message.channel)
+    return link(message) if link is not None and message.reference else ""
 
 
 def _local(value, zone) -> str:
@@ -41,6 +56,8 @@ def how_sent(message: GuestMessage) -> str:
         return f"text copied by {_who(message)}"
     if message.channel == Channel.COPY_LINK:
         return f"guest link copied by {_who(message)}"
+    if message.channel == Channel.WEBHOOK:
+        return f"sent by webhook to {message.recipient} ({message.note})"
     how = {
         Trigger.SCHEDULE: "scheduled",
         Trigger.CHANGE: "change message",
@@ -54,6 +71,11 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
     kind = message.get_kind_display().lower()
     if message.state == State.SENT:
         return "sent", f"{_local(message.sent_at, zone)}: {how_sent(message)}"
+    if message.channel == Channel.WEBHOOK:  # sent, or failed for good: nothing between
+        return "failed", (
+            f"{_local(message.last_error_at, zone)}: {kind} webhook to {message.recipient} "
+            f"({message.note}) failed after {message.attempts} attempts: {message.last_error}"
+        )
     if message.state == State.PLANNED:
         to = message.recipient or "the guest's email"
         return "planned", f"{kind} email planned for {_local(message.due_at, zone)} to {to}"
@@ -104,7 +126,9 @@ def reservation_panel(request, reservation: Reservation) -> str:
             if may_act and message.state == State.FAILED and message.channel == Channel.EMAIL
             else ""
         )
-        lines.append({"css": css, "text": text, "retry_url": retry})
+        # A failed webhook is resent from its delivery's page (hooks), not from here.
+        details = record_link(message) if message.state == State.FAILED else ""
+        lines.append({"css": css, "text": text, "retry_url": retry, "details_url": details})
     return render_to_string(
         "guests/_reservation_panel.html",
         {

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from reservations import signals
 from reservations.doors import send_problem
 from reservations.models import Reservation
 from reservations.services import code_mark_sent
@@ -522,6 +523,60 @@ def message_copy_link(*, reservation: Reservation, by, request=None, now=None) -
     url = guest_url(reservation, request)
     _record_copy(reservation, Channel.COPY_LINK, facts_of(reservation), by, now)
     return url
+
+
+# ------------------------------------------------------------ by webhook, to a PMS
+
+# The stay events whose webhook hands the guest's door codes to a PMS, and what they tell.
+WEBHOOK_KINDS = {signals.CODE_GENERATED: Kind.CODE, signals.CODE_CHANGED: Kind.CHANGED}
+
+
+def message_record_webhook(
+    *,
+    reservation_id: int,
+    event: str,
+    delivered: bool,
+    recipient: str,
+    attempts: int,
+    error: str = "",
+    reference: str = "",
+    now=None,
+) -> GuestMessage | None:
+    """A PMS was handed the door codes by webhook (or that failed for good): recorded as a
+    delivery to the guest, and a delivered one counts as the code sent.
+
+    Called once per final outcome of a delivery that carried codes (the sender makes
+    sure: a delivery without codes gave the guest nothing). Not for other events.
+    """
+    kind = WEBHOOK_KINDS.get(event)
+    reservation = Reservation.objects.filter(pk=reservation_id).first()
+    if kind is None or reservation is None:
+        return None
+    now = now or timezone.now()
+    # No facts on purpose: the facts are what Keystay itself told the guest, and they drive
+    # its own "your codes changed" email (`last_told` skips rows without them). The PMS
+    # hears of a change by webhook (reservation.code_changed) and tells the guest itself.
+    message = GuestMessage.objects.create(
+        organization_id=reservation.organization_id,
+        reservation=reservation,
+        kind=kind,
+        trigger=Trigger.EVENT,
+        channel=Channel.WEBHOOK,
+        state=State.SENT if delivered else State.FAILED,
+        recipient=recipient[:254],
+        attempts=attempts,
+        sent_at=now if delivered else None,
+        last_error="" if delivered else error[:1000],
+        last_error_at=None if delivered else now,
+        note=event,
+        reference=reference[:64],
+    )
+    if delivered:
+        # The stay may have been cancelled meanwhile (then it is refused): the PMS got the
+        # codes all the same.
+        with contextlib.suppress(ValidationError):
+            code_mark_sent(reservation=reservation, now=now)
+    return message
 
 
 def message_retry_now(*, message: GuestMessage, now=None) -> bool:

@@ -9,10 +9,21 @@ class HooksConfig(AppConfig):
     verbose_name = "Outgoing webhooks"
 
     def ready(self) -> None:
+        from django.urls import reverse
+
+        from guests import panel
+        from guests.models import GuestMessage
         from reservations import signals
 
         from . import receivers
 
         signals.stay_event.connect(
             receivers.record_stay_event, dispatch_uid="hooks.record_stay_event"
+        )
+        # A guest message recording a webhook links to its delivery (the page that resends).
+        panel.register_record_link(
+            GuestMessage.Channel.WEBHOOK,
+            lambda message: reverse(
+                "admin:hooks_webhookdelivery_change", args=[message.reference]
+            ),
         )

@@ -124,6 +124,14 @@ def without_codes(payload: dict) -> dict:
     return {**payload, "data": data}
 
 
+def carries_codes(payload: dict) -> bool:
+    """Whether the body hands over at least one door code (a code event to an endpoint
+    with `include_codes`, once a code is known)."""
+    if payload.get("type") not in CODE_EVENTS:
+        return False
+    return any(door.get("code") for door in payload.get("data", {}).get("doors") or [])
+
+
 def masked(payload: dict) -> dict:
     """The body as pages show it: codes replaced by dots (the receiver got them)."""
     data = dict(payload.get("data", {}))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import logging
 import time
+import urllib.parse
 from collections.abc import Iterable
 
 import httpx
@@ -23,6 +24,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core import outbound
+from guests.services import message_record_webhook
 from properties.models import Organization
 from reservations.models import Reservation
 from reservations.signals import EVENTS
@@ -376,6 +378,9 @@ def _record(delivery: WebhookDelivery, attempt: int, outcome: dict, *, final_fai
         recorded = WebhookDelivery.objects.filter(
             pk=delivery.pk, attempts=attempt, state=State.PENDING
         ).update(**outcome, **changes)
+        if recorded and result in ("delivered", "failed"):
+            # In the same transaction as the outcome it records: once per final outcome.
+            _record_for_guest(delivery, attempt, outcome, delivered=delivered, at=finished)
     if not recorded:
         return "superseded"
     if not delivered:
@@ -387,6 +392,45 @@ def _record(delivery: WebhookDelivery, attempt: int, outcome: dict, *, final_fai
             outcome["last_error"],
         )
     return result
+
+
+def _record_for_guest(
+    delivery: WebhookDelivery, attempt: int, outcome: dict, *, delivered: bool, at
+) -> None:
+    """A delivery that handed the guest's door codes to a PMS is a delivery to the guest:
+    the reservation's guest messages show it (sent, or failed for good: retries used up,
+    or refused by the outbound guard) and a delivered one marks the code sent. One
+    without codes (an endpoint without `include_codes`, a lock event) told the guest
+    nothing and is not recorded there."""
+    if delivery.reservation_id is None or not payloads.carries_codes(delivery.payload):
+        return
+    if not delivered and not delivery.endpoint.active:
+        return  # a manager switched the endpoint off: a choice, not a failed delivery
+    try:
+        with transaction.atomic():  # a failure here must not undo the delivery's record
+            message_record_webhook(
+                reservation_id=delivery.reservation_id,
+                event=delivery.event,
+                delivered=delivered,
+                recipient=_shown_url(delivery.endpoint.url),
+                attempts=attempt,
+                error=outcome["last_error"],
+                reference=str(delivery.pk),
+                now=at,
+            )
+    except Exception:
+        logger.exception("Webhook delivery %s: not recorded among guest messages", delivery.pk)
+
+
+def _shown_url(url: str) -> str:
+    """The endpoint's address as the reservation page names it: without a query string or
+    credentials in it, which may hold a receiver's token."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
 def due_ids(now: datetime.datetime, limit: int) -> list[int]:

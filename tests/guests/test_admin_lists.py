@@ -28,12 +28,16 @@ def grow(org, rows: int) -> None:
             send_hours_before=n % 3 * 24 or None,
         )
         state = states[n % len(states)]
+        channel = GuestMessage.Channel.EMAIL if n % 2 else GuestMessage.Channel.COPY_TEXT
+        trigger = GuestMessage.Trigger.STAFF
+        if state in (State.SENT, State.FAILED) and n % 10 >= 5:  # 5, 6, 15, 16...
+            channel, trigger = GuestMessage.Channel.WEBHOOK, GuestMessage.Trigger.EVENT
         GuestMessage.objects.create(
             organization=org.organization,
             reservation=reservation,
             kind="code",
-            channel=GuestMessage.Channel.EMAIL if n % 2 else GuestMessage.Channel.COPY_TEXT,
-            trigger=GuestMessage.Trigger.STAFF,
+            channel=channel,
+            trigger=trigger,
             state=state,
             recipient="guest@example.com",
             sent_at=timezone.now() if state == State.SENT else None,
@@ -41,6 +45,7 @@ def grow(org, rows: int) -> None:
             due_at=timezone.now(),
             attempts=n % 5,
             last_error="SMTP 451" if state in (State.FAILED, State.RETRYING) else "",
+            note="reservation.code_generated" if trigger == GuestMessage.Trigger.EVENT else "",
         )
 
 
@@ -91,3 +96,12 @@ def test_staff_retry_failed_emails_from_the_list(client, org_a):
     failed.refresh_from_db()
     assert failed.state == State.RETRYING and failed.attempts == 0
     assert failed.due_at <= timezone.now()  # the sweep (or the task enqueued) sends it
+
+
+def test_the_list_says_which_deliveries_went_to_a_pms_by_webhook(client, org_a):
+    grow(org_a, 10)
+    client.force_login(org_a.staff)
+    page = client.get(reverse("admin:guests_guestmessage_changelist")).content.decode()
+    assert page.count("sent by webhook to guest@example.com (reservation.code_generated)") == 1
+    assert "door codes webhook to guest@example.com (reservation.code_generated) failed" in page
+    assert "Sent to a PMS by webhook" in page  # the channel's filter
