@@ -193,3 +193,24 @@ def test_a_code_marked_sent_by_hand_shows_as_sent(ny, committed, client):
     login(client, ny, "staff")
     client.post(reverse("admin:reservations_reservation_do", args=[reservation.pk, "mark-sent"]))
     assert "— marked as sent by hand" in page_of(client, reservation)
+
+
+@pytest.mark.parametrize("role", ["manager", "staff"])
+def test_members_replace_the_guest_link_from_the_panel(ny, committed, client, smtp, role):
+    """A link given to the wrong person is replaced from the reservation page: a button
+    behind a disclosure that says what it does, posted through the page's actions form."""
+    reservation = book(ny, committed)
+    login(client, ny, role)
+    replace = reverse("guest_link_regenerate", args=[reservation.pk])
+    assert replace not in page_of(client, reservation)  # no link given out yet
+    copied = client.post(action("copy_link", reservation)).content.decode()
+    old = re.search(r'value="https://keystay\.example\.com(/g/[^"]+)"', copied).group(1)
+    page = page_of(client, reservation)
+    assert 'form="reservation-panel-actions"' in page.split(replace)[0].rsplit("<button", 1)[1]
+    assert "the link sent before stops working" in page
+    response = client.post(replace, follow=True)
+    assert response.redirect_chain[-1][0] == reverse(
+        "admin:reservations_reservation_change", args=[reservation.pk]
+    )
+    assert "The guest link was replaced" in response.content.decode()
+    assert reservation_for_token(old.removeprefix("/g/").removesuffix("/")) is None
