@@ -213,6 +213,9 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
     host = parsed.host.rstrip(".").lower()
     if not host:
         raise OutboundRefused("Enter a valid web address.", code="invalid_url")
+    # The parser takes any number as a port; a connection takes 1 to 65535.
+    if parsed.port is not None and not 0 < parsed.port <= 65535:
+        raise OutboundRefused("Enter a port between 1 and 65535.", code="invalid_url")
     return parsed, host, parsed.port or _DEFAULT_PORTS[scheme]
 
 

@@ -293,7 +293,9 @@ class GuestMessageAdmin(ReadOnlyScopedAdmin):
             return HttpResponseNotAllowed(["POST"])
         reservation = self._reservation(request, reservation_id)
         try:
-            message = services.message_send_now(reservation=reservation, by=request.user)
+            message = services.message_send_now(
+                reservation=reservation, by=request.user, request=request
+            )
         except ValidationError as error:
             self.message_user(request, " ".join(error.messages), messages.ERROR)
         else:

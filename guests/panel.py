@@ -14,7 +14,7 @@ from reservations.doors import send_problem, stay_code
 from reservations.models import Reservation
 from reservations.panels import ACTIONS_FORM
 
-from .models import GuestMessage
+from .models import GuestLink, GuestMessage
 from .services import schedule_hours
 
 State = GuestMessage.State
@@ -145,6 +145,10 @@ def reservation_panel(request, reservation: Reservation) -> str:
             "email_url": reverse("admin:guests_reservation_email", args=args),
             "copy_text_url": reverse("admin:guests_reservation_copy_text", args=args),
             "copy_link_url": reverse("admin:guests_reservation_copy_link", args=args),
+            # Once a link was given out, members may replace it (sent to the wrong person).
+            "may_replace_link": may_act
+            and GuestLink.objects.filter(reservation=reservation).exists(),
+            "replace_link_url": reverse("guest_link_regenerate", args=args),
         },
         request=request,
     )

@@ -314,8 +314,11 @@ def _claim(pk: int, now) -> str | None:
     return token if claimed else None
 
 
-def messages_send_due(*, now=None, limit: int = 200, message_id: int | None = None) -> int:
-    """Send every due email (nearest first); returns how many were worked on."""
+def messages_send_due(
+    *, now=None, limit: int = 200, message_id: int | None = None, request=None
+) -> int:
+    """Send every due email (nearest first); returns how many were worked on. `request`:
+    staff sending one now, whose address the guest link takes without KEYSTAY_PUBLIC_URL."""
     now = now or timezone.now()
     due = GuestMessage.objects.filter(state__in=PENDING, due_at__lte=now).filter(
         Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
@@ -329,7 +332,7 @@ def messages_send_due(*, now=None, limit: int = 200, message_id: int | None = No
             continue  # another worker has it
         worked += 1
         try:
-            _deliver(pk, token, now)
+            _deliver(pk, token, now, request=request)
         except Exception:  # one message's bug must not hold up the others
             logger.exception("Guest message %s: unexpected failure", pk)
             _record_failure(pk, token, "Unexpected error; Keystay will try again.", now)
@@ -392,7 +395,7 @@ def _send_email(composed: Composed, to: str) -> None:
     ).send()
 
 
-def _deliver(pk: int, token: str, now) -> None:
+def _deliver(pk: int, token: str, now, *, request=None) -> None:
     message = GuestMessage.objects.select_related(
         "reservation__listing__property", "reservation__organization"
     ).get(pk=pk)
@@ -429,7 +432,7 @@ def _deliver(pk: int, token: str, now) -> None:
     email = reservation.guest_email
     if not email:
         return _finish(pk, token, State.NO_EMAIL, NO_EMAIL_NOTE, now)
-    composed = compose(reservation, message.kind, told=told)
+    composed = compose(reservation, message.kind, told=told, request=request)
     if (
         message.trigger == Trigger.SCHEDULE
         and told_row is not None
@@ -465,9 +468,10 @@ def _refuse_without_code(reservation: Reservation, now) -> None:
         raise ValidationError(problem)
 
 
-def message_send_now(*, reservation: Reservation, by, now=None) -> GuestMessage:
+def message_send_now(*, reservation: Reservation, by, request=None, now=None) -> GuestMessage:
     """Staff email the door-code message now. A failure is retried like a scheduled one
-    (the returned row says how it went)."""
+    (the returned row says how it went). `request`: the admin's, whose address the guest
+    link takes when KEYSTAY_PUBLIC_URL is not set (as in the text staff copy)."""
     now = now or timezone.now()
     _refuse_without_code(reservation, now)
     if not reservation.guest_email:
@@ -483,7 +487,7 @@ def message_send_now(*, reservation: Reservation, by, now=None) -> GuestMessage:
         due_at=now,
         sent_by=by,
     )
-    messages_send_due(message_id=message.pk, now=now)
+    messages_send_due(message_id=message.pk, now=now, request=request)
     message.refresh_from_db()
     return message
 

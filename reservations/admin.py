@@ -3,7 +3,6 @@ from collections import Counter
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Prefetch, Q
@@ -17,7 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import smart_split, unescape_string_literal
 
 from core import access as org_access
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
@@ -413,7 +412,7 @@ def _door_note(door) -> str:
     return ""
 
 
-class ReservationChangeList(ChangeList):
+class ReservationChangeList(ChecksDatesChangeList):
     """Reads the states of the listed stays' locks with one query for the page.
 
     Counting them in the list's own query (a join and a GROUP BY) made every query of the

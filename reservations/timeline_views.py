@@ -37,7 +37,7 @@ def _timeline_range(request, zone) -> tuple[datetime.date, int, datetime.date]:
             )
         else:
             first_day = datetime.date.fromisoformat(request.GET.get("start", ""))
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: a few days before 0001-01-01
         first_day = timeline.default_first_day(today)
     if not in_year_range(first_day) or not in_year_range(
         first_day + datetime.timedelta(days=days)

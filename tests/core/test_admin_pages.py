@@ -15,6 +15,7 @@ import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.db import models
 from django.test import RequestFactory
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
@@ -260,6 +261,37 @@ def test_another_organizations_object_is_404(client, org_a, org_b, label, model_
         # Staff may be refused managers' pages outright, before any lookup.
         allowed = {403, 404} if label in MANAGERS_ONLY and role == "staff" else {404}
         assert status in allowed, f"{role} GET {view} of another org's {label}: {status}"
+
+
+def _date_field(model_admin) -> str | None:
+    """The field a list's date drill-down uses, else the model's first date or time."""
+    if model_admin.date_hierarchy:
+        return model_admin.date_hierarchy
+    for field in model_admin.model._meta.get_fields():
+        if isinstance(field, models.DateField):  # DateTimeField too
+            return field.name
+    return None
+
+
+DATED = [(label, ma) for label, ma in SCOPED if _date_field(ma)]
+
+
+@pytest.mark.parametrize(("label", "model_admin"), DATED, ids=[r[0] for r in DATED])
+def test_an_impossible_date_in_a_list_url_is_the_admins_bad_lookup_not_a_500(
+    client, org_a, label, model_admin
+):
+    """A hand-edited list URL asking for year 0, a year past 9999 (the date drill-down at
+    9999 asks for 10000 to end it) or one too large for the database: the admin's own
+    answer to a bad lookup, a redirect to the list with ?e=1."""
+    build(label, org_a)
+    client.force_login(org_a.manager)
+    url = _url(model_admin.model, "changelist")
+    field = _date_field(model_admin)
+    for year in ("0", "9999", "99999999999999999999"):
+        response = client.get(url, {f"{field}__year": year})
+        assert response.status_code in {200, 302}, f"{label} {field}__year={year}"
+        if response.status_code == 302:
+            assert response["Location"] == f"{url}?e=1"
 
 
 # ---------------------------------------------------------------- custom pages (URLconf)

@@ -108,6 +108,10 @@ def test_registration_refuses_bad_urls_http_and_private_names_with_a_reason(sett
         assert refused_code("not a url") == "invalid_url"
         assert refused_code("https://user:pw@pms.example.com/") == "invalid_url"
         assert refused_code("https://" + "a" * 600 + ".com/") == "invalid_url"
+        # A port no connection can use (the address parser takes any number).
+        assert refused_code("https://pms.example.com:99999/") == "invalid_url"
+        assert refused_code("https://93.184.215.14:0/") == "invalid_url"
+        outbound.validate_outbound_url("https://pms.example.com:8443/keystay")
         assert refused_code("http://pms.example.com/") == "http_not_allowed"
         assert refused_code("https://internal.example.com/") == "private_address"
         # One private address among public ones refuses the name.

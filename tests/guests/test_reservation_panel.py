@@ -3,10 +3,13 @@ text or the guest link; each delivery is recorded with who, how and when, and th
 says "Sent to guest". Refused with the reason for a stay without a code, and a 404 for
 anyone outside the reservation's organization."""
 
+import re
+
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from guests.links import reservation_for_token
 from guests.models import GuestMessage
 from reservations.models import Reservation
 from tests.guests.conftest import SIDE_CODE, book, side_door_own_code, text_of
@@ -88,6 +91,24 @@ def test_a_manager_emails_the_message_now(ny, committed, client, smtp):
     page = page_of(client, reservation)
     assert "emailed to maria@example.com (by alpha-manager)" in page
     assert "Emailed to maria@example.com." in page  # the admin's message after the redirect
+
+
+def test_the_email_sent_now_links_the_guest_page_at_the_address_the_admin_is_on(
+    ny, committed, client, smtp, settings
+):
+    """Without KEYSTAY_PUBLIC_URL, the email staff send now carries the same full link as
+    the text they copy: the address of the admin they clicked in, never a bare path."""
+    settings.KEYSTAY_PUBLIC_URL = ""
+    reservation = book(ny, committed)
+    login(client, ny, "staff")
+    client.post(action("email", reservation))
+    [sent] = smtp.messages
+    emailed = re.search(r"with your codes: (\S+)\n", text_of(sent)).group(1)
+    copied = client.post(action("copy_text", reservation)).content.decode()
+    for link in (emailed, re.search(r"with your codes: (\S+)\n", copied).group(1)):
+        assert link.startswith("http://testserver/g/")
+        token = link.removeprefix("http://testserver/g/").removesuffix("/")
+        assert reservation_for_token(token) == reservation
 
 
 def test_an_email_refused_now_is_retried_and_shown(ny, committed, client, smtp):
@@ -172,3 +193,24 @@ def test_a_code_marked_sent_by_hand_shows_as_sent(ny, committed, client):
     login(client, ny, "staff")
     client.post(reverse("admin:reservations_reservation_do", args=[reservation.pk, "mark-sent"]))
     assert "— marked as sent by hand" in page_of(client, reservation)
+
+
+@pytest.mark.parametrize("role", ["manager", "staff"])
+def test_members_replace_the_guest_link_from_the_panel(ny, committed, client, smtp, role):
+    """A link given to the wrong person is replaced from the reservation page: a button
+    behind a disclosure that says what it does, posted through the page's actions form."""
+    reservation = book(ny, committed)
+    login(client, ny, role)
+    replace = reverse("guest_link_regenerate", args=[reservation.pk])
+    assert replace not in page_of(client, reservation)  # no link given out yet
+    copied = client.post(action("copy_link", reservation)).content.decode()
+    old = re.search(r'value="https://keystay\.example\.com(/g/[^"]+)"', copied).group(1)
+    page = page_of(client, reservation)
+    assert 'form="reservation-panel-actions"' in page.split(replace)[0].rsplit("<button", 1)[1]
+    assert "the link sent before stops working" in page
+    response = client.post(replace, follow=True)
+    assert response.redirect_chain[-1][0] == reverse(
+        "admin:reservations_reservation_change", args=[reservation.pk]
+    )
+    assert "The guest link was replaced" in response.content.decode()
+    assert reservation_for_token(old.removeprefix("/g/").removesuffix("/")) is None

@@ -363,6 +363,13 @@ def test_the_range_moves_a_week_at_a_time_and_bad_values_fall_back(client, scene
     assert wide.context["timeline"].range.days == 45
     for bad in ({"start": "nonsense"}, {"start": "0001-01-01"}, {"days": "x"}, {"days": 10**9}):
         assert client.get(listing_url(scene.listing, **bad)).status_code == 200
+    # A day to show "around" at the calendar's very start: the days before it do not exist.
+    for bad in ({"around": "0001-01-01"}, {"around": "0001-01-02", "days": 400}):
+        fallback = client.get(listing_url(scene.listing, **bad))
+        assert fallback.status_code == 200
+        assert fallback.context["first_day"] == timeline.default_first_day(
+            timezone.localdate(timezone=LISBON)
+        )
 
 
 def test_the_timeline_is_linked_from_the_listing_the_reservation_and_the_property(client, scene):
