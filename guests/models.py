@@ -4,7 +4,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -13,6 +13,9 @@ from properties.models import Listing, Organization
 from reservations.models import Reservation
 
 from .placeholders import validate_placeholders
+
+# A message is a few paragraphs; the limit keeps a pasted document out of every email.
+BODY_MAX_LENGTH = 10_000
 
 
 def new_key() -> str:
@@ -63,7 +66,9 @@ class MessageTemplate(models.Model):
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CODE)
     subject = models.CharField(max_length=200, validators=[validate_placeholders])
-    body = models.TextField(validators=[validate_placeholders])
+    body = models.TextField(
+        validators=[MaxLengthValidator(BODY_MAX_LENGTH), validate_placeholders]
+    )
     send_hours_before = models.PositiveIntegerField(
         "email it (hours before check-in)",
         null=True,

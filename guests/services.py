@@ -225,6 +225,18 @@ def last_told(reservation: Reservation) -> GuestMessage | None:
     )
 
 
+def last_emailed(reservation: Reservation, address: str) -> GuestMessage | None:
+    """The latest email that reached `address` with the stay's codes and times."""
+    return (
+        GuestMessage.objects.filter(
+            reservation=reservation, state=State.SENT, channel=Channel.EMAIL, recipient=address
+        )
+        .exclude(facts_ciphertext="")
+        .order_by("-sent_at", "-pk")
+        .first()
+    )
+
+
 def told_facts(reservation: Reservation) -> Facts | None:
     told = last_told(reservation)
     return Facts.from_json(told.facts) if told is not None else None
@@ -433,14 +445,11 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
     if not email:
         return _finish(pk, token, State.NO_EMAIL, NO_EMAIL_NOTE, now)
     composed = compose(reservation, message.kind, told=told, request=request)
-    if (
-        message.trigger == Trigger.SCHEDULE
-        and told_row is not None
-        and told_row.channel == Channel.EMAIL
-        and told_row.recipient == email
-        and told == composed.facts
-    ):
-        when = told_row.sent_at.strftime("%Y-%m-%d %H:%M UTC")
+    # The scheduled message is not sent again to an address that was already emailed these
+    # codes and times (by staff, say), whatever was copied or sent another way since.
+    emailed = last_emailed(reservation, email) if message.trigger == Trigger.SCHEDULE else None
+    if emailed is not None and Facts.from_json(emailed.facts) == composed.facts:
+        when = emailed.sent_at.strftime("%Y-%m-%d %H:%M UTC")
         return _finish(
             pk, token, State.SKIPPED, f"Already emailed these codes and times ({when}).", now
         )

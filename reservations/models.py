@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.crypto import EncryptedValue
 from core.timezones import format_instant
+from core.validators import validate_single_line
 from locks.models import Device, LockProviderConnection, UnmanagedCode
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization
 
@@ -26,7 +27,7 @@ class Reservation(models.Model):
         Organization, on_delete=models.PROTECT, related_name="reservations", editable=False
     )
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="reservations")
-    guest_name = models.CharField(max_length=200)
+    guest_name = models.CharField(max_length=200, validators=[validate_single_line])
     guest_email = models.EmailField(blank=True)
     guest_phone = models.CharField(max_length=32, blank=True)
     # Aware instants. Forms and pages show them in the property's time zone.

@@ -137,6 +137,8 @@ def test_a_pending_reservation_has_no_code_until_confirmed(manager_api, wired):
         ({"status": "checked_out"}, "status"),
         ({"status": "maybe"}, "status"),
         ({"guest_name": ""}, "guest_name"),
+        ({"guest_name": "Maria\r\nBcc: someone@example.com"}, "guest_name"),
+        ({"guest_name": "Maria\tSilva"}, "guest_name"),
         ({"guest_email": "not-an-email"}, "guest_email"),
         ({"listing": 999999}, "listing"),
         ({"listing": None}, "listing"),

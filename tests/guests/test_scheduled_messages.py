@@ -312,3 +312,34 @@ def test_a_stay_whose_listing_has_no_guest_door_is_retried_not_sent(
     assert message.state == State.RETRYING
     assert "No door at this listing takes guest codes" in message.last_error
     assert smtp.envelopes == []
+
+
+def test_codes_staff_already_emailed_are_not_emailed_again_after_a_copied_link(
+    ny, smtp, committed, code_template, admin_user
+):
+    """Staff email the codes, then copy the guest link: the scheduled email finds the same
+    codes and times already emailed to that address, and sends nothing."""
+    reservation = book(ny, committed)
+    with time_machine.travel(BOOKED_AT + HOUR, tick=False), committed():
+        guest_services.message_send_now(reservation=reservation, by=admin_user)
+    with time_machine.travel(BOOKED_AT + 2 * HOUR, tick=False), committed():
+        guest_services.message_copy_link(reservation=reservation, by=admin_user)
+    assert len(smtp.envelopes) == 1
+
+    assert send_at(due_instant()) == 1
+    assert len(smtp.envelopes) == 1
+    message = scheduled(reservation)
+    assert message.state == State.SKIPPED
+    assert message.note.startswith("Already emailed these codes and times")
+
+
+def test_new_codes_are_emailed_even_when_the_old_ones_were_emailed(
+    ny, smtp, committed, code_template, admin_user
+):
+    reservation = book(ny, committed)
+    with time_machine.travel(BOOKED_AT + HOUR, tick=False), committed():
+        guest_services.message_send_now(reservation=reservation, by=admin_user)
+    side_door_own_code(ny, committed, reservation, at=BOOKED_AT + 2 * HOUR)
+
+    send_at(due_instant())
+    assert any(SIDE_CODE in text_of(sent) for sent in smtp.messages)

@@ -81,6 +81,15 @@ def test_the_admin_form_refuses_an_unknown_placeholder_naming_the_valid_ones(
     assert MessageTemplate.objects.get().send_hours_before == 48
 
 
+def test_the_admin_form_refuses_a_body_longer_than_a_message(manager_client, org_a):
+    url = reverse("admin:guests_messagetemplate_add")
+    response = manager_client.post(url, form_data(org_a, body="{guest_name} " + "x" * 10_000))
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.errors["body"]
+    assert "at most 10000 characters" in error
+    assert not MessageTemplate.objects.exists()
+
+
 def test_a_change_message_has_no_send_time_and_one_template_per_kind(org_a):
     with pytest.raises(ValidationError) as refused:
         services.template_save(
