@@ -36,7 +36,7 @@ from locks.unmanaged import unmanaged_codes_import
 
 from . import signals
 from .models import DeviceAlert, LockAccess, LockAccessLog
-from .services import access_log, enqueue_processing, retry_delay
+from .services import access_log, due_reservation_ids, enqueue_processing, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -162,8 +162,12 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
 class ReconcileResult:
     findings: Counter = field(default_factory=Counter)
     calls: int = 0
+    # A worker held the lock: nothing was read or changed (the next sweep reads it).
+    busy: bool = False
 
     def __str__(self) -> str:
+        if self.busy:
+            return "busy: a worker is writing this lock's codes"
         found = ", ".join(f"{n} {what}" for what, n in sorted(self.findings.items()))
         return found or "in step"
 
@@ -181,10 +185,36 @@ def lock_reconcile(
 ) -> ReconcileResult:
     """Compare one lock's codes at the provider with Keystay's plan; repair the drift.
 
+    The reconcile holds the lock's lease (`locks.pacing`), as a worker writing its codes
+    does: read while a worker is half-way through a write, the lock could show a code the
+    provider took but Keystay has not recorded yet, which the reconcile would take for a
+    stray and delete. A lock a worker holds is left for the next sweep (`busy`), and the
+    steps that fell due while the reconcile held it are queued once it lets go (a worker
+    that found the lock held left them to the holder).
+
     Raises ProviderError when the lock's codes cannot be listed: nothing is decided on
     a partial read.
     """
     now = now or timezone.now()
+    token = pacing.lease_take(device.pk)
+    if token is None:
+        return ReconcileResult(busy=True)
+    try:
+        result, wake = _reconcile(device, gateway, now)
+    finally:
+        pacing.lease_release(device.pk, token)
+    wake |= set(due_reservation_ids(device.pk, timezone.now()))
+    for reservation_id in sorted(wake):
+        enqueue_processing(reservation_id)
+    if result.findings:
+        logger.info("Lock %s reconciled: %s", device.pk, result)
+    return result
+
+
+def _reconcile(
+    device: Device, gateway: SeamGateway, now: datetime.datetime
+) -> tuple[ReconcileResult, set[int]]:
+    """The reconcile itself, under the lock's lease: its result, and the stays to wake."""
     result = ReconcileResult()
     codes = gateway.list_device_codes(device_id=device.provider_device_id)
     result.calls += 1
@@ -332,11 +362,7 @@ def lock_reconcile(
         result.findings["removed"] += 1
 
     Device.objects.filter(pk=device.pk).update(reconciled_at=now, reconcile_error="")
-    for reservation_id in wake:
-        enqueue_processing(reservation_id)
-    if result.findings:
-        logger.info("Lock %s reconciled: %s", device.pk, result)
-    return result
+    return result, wake
 
 
 def prearrival_resolved(access: LockAccess, now) -> None:

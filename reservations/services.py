@@ -869,6 +869,13 @@ def _due(now) -> QuerySet[LockAccess]:
     )
 
 
+def due_reservation_ids(device_id: int, now) -> list[int]:
+    """The stays with a step due on this lock that no worker holds."""
+    return list(
+        _due(now).filter(device_id=device_id).values_list("reservation_id", flat=True).distinct()
+    )
+
+
 # Which due step goes first. A code leaving a lock it should no longer open (cancelled,
 # moved, the lock taken off the stay) before anything else; then the nearest deadline: a
 # code to program is needed by the start of its window (it is programmed its lead time

@@ -13,6 +13,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from locks import pacing
 from reservations import readback, services
 from reservations.events import events_reconcile
 from reservations.models import DeviceAlert, LockAccess, LockAccessLog
@@ -292,3 +293,46 @@ def test_a_late_unlock_with_a_code_id_the_stay_held_before_finds_its_guest(wired
     events_reconcile(connection=wired.connection)
     unlock = LockEvent.objects.get(kind=LockEvent.Kind.UNLOCKED)
     assert unlock.reservation == reservation and unlock.person_name == "Maria Silva"
+
+
+# --- the reconcile and the workers take turns on a lock ----------------------------------
+
+
+def test_a_lock_a_worker_is_writing_is_left_for_the_next_sweep(wired):
+    """Read half-way through a worker's write, the lock shows a code the provider took and
+    Keystay has not recorded yet: it must not be taken for a stray and deleted."""
+    reservation = in_stay(wired)
+    wired.gate.refresh_from_db()
+    read_before = wired.gate.reconciled_at
+    token = pacing.lease_take(wired.gate.pk)  # a worker is writing the gate's codes...
+    wired.seam.access_codes.create(  # ...and the provider just took its new code
+        device_id=wired.gate.provider_device_id,
+        code="482915",
+        name=f"KS{reservation.pk}-{wired.gate.pk} Maria Silva",
+    )
+    wired.fake.requests(clear=True)
+
+    assert readback.lock_reconcile_by_id(wired.gate.pk).startswith("busy")
+    assert wired.fake.requests() == {}  # not even read
+    assert len(wired.codes_on(wired.gate)) == 2
+    wired.gate.refresh_from_db()
+    assert wired.gate.reconciled_at == read_before  # still due: the next sweep reads it
+    assert wired.gate.pk in readback.locks_due_for_reconcile()
+
+    pacing.lease_release(wired.gate.pk, token)
+    assert not readback.lock_reconcile_by_id(wired.gate.pk).startswith("busy")
+
+
+def test_steps_that_fell_due_while_the_reconcile_held_a_lock_are_carried_out_after_it(wired):
+    reservation = in_stay(wired)
+    token = pacing.lease_take(wired.gate.pk)  # the reconcile holds the gate...
+    services.reservation_cancel(reservation=reservation)
+    run_at(timezone.now())  # ...when the worker comes to take the code off
+    assert wired.codes_on(wired.side) == []
+    assert len(wired.codes_on(wired.gate)) == 1  # left to the lock's holder
+    pacing.lease_release(wired.gate.pk, token)
+
+    with wired.seam_gateway() as gateway:
+        readback.lock_reconcile(device=wired.gate, gateway=gateway)
+    assert wired.codes_on(wired.gate) == []  # queued as the reconcile let go, not a sweep later
+    assert access_on(reservation, wired.gate).state == State.REVOKED
