@@ -87,6 +87,14 @@ class Reservation(models.Model):
             models.Index(fields=["organization", "check_in"]),
             # The changelist's "source" filter lists an organization's distinct sources.
             models.Index(fields=["organization", "source"]),
+            # The dashboard's departures: stays leaving around today, at check-out or ended
+            # by staff (the few ended stays only: a null is never looked up).
+            models.Index(fields=["check_out"]),
+            models.Index(
+                fields=["ended_at"],
+                condition=Q(ended_at__isnull=False),
+                name="reservation_ended_at",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -323,8 +331,9 @@ class LockAccess(models.Model):
             # have not ended, and whether they start soon, without reading each row.
             models.Index(fields=["ends_at", "program_at"]),
             # Failing (or unconfirmed) codes: the dashboard and the reservation list's
-            # filter, among the few rows in that state rather than all of them.
-            models.Index(fields=["state"]),
+            # filter, among the few rows in that state rather than all of them; late codes
+            # (LockAccess.late): the planned ones due before an instant.
+            models.Index(fields=["state", "due_at"]),
         ]
 
     def __str__(self) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import zoneinfo
+from collections.abc import Mapping
 
 from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
@@ -116,6 +117,19 @@ def stays_without_guest_door(*, user, now) -> QuerySet[Reservation]:
     )
 
 
+def first_stays_without_guest_door(*, user, now, limit: int = 200) -> list[Reservation]:
+    """The first `limit` of them by check-in. Found first (check-in and id only), then
+    read: ordered by the database, they would be sought in check-in order through every
+    stay of the organization, rather than among the stays not over (the check-out index)."""
+    found = stays_without_guest_door(user=user, now=now).order_by().values_list("check_in", "pk")
+    first = [pk for _, pk in sorted(found)[:limit]]
+    return list(
+        Reservation.objects.filter(pk__in=first)
+        .select_related("listing__property")
+        .order_by("check_in", "pk")
+    )
+
+
 # ------------------------------------------------------------- today and tomorrow
 
 DAYS = {"today": 0, "tomorrow": 1}
@@ -140,17 +154,51 @@ class StayDays:
     arrivals: dict[int, list[Reservation]]
     departures: dict[int, list[Reservation]]
 
+    def listed(self) -> list[Reservation]:
+        """Each stay of the lists once (a stay may arrive and leave in them)."""
+        stays = {}
+        for day in [*self.arrivals.values(), *self.departures.values()]:
+            stays.update((reservation.pk, reservation) for reservation in day)
+        return list(stays.values())
+
+
+# Each property's today and tomorrow lie within these bounds of `now`, whatever its zone:
+# its today began less than a day ago (25 hours on a daylight-saving change) and its
+# tomorrow ends less than two days from now (50 hours at most).
+LOCAL_DAYS_BEFORE = datetime.timedelta(hours=26)
+LOCAL_DAYS_AFTER = datetime.timedelta(hours=50)
+
+# What the lists read of each stay, its listing and property (the rest is left unread).
+STAY_ROW_FIELDS = [
+    "organization_id",
+    "listing_id",
+    "guest_name",
+    "check_in",
+    "check_out",
+    "status",
+    "ended_at",
+    "arrived_at",
+    "listing__organization_id",
+    "listing__name",
+    "listing__property_id",
+    "listing__property__organization_id",
+    "listing__property__name",
+    "listing__property__time_zone",
+]
+
 
 def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
     """Arrivals: confirmed stays, not ended, checking in that day. Departures: confirmed or
     checked-out stays whose guest leaves that day (at check-out, or when staff ended the
-    stay). A cancelled stay is neither. One query, plus the caller's prefetches.
+    stay). A cancelled stay is neither. One query (the fields of STAY_ROW_FIELDS), plus
+    the caller's prefetches.
 
-    Each day is the property's own: the slice read covers every zone's today and tomorrow,
-    and each stay is placed by its local date.
+    Each day is the property's own: the slice read covers every zone's today and tomorrow
+    (on the check-in, check-out and ended_at indexes), and each stay is placed by its local
+    date.
     """
     Status = Reservation.Status
-    low, high = now - datetime.timedelta(days=2), now + datetime.timedelta(days=3)
+    low, high = now - LOCAL_DAYS_BEFORE, now + LOCAL_DAYS_AFTER
     rows = (
         reservations.filter(
             Q(status=Status.CONFIRMED, ended_at__isnull=True, check_in__range=(low, high))
@@ -158,10 +206,13 @@ def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
             | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], ended_at__range=(low, high))
         )
         .select_related("listing__property")
-        .order_by("check_in", "pk")
+        .only(*STAY_ROW_FIELDS)
+        # Sorted here, not by the database: an ORDER BY would have it walk every stay of
+        # the organization in check-in order rather than the three ranges.
+        .order_by()
     )
     days = StayDays({0: [], 1: []}, {0: [], 1: []})
-    for reservation in rows:
+    for reservation in sorted(rows, key=lambda r: (r.check_in, r.pk)):
         zone = reservation.listing.property.zone
         if reservation.is_live and _day(reservation.check_in, zone, now) in days.arrivals:
             days.arrivals[_day(reservation.check_in, zone, now)].append(reservation)
@@ -174,20 +225,17 @@ def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
 
 
 def doors_prefetch() -> list[Prefetch]:
-    """What `stay_doors` reads, for many stays in two queries."""
+    """What `stay_doors` reads of each stay, for many stays in one query: its lock
+    accesses (the fields it reads, with their lock's name) as the list `door_accesses`."""
     return [
         Prefetch(
             "lock_accesses",
-            queryset=LockAccess.objects.select_related("device").order_by("device__name", "pk"),
-        ),
-        Prefetch(
-            "listing__assignments",
-            queryset=LockAssignment.objects.filter(
-                guest_access=True, device__removed_at__isnull=True
+            queryset=LockAccess.objects.only(
+                "reservation_id", "device_id", "wanted", "reason", "state", "starts_at", "ends_at"
             )
-            .select_related("device__connection")
+            .annotate(device_name=F("device__name"))
             .order_by("device__name", "pk"),
-            to_attr="guest_assignments",
+            to_attr="door_accesses",
         ),
     ]
 
@@ -202,15 +250,22 @@ class DoorState:
     label: str
 
 
-def stay_doors(reservation: Reservation, now, *, leaving: bool = False) -> list[DoorState]:
+def stay_doors(
+    reservation: Reservation,
+    now,
+    *,
+    leaving: bool = False,
+    codeless: Mapping[int, list[Device]] | None = None,
+) -> list[DoorState]:
     """Each door of a stay with where its code is at `now` (reads `doors_prefetch`).
 
     Arriving: the doors the guest's code is (or goes) on, and the listing's guest doors
-    that cannot take codes on their provider, said so. Leaving: every lock the code was
-    on, so that staff see it leave.
+    that cannot take codes on their provider (`codeless`, by listing: see
+    `codeless_doors_by_listing`), said so. Leaving: every lock the code was on, so that
+    staff see it leave.
     """
     doors = []
-    for access in reservation.lock_accesses.all():
+    for access in reservation.door_accesses:
         if not leaving and (not access.wanted or access.state in LockAccess.FINAL_STATES):
             continue
         state = access.current_state(now)
@@ -219,13 +274,11 @@ def stay_doors(reservation: Reservation, now, *, leaving: bool = False) -> list[
             label = "to be removed"  # still on the lock (or on its way): the sweep takes it off
         if not access.wanted and access.reason:
             label += f" ({access.get_reason_display().lower()})"
-        doors.append(DoorState(access.device.name, access.device_id, state, label))
-    if not leaving:
-        for assignment in reservation.listing.guest_assignments:
-            device = assignment.device
-            if device.codes_unsupported:
-                label = "takes no codes on this provider"
-                doors.append(DoorState(device.name, device.pk, "unsupported", label))
+        doors.append(DoorState(access.device_name, access.device_id, state, label))
+    if not leaving and codeless:
+        for device in codeless.get(reservation.listing_id, ()):
+            label = "takes no codes on this provider"
+            doors.append(DoorState(device.name, device.pk, "unsupported", label))
     return doors
 
 
@@ -375,6 +428,8 @@ class DoorWithoutCodes:
     device: Device
     listings: list
     reason: str
+    # The guest-access assignment of each of `listings`, in the same order.
+    assignment_ids: list[int] = dataclasses.field(default_factory=list)
 
 
 def doors_without_codes(*, user) -> list[DoorWithoutCodes]:
@@ -399,7 +454,23 @@ def doors_without_codes(*, user) -> list[DoorWithoutCodes]:
         if device.pk not in doors:
             doors[device.pk] = DoorWithoutCodes(device, [], reason)
         doors[device.pk].listings.append(assignment.listing)
+        doors[device.pk].assignment_ids.append(assignment.pk)
     return list(doors.values())
+
+
+def codeless_doors_by_listing(doors: list[DoorWithoutCodes]) -> dict[int, list[Device]]:
+    """Each listing's guest doors that take no codes (`doors_without_codes`), by name:
+    what `stay_doors` adds to an arriving stay's doors, with no query per stay."""
+    by_listing: dict[int, list[tuple[str, int, Device]]] = {}
+    for door in doors:
+        for listing, assignment_id in zip(door.listings, door.assignment_ids, strict=True):
+            by_listing.setdefault(listing.pk, []).append(
+                (door.device.name, assignment_id, door.device)
+            )
+    return {
+        listing_id: [device for *_, device in sorted(rows, key=lambda row: row[:2])]
+        for listing_id, rows in by_listing.items()
+    }
 
 
 # ------------------------------------------------------------------------- operations

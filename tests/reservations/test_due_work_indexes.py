@@ -71,7 +71,13 @@ def test_locks_near_a_stay_are_found_through_the_windows_index(org_a):
 def test_failing_stays_are_found_through_the_state_index(manager_client, org_a):
     url = reverse("admin:reservations_reservation_changelist") + "?codes=failing"
     sql = captured_sql(lambda: manager_client.get(url), containing=("COUNT(", "'failed'"))
-    assert index_on(LockAccess, "state") in plan(sql)
+    assert index_on(LockAccess, "state", "due_at") in plan(sql)
+
+
+def test_late_codes_are_found_through_the_state_and_due_index(manager_client, org_a):
+    url = reverse("admin:reservations_reservation_changelist") + "?codes=late"
+    sql = captured_sql(lambda: manager_client.get(url), containing=("COUNT(", "'planned'"))
+    assert index_on(LockAccess, "state", "due_at") in plan(sql)
 
 
 def test_an_organizations_sources_are_read_from_an_index(manager_client, org_a):
