@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reservations", "0013_list_search_and_readback_indexes"),
+        ("reservations", "0014_dashboard_indexes"),
     ]
 
     operations = [
