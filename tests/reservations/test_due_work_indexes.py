@@ -6,7 +6,8 @@ reads every lock access ever planned and fails here.
 Plans come from the database itself (SQLite's EXPLAIN QUERY PLAN; on PostgreSQL,
 EXPLAIN with sequential scans switched off, so that a usable index shows on small test
 tables too, and, for the plans that follow statistics, on tables given a past and
-analysed: the `history` fixture). `bench/scale.py` measures the same queries at 200,000 reservations.
+analysed: the `history` fixture). `bench/scale.py` measures the same queries at 200,000
+reservations.
 """
 
 import datetime
