@@ -173,7 +173,8 @@ def test_events_of_locks_keystay_has_not_imported_are_ignored(wired):
 
 
 def test_a_reservation_shows_its_own_events_never_another_guests(wired):
-    maria, maria_access = programmed(wired, guest_name="Maria Silva", days_ahead=0, nights=2)
+    # Under way whatever the time of day: the cleaner's unlock falls inside Maria's stay.
+    maria, maria_access = programmed(wired, guest_name="Maria Silva", days_ahead=-1, nights=3)
     made = cleaner_code(wired, name="Cleaner Ana")
     unlock(wired, access_code_id=maria_access.provider_id, method="keycode")
     unlock(wired, access_code_id=made.access_code_id, method="keycode")  # during Maria's stay
