@@ -70,6 +70,26 @@ METADATA_ADDRESSES = {
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
+Origin = tuple[str, str, int]
+
+
+def origin(url: str | httpx.URL) -> Origin | None:
+    """(scheme, host, port) of an http(s) URL as httpx will reach it; None for anything
+    else, and for a URL carrying a user name or password."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return None
+    scheme = parsed.scheme.lower()
+    if scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
+        return None
+    # httpx lowercases the host; "host." names the same host as "host".
+    host = parsed.host.rstrip(".")
+    if not host:
+        return None
+    return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
+
+
 class OutboundRefused(Exception):
     """Keystay does not send this request; `code` names the reason, `message` says it."""
 
@@ -278,14 +298,6 @@ def _host_is_address(host: str) -> bool:
     return True
 
 
-def _same_origin(url: httpx.URL, scheme: str, host: str, port: int) -> bool:
-    return (
-        url.scheme.lower() == scheme
-        and url.host.rstrip(".").lower() == host
-        and (url.port or _DEFAULT_PORTS.get(url.scheme.lower(), 0)) == port
-    )
-
-
 def _send_to_checked(
     inner: httpx.BaseTransport, request: httpx.Request, host: str, addresses: tuple[str, ...]
 ) -> tuple[httpx.Response, str]:
@@ -320,8 +332,7 @@ class PinnedTransport(httpx.BaseTransport):
         self._inner = httpx.HTTPTransport(verify=verify, retries=0)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        scheme = self.target.url.scheme.lower()
-        if not _same_origin(request.url, scheme, self.target.host, self.target.port):
+        if origin(request.url) != origin(self.target.url):
             # Only a redirect could bring another URL here, and none is followed.
             raise OutboundRefused("Another host than the one checked.", code="redirect")
         response, _address = _send_to_checked(
@@ -352,18 +363,16 @@ class OriginTransport(httpx.BaseTransport):
         verify: ssl.SSLContext | bool = True,
         inner: httpx.BaseTransport | None = None,
     ):
-        parsed = httpx.URL(origin_url)
-        self.scheme = parsed.scheme.lower()
-        if self.scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
+        self.origin = origin(origin_url)
+        if self.origin is None:
             raise OutboundRefused("Not an http(s) origin Keystay calls.", code="invalid_url")
-        self.host = parsed.host.rstrip(".").lower()
-        self.port = parsed.port or _DEFAULT_PORTS[self.scheme]
+        _scheme, self.host, self.port = self.origin
         self.private_allowed = private_allowed
         self._inner = inner or httpx.HTTPTransport(verify=verify, retries=0)
         self._last_address: str | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not _same_origin(request.url, self.scheme, self.host, self.port):
+        if origin(request.url) != self.origin:
             raise OutboundRefused(
                 f"Keystay calls only {self.host} through this connection.", code="redirect"
             )

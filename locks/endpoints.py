@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ipaddress
 
-import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
@@ -27,26 +26,9 @@ from core import outbound
 
 # Where Seam's SDK sends requests when no endpoint is given.
 DEFAULT_ENDPOINT = "https://connect.getseam.com"
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-Origin = tuple[str, str, int]
-
-
-def origin(url: str) -> Origin | None:
-    """(scheme, host, port) of an http(s) URL as httpx (and so the SDK) will reach it;
-    None for anything else, and for a URL carrying a user name or password."""
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError):
-        return None
-    scheme = parsed.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
-        return None
-    # httpx lowercases the host; "host." names the same host as "host".
-    host = parsed.host.rstrip(".")
-    if not host:
-        return None
-    return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
+# One reading of an origin for the allowed list and for the guard that makes the calls.
+Origin = outbound.Origin
+origin = outbound.origin
 
 
 def allowed_origins() -> set[Origin]:
