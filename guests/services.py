@@ -215,22 +215,11 @@ def _planned_before():
     )
 
 
-def last_told(reservation: Reservation) -> GuestMessage | None:
-    """The latest delivery that reached the guest (any channel): what they were told."""
+def last_told(reservation: Reservation, **narrower) -> GuestMessage | None:
+    """The latest delivery that reached the guest with the stay's codes and times: what they
+    were told (any channel; `narrower` filters, e.g. one channel and recipient)."""
     return (
-        GuestMessage.objects.filter(reservation=reservation, state=State.SENT)
-        .exclude(facts_ciphertext="")
-        .order_by("-sent_at", "-pk")
-        .first()
-    )
-
-
-def last_emailed(reservation: Reservation, address: str) -> GuestMessage | None:
-    """The latest email that reached `address` with the stay's codes and times."""
-    return (
-        GuestMessage.objects.filter(
-            reservation=reservation, state=State.SENT, channel=Channel.EMAIL, recipient=address
-        )
+        GuestMessage.objects.filter(reservation=reservation, state=State.SENT, **narrower)
         .exclude(facts_ciphertext="")
         .order_by("-sent_at", "-pk")
         .first()
@@ -447,7 +436,11 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
     composed = compose(reservation, message.kind, told=told, request=request)
     # The scheduled message is not sent again to an address that was already emailed these
     # codes and times (by staff, say), whatever was copied or sent another way since.
-    emailed = last_emailed(reservation, email) if message.trigger == Trigger.SCHEDULE else None
+    emailed = (
+        last_told(reservation, channel=Channel.EMAIL, recipient=email)
+        if message.trigger == Trigger.SCHEDULE
+        else None
+    )
     if emailed is not None and Facts.from_json(emailed.facts) == composed.facts:
         when = emailed.sent_at.strftime("%Y-%m-%d %H:%M UTC")
         return _finish(
