@@ -13,7 +13,6 @@ import re
 import time
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 
 logger = logging.getLogger(__name__)
@@ -33,26 +32,6 @@ class Rate:
         if not match:
             raise ValueError(f"A rate reads like 30/minute, not {text!r}.")
         return cls(limit=int(match[1]), period=PERIODS[match[2]])
-
-
-def client_ip(request) -> str:
-    """The address of whoever sent the request.
-
-    Behind proxies (KEYSTAY_NUM_PROXIES of them) the last proxy's address is REMOTE_ADDR
-    and the client's is the entry that many places from the right of X-Forwarded-For:
-    every proxy appends the address it received the request from, while the entries to
-    their left are whatever the client chose to send (and so cannot be trusted).
-    """
-    proxies = settings.KEYSTAY_NUM_PROXIES
-    if proxies > 0:
-        forwarded = [
-            part.strip()
-            for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")
-            if part.strip()
-        ]
-        if forwarded:
-            return forwarded[-min(proxies, len(forwarded))]
-    return request.META.get("REMOTE_ADDR", "")
 
 
 def _digest(value: str) -> str:

@@ -15,8 +15,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import override_settings
 
+from core.client_address import client_ip
 from guests.links import guest_path
-from guests.ratelimit import Rate, client_ip
+from guests.ratelimit import Rate
 
 pytestmark = pytest.mark.django_db
 
