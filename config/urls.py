@@ -5,7 +5,7 @@ from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
 from guests.views import guest_link_regenerate, guest_page
-from properties.views import invitation_accept
+from properties.views import invitation_accept, invitation_page
 from reservations import feed, timeline_views, webhooks
 from reservations.views import alert_acknowledge_view, dashboard
 
@@ -44,7 +44,9 @@ urlpatterns = [
     ),
     path("admin/", admin.site.urls),
     # An invitation link: the invited person signs in (or signs up) and joins.
+    # Its token moves into the session on the first visit; the page lives on without it.
     path("invitations/<str:token>/", invitation_accept, name="invitation_accept"),
+    path("invitations/", invitation_page, name="invitation_page"),
     # The guest's private page: the signed token is the only key (see guests.links).
     path("g/<str:token>/", guest_page, name="guest_page"),
     path("api/", include("api.urls")),

@@ -131,8 +131,15 @@ class InvitationCreated:
     emailed: bool
 
 
-def _token_hash(token: str) -> str:
+def invitation_token_hash(token: str) -> str:
+    """What is stored of a link's token (and all the invitation page keeps of it between
+    requests): its SHA-256."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _hash_of(token: str, token_hash: str) -> str:
+    # A link's token, or its hash (the invitation page's session holds only that).
+    return token_hash or invitation_token_hash(token)
 
 
 def invitation_wrong_person(*, invitation: Invitation, user: AbstractBaseUser) -> str | None:
@@ -192,7 +199,7 @@ def invitation_create(
             email=email,
             role=role,
             invited_by=invited_by,
-            token_hash=_token_hash(token),
+            token_hash=invitation_token_hash(token),
             expires_at=now + datetime.timedelta(days=settings.INVITATION_MAX_AGE_DAYS),
         )
     link = base_url.rstrip("/") + reverse("invitation_accept", kwargs={"token": token})
@@ -220,12 +227,15 @@ def _invitation_email(invitation: Invitation, link: str) -> bool:
     return True
 
 
-def invitation_find(*, token: str, for_update: bool = False) -> Invitation:
-    """The open invitation of a link, or InvitationError saying why it cannot be used."""
+def invitation_find(
+    *, token: str = "", token_hash: str = "", for_update: bool = False
+) -> Invitation:
+    """The open invitation of a link (its token or the token's hash), or InvitationError
+    saying why it cannot be used."""
     invitations = Invitation.objects.select_related("organization")
     if for_update:
         invitations = invitations.select_for_update(of=("self",))
-    invitation = invitations.filter(token_hash=_token_hash(token)).first()
+    invitation = invitations.filter(token_hash=_hash_of(token, token_hash)).first()
     if invitation is None:
         raise InvitationError(
             "This invitation link is not valid. Check that you copied the whole link, or "
@@ -251,9 +261,11 @@ def invitation_find(*, token: str, for_update: bool = False) -> Invitation:
 
 
 @transaction.atomic
-def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
+def invitation_accept(
+    *, token: str = "", token_hash: str = "", user: AbstractBaseUser
+) -> Membership:
     """Join the invitation's organization as `user`, who must own the invited address."""
-    invitation = invitation_find(token=token, for_update=True)
+    invitation = invitation_find(token=token, token_hash=token_hash, for_update=True)
     wrong_person = invitation_wrong_person(invitation=invitation, user=user)
     if wrong_person:
         raise InvitationError(wrong_person, code="wrong_person")
@@ -271,9 +283,12 @@ def invitation_accept(*, token: str, user: AbstractBaseUser) -> Membership:
 
 
 @transaction.atomic
-def invitation_accept_with_new_account(*, token: str, username: str, password: str) -> Membership:
+def invitation_accept_with_new_account(
+    *, token: str = "", token_hash: str = "", username: str, password: str
+) -> Membership:
     """Create an account for the invited address (it has none yet) and accept with it."""
-    invitation = invitation_find(token=token, for_update=True)
+    token_hash = _hash_of(token, token_hash)
+    invitation = invitation_find(token_hash=token_hash, for_update=True)
     user_model = get_user_model()
     if user_model.objects.filter(email__iexact=invitation.email).exists():
         raise InvitationError(
@@ -283,7 +298,7 @@ def invitation_accept_with_new_account(*, token: str, username: str, password: s
     user = user_model.objects.create_user(
         username=username, email=invitation.email, password=password
     )
-    return invitation_accept(token=token, user=user)
+    return invitation_accept(token_hash=token_hash, user=user)
 
 
 @transaction.atomic

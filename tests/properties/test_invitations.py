@@ -13,7 +13,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.test import override_settings
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -168,7 +168,7 @@ def test_the_invited_person_signed_in_accepts(manager_client, org_a, client):
     link = invite(manager_client, org_a, email="Ana@example.com", role="manager")
     ana = UserFactory(username="ana", email="ana@EXAMPLE.com", is_staff=False)
     client.force_login(ana)
-    page = client.get(path_of(link))
+    page = client.get(path_of(link), follow=True)
     assert page.status_code == 200
     assert "Accept the invitation" in page.content.decode()
     response = client.post(path_of(link), {"action": "accept"})
@@ -187,7 +187,7 @@ def test_the_invited_person_signs_in_on_the_page_and_accepts(manager_client, org
     link = invite(manager_client, org_a, email="bo@example.com")
     bo = UserFactory(username="bo", email="bo@example.com")
     client.logout()
-    page = client.get(path_of(link))
+    page = client.get(path_of(link), follow=True)
     assert "Create your account" not in page.content.decode()  # bo has one
     response = client.post(
         path_of(link), {"action": "sign_in", "username": "bo", "password": "pw-for-tests"}
@@ -218,6 +218,48 @@ def test_a_new_person_creates_an_account_and_accepts(manager_client, org_a, clie
     assert client.get(reverse("admin:index")).status_code == 200  # signed in
 
 
+def test_the_token_leaves_the_address_bar_on_the_first_visit(manager_client, org_a, client):
+    link = invite(manager_client, org_a, email="max@example.com")
+    token = path_of(link).split("/")[2]
+    client.logout()
+    response = client.get(path_of(link))
+    assert response.status_code == 302
+    assert response["Location"] == reverse("invitation_page") == "/invitations/"
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Join Alpha" in html
+    assert token not in html
+    assert 'name="referrer"' not in html  # the site's same-origin policy applies
+    # The session keeps the token's hash, as the database does, never the token.
+    assert token not in str(dict(client.session.items()))
+    # Another browser, which never opened the link, has no invitation there.
+    other = Client()
+    missing = other.get("/invitations/")
+    assert missing.status_code == 404
+    assert "Open the link from your invitation email again" in missing.content.decode()
+    assert other.post("/invitations/", {"action": "sign_up"}).status_code == 404
+
+
+def test_signing_out_on_the_page_keeps_the_invitation_open(manager_client, org_a, org_b, client):
+    link = invite(manager_client, org_a, email="noa@example.com")
+    client.force_login(org_b.manager)
+    client.get(path_of(link))
+    response = client.post("/invitations/", {"action": "sign_out"})
+    assert response.status_code == 302
+    assert response["Location"] == "/invitations/"
+    page = client.get("/invitations/")
+    assert "Sign in and accept" in page.content.decode()
+    assert "_auth_user_id" not in client.session
+    noa = UserFactory(username="noa", email="noa@example.com")
+    client.post(
+        "/invitations/", {"action": "sign_in", "username": "noa", "password": "pw-for-tests"}
+    )
+    assert Membership.objects.get(user=noa).organization == org_a.organization
+    # Spent: the session forgets it.
+    assert client.get("/invitations/").status_code == 404
+
+
 def test_a_weak_password_or_taken_username_creates_nothing(manager_client, org_a, client):
     link = invite(manager_client, org_a, email="dan@example.com")
     client.logout()
@@ -240,7 +282,7 @@ def test_a_weak_password_or_taken_username_creates_nothing(manager_client, org_a
 def test_signed_in_as_someone_else_nothing_happens(manager_client, org_a, org_b, client):
     link = invite(manager_client, org_a, email="eve@example.com", role="manager")
     client.force_login(org_b.manager)
-    page = client.get(path_of(link))
+    page = client.get(path_of(link), follow=True)
     assert "This invitation is for eve@example.com" in page.content.decode()
     assert "Accept the invitation" not in page.content.decode()
     response = client.post(path_of(link), {"action": "accept"})
