@@ -15,9 +15,11 @@ graceful_timeout = 20
 # A worker is replaced now and then, so that a slow leak never grows for long.
 max_requests = 2000
 max_requests_jitter = 200
-# Access and error logs on standard output, like the app's own (LOGGING).
+# Access and error logs on standard output, like the app's own (LOGGING), with the token
+# of a guest page or invitation link replaced by a marker (config/gunicorn_logging.py).
 accesslog = "-"
 errorlog = "-"
+logger_class = "config.gunicorn_logging.Logger"
 # gunicornc's control socket sits at one path per user: several gunicorns on one machine
 # would take it from each other, and Keystay does not use it.
 control_socket_disable = True

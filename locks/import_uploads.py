@@ -11,6 +11,8 @@ waits beside it, so that the confirm need not check the file again.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
 import tempfile
@@ -20,7 +22,6 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage
 
 SESSION_KEY = "listing_import_uploads"
@@ -44,7 +45,11 @@ def _in_cache() -> bool:
 
 
 def _folder() -> FileSystemStorage:
-    return FileSystemStorage(location=Path(tempfile.gettempdir()) / "keystay-listing-imports")
+    return FileSystemStorage(
+        location=Path(tempfile.gettempdir()) / "keystay-listing-imports",
+        directory_permissions_mode=0o700,
+        file_permissions_mode=0o600,
+    )
 
 
 # What is stored under a key: the upload itself, and its preview's plan.
@@ -55,7 +60,16 @@ def _write(name: str, data: bytes) -> None:
     if _in_cache():
         cache.set(f"listing-import:{name}", data, timeout=MAX_AGE_SECONDS)
     else:
-        _folder().save(name, ContentFile(data))
+        # Readable by this server's user alone (the temporary folder is everyone's): the
+        # file is created 0600, not created with the umask's mode and narrowed after.
+        folder = _folder()
+        location = Path(folder.location)
+        location.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(PermissionError):  # a folder an older version made
+            location.chmod(0o700)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        with os.fdopen(os.open(folder.path(name), flags, 0o600), "wb") as stored:
+            stored.write(data)
 
 
 def _read(name: str) -> bytes | None:

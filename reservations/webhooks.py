@@ -27,6 +27,8 @@ logger = logging.getLogger(__name__)
 def seam_webhook(request: HttpRequest, connection_id: int) -> JsonResponse:
     connection = LockProviderConnection.objects.filter(pk=connection_id).first()
     if connection is None or not connection.has_webhook:
+        # One answer for an id that does not exist and for a connection without a webhook
+        # secret, so that nobody learns from it which connection ids exist.
         return JsonResponse({"error": "no webhook here"}, status=404)
     try:
         event = verify_webhook(

@@ -147,9 +147,14 @@ else:
 
 # Every process logs to its standard output, one line per record, for the supervisor
 # (systemd's journal, a container runtime) to collect; nothing is written to files.
+# Each line passes through one handler, which hides the token of a guest page or
+# invitation link (Django's "Not Found: /g/…" lines, runserver's request lines): Django's
+# own handlers (its console when DEBUG, mail to ADMINS, which Keystay does not set) are
+# replaced by it.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"hide_link_tokens": {"()": "core.log_privacy.HideLinkTokens"}},
     "formatters": {
         "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s"}
     },
@@ -158,14 +163,23 @@ LOGGING = {
             "class": "logging.StreamHandler",
             "stream": "ext://sys.stdout",
             "formatter": "line",
+            "filters": ["hide_link_tokens"],
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    # httpx logs every request URL at INFO: keep provider traffic out of the logs.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "httpx": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.db.backends": {"level": "INFO"},
+        # httpx logs every request URL at INFO: keep provider traffic out of the logs.
+        "httpx": {"level": "WARNING"},
+    },
 }
 
 LOGIN_URL = "admin:login"
+# Messages wait in the session (on the server), never in a cookie the browser can read:
+# one of them is the invitation link, shown once to the manager who made it.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Managers invite people by email (properties.Invitation); a link works this many days.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)

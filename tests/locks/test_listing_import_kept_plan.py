@@ -7,6 +7,7 @@ else (a change since, a plan not signed by Keystay, a plan of another file or
 organization) and the file is read and checked again, as before.
 """
 
+import stat
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -137,3 +138,14 @@ def test_a_plan_kept_for_another_file_or_organization_is_not_used(org_a, org_b):
         .exclude(pk=org_b.listing.pk)
         .exists()
     )
+
+
+def test_a_waiting_upload_is_readable_by_this_servers_user_alone(manager_client, org_a, settings):
+    settings.LISTING_IMPORT_UPLOADS_IN_CACHE = False
+    key = preview(manager_client)
+    folder = Path(tempfile.gettempdir()) / "keystay-listing-imports"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    for name in (key, f"{key}.plan"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o600
+    confirm(manager_client, key)
+    assert not (folder / key).exists()

@@ -72,6 +72,24 @@ def test_manager_invites_by_email_and_sees_the_link_once(manager_client, org_a):
     assert token not in invitation.token_hash
 
 
+def test_the_link_shown_once_never_travels_in_a_cookie(manager_client, org_a):
+    added = manager_client.post(
+        reverse("admin:properties_invitation_add"),
+        {"organization": org_a.organization.pk, "email": "ola@example.com", "role": "staff"},
+    )
+    shown = manager_client.get(added["Location"])
+    link = LINK.search(mail.outbox[-1].body).group(0)
+    token = path_of(link).split("/")[2]
+    assert link in shown.content.decode()  # shown to the manager, once
+    for response in (added, shown):
+        assert "messages" not in response.cookies
+        for morsel in response.cookies.values():
+            assert token not in morsel.value
+            assert token not in morsel.OutputString()
+    assert "messages" not in manager_client.cookies
+    assert all(token not in morsel.value for morsel in manager_client.cookies.values())
+
+
 @override_settings(INVITATION_MAX_AGE_DAYS=2)
 def test_the_link_lives_as_long_as_the_setting_says(manager_client, org_a):
     invite(manager_client, org_a)

@@ -315,3 +315,21 @@ def test_staff_cannot_set_up_the_webhook_and_another_org_cannot_see_it(
     assert client.post(target).status_code == 404
     seam_connection.refresh_from_db()
     assert not seam_connection.has_webhook
+
+
+def test_an_unknown_id_and_a_connection_without_a_webhook_answer_alike(client, hooked, org_a):
+    """Nobody can tell from the answer which connection ids exist."""
+    plain = ConnectionFactory(organization=org_a.organization)
+    plain.webhook_id = "webhook_never_finished"  # set up half-way: no secret
+    plain.save()
+    answers = []
+    for connection_id in (plain.pk, 999_999, 2**63 + 1):
+        response = client.post(
+            reverse("seam_webhook", args=[connection_id]),
+            data=json.dumps(event()),
+            content_type="application/json",
+            **signed_headers(json.dumps(event())),
+        )
+        answers.append((response.status_code, response.content, sorted(response.items())))
+    assert answers[0][0] == 404
+    assert answers[0] == answers[1] == answers[2]
