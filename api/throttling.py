@@ -6,6 +6,8 @@ from redis.exceptions import RedisError
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from core.client_address import client_ip
+
 from .models import OrganizationAPIKey
 
 logger = logging.getLogger(__name__)
@@ -30,6 +32,11 @@ class APIKeyRateThrottle(SimpleRateThrottle):
         except RedisError:
             logger.warning("API rate not counted: the cache (Redis) does not answer")
             return True
+
+    def get_ident(self, request):
+        # The client's address by Keystay's one rule (KEYSTAY_NUM_PROXIES), the guest
+        # page's too: DRF's own reading trusts the whole X-Forwarded-For header by default.
+        return client_ip(request)
 
     def get_rate(self):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)

@@ -334,6 +334,9 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["api.throttling.APIKeyRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"api_key": env("API_THROTTLE_RATE", default="1200/minute")},
+    # Keystay's throttles ask core.client_address; a DRF throttle class used as it comes
+    # reads the address by this count, the same rule (unset, it trusts the whole header).
+    "NUM_PROXIES": KEYSTAY_NUM_PROXIES,
     "DEFAULT_SCHEMA_CLASS": "api.schema.KeystayAutoSchema",
     "DEFAULT_METADATA_CLASS": "api.metadata.KeystayMetadata",
     "EXCEPTION_HANDLER": "api.exceptions.exception_handler",

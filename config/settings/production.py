@@ -14,6 +14,7 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # ...which appends the client's address to X-Forwarded-For (the guest page's rate limit
 # counts per client, not per proxy).
 KEYSTAY_NUM_PROXIES = env.int("KEYSTAY_NUM_PROXIES", default=1)
+REST_FRAMEWORK = {**REST_FRAMEWORK, "NUM_PROXIES": KEYSTAY_NUM_PROXIES}  # noqa: F405
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -86,3 +86,27 @@ def test_models_and_migrations_agree():
         "makemigrations", "--check", "--dry-run", DJANGO_SETTINGS_MODULE="config.settings.test"
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_passes_with_the_default_proxy_and_warns_when_settings_disagree():
+    """Production counts one proxy and trusts it for HTTPS: no warning. No proxy counted
+    while one is trusted for HTTPS, or a public address for gunicorn while a proxy is
+    counted: the deploy check says so."""
+    none_counted = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, KEYSTAY_NUM_PROXIES="0"
+    )
+    assert none_counted.returncode != 0
+    assert "core.W002" in none_counted.stdout + none_counted.stderr
+    public = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, WEB_BIND="93.184.216.34"
+    )
+    assert public.returncode != 0
+    assert "core.W003" in public.stdout + public.stderr
+    private = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, WEB_BIND="10.0.0.5"
+    )
+    assert private.returncode == 0, private.stdout + private.stderr
+    # DRF's throttles read the address by the same count as the rest of Keystay.
+    code = "from django.conf import settings; print(settings.REST_FRAMEWORK['NUM_PROXIES'])"
+    counted = manage("shell", "-c", code, **PRODUCTION, KEYSTAY_NUM_PROXIES="2")
+    assert counted.stdout.strip().splitlines()[-1] == "2", counted.stderr
