@@ -108,7 +108,7 @@ def test_a_new_person_creates_an_account_and_joins(browser, live_server, org_a):
     page.goto(link)
     expect(page.locator("h1")).to_have_text("Join Alpha")
 
-    page.get_by_label("Username", exact=True).last.fill("cleo")
+    page.fill("#id_sign_up_username", "cleo")
     page.fill("#id_sign_up_password1", "lantern-harbour-42")
     page.fill("#id_sign_up_password2", "lantern-harbour-42")
     page.get_by_role("button", name="Create account and accept").click()
