@@ -43,6 +43,7 @@ from django.core import signing
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import NOT_PROVIDED, QuerySet
 
+from core.spreadsheet_cells import escape_formula, unescape_formula
 from properties.models import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -248,8 +249,16 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def _cells(line: Sequence) -> list:
+    """A row's cells with the apostrophe an export put before formula-like text removed
+    (`core.spreadsheet_cells`), so an exported file re-imports to the same values."""
+    return [
+        unescape_formula(cell) if type(cell) is str and cell[:1] == "'" else cell for cell in line
+    ]
+
+
 def _table(lines: Iterable[Sequence]) -> Table:
-    rows = [list(line) for line in lines]
+    rows = [_cells(line) for line in lines]
     while rows and not any(cell_text(cell) for cell in rows[-1]):
         rows.pop()  # the trailing empty lines spreadsheets leave
     if not rows:
@@ -309,7 +318,10 @@ def _read_json(data: bytes) -> Table:
         headers.update(dict.fromkeys(item))
     return Table(
         headers=list(headers),
-        rows=[(number, [item.get(h) for h in headers]) for number, item in enumerate(items, 2)],
+        rows=[
+            (number, _cells([item.get(h) for h in headers]))
+            for number, item in enumerate(items, 2)
+        ],
     )
 
 
@@ -1479,19 +1491,23 @@ def export_rows(*, listings: QuerySet[Listing], native: bool = False) -> list[li
         .values_list("pk", *EXPORT_VALUES.values())
     )
     for pk, *values in ordered.iterator(chunk_size=QUERY_CHUNK):
+        # Numbers stay numbers (XLSX and JSON keep their type); every text cell follows
+        # the one rule for formula-like text, `escape_formula`.
         cells = [
-            value if native and type(value) is int else show(value)
-            for value in values  # XLSX keeps numbers as numbers
+            (value if native else show(value))
+            if type(value) is int
+            else escape_formula(show(value))
+            for value in values
         ]
         assigned = locks.get(pk, [])
-        cells.extend(lock_cell(column, assigned) for column in LOCK_COLUMNS)
+        cells.extend(escape_formula(lock_cell(column, assigned)) for column in LOCK_COLUMNS)
         rows.append(cells)
     return rows
 
 
 def export_listings(*, listings: QuerySet[Listing], file_format: str) -> bytes:
     """A file in the import's shape: exported, then imported unchanged, it changes nothing."""
-    rows = export_rows(listings=listings, native=file_format == "xlsx")
+    rows = export_rows(listings=listings, native=file_format in ("xlsx", "json"))
     if file_format in ("csv", "tsv"):
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="," if file_format == "csv" else "\t")
@@ -1503,12 +1519,20 @@ def export_listings(*, listings: QuerySet[Listing], file_format: str) -> bytes:
         return json.dumps([dict(zip(COLUMNS, row, strict=True)) for row in rows]).encode()
     if file_format == "xlsx":
         import openpyxl
+        from openpyxl.cell import WriteOnlyCell
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet("Listings")
         sheet.append(COLUMNS)
+
+        def text_cell(value: str) -> WriteOnlyCell:
+            # openpyxl turns any text that starts with "=" into a formula; text is text.
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            return cell
+
         for row in rows:
-            sheet.append(row)
+            sheet.append([text_cell(v) if type(v) is str else v for v in row])
         buffer = io.BytesIO()
         book.save(buffer)
         return buffer.getvalue()
