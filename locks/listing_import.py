@@ -39,9 +39,11 @@ import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import NOT_PROVIDED, QuerySet
+from django.template.defaultfilters import filesizeformat
 
 from core.spreadsheet_cells import escape_formula, unescape_formula
 from properties.models import (
@@ -257,8 +259,45 @@ def _cells(line: Sequence) -> list:
     ]
 
 
+class TooBig(Exception):
+    """The file is beyond one of the import's limits; `message` says which."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def size_problem(size: int) -> str | None:
+    """Why a file of `size` bytes is refused before anything reads it, or None. The admin's
+    form, the API and the command ask this first; `import_listings` asks again."""
+    limit = settings.LISTING_IMPORT_MAX_BYTES
+    if size > limit:
+        return (
+            f"The file is larger than {filesizeformat(limit)}, the most Keystay imports at once."
+        )
+    return None
+
+
+def _too_many_rows() -> TooBig:
+    limit = settings.LISTING_IMPORT_MAX_ROWS
+    return TooBig(
+        f"The file has more than {limit:,} rows, the most Keystay imports at once: "
+        "split it into several files."
+    )
+
+
+def _bounded(lines: Iterable[Sequence]) -> Iterator[Sequence]:
+    """The lines of a file, stopping at the row limit (the header and LISTING_IMPORT_MAX_ROWS
+    rows) rather than reading a huge file through before counting it."""
+    limit = settings.LISTING_IMPORT_MAX_ROWS + 1
+    for count, line in enumerate(lines, 1):
+        if count > limit:
+            raise _too_many_rows()
+        yield line
+
+
 def _table(lines: Iterable[Sequence]) -> Table:
-    rows = [_cells(line) for line in lines]
+    rows = [_cells(line) for line in _bounded(lines)]
     while rows and not any(cell_text(cell) for cell in rows[-1]):
         rows.pop()  # the trailing empty lines spreadsheets leave
     if not rows:
@@ -267,8 +306,27 @@ def _table(lines: Iterable[Sequence]) -> Table:
     return Table(headers=rows[0], rows=list(enumerate(rows[1:], start=2)))
 
 
+def _unreadable(file_format: str, error: BaseException) -> ImportRefused:
+    return ImportRefused(
+        [
+            Problem(
+                None,
+                None,
+                f"The file could not be read as {FORMATS[file_format].title} "
+                f"({type(error).__name__}). Save it again from your spreadsheet.",
+            )
+        ]
+    )
+
+
 def read_table(*, data: bytes, file_format: str) -> Table:
-    """Parse a file; raises ImportRefused when it cannot be read as that format."""
+    """Parse a file; raises ImportRefused when it cannot be read as that format, or is
+    beyond the import's limits (bytes, rows, an XLSX's unpacked size)."""
+    if file_format not in FORMATS:
+        raise ImportRefused([Problem(None, None, f"Unknown file format “{file_format}”.")])
+    too_large = size_problem(len(data))
+    if too_large:
+        raise ImportRefused([Problem(None, None, too_large)])
     try:
         if file_format in ("csv", "tsv"):
             text = decode_text(data)
@@ -277,20 +335,12 @@ def read_table(*, data: bytes, file_format: str) -> Table:
             )
         if file_format == "xlsx":
             return _read_xlsx(data)
-        if file_format == "json":
-            return _read_json(data)
-    except (ValueError, KeyError, OSError, csv.Error) as error:
-        raise ImportRefused(
-            [
-                Problem(
-                    None,
-                    None,
-                    f"The file could not be read as {FORMATS[file_format].title} "
-                    f"({type(error).__name__}). Save it again from your spreadsheet.",
-                )
-            ]
-        ) from error
-    raise ImportRefused([Problem(None, None, f"Unknown file format “{file_format}”.")])
+        return _read_json(data)
+    except TooBig as refused:
+        raise ImportRefused([Problem(None, None, refused.message)]) from refused
+    # RecursionError: JSON nested thousands of levels deep.
+    except (ValueError, KeyError, OSError, csv.Error, RecursionError) as error:
+        raise _unreadable(file_format, error) from error
 
 
 def _read_xlsx(data: bytes) -> Table:
@@ -298,14 +348,33 @@ def _read_xlsx(data: bytes) -> Table:
 
     import openpyxl
 
+    # An XLSX is a zip: a few kilobytes can unpack to gigabytes of XML, which openpyxl
+    # would parse to the end. The sizes the zip declares bound what reading it unpacks
+    # (Python's zipfile stops at a member's declared size), so they are checked first.
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
     except zipfile.BadZipFile as error:
         raise ValueError("not an XLSX workbook") from error
+    limit = settings.LISTING_IMPORT_MAX_UNPACKED_BYTES
+    if unpacked > limit:
+        raise TooBig(
+            f"The workbook unpacks to more than {filesizeformat(limit)}, the most Keystay "
+            "reads: save only the listings' sheet, or split it into several files."
+        )
     try:
-        return _table(book.active.iter_rows(values_only=True))
-    finally:
-        book.close()
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            return _table(book.active.iter_rows(values_only=True))
+        finally:
+            book.close()
+    except TooBig:
+        raise
+    except Exception as error:
+        # openpyxl reports a damaged workbook (malformed XML inside, a missing part, a
+        # wrong type) with whatever its XML parser or its own code raised: any of those is
+        # "this file cannot be read", never a server error.
+        raise ValueError(f"not a readable XLSX workbook ({type(error).__name__})") from error
 
 
 def _read_json(data: bytes) -> Table:
@@ -313,6 +382,8 @@ def _read_json(data: bytes) -> Table:
     items = json.loads(decode_text(data))
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise ValueError("a JSON file holds a list of objects, one per listing")
+    if len(items) > settings.LISTING_IMPORT_MAX_ROWS:
+        raise _too_many_rows()
     headers: dict[str, None] = {}
     for item in items:
         headers.update(dict.fromkeys(item))

@@ -294,7 +294,14 @@ KEYSTAY_NUM_PROXIES = env.int("KEYSTAY_NUM_PROXIES", default=0)
 # Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary
 # folder (one machine, any number of processes).
 LISTING_IMPORT_UPLOADS_IN_CACHE = bool(REDIS_URL)
+# Limits every import path shares (the admin, the API, the command): the file's size,
+# checked before it is read; its rows; and the size an XLSX unpacks to (a zip of a few
+# kilobytes can hold gigabytes of XML), checked before the workbook is parsed.
 LISTING_IMPORT_MAX_BYTES = env.int("LISTING_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+LISTING_IMPORT_MAX_ROWS = env.int("LISTING_IMPORT_MAX_ROWS", default=20_000)
+LISTING_IMPORT_MAX_UNPACKED_BYTES = env.int(
+    "LISTING_IMPORT_MAX_UNPACKED_BYTES", default=50 * 1024 * 1024
+)
 
 
 # ------------------------------------------------------------ REST API (api/, issue 7)
