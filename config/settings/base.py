@@ -289,6 +289,11 @@ GUEST_PAGE_RATE = env("GUEST_PAGE_RATE", default="30/minute")
 # REMOTE_ADDR is the client (production assumes its one TLS-terminating proxy).
 KEYSTAY_NUM_PROXIES = env.int("KEYSTAY_NUM_PROXIES", default=0)
 
+# The most characters a guest message holds, subject and body together: a template that
+# could render longer with the longest names, address and instructions is refused when it
+# is saved, and every preview, copy and send is cut there.
+GUEST_MESSAGE_MAX_CHARS = env.int("GUEST_MESSAGE_MAX_CHARS", default=50_000)
+
 # --- The listing import ----------------------------------------------------------------
 # Its preview and its confirmation are two requests that may reach two processes: with
 # Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary
