@@ -213,7 +213,12 @@ def parse_prearrival_hours(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= PREARRIVAL_MAX_HOURS:
+        # isascii: "²" is a digit to isdigit() but not to int(); three digits at most,
+        # so that int() never reads a number thousands of digits long.
+        if (
+            not (part.isascii() and part.isdigit() and len(part) <= 3)
+            or not 1 <= int(part) <= PREARRIVAL_MAX_HOURS
+        ):
             raise ValidationError(
                 f"Use whole hours from 1 to {PREARRIVAL_MAX_HOURS}, separated by commas "
                 f"(e.g. 24,2); {part!r} is not one."
