@@ -16,7 +16,7 @@ from rest_framework import serializers
 from core import access
 from core.timezones import local_instant, validate_time_zone
 from locks.endpoints import validate_endpoint
-from locks.listing_import import format_for_name
+from locks.listing_import import format_for_name, size_problem
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization, Property
 from reservations.models import (
@@ -794,6 +794,12 @@ class ListingImportSerializer(OrganizationOnCreateMixin, serializers.Serializer)
         required=False,
         help_text="Needed only when you manage several organizations.",
     )
+
+    def validate_file(self, upload):
+        too_large = size_problem(upload.size)
+        if too_large:
+            raise serializers.ValidationError(too_large)
+        return upload
 
     def validate(self, attrs):
         self.resolve_organization(attrs)

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from core import access
 from locks import services as lock_services
 from locks.gateway import ProviderError
-from locks.listing_import import import_listings
+from locks.listing_import import import_listings, size_problem
 from locks.models import Device, LockAssignment, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
 from properties import services as property_services
@@ -184,6 +184,11 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
     )
     def import_file(self, request, format=None):
         """The admin's listing import: per-row actions, or per-row errors and nothing written."""
+        # Refused on the request's declared length, before the upload is received and
+        # parsed; the file's own size is checked again by the serializer.
+        too_large = size_problem(request_length(request) - UPLOAD_OVERHEAD_BYTES)
+        if too_large:
+            raise serializers.ValidationError({"file": [too_large]})
         serializer = api.ListingImportSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -203,6 +208,17 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
         }
         code = status.HTTP_200_OK if result.ok else status.HTTP_400_BAD_REQUEST
         return Response(api.ListingImportResultSerializer(body).data, status=code)
+
+
+# What a multipart request adds around its file (boundaries, headers, the other fields).
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
+
+
+def request_length(request) -> int:
+    try:
+        return max(0, int(request.META.get("CONTENT_LENGTH") or 0))
+    except ValueError:
+        return 0
 
 
 class DeviceViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):

@@ -7,6 +7,9 @@ direct URLs must all be narrowed, or another organization's rows leak through th
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.widgets import AutocompleteSelect
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.http import Http404
 
 from . import access
@@ -32,6 +35,31 @@ class ChecksDatesChangeList(ChangeList):
             raise IncorrectLookupParameters(error) from error
 
 
+class CheckedAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete widget, which shows a refused form again without a 500.
+
+    To show the submitted choice again, Django's widget looks the submitted value up as an
+    id as it is; a value that is not one ("²", a URL, a number past 64 bits) makes that
+    lookup raise, and the page answer 500 instead of "Select a valid choice". Such a value
+    is shown as no choice; the field's own message says what is wrong.
+    """
+
+    def optgroups(self, name, value, attr=None):
+        remote = self.field.remote_field
+        target = remote.model._meta.get_field(remote.field_name)
+        return super().optgroups(name, [v for v in value if _is_key(target, v)], attr)
+
+
+def _is_key(target: models.Field, value) -> bool:
+    try:
+        key = target.to_python(value)
+    except (ValidationError, ValueError, TypeError):
+        return False
+    if isinstance(key, int):
+        return -(2**63) <= key < 2**63  # what any database's integer key holds
+    return True
+
+
 class ScopedFormfieldsMixin:
     """Foreign-key choices offer (and accept) only rows of the person's organizations.
 
@@ -41,6 +69,10 @@ class ScopedFormfieldsMixin:
     manage_foreign_keys = True
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = CheckedAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if formfield is not None and hasattr(formfield, "queryset"):
             formfield.queryset = access.scope_queryset(

@@ -73,18 +73,26 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 Origin = tuple[str, str, int]
 
 
+def _host_of(parsed: httpx.URL) -> str:
+    """The URL's host as httpx will connect to it. httpx decodes an "xn--" name only when
+    it is read, and an invalid one ("xn--a.com") raises then (idna's errors are
+    ValueErrors): reading it here keeps that inside the caller's parse."""
+    return parsed.host
+
+
 def origin(url: str | httpx.URL) -> Origin | None:
     """(scheme, host, port) of an http(s) URL as httpx will reach it; None for anything
     else, and for a URL carrying a user name or password."""
     try:
         parsed = httpx.URL(url)
+        host = _host_of(parsed)
     except (httpx.InvalidURL, TypeError, ValueError):
         return None
     scheme = parsed.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parsed.host or parsed.userinfo:
+    if scheme not in _DEFAULT_PORTS or not host or parsed.userinfo:
         return None
     # httpx lowercases the host; "host." names the same host as "host".
-    host = parsed.host.rstrip(".")
+    host = host.rstrip(".")
     if not host:
         return None
     return scheme, host, parsed.port or _DEFAULT_PORTS[scheme]
@@ -211,10 +219,11 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
         )
     try:
         parsed = httpx.URL(url)
+        parsed_host = _host_of(parsed)
     except (httpx.InvalidURL, TypeError, ValueError):
         raise OutboundRefused("Enter a valid web address.", code="invalid_url") from None
     scheme = parsed.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parsed.host:
+    if scheme not in _DEFAULT_PORTS or not parsed_host:
         raise OutboundRefused(
             "Enter a full web address, such as https://pms.example.com/keystay.",
             code="invalid_url",
@@ -230,7 +239,7 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
         )
     if parsed.fragment:
         raise OutboundRefused("Leave out the #fragment.", code="invalid_url")
-    host = parsed.host.rstrip(".").lower()
+    host = parsed_host.rstrip(".").lower()
     if not host:
         raise OutboundRefused("Enter a valid web address.", code="invalid_url")
     # The parser takes any number as a port; a connection takes 1 to 65535.

@@ -132,7 +132,8 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         problem = None
         wanted = request.GET.get("reservation")
         if wanted:
-            if not wanted.isdigit():
+            # isascii: "²" passes isdigit() but not int().
+            if not (wanted.isascii() and wanted.isdigit() and len(wanted) < 19):
                 raise Http404
             chosen = get_object_or_404(
                 stays.select_related("listing__property", "organization"), pk=int(wanted)

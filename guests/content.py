@@ -20,7 +20,7 @@ from reservations.models import Reservation
 
 from .links import guest_url
 from .models import MessageTemplate
-from .placeholders import one_line, render
+from .placeholders import render_message
 
 Kind = MessageTemplate.Kind
 
@@ -204,13 +204,10 @@ def compose(
     facts = facts_of(reservation, doors)
     changes = changes_text(told, facts, reservation.listing.property.zone)
     values = values_for(reservation, doors, changes=changes, request=request)
-    text = render(body, values)
-    # Blank lines left by an empty placeholder (no instructions) collapse to one.
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
+    subject_text, body_text = render_message(subject, body, values)
     return Composed(
-        subject=one_line(render(subject, values)),
-        body=text.strip() + "\n",
+        subject=subject_text,
+        body=body_text,
         facts=facts,
         template=template,
     )

@@ -12,7 +12,7 @@ from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 from reservations.models import Reservation
 
-from .placeholders import validate_placeholders
+from .placeholders import validate_message_size, validate_placeholders
 
 # A message is a few paragraphs; the limit keeps a pasted document out of every email.
 BODY_MAX_LENGTH = 10_000
@@ -127,6 +127,7 @@ class MessageTemplate(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+        validate_message_size(self.subject, self.body)
 
 
 class GuestMessage(models.Model):

@@ -47,7 +47,7 @@ def verify(
     timestamp, candidates = None, []
     for part in header.split(","):
         name, _, value = part.strip().partition("=")
-        if name == "t" and value.isdigit():
+        if name == "t" and value.isascii() and value.isdigit() and len(value) < 19:
             timestamp = int(value)
         elif name == "v1":
             candidates.append(value)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from html import escape
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -36,6 +35,7 @@ from .listing_import import (
     export_listings,
     format_for_name,
     import_listings,
+    size_problem,
 )
 
 ACTION_LABELS = {NEW: "New", UPDATE: "Update", SKIP: "Skip (unchanged)"}
@@ -75,10 +75,9 @@ class ListingImportForm(forms.Form):
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
-        if upload.size > settings.LISTING_IMPORT_MAX_BYTES:
-            raise forms.ValidationError(
-                f"The file is larger than {settings.LISTING_IMPORT_MAX_BYTES // 2**20} MB."
-            )
+        too_large = size_problem(upload.size)
+        if too_large:
+            raise forms.ValidationError(too_large)
         return upload
 
     def clean(self):

@@ -39,10 +39,13 @@ import zoneinfo
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connections, models, router, transaction
 from django.db.models import NOT_PROVIDED, QuerySet
+from django.template.defaultfilters import filesizeformat
 
+from core.spreadsheet_cells import escape_formula, unescape_formula
 from properties.models import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -248,8 +251,53 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] else ","
 
 
+def _cells(line: Sequence) -> list:
+    """A row's cells with the apostrophe an export put before formula-like text removed
+    (`core.spreadsheet_cells`), so an exported file re-imports to the same values."""
+    return [
+        unescape_formula(cell) if type(cell) is str and cell[:1] == "'" else cell for cell in line
+    ]
+
+
+class TooBig(Exception):
+    """The file is beyond one of the import's limits; `message` says which."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def size_problem(size: int) -> str | None:
+    """Why a file of `size` bytes is refused before anything reads it, or None. The admin's
+    form, the API and the command ask this first; `import_listings` asks again."""
+    limit = settings.LISTING_IMPORT_MAX_BYTES
+    if size > limit:
+        return (
+            f"The file is larger than {filesizeformat(limit)}, the most Keystay imports at once."
+        )
+    return None
+
+
+def _too_many_rows() -> TooBig:
+    limit = settings.LISTING_IMPORT_MAX_ROWS
+    return TooBig(
+        f"The file has more than {limit:,} rows, the most Keystay imports at once: "
+        "split it into several files."
+    )
+
+
+def _bounded(lines: Iterable[Sequence]) -> Iterator[Sequence]:
+    """The lines of a file, stopping at the row limit (the header and LISTING_IMPORT_MAX_ROWS
+    rows) rather than reading a huge file through before counting it."""
+    limit = settings.LISTING_IMPORT_MAX_ROWS + 1
+    for count, line in enumerate(lines, 1):
+        if count > limit:
+            raise _too_many_rows()
+        yield line
+
+
 def _table(lines: Iterable[Sequence]) -> Table:
-    rows = [list(line) for line in lines]
+    rows = [_cells(line) for line in _bounded(lines)]
     while rows and not any(cell_text(cell) for cell in rows[-1]):
         rows.pop()  # the trailing empty lines spreadsheets leave
     if not rows:
@@ -258,8 +306,27 @@ def _table(lines: Iterable[Sequence]) -> Table:
     return Table(headers=rows[0], rows=list(enumerate(rows[1:], start=2)))
 
 
+def _unreadable(file_format: str, error: BaseException) -> ImportRefused:
+    return ImportRefused(
+        [
+            Problem(
+                None,
+                None,
+                f"The file could not be read as {FORMATS[file_format].title} "
+                f"({type(error).__name__}). Save it again from your spreadsheet.",
+            )
+        ]
+    )
+
+
 def read_table(*, data: bytes, file_format: str) -> Table:
-    """Parse a file; raises ImportRefused when it cannot be read as that format."""
+    """Parse a file; raises ImportRefused when it cannot be read as that format, or is
+    beyond the import's limits (bytes, rows, an XLSX's unpacked size)."""
+    if file_format not in FORMATS:
+        raise ImportRefused([Problem(None, None, f"Unknown file format “{file_format}”.")])
+    too_large = size_problem(len(data))
+    if too_large:
+        raise ImportRefused([Problem(None, None, too_large)])
     try:
         if file_format in ("csv", "tsv"):
             text = decode_text(data)
@@ -268,20 +335,12 @@ def read_table(*, data: bytes, file_format: str) -> Table:
             )
         if file_format == "xlsx":
             return _read_xlsx(data)
-        if file_format == "json":
-            return _read_json(data)
-    except (ValueError, KeyError, OSError, csv.Error) as error:
-        raise ImportRefused(
-            [
-                Problem(
-                    None,
-                    None,
-                    f"The file could not be read as {FORMATS[file_format].title} "
-                    f"({type(error).__name__}). Save it again from your spreadsheet.",
-                )
-            ]
-        ) from error
-    raise ImportRefused([Problem(None, None, f"Unknown file format “{file_format}”.")])
+        return _read_json(data)
+    except TooBig as refused:
+        raise ImportRefused([Problem(None, None, refused.message)]) from refused
+    # RecursionError: JSON nested thousands of levels deep.
+    except (ValueError, KeyError, OSError, csv.Error, RecursionError) as error:
+        raise _unreadable(file_format, error) from error
 
 
 def _read_xlsx(data: bytes) -> Table:
@@ -289,14 +348,33 @@ def _read_xlsx(data: bytes) -> Table:
 
     import openpyxl
 
+    # An XLSX is a zip: a few kilobytes can unpack to gigabytes of XML, which openpyxl
+    # would parse to the end. The sizes the zip declares bound what reading it unpacks
+    # (Python's zipfile stops at a member's declared size), so they are checked first.
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            unpacked = sum(member.file_size for member in archive.infolist())
     except zipfile.BadZipFile as error:
         raise ValueError("not an XLSX workbook") from error
+    limit = settings.LISTING_IMPORT_MAX_UNPACKED_BYTES
+    if unpacked > limit:
+        raise TooBig(
+            f"The workbook unpacks to more than {filesizeformat(limit)}, the most Keystay "
+            "reads: save only the listings' sheet, or split it into several files."
+        )
     try:
-        return _table(book.active.iter_rows(values_only=True))
-    finally:
-        book.close()
+        book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            return _table(book.active.iter_rows(values_only=True))
+        finally:
+            book.close()
+    except TooBig:
+        raise
+    except Exception as error:
+        # openpyxl reports a damaged workbook (malformed XML inside, a missing part, a
+        # wrong type) with whatever its XML parser or its own code raised: any of those is
+        # "this file cannot be read", never a server error.
+        raise ValueError(f"not a readable XLSX workbook ({type(error).__name__})") from error
 
 
 def _read_json(data: bytes) -> Table:
@@ -304,12 +382,17 @@ def _read_json(data: bytes) -> Table:
     items = json.loads(decode_text(data))
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
         raise ValueError("a JSON file holds a list of objects, one per listing")
+    if len(items) > settings.LISTING_IMPORT_MAX_ROWS:
+        raise _too_many_rows()
     headers: dict[str, None] = {}
     for item in items:
         headers.update(dict.fromkeys(item))
     return Table(
         headers=list(headers),
-        rows=[(number, [item.get(h) for h in headers]) for number, item in enumerate(items, 2)],
+        rows=[
+            (number, _cells([item.get(h) for h in headers]))
+            for number, item in enumerate(items, 2)
+        ],
     )
 
 
@@ -1479,19 +1562,23 @@ def export_rows(*, listings: QuerySet[Listing], native: bool = False) -> list[li
         .values_list("pk", *EXPORT_VALUES.values())
     )
     for pk, *values in ordered.iterator(chunk_size=QUERY_CHUNK):
+        # Numbers stay numbers (XLSX and JSON keep their type); every text cell follows
+        # the one rule for formula-like text, `escape_formula`.
         cells = [
-            value if native and type(value) is int else show(value)
-            for value in values  # XLSX keeps numbers as numbers
+            (value if native else show(value))
+            if type(value) is int
+            else escape_formula(show(value))
+            for value in values
         ]
         assigned = locks.get(pk, [])
-        cells.extend(lock_cell(column, assigned) for column in LOCK_COLUMNS)
+        cells.extend(escape_formula(lock_cell(column, assigned)) for column in LOCK_COLUMNS)
         rows.append(cells)
     return rows
 
 
 def export_listings(*, listings: QuerySet[Listing], file_format: str) -> bytes:
     """A file in the import's shape: exported, then imported unchanged, it changes nothing."""
-    rows = export_rows(listings=listings, native=file_format == "xlsx")
+    rows = export_rows(listings=listings, native=file_format in ("xlsx", "json"))
     if file_format in ("csv", "tsv"):
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="," if file_format == "csv" else "\t")
@@ -1503,12 +1590,20 @@ def export_listings(*, listings: QuerySet[Listing], file_format: str) -> bytes:
         return json.dumps([dict(zip(COLUMNS, row, strict=True)) for row in rows]).encode()
     if file_format == "xlsx":
         import openpyxl
+        from openpyxl.cell import WriteOnlyCell
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet("Listings")
         sheet.append(COLUMNS)
+
+        def text_cell(value: str) -> WriteOnlyCell:
+            # openpyxl turns any text that starts with "=" into a formula; text is text.
+            cell = WriteOnlyCell(sheet, value=value)
+            cell.data_type = "s"
+            return cell
+
         for row in rows:
-            sheet.append(row)
+            sheet.append([text_cell(v) if type(v) is str else v for v in row])
         buffer = io.BytesIO()
         book.save(buffer)
         return buffer.getvalue()

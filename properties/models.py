@@ -18,10 +18,17 @@ CODE_LENGTH_MIN = 4
 CODE_LENGTH_MAX = 12  # Seam accepts 4–12 digit access codes.
 
 
+# The caps of the free text a guest message may quote (guests.placeholders adds them up to
+# bound a message): every name, an address, a listing's check-in instructions.
+NAME_MAX_LENGTH = 200
+ADDRESS_MAX_LENGTH = 500
+CHECK_IN_INSTRUCTIONS_MAX_LENGTH = 5_000
+
+
 class Organization(models.Model):
     """A hosting business. Every other object belongs to exactly one organization."""
 
-    name = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH, unique=True)
     low_battery_percent = models.PositiveSmallIntegerField(
         "low battery under (%)",
         default=20,
@@ -152,8 +159,9 @@ class Property(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="properties"
     )
-    name = models.CharField(max_length=200)
-    address = models.TextField(blank=True)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # A text field for its multi-line form widget; capped because messages quote it.
+    address = models.TextField(blank=True, max_length=ADDRESS_MAX_LENGTH)
     time_zone = models.CharField(
         max_length=64,
         validators=[validate_time_zone],
@@ -205,7 +213,12 @@ def parse_prearrival_hours(text: str) -> list[int]:
         part = part.strip()
         if not part:
             continue
-        if not part.isdigit() or not 1 <= int(part) <= PREARRIVAL_MAX_HOURS:
+        # isascii: "²" is a digit to isdigit() but not to int(); three digits at most,
+        # so that int() never reads a number thousands of digits long.
+        if (
+            not (part.isascii() and part.isdigit() and len(part) <= 3)
+            or not 1 <= int(part) <= PREARRIVAL_MAX_HOURS
+        ):
             raise ValidationError(
                 f"Use whole hours from 1 to {PREARRIVAL_MAX_HOURS}, separated by commas "
                 f"(e.g. 24,2); {part!r} is not one."
@@ -229,7 +242,7 @@ class Listing(models.Model):
         Organization, on_delete=models.PROTECT, related_name="listings", editable=False
     )
     property = models.ForeignKey(Property, on_delete=models.PROTECT, related_name="listings")
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     external_id = models.CharField(
         max_length=100, blank=True, help_text="The listing's id in your PMS or channel manager."
     )
@@ -293,6 +306,7 @@ class Listing(models.Model):
     # Told to the guest in their messages and on their page, beside the door codes.
     check_in_instructions = models.TextField(
         blank=True,
+        max_length=CHECK_IN_INSTRUCTIONS_MAX_LENGTH,
         help_text=(
             "How to get in: parking, which door first, where the key box is. Shown to the "
             "guest in messages ({check_in_instructions}) and on their guest page."

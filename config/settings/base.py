@@ -303,12 +303,24 @@ GUEST_PAGE_RATE = env("GUEST_PAGE_RATE", default="30/minute")
 # REMOTE_ADDR is the client (production assumes its one TLS-terminating proxy).
 KEYSTAY_NUM_PROXIES = env.int("KEYSTAY_NUM_PROXIES", default=0)
 
+# The most characters a guest message holds, subject and body together: a template that
+# could render longer with the longest names, address and instructions is refused when it
+# is saved, and every preview, copy and send is cut there.
+GUEST_MESSAGE_MAX_CHARS = env.int("GUEST_MESSAGE_MAX_CHARS", default=50_000)
+
 # --- The listing import ----------------------------------------------------------------
 # Its preview and its confirmation are two requests that may reach two processes: with
 # Redis the uploaded file waits in the shared cache, otherwise in this machine's temporary
 # folder (one machine, any number of processes).
 LISTING_IMPORT_UPLOADS_IN_CACHE = bool(REDIS_URL)
+# Limits every import path shares (the admin, the API, the command): the file's size,
+# checked before it is read; its rows; and the size an XLSX unpacks to (a zip of a few
+# kilobytes can hold gigabytes of XML), checked before the workbook is parsed.
 LISTING_IMPORT_MAX_BYTES = env.int("LISTING_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
+LISTING_IMPORT_MAX_ROWS = env.int("LISTING_IMPORT_MAX_ROWS", default=20_000)
+LISTING_IMPORT_MAX_UNPACKED_BYTES = env.int(
+    "LISTING_IMPORT_MAX_UNPACKED_BYTES", default=50 * 1024 * 1024
+)
 
 
 # ------------------------------------------------------------ REST API (api/, issue 7)
@@ -321,7 +333,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["api.parsers.BoundedJSONParser"],
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from locks.listing_import import FORMATS, format_for_name, import_listings
+from locks.listing_import import FORMATS, format_for_name, import_listings, size_problem
 from properties.models import Organization
 
 
@@ -30,6 +30,9 @@ class Command(BaseCommand):
         if file_format is None:
             raise CommandError("Give the file's format with --format (csv, tsv, xlsx, json).")
         try:
+            too_large = size_problem(path.stat().st_size)
+            if too_large:
+                raise CommandError(f"{file}: {too_large}")
             data = path.read_bytes()
         except OSError as error:
             raise CommandError(f"Cannot read {file}: {error.strerror}.") from error
