@@ -39,11 +39,13 @@ def two_factor_verify(request):
         return two_factor.second_step_redirect(request, next_path)
     problem = None
     if request.method == "POST":
-        if two_factor.verify(request=request, token=request.POST.get("token", "")):
+        outcome = two_factor.verify(request=request, token=request.POST.get("token", ""))
+        if outcome == "verified":
             return HttpResponseRedirect(next_path)
         problem = (
-            "Too many wrong codes: wait a minute before the next try."
-            if two_factor.throttled(request.user)
+            "Too many wrong codes in a row: wait a minute, then enter the code your app "
+            "shows then."
+            if outcome == "wait"
             else "That code is not right (or was used already). Try the code your app "
             "shows now, or a recovery code."
         )

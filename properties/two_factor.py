@@ -195,21 +195,18 @@ def two_factor_turn_off(*, user) -> None:
     StaticDevice.objects.filter(user=user).delete()
 
 
-def verify(*, request: HttpRequest, token: str) -> bool:
-    """Accept a code from the app or a recovery code (used up). Both kinds of device
-    slow down guessing by themselves: each failure doubles the wait before the next try."""
+def verify(*, request: HttpRequest, token: str) -> str:
+    """Accept a code from the app or a recovery code (used up): "verified", "wrong", or
+    "wait" when wrong codes in a row made the devices pause (each failure doubles the
+    pause before the next try is even looked at)."""
     token = token.strip().replace(" ", "")
     user = request.user
     devices = [*TOTPDevice.objects.filter(user=user, confirmed=True)]
     devices += [*StaticDevice.objects.filter(user=user, confirmed=True)]
+    if devices and not any(device.verify_is_allowed()[0] for device in devices):
+        return "wait"
     for device in devices:
         if device.verify_token(token):
             otp_login(request, device)
-            return True
-    return False
-
-
-def throttled(user) -> bool:
-    """Whether the devices are making the person wait (too many wrong codes in a row)."""
-    devices = [*TOTPDevice.objects.filter(user=user, confirmed=True)]
-    return bool(devices) and all(not d.verify_is_allowed()[0] for d in devices)
+            return "verified"
+    return "wrong"
