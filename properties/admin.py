@@ -4,15 +4,17 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core import access
 from core.admin_columns import related_count
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 
 from . import services, sign_in
 from .models import FailedSignIn, Invitation, Listing, Membership, Organization, Property
@@ -307,6 +309,15 @@ class FailedSignInAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return sign_in.failed_sign_ins_visible_to(request.user).order_by("-attempt_time")
 
+    def get_changelist(self, request, **kwargs):
+        return ChecksDatesChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such failed sign-in among your members.")
+        return obj
+
     def has_module_permission(self, request):
         return access.can_manage(request.user)
 
@@ -348,3 +359,10 @@ class FailedSignInAdmin(admin.ModelAdmin):
         self.message_user(
             request, f"Lifted {count} lock-out{pluralize(count)}: they may sign in again now."
         )
+
+
+# django-otp's own device pages list every person's keys and show them as QR codes, to
+# anyone given Django's model permissions. A person manages their own devices on
+# /account/two-factor/; an operator resets a lost one with `manage.py two_factor_reset`.
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)

@@ -213,3 +213,16 @@ def test_a_page_elsewhere_cannot_be_the_next_step(org_a):
             VERIFY, {"token": current_code(device), "next": "https://evil.example/"}
         )
     assert response["Location"] == reverse("admin:index")
+
+
+def test_an_operator_resets_a_lost_phone(org_a):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    with_app(org_a.staff)
+    call_command("two_factor_reset", org_a.staff.username, stdout=StringIO())
+    assert not TOTPDevice.objects.filter(user=org_a.staff).exists()
+    client = Client()
+    SignInForm("admin").post(client, org_a.staff.username, PASSWORD)
+    assert client.get("/admin/").status_code == 200
