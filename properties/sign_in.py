@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model, login
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import render
-from django.utils import timezone
 
 from core import access
 from core.client_address import client_ip
@@ -79,15 +78,6 @@ def lockouts_lift(*, attempts: QuerySet) -> int:
     """Forget these failed sign-ins: each account may try again at once from that client.
     `attempts` must come from failed_sign_ins_visible_to(the manager)."""
     count, _ = attempts.delete()
-    return count
-
-
-def lockouts_expired_purge(*, now=None) -> int:
-    """Rows whose cool-off is over lock nobody: drop them."""
-    now = now or timezone.now()
-    count, _ = FailedSignIn.objects.filter(
-        attempt_time__lt=now - settings.AXES_COOLOFF_TIME
-    ).delete()
     return count
 
 
