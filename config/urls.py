@@ -43,6 +43,8 @@ urlpatterns = [
         name="guest_link_regenerate",
     ),
     path("admin/", admin.site.urls),
+    # Two-factor sign-in and password reset (properties.account_views).
+    path("account/", include("properties.account_urls")),
     # An invitation link: the invited person signs in (or signs up) and joins.
     # Its token moves into the session on the first visit; the page lives on without it.
     path("invitations/<str:token>/", invitation_accept, name="invitation_accept"),

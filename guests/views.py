@@ -12,11 +12,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.access import scope_queryset
 from core.client_address import client_ip
+from core.ratelimit import Rate, hit
 from reservations.models import Reservation
 
 from . import guest_page as page
 from .links import link_regenerate, reservation_for_token
-from .ratelimit import Rate, hit
 
 # The page shows door codes: no search engine, no cache on the way, no Referer carrying
 # the link to another site, nothing loaded from elsewhere, never inside a frame.

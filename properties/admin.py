@@ -4,18 +4,20 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from core import access
 from core.admin_columns import related_count
-from core.admin_scoping import OrganizationScopedAdmin
+from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 
-from . import services
-from .models import Invitation, Listing, Membership, Organization, Property
+from . import services, sign_in
+from .models import FailedSignIn, Invitation, Listing, Membership, Organization, Property
 
 
 @admin.register(Organization)
@@ -291,3 +293,76 @@ class PropertyAdmin(OrganizationScopedAdmin):
     @admin.display(description="listings", ordering="_listings")
     def listing_count(self, obj):
         return obj._listings
+
+
+@admin.register(FailedSignIn)
+class FailedSignInAdmin(admin.ModelAdmin):
+    """Managers see failed sign-ins to their members' accounts, and lift a lock-out (the
+    person may then try again at once from that client). Nothing else is changed here."""
+
+    list_display = ["username", "ip_address", "failures", "last_failure", "locked_until"]
+    list_display_links = None
+    search_fields = ["username", "ip_address"]
+    ordering = ["-attempt_time"]
+    actions = ["lift"]
+
+    def get_queryset(self, request):
+        return sign_in.failed_sign_ins_visible_to(request.user).order_by("-attempt_time")
+
+    def get_changelist(self, request, **kwargs):
+        return ChecksDatesChangeList
+
+    def get_object(self, request, object_id, from_field=None):
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404("No such failed sign-in among your members.")
+        return obj
+
+    def has_module_permission(self, request):
+        return access.can_manage(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return access.can_manage(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # lifted with the action, whose rows come from the scoped list only
+
+    def has_lift_permission(self, request):
+        return access.can_manage(request.user)
+
+    @admin.display(description="failures", ordering="failures_since_start")
+    def failures(self, obj):
+        return obj.failures_since_start
+
+    @admin.display(description="last failure", ordering="attempt_time")
+    def last_failure(self, obj):
+        return obj.attempt_time
+
+    @admin.display(description="locked out until")
+    def locked_until(self, obj):
+        if not sign_in.locked_out(obj.failures_since_start):
+            return "not locked"
+        ends = sign_in.lock_ends_at(obj.attempt_time)
+        return ends if ends > timezone.now() else "over"
+
+    @admin.action(description="Lift the lock-out of the selected sign-ins", permissions=["lift"])
+    def lift(self, request, queryset):
+        # `queryset` is the scoped list narrowed to the ticked rows: a crafted POST naming
+        # another organization's row finds nothing to lift.
+        count = sign_in.lockouts_lift(attempts=queryset)
+        self.message_user(
+            request, f"Lifted {count} lock-out{pluralize(count)}: they may sign in again now."
+        )
+
+
+# django-otp's own device pages list every person's keys and show them as QR codes, to
+# anyone given Django's model permissions. A person manages their own devices on
+# /account/two-factor/; an operator resets a lost one with `manage.py two_factor_reset`.
+admin.site.unregister(TOTPDevice)
+admin.site.unregister(StaticDevice)

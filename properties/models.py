@@ -4,6 +4,7 @@ import builtins
 import datetime
 import zoneinfo
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -34,6 +35,15 @@ class Organization(models.Model):
         default=20,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text="A lock whose battery is under this level is flagged on the dashboard.",
+    )
+    require_two_factor_for_managers = models.BooleanField(
+        "require two-factor sign-in of managers",
+        default=False,
+        help_text=(
+            "Managers of this organization must confirm each sign-in with a code from an "
+            "authenticator app (or a recovery code); one without it sets it up at the next "
+            "sign-in."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -393,3 +403,13 @@ class Listing(models.Model):
 
     def local_check_out(self, day: datetime.date) -> datetime.datetime:
         return datetime.datetime.combine(day, self.effective_check_out_time, self.property.zone)
+
+
+class FailedSignIn(AccessAttempt):
+    """Failed sign-ins as django-axes counts them (one row per account and client), shown
+    to the managers of the account's organizations, who may lift a lock-out."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed sign-in"
+        verbose_name_plural = "failed sign-ins"

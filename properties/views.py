@@ -10,6 +10,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from . import services
 from .models import Invitation
+from .sign_in import sign_in
 
 
 class InvitationSignUpForm(UserCreationForm):
@@ -108,7 +109,11 @@ def _invitation(request, token_hash: str):
             sign_in_form = AuthenticationForm(request, data=request.POST)
             if sign_in_form.is_valid():
                 user = sign_in_form.get_user()
-                login(request, user)
+                # A second factor, when the account needs one, comes before joining: the
+                # page is shown again after it, to accept.
+                second_step = sign_in(request, user, next_path=request.path)
+                if second_step:
+                    return second_step
                 signed_in = True
                 membership = services.invitation_accept(token_hash=token_hash, user=user)
                 return _joined(request, membership)

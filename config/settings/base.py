@@ -1,8 +1,10 @@
 """Settings shared by every environment; each value can come from the environment or `.env`."""
 
+import datetime
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE, NONE, SELF, UNSAFE_INLINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -23,6 +25,13 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # Sign-in that resists (properties/sign_in.py, properties/two_factor.py): failed
+    # sign-ins counted in the database, one-time passwords, a Content-Security-Policy.
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "csp",
     "django_q",
     "rest_framework",
     # Only for its AbstractAPIKey (api.models.OrganizationAPIKey); its own APIKey model and
@@ -45,13 +54,18 @@ MIDDLEWARE = [
     # First: load balancers probe /healthz… by the backend's address, over plain HTTP.
     "config.health.HealthMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "properties.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: turns a refused sign-in into the lock-out page, whichever view refused it.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -173,6 +187,8 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
         # httpx logs every request URL at INFO: keep provider traffic out of the logs.
         "httpx": {"level": "WARNING"},
+        # axes logs every failed sign-in and its start-up at INFO; lock-outs are WARNINGs.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -180,6 +196,62 @@ LOGIN_URL = "admin:login"
 # Messages wait in the session (on the server), never in a cookie the browser can read:
 # one of them is the invitation link, shown once to the manager who made it.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# --- Sign-in (properties/sign_in.py, properties/two_factor.py; docs/sign-in.md) ----------
+# Every sign-in form (the admin's, the API's /api/auth/login/, the invitation page's)
+# authenticates through django-axes first: it counts failures in the database, so every
+# web process and machine shares the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# One account from one client address: a guesser locks only themselves out of the account
+# they guess at, never its owner signing in from elsewhere, and not for long.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env.int("KEYSTAY_SIGN_IN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = datetime.timedelta(
+    minutes=env.int("KEYSTAY_SIGN_IN_COOLOFF_MINUTES", default=15)
+)
+AXES_RESET_ON_SUCCESS = True
+# The same client address as every other limit in Keystay (KEYSTAY_NUM_PROXIES, below).
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_ip"
+# A page in the admin's frame that says how long to wait and what else to do.
+AXES_LOCKOUT_CALLABLE = "properties.sign_in.lockout_response"
+# Locked-out sign-ins have an admin page scoped to the manager's members (properties/admin.py).
+AXES_ENABLE_ADMIN = False
+# Axes logs every attempt and every success otherwise; failures are all it needs.
+AXES_DISABLE_ACCESS_LOG = True
+# Two-factor sign-in (TOTP apps, recovery codes): any person may turn it on; an
+# organization may require it of its managers; this requires it of superusers.
+KEYSTAY_TWO_FACTOR_FOR_SUPERUSERS = env.bool("KEYSTAY_TWO_FACTOR_FOR_SUPERUSERS", default=False)
+# What authenticator apps show beside the code.
+OTP_TOTP_ISSUER = "Keystay"
+# Password reset emails: requests per client address, and emails per address.
+PASSWORD_RESET_RATE = env("PASSWORD_RESET_RATE", default="5/hour")
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT_SECONDS", default=3 * 3600)
+
+# --- Content-Security-Policy (django-csp) ------------------------------------------------
+# The admin and Keystay's own pages run only this site's scripts and styles; an inline
+# <script> or <style> needs the request's nonce. The guest page and the API docs send
+# stricter or narrower policies of their own, which this never replaces.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        # style="..." attributes (the admin's own, colours of states, the timeline's bars
+        # placed per row) cannot run code; scripts and <style> elements stay nonce-only.
+        "style-src-attr": [UNSAFE_INLINE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [SELF],
+        "form-action": [SELF],
+    },
+}
 
 # Managers invite people by email (properties.Invitation); a link works this many days.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)

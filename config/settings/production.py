@@ -25,6 +25,9 @@ SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# A superuser opens every organization's doors: their sign-in asks for a second factor
+# (they set up an authenticator app at their first sign-in).
+KEYSTAY_TWO_FACTOR_FOR_SUPERUSERS = env.bool("KEYSTAY_TWO_FACTOR_FOR_SUPERUSERS", default=True)
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

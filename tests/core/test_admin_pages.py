@@ -129,11 +129,27 @@ def _guest_message(org: Org):
     )
 
 
+def _failed_sign_in(org: Org):
+    from properties.models import FailedSignIn
+
+    return FailedSignIn.objects.create(
+        username=org.staff.username,
+        ip_address="203.0.113.9",
+        user_agent="test",
+        failures_since_start=3,
+        get_data="",
+        post_data="",
+        http_accept="",
+        path_info="/admin/login/",
+    )
+
+
 # Model label → how to get one object of it in an organization's cast.
 BUILDERS = {
     "properties.Organization": lambda org: org.organization,
     "properties.Membership": lambda org: org.organization.memberships.get(user=org.staff),
     "properties.Invitation": _invitation,
+    "properties.FailedSignIn": _failed_sign_in,
     "properties.Property": lambda org: org.property,
     "properties.Listing": lambda org: org.listing,
     "locks.LockProviderConnection": lambda org: org.device.connection,
@@ -162,9 +178,9 @@ BUILDERS = {
 }
 
 # Models scoped to organizations some other way than OrganizationScopedAdmin.
-OTHER_SCOPED: set[str] = set()
+OTHER_SCOPED: set[str] = {"properties.FailedSignIn"}  # by the members' usernames
 # Managers' business only: staff open none of their pages.
-MANAGERS_ONLY = {"api.OrganizationAPIKey", "properties.Invitation"}
+MANAGERS_ONLY = {"api.OrganizationAPIKey", "properties.Invitation", "properties.FailedSignIn"}
 
 REGISTERED = sorted(
     (model._meta.label, model_admin) for model, model_admin in admin.site._registry.items()

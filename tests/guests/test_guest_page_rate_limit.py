@@ -16,8 +16,8 @@ from django.core.cache import cache
 from django.test import override_settings
 
 from core.client_address import client_ip
+from core.ratelimit import Rate
 from guests.links import guest_path
-from guests.ratelimit import Rate
 
 pytestmark = pytest.mark.django_db
 

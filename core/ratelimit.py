@@ -3,6 +3,7 @@ the cache (Redis when REDIS_URL is set; one process's memory otherwise).
 
 The guest page is the one page anyone may open without signing in, so a guesser could
 hammer it; each client address (and each link) gets a number of requests per window.
+Password-reset emails are counted the same way, per client and per address.
 """
 
 from __future__ import annotations
