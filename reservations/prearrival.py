@@ -35,10 +35,11 @@ from locks.models import Device
 from properties.models import Membership
 
 from . import readback
+from .access_states import access_log
 from .alerts import alert_open
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
+from .planning import enqueue_processing
 from .prearrival_times import PREARRIVAL_RECHECK, prearrival_next
-from .services import access_log, enqueue_processing
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -35,8 +34,10 @@ from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
 
 from . import signals
+from .access_states import access_log
 from .models import DeviceAlert, LockAccess, LockAccessLog
-from .services import access_log, due_reservation_ids, enqueue_processing, retry_delay
+from .planning import enqueue_processing
+from .provisioning import OWN_NAME, due_reservation_ids, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ State = LockAccess.State
 Log = LockAccessLog.Kind
 Source = LockAccessLog.Source
 
-# Keystay names its codes "KS<reservation>-<device> <guest>" (services._access_name).
-OWN_NAME = re.compile(r"^KS(\d+)-(\d+) ")
 
 # The periodic sweep runs every minute and django-q2's scheduler may start it 30 s late:
 # a lock is taken this much before its interval is up, so it is read about on time.

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
 from reservations.models import LockAccess
-from reservations.services import process_due
+from reservations.provisioning import process_due
 
 
 class Command(BaseCommand):
