@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 from locks.models import Device, LockAssignment
 from properties.models import MAX_OVERRIDE_EXTENSION_MINUTES, CodeStyle, Listing
 
-from . import signals
+from . import access_states, signals
 from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
 from .prearrival_times import prearrival_schedule_for
@@ -37,6 +37,12 @@ Reason = LockAccess.Reason
 # A code leaving for these reasons is "revoked"; at the end of its window, "removed".
 REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
 FINAL_STATES = LockAccess.FINAL_STATES
+
+
+def gone_state(reason: str) -> str:
+    """What a code gone from its lock is: revoked when it left early for a reason staff
+    or the PMS gave, removed at the end of its window."""
+    return State.REVOKED if (reason or Reason.WINDOW_ENDED) in REVOKING_REASONS else State.REMOVED
 
 
 @dataclass(frozen=True)
@@ -293,14 +299,16 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
         access.program_at = plan.program_at
         if was_final and now < plan.ends_at:
-            access.state = State.PLANNED  # a lock given back to the stay
+            access_states.move(access, State.PLANNED)  # a lock given back to the stay
         if failure:
-            access.state, access.last_error, access.last_error_at = State.FAILED, failure, now
+            access_states.move(access, State.FAILED)
+            access.last_error, access.last_error_at = failure, now
             # A code already on the lock still has to leave it at the end of its window.
             access.due_at = access.ends_at if _at_provider(access) else None
         else:
             if access.state == State.FAILED and access.attempts == 0:
-                access.state, access.last_error = State.PLANNED, ""
+                access_states.move(access, State.PLANNED)
+                access.last_error = ""
             access.due_at = _next_due(access, now)
         if is_new:
             access.save()
@@ -314,9 +322,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
             claimed = access.claimed_until is not None and access.claimed_until > now
             if not (_at_provider(access) or access.attempts or claimed):
                 # Never reached the provider (and no worker is on it): nothing to remove.
-                access.state = (
-                    State.REVOKED if access.reason in REVOKING_REASONS else State.REMOVED
-                )
+                access_states.move(access, gone_state(access.reason))
                 access.removed_at = now
             access.due_at = _next_due(access, now)
             if claimed:

@@ -43,18 +43,18 @@ from locks import pacing
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
 
-from . import signals
+from . import access_states, signals
 from .access_states import access_log
 from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation, ReservationCode
 from .planning import (
-    REVOKING_REASONS,
     _at_provider,
     _code_is_kept,
     _ensure_code,
     _guest_locks,
     _needs_update,
     _next_due,
+    gone_state,
     reservation_replan,
 )
 
@@ -383,7 +383,7 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         working = access.state if access.state in AT_PROVIDER else State.PROGRAMMING
     else:
         working = access.state
-    LockAccess.objects.filter(pk=pk, claim_token=token).update(state=working)
+    access_states.move_claimed(pk, token=token, current=access.state, to=working)
     try:
         # Every code write on the lock keeps under Seam's per-lock limits, whichever
         # worker makes it.
@@ -432,7 +432,7 @@ def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
         row = LockAccess.objects.select_for_update().get(pk=access.pk)
         if row.claim_token != token:
             return
-        row.state = access.state  # back to what it was before the worker took it
+        access_states.restore(row, access.state)  # as it was before the worker took it
         row.claimed_until, row.claim_token = None, ""
         row.due_at = until
         row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
@@ -456,7 +456,7 @@ def _wait_for_slot(access: LockAccess, token: str, paced: pacing.Paced) -> None:
         row = LockAccess.objects.select_for_update().get(pk=access.pk)
         if row.claim_token != token:
             return
-        row.state = access.state  # back to what it was before the worker took it
+        access_states.restore(row, access.state)  # as it was before the worker took it
         row.claimed_until, row.claim_token = None, ""
         # A plan that changed meanwhile (a cancellation) makes another step, with a
         # budget of its own: that one runs at once.
@@ -533,15 +533,18 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
         # recorded id to another code, here or on another lock (Seam's fake counts from
         # access_code1 again after a restart): deleting by that id alone would take
         # another guest's code off. A recorded id not listed here is gone from this lock.
-        ids = {
-            c.provider_id
+        ours = {
+            c.provider_id: c
             for c in gateway.list_device_codes(device_id=device.provider_device_id)
             if c.name.startswith(prefix)
             or (c.provider_id == access.provider_id and not OWN_NAME.match(c.name))
         }
+        ids = set(ours)
         logs = []
         for provider_id in ids:
-            gateway.delete_access_code(provider_id=provider_id)
+            # A code Seam is deleting already (pending_mutations) is not deleted twice.
+            if "deleting" not in ours[provider_id].pending_mutations:
+                gateway.delete_access_code(provider_id=provider_id)
             if access.state != State.REMOVING:
                 logs.append((Log.REMOVAL_REQUESTED, provider_id, ""))
         # Done when the provider no longer lists the code, not when the delete returned:
@@ -551,12 +554,8 @@ def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
             if left is not None and left.device_id in ("", device.provider_device_id):
                 return _Outcome(state=State.REMOVING, recheck=True, logs=logs)
         logs += [(Log.REMOVED, provider_id, "") for provider_id in ids]
-        reason = access.reason or Reason.WINDOW_ENDED
-        final = State.REVOKED if reason in REVOKING_REASONS else State.REMOVED
-        return _Outcome(state=final, removed=True, logs=logs)
-    reason = access.reason or Reason.WINDOW_ENDED
-    final = State.REVOKED if reason in REVOKING_REASONS else State.REMOVED
-    return _Outcome(state=final, removed=True)
+        return _Outcome(state=gone_state(access.reason), removed=True, logs=logs)
+    return _Outcome(state=gone_state(access.reason), removed=True)
 
 
 def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
@@ -763,11 +762,16 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
             access.provider_user_id = ""
             access.removal_requested_at = access.removal_requested_at or now
             access.removed_at = now
-        access_log(access, outcome.logs, source=LockAccessLog.Source.WORKER, at=now)
         device = access.device
         if device.max_active_codes is not None and (outcome.requested or outcome.removed):
             _slots_alert(device, used=slots_in_use(device), capacity=device.max_active_codes)
-        access.state = outcome.state
+        access_states.move(
+            access,
+            outcome.state,
+            evidence=outcome.logs,
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
         access.attempts = 0
         access.last_error = ""
         access.claimed_until = None
@@ -776,7 +780,7 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
             access.due_at = now + CONFIRM_REMOVAL_AFTER
         elif outcome.removed and access.wanted and now < access.ends_at:
             # The lock came back to the stay while its code was being removed.
-            access.state = State.PLANNED
+            access_states.move(access, State.PLANNED)
             access.due_at = _next_due(access, now)
         else:
             access.due_at = _next_due(access, now)
@@ -797,7 +801,7 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
                 at=now,
             )
         access.attempts += 1
-        access.state = State.FAILED
+        access_states.move(access, State.FAILED)
         access.last_error = message
         access.last_error_at = now
         access.claimed_until = None
