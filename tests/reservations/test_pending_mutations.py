@@ -68,9 +68,7 @@ def test_a_code_seam_is_still_changing_is_not_restored_a_second_time(wired):
 
     wired.fake.set_pending_mutations(gate.provider_id)  # Seam gave up: now it is drift
     with time_machine.travel(later, tick=False):
-        assert "changed, waiting for the provider" in readback.lock_reconcile_by_id(
-            wired.gate.pk
-        )
+        assert "changed, waiting for the provider" in readback.lock_reconcile_by_id(wired.gate.pk)
 
 
 def test_a_code_seam_is_deleting_already_is_not_deleted_again(wired):
