@@ -198,6 +198,35 @@ def write_unclaimed(access: LockAccess, **values) -> bool:
     )
 
 
+def send_again(access: LockAccess, *, now) -> bool:
+    """Make a wanted lock access due now so that the worker sends the code again (the
+    pre-arrival check's retry). Without the provider's start the worker sends an
+    update, and Seam tries the lock again with the same code (as after the lock refused
+    it). A row a worker holds right now is left to it: False then."""
+    values: dict = {"due_at": now, "updated_at": now}
+    if access.provider_id:
+        values["provider_starts_at"] = None
+    return bool(
+        LockAccess.objects.filter(pk=access.pk, wanted=True)
+        .exclude(state__in=LockAccess.FINAL_STATES)
+        .filter(LockAccess.unclaimed(now))
+        .update(**values)
+    )
+
+
+def retry_now(access_id: int, *, now) -> None:
+    """Staff ask for another try at once: due now, its attempts counted afresh (a code
+    already gone from its lock stays gone)."""
+    LockAccess.objects.filter(pk=access_id).exclude(state__in=LockAccess.FINAL_STATES).update(
+        due_at=now, attempts=0
+    )
+
+
+def failed_retry_now(*, now) -> int:
+    """Every failing code waiting for its backoff is due now (`process_due --now`)."""
+    return LockAccess.objects.filter(state=State.FAILED, due_at__gt=now).update(due_at=now)
+
+
 def mermaid() -> str:
     """TRANSITIONS as a Mermaid state diagram (docs/lock-access-states.md holds it)."""
     lines = ["stateDiagram-v2", f"    [*] --> {State.PLANNED.value}"]

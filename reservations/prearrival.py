@@ -34,7 +34,7 @@ from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
 from properties.models import Membership
 
-from . import readback
+from . import access_states, readback
 from .access_states import access_log
 from .alerts import alert_open
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
@@ -113,24 +113,6 @@ def _open_alert(
         access_code_id=_alert_key(access),
         reservation=reservation,
         message=message,
-    )
-
-
-def _retry_now(access: LockAccess, now) -> bool:
-    """Make the lock access due now and have the worker send the code again.
-
-    As the readback does for `failed_to_set_on_device`: without the provider's start the
-    worker sends an update, and Seam tries the lock again with the same code. A row a
-    worker holds right now is left to it.
-    """
-    values: dict = {"due_at": now, "updated_at": now}
-    if access.provider_id:
-        values["provider_starts_at"] = None
-    return bool(
-        LockAccess.objects.filter(pk=access.pk, wanted=True)
-        .exclude(state__in=LockAccess.FINAL_STATES)
-        .filter(LockAccess.unclaimed(now))
-        .update(**values)
     )
 
 
@@ -238,7 +220,7 @@ def prearrival_check(*, reservation: Reservation, now: datetime.datetime) -> Che
             if verdict != FAILED:
                 continue
             hours = round((reservation.check_in - now).total_seconds() / 3600)
-            retried = _retry_now(access, now)
+            retried = access_states.send_again(access, now=now)
             access_log(
                 access,
                 [

@@ -19,6 +19,7 @@ from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
 from locks.models import LockAssignment
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing
 
+from . import access_states
 from .access_states import access_log
 from .codes import CodeRefused, LockRules, check_code
 from .doors import send_problem
@@ -57,6 +58,7 @@ logger = logging.getLogger(__name__)
 __all__ = [
     "CONFIRM_REMOVAL_AFTER",
     "DUPLICATE_CODES",
+    "FINAL_STATES",
     "LEASE",
     "PLAN_FIELDS",
     "REPLAN_CHUNK",
@@ -219,9 +221,7 @@ def code_mark_sent(*, reservation: Reservation, now=None) -> None:
 def access_retry_now(*, access: LockAccess, now=None) -> None:
     """Staff ask for another try at once (after fixing a lock, say)."""
     now = now or timezone.now()
-    LockAccess.objects.filter(pk=access.pk).exclude(state__in=FINAL_STATES).update(
-        due_at=now, attempts=0
-    )
+    access_states.retry_now(access.pk, now=now)
     reservation_id = access.reservation_id
     transaction.on_commit(lambda: enqueue_processing(reservation_id))
 
