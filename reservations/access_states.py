@@ -100,9 +100,10 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     # Gone. A lock given back to the stay before its window ends starts again (planned);
     # a lock reporting a failed removal after all puts it back to removing; a stay
-    # cancelled after its window ended turns removed into revoked.
-    State.REMOVED: frozenset({State.PLANNED, State.REMOVING, State.REVOKED}),
-    State.REVOKED: frozenset({State.PLANNED, State.REMOVING, State.REMOVED}),
+    # cancelled after its window ended turns removed into revoked; a re-plan that finds
+    # no code every lock of the stay accepts marks each of them failed, this one too.
+    State.REMOVED: frozenset({State.PLANNED, State.FAILED, State.REMOVING, State.REVOKED}),
+    State.REVOKED: frozenset({State.PLANNED, State.FAILED, State.REMOVING, State.REMOVED}),
 }
 
 # Stored states, in the order the diagram lists them.

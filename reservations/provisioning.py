@@ -40,6 +40,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from locks import pacing
+from locks import services as lock_services
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
 
@@ -428,7 +429,7 @@ def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
     pause = datetime.timedelta(seconds=retry_after) if retry_after else RATE_LIMIT_PAUSE
     until = now + pause
     with transaction.atomic():
-        Device.objects.filter(pk=access.device_id).update(backoff_until=until)
+        lock_services.device_back_off(device_id=access.device_id, until=until)
         row = LockAccess.objects.select_for_update().get(pk=access.pk)
         if row.claim_token != token:
             return

@@ -29,6 +29,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from locks import pacing
+from locks import services as lock_services
 from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
@@ -346,7 +347,7 @@ def _reconcile(
             _record(owner, Log.STRAY_REMOVED, "Left on the lock; removed.", now, code.provider_id)
         result.findings["removed"] += 1
 
-    Device.objects.filter(pk=device.pk).update(reconciled_at=now, reconcile_error="")
+    lock_services.device_reconciled(device_id=device.pk, at=now)
     return result, wake
 
 
@@ -453,10 +454,12 @@ def lock_reconcile_by_id(device_id: int) -> str:
         with SeamGateway.for_connection(device.connection) as gateway:
             return str(lock_reconcile(device=device, gateway=gateway, now=now))
     except ProviderError as error:
-        values = {"reconciled_at": now, "reconcile_error": error.message}
+        backoff_until = None
         if error.kind == "rate_limited":
             pause = datetime.timedelta(seconds=getattr(error, "retry_after", None) or 60)
-            values["backoff_until"] = now + pause
-        Device.objects.filter(pk=device.pk).update(**values)
+            backoff_until = now + pause
+        lock_services.device_reconciled(
+            device_id=device.pk, at=now, error=error.message, backoff_until=backoff_until
+        )
         logger.warning("Lock %s not reconciled: %s", device_id, error.message)
         return f"failed: {error.message}"
