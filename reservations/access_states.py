@@ -16,6 +16,8 @@ Three ways to write a state, matching how each caller holds the row:
 - `write_unclaimed`: the read-back's compare-and-set that never touches a row a worker
   holds right now.
 `restore` undoes the worker's own move when it gives a row back untouched (a rate limit).
+The other writes to a lock access made outside planning and the worker (retries asked by
+staff, the pre-arrival check or `process_due --now`; backup codes) are here too.
 
 Evidence: a move that follows something the provider or the lock said (requested,
 confirmed, failed, removed, adopted, missing) writes it on the lock-access log
@@ -226,6 +228,47 @@ def retry_now(access_id: int, *, now) -> None:
 def failed_retry_now(*, now) -> int:
     """Every failing code waiting for its backoff is due now (`process_due --now`)."""
     return LockAccess.objects.filter(state=State.FAILED, due_at__gt=now).update(due_at=now)
+
+
+def backup_record(access: LockAccess, *, provider_id: str, code: str, window, now) -> None:
+    """Keep a backup code pulled from the lock's pool on this lock access (this stay's
+    alone, valid for `window`), with its evidence."""
+    access.backup_provider_id = provider_id
+    access.backup_code = code
+    access.backup_starts_at, access.backup_ends_at = window
+    access.backup_pulled_at = now
+    LockAccess.objects.filter(pk=access.pk).update(
+        backup_provider_id=provider_id,
+        backup_code_ciphertext=access.backup_code_ciphertext,
+        backup_starts_at=access.backup_starts_at,
+        backup_ends_at=access.backup_ends_at,
+        backup_pulled_at=now,
+        updated_at=now,
+    )
+    access_log(
+        access,
+        [(LockAccessLog.Kind.BACKUP_PULLED, provider_id, "Ready to share with the guest.")],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
+
+
+def backup_shared(access: LockAccess, *, by: str, now) -> None:
+    """Staff shared the backup code with the guest: recorded on the lock's history."""
+    LockAccess.objects.filter(pk=access.pk).update(backup_shared_at=now, updated_at=now)
+    access.backup_shared_at = now
+    access_log(
+        access,
+        [
+            (
+                LockAccessLog.Kind.BACKUP_SHARED,
+                access.backup_provider_id,
+                f"Shared with the guest by {by}.",
+            )
+        ],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
 
 
 def mermaid() -> str:

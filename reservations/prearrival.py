@@ -135,23 +135,8 @@ def _pull_backup(access: LockAccess, gateway: SeamGateway, now) -> bool:
     # original code's window; Keystay shows the narrower of the two.
     starts = max(filter(None, [backup.starts_at, access.starts_at]))
     ends = min(filter(None, [backup.ends_at, access.ends_at]))
-    access.backup_provider_id = backup.provider_id
-    access.backup_code = backup.code
-    access.backup_starts_at, access.backup_ends_at = starts, ends
-    access.backup_pulled_at = now
-    LockAccess.objects.filter(pk=access.pk).update(
-        backup_provider_id=backup.provider_id,
-        backup_code_ciphertext=access.backup_code_ciphertext,
-        backup_starts_at=starts,
-        backup_ends_at=ends,
-        backup_pulled_at=now,
-        updated_at=now,
-    )
-    access_log(
-        access,
-        [(Log.BACKUP_PULLED, backup.provider_id, "Ready to share with the guest.")],
-        source=LockAccessLog.Source.WORKER,
-        at=now,
+    access_states.backup_record(
+        access, provider_id=backup.provider_id, code=backup.code, window=(starts, ends), now=now
     )
     return True
 
@@ -381,12 +366,5 @@ def backup_code_share(*, access: LockAccess, shared_by, now=None) -> None:
         raise ValidationError("This lock has no backup code.")
     if not access.wanted or now >= (access.backup_ends_at or access.ends_at):
         raise ValidationError("This backup code belonged to the stay's window, now over.")
-    LockAccess.objects.filter(pk=access.pk).update(backup_shared_at=now, updated_at=now)
-    access.backup_shared_at = now
     who = getattr(shared_by, "get_username", lambda: str(shared_by))()
-    access_log(
-        access,
-        [(Log.BACKUP_SHARED, access.backup_provider_id, f"Shared with the guest by {who}.")],
-        source=LockAccessLog.Source.WORKER,
-        at=now,
-    )
+    access_states.backup_shared(access, by=who, now=now)
