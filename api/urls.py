@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import views, webhooks
+from . import outgoing_webhooks, views
 
 app_name = "api"
 
@@ -43,8 +43,12 @@ router.register("reservations", views.ReservationViewSet, basename="reservation"
 router.register("overrides", views.OverrideViewSet, basename="override")
 router.register("events", views.EventViewSet, basename="event")
 router.register("alerts", views.AlertViewSet, basename="alert")
-router.register("webhook-endpoints", webhooks.WebhookEndpointViewSet, basename="webhook-endpoint")
-router.register("webhook-deliveries", webhooks.WebhookDeliveryViewSet, basename="webhook-delivery")
+router.register(
+    "webhook-endpoints", outgoing_webhooks.WebhookEndpointViewSet, basename="webhook-endpoint"
+)
+router.register(
+    "webhook-deliveries", outgoing_webhooks.WebhookDeliveryViewSet, basename="webhook-delivery"
+)
 
 urlpatterns = [
     path("v1/", include(router.urls)),

@@ -103,8 +103,7 @@ class PropertyViewSet(ScopedViewSet, viewsets.ModelViewSet):
             )
 
     def perform_destroy(self, instance):
-        with transaction.atomic():
-            instance.delete()
+        property_services.property_delete(prop=instance)
 
 
 class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
@@ -127,8 +126,7 @@ class ListingViewSet(ScopedViewSet, viewsets.ModelViewSet):
             )
 
     def perform_destroy(self, instance):
-        with transaction.atomic():
-            instance.delete()
+        property_services.listing_delete(listing=instance)
 
     @extend_schema(
         summary="Find a listing by its PMS id",

@@ -154,7 +154,7 @@ def seed(*, fake, n: int) -> dict:
     from properties.models import Listing, Property
     from properties.services import organization_create
     from reservations.models import LockAccess, Reservation, ReservationCode
-    from reservations.services import _access_name
+    from reservations.provisioning import _access_name
 
     extra = REMOVALS + CANCELS
     device_ids: list[str] = []

@@ -55,7 +55,7 @@ def seed(*, fake, seam, size: int):
     from properties.models import Listing, Property
     from properties.services import organization_create
     from reservations.models import LockAccess, Reservation, ReservationCode
-    from reservations.services import _access_name
+    from reservations.provisioning import _access_name
 
     fake.reset()
     added = fake.add_locks(size)

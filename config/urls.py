@@ -6,7 +6,7 @@ from django.views.generic import RedirectView
 
 from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept, invitation_page
-from reservations import feed, timeline_views, webhooks
+from reservations import feed, timeline_views, webhook_from_seam
 from reservations.views import alert_acknowledge_view, dashboard
 
 admin.site.site_header = "Keystay"
@@ -54,5 +54,10 @@ urlpatterns = [
     path("api/", include("api.urls")),
     path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.
-    path("webhooks/seam/<int:connection_id>/", webhooks.seam_webhook, name="seam_webhook"),
+    # The path stays as it is: Seam workspaces are registered with it.
+    path(
+        "webhooks/seam/<int:connection_id>/",
+        webhook_from_seam.seam_webhook,
+        name="seam_webhook",
+    ),
 ]

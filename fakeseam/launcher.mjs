@@ -287,6 +287,9 @@ const tweaks = {
   requests: new Map(), // route -> API requests received (benchmarks count Seam calls)
   writeLimits: START_WRITE_LIMITS, // enforce Seam's per-device write limits
   slow: new Map(), // device_id -> extra ms before answering about its codes
+  // access_code_id -> Seam's pending_mutations on it (what Seam is still pushing to the
+  // lock): the fake never reports any, so the proxy adds them to get and list answers.
+  pendingMutations: new Map(),
   writes: new Map(), // "device route" -> instants (ms) of accepted writes in the last minute
   // Requests being answered, per device and in all: how many ran side by side at most
   // (what a test of parallel workers looks at).
@@ -306,6 +309,7 @@ function clearTweaks() {
   tweaks.writeLimits = START_WRITE_LIMITS;
   tweaks.writes.clear();
   tweaks.slow.clear();
+  tweaks.pendingMutations.clear();
   LATENCY_MS = START_LATENCY_MS;
 }
 
@@ -543,12 +547,29 @@ async function answerApi(req, res, route, params, json, body) {
     const payload = (answer.headers["content-type"] ?? "").includes("json") ? parseJson(answer.body) : null;
     if (PAGINATED_ROUTES.has(route)) notePageCursor(route, params, payload);
     autoConfirm(route, params, payload, deviceBefore);
+    if (payload && addPendingMutations(payload)) answer.body = Buffer.from(JSON.stringify(payload), "utf8");
   }
   const headers = { ...answer.headers, "content-length": String(answer.body.length) };
   delete headers["transfer-encoding"];
   delete headers.connection;
   res.writeHead(answer.status, headers);
   res.end(answer.body);
+}
+
+// Seam's pending_mutations on the codes of a get or list answer (set through the control
+// endpoint, /access_codes/set_pending_mutations); true when the answer changed.
+function addPendingMutations(payload) {
+  if (tweaks.pendingMutations.size === 0) return false;
+  const codes = [payload.access_code, ...(payload.access_codes ?? [])].filter(Boolean);
+  let changed = false;
+  for (const code of codes) {
+    const pending = tweaks.pendingMutations.get(code.access_code_id);
+    if (pending) {
+      code.pending_mutations = pending;
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 const api = http.createServer((req, res) => {
@@ -645,6 +666,23 @@ const routes = {
         ? addDeviceEvent(device, event_type, { access_code_id: code.access_code_id })
         : null;
     return { access_code: updated, event };
+  },
+
+  // Seam is still pushing a change to the lock (creating, deferring_creation, deleting,
+  // updating_code, updating_name, updating_time_frame): the code's get and list answers
+  // carry it in pending_mutations until cleared with mutation_codes [].
+  "POST /access_codes/set_pending_mutations": (body) => {
+    const code = findCode(required(body, "access_code_id"));
+    const known = ["creating", "deferring_creation", "deleting", "updating_code", "updating_name", "updating_time_frame"];
+    const codes = required(body, "mutation_codes");
+    if (!Array.isArray(codes) || codes.some((c) => !known.includes(c))) {
+      throw new ControlError(400, "invalid_input", `mutation_codes: a list of ${known.join(", ")}`);
+    }
+    const created_at = new Date().toISOString();
+    const pending = codes.map((mutation_code) => ({ mutation_code, created_at, message: mutation_code.replaceAll("_", " ") }));
+    if (pending.length) tweaks.pendingMutations.set(code.access_code_id, pending);
+    else tweaks.pendingMutations.delete(code.access_code_id);
+    return { access_code_id: code.access_code_id, pending_mutations: pending };
   },
 
   "POST /access_codes/clear_errors": (body) => {

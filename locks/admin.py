@@ -28,6 +28,12 @@ from .services import (
 )
 
 
+def unmanaged_codes_html(codes) -> str:
+    """The table of codes made outside Keystay (UnmanagedCode rows), for any admin page
+    that shows a lock's or a stay's (the reservation's page too)."""
+    return render_to_string("locks/_unmanaged_codes.html", {"unmanaged_codes": codes})
+
+
 @admin.register(LockProviderConnection)
 class LockProviderConnectionAdmin(OrganizationScopedAdmin):
     ordering = ["name"]
@@ -475,10 +481,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
     def codes_made_outside(self, obj):
         from .selectors import unmanaged_codes_for_listing
 
-        return render_to_string(
-            "locks/_unmanaged_codes.html",
-            {"unmanaged_codes": unmanaged_codes_for_listing(obj)},
-        )
+        return unmanaged_codes_html(unmanaged_codes_for_listing(obj))
 
     def get_queryset(self, request):
         primaries = LockAssignment.objects.filter(role=LockAssignment.Role.PRIMARY).select_related(

@@ -121,6 +121,10 @@ class ProviderCode:
     device_id: str = ""
     is_managed: bool = True
     is_external_modification_allowed: bool = False
+    # What Seam is still pushing to the lock ("creating", "deferring_creation", "deleting",
+    # "updating_code", "updating_name", "updating_time_frame"): a code in the middle of a
+    # change is not drift.
+    pending_mutations: tuple[str, ...] = ()
 
 
 def seam_time(value: datetime.datetime) -> str:
@@ -689,6 +693,10 @@ class SeamGateway:
             is_managed=_field(access_code, "is_managed") is not False,
             is_external_modification_allowed=bool(
                 _field(access_code, "is_external_modification_allowed")
+            ),
+            pending_mutations=tuple(
+                _field(m, "mutation_code") or ""
+                for m in (_field(access_code, "pending_mutations") or [])
             ),
         )
 

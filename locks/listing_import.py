@@ -41,11 +41,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core import signing
-from django.db import IntegrityError, connections, models, router, transaction
-from django.db.models import NOT_PROVIDED, QuerySet
+from django.db import IntegrityError, models, transaction
+from django.db.models import QuerySet
 from django.template.defaultfilters import filesizeformat
 
+from core.bulk_insert import insert_many
 from core.spreadsheet_cells import escape_formula, unescape_formula
+from properties import services as property_services
 from properties.models import (
     CODE_LENGTH_MAX,
     CODE_LENGTH_MIN,
@@ -1161,15 +1163,12 @@ def apply_import(*, plan: ImportPlan) -> list[int]:
             raise StalePlan()
         properties = {name: pk for name, (pk, _zone) in current.properties.items()}
         used = {row.values.get("property") for row in rows}
-        created = Property.objects.bulk_create(
-            [
-                Property(organization=org, name=name, time_zone=zone)
-                for name, zone in plan.new_properties.items()
-                if name in used
-            ],
-            batch_size=WRITE_BATCH,
+        properties.update(
+            property_services.properties_bulk_create(
+                organization=org,
+                zones={name: zone for name, zone in plan.new_properties.items() if name in used},
+            )
         )
-        properties.update((prop.name, prop.pk) for prop in created)
 
         _create_listings([row for row in rows if row.action == NEW], properties, org)
         _update_listings([row for row in rows if row.action == UPDATE and row.values], properties)
@@ -1200,10 +1199,9 @@ def _create_listings(rows: list[RowPlan], properties: dict[str, int], org: Organ
     if not rows:
         return
     omitted = object()
-    _insert_many(
-        Listing,
-        NEW_LISTING_COLUMNS,
-        [
+    property_services.listings_bulk_insert(
+        columns=NEW_LISTING_COLUMNS,
+        rows=[
             (
                 org.pk,
                 row.external_id,
@@ -1227,92 +1225,16 @@ def _create_listings(rows: list[RowPlan], properties: dict[str, int], org: Organ
         row.listing_id = ids[row.external_id]
 
 
-def _insert_many(
-    model: type[models.Model], columns: Sequence[str], rows: list[tuple], *, omitted=None
-) -> None:
-    """INSERT rows of `columns` (field attnames), hundreds of rows per statement; every
-    other column, and every cell that is `omitted`, takes the model's default as
-    `bulk_create` gives it.
-
-    Not `bulk_create`: building a model instance per row and its SQL value by value costs
-    most of a second per 10,000 rows, more than SQLite takes to write them. Not one
-    executemany either: PostgreSQL would parse and plan every row's INSERT on its own.
-    Sends no signal (neither does `bulk_create`).
-    """
-    if not rows:
-        return
-    db = connections[router.db_for_write(model)]  # not the proxy: one lookup, not one a value
-    given = [model._meta.get_field(name) for name in columns]
-    others = [
-        f
-        for f in model._meta.concrete_fields
-        if not f.primary_key and f not in given and f.db_default is NOT_PROVIDED
-    ]
-    template = model()  # holds the model's defaults
-
-    def default(f: models.Field):
-        # A callable default (a fresh uuid…) is called per row, as `bulk_create` does.
-        if f.has_default() and callable(f.default):
-            return lambda: f.get_db_prep_save(f.get_default(), db)
-        # Every row gets the same value (`created_at`: one instant for the whole insert).
-        value = f.get_db_prep_save(f.pre_save(template, True), db)
-        return lambda: value
-
-    def converter(f: models.Field):
-        memo: dict = {}  # few distinct values in most columns (times, ids, flags)
-        fill = default(f)
-
-        def convert(value):
-            if value is omitted:
-                return fill()
-            key = (type(value), value)  # True and 1 are equal keys, not equal values
-            try:
-                return memo[key]
-            except KeyError:
-                memo[key] = db_value = f.get_db_prep_save(value, db)
-                return db_value
-            except TypeError:  # not hashable
-                return f.get_db_prep_save(value, db)
-
-        return convert
-
-    converters = [converter(f) for f in given]
-    fills = [default(f) for f in others]
-    fields = given + others
-    quote = db.ops.quote_name
-    head = "INSERT INTO {} ({}) ".format(
-        quote(model._meta.db_table), ", ".join(quote(f.column) for f in fields)
-    )
-    size = max(1, min(WRITE_BATCH, db.ops.bulk_batch_size(fields, rows)))
-    with db.cursor() as cursor:
-        for start in range(0, len(rows), size):
-            batch = rows[start : start + size]
-            params = []
-            for row in batch:
-                params.extend(
-                    [convert(value) for convert, value in zip(converters, row, strict=True)]
-                )
-                params.extend(fill() for fill in fills)
-            values = db.ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * len(batch))
-            cursor.execute(head + values, params)
-
-
 def _update_listings(rows: list[RowPlan], properties: dict[str, int]) -> None:
-    """Write changed listing fields: one UPDATE per field and new value, for all the rows
-    that take it (a file that moves every check-in to 16:00 is a handful of statements).
-
-    Not bulk_update: its CASE WHEN per row and field costs about a millisecond per listing
-    to build, and its SQL grows with the square of the batch on SQLite.
-    """
+    """Write changed listing fields, grouped by field and new value (see
+    properties.services.listings_bulk_update)."""
     groups: dict[tuple[str, object], list[int]] = {}
     for row in rows:
         for name, value in row.values.items():
             if name == "property":
                 name, value = "property_id", properties[value]
             groups.setdefault((name, value), []).append(row.listing_id)
-    for (name, value), ids in groups.items():
-        for start in range(0, len(ids), QUERY_CHUNK):
-            Listing.objects.filter(pk__in=ids[start : start + QUERY_CHUNK]).update(**{name: value})
+    property_services.listings_bulk_update(changes=groups)
 
 
 def _write_assignments(rows: list[RowPlan]) -> None:
@@ -1330,7 +1252,7 @@ def _write_assignments(rows: list[RowPlan]) -> None:
         [a for a in updates if a.role == PRIMARY],
     ):
         LockAssignment.objects.bulk_update(batch, ["role", "guest_access"], batch_size=WRITE_BATCH)
-    _insert_many(
+    insert_many(
         LockAssignment,
         ("listing_id", "device_id", "role", "guest_access"),
         [

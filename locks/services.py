@@ -528,3 +528,43 @@ def webhook_setup(*, connection: LockProviderConnection, url: str) -> LockProvid
                     "Old webhook of connection %s not removed: %s", connection.pk, error.message
                 )
     return connection
+
+
+# What other apps learn about a lock or a connection (the read-back, provider events, the
+# provisioning worker) is written here, by the app that owns them.
+
+
+def device_reported(*, device_id: int, **facts) -> None:
+    """Record what the provider reported of a lock: `online`, `battery_level`."""
+    unknown = set(facts) - {"online", "battery_level"}
+    if unknown:
+        raise TypeError(f"Not a reported fact of a lock: {sorted(unknown)}")
+    Device.objects.filter(pk=device_id).update(**facts)
+
+
+def device_back_off(*, device_id: int, until) -> None:
+    """The provider asked Keystay to slow down for this lock: no call on it before `until`."""
+    Device.objects.filter(pk=device_id).update(backoff_until=until)
+
+
+def device_reconciled(*, device_id: int, at, error: str = "", backoff_until=None) -> None:
+    """A read-back of the lock's codes ran at `at` (with the error that stopped it, and a
+    pause the provider asked for, if any)."""
+    values = {"reconciled_at": at, "reconcile_error": error}
+    if backoff_until is not None:
+        values["backoff_until"] = backoff_until
+    Device.objects.filter(pk=device_id).update(**values)
+
+
+def connection_events_listed(*, connection: LockProviderConnection, until, at) -> None:
+    """The connection's events are read up to `until` (the next listing starts there)."""
+    LockProviderConnection.objects.filter(pk=connection.pk).update(
+        events_cursor=until, events_reconciled_at=at, last_event_error=""
+    )
+    connection.events_cursor = until
+
+
+def connection_events_failed(*, connection: LockProviderConnection, error: str) -> None:
+    """The connection's events could not be listed; the next listing starts from the same
+    point."""
+    LockProviderConnection.objects.filter(pk=connection.pk).update(last_event_error=error)

@@ -19,6 +19,7 @@ from core import access as org_access
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
+from locks.admin import unmanaged_codes_html
 from locks.models import LockAssignment
 from properties.models import Listing
 
@@ -596,15 +597,13 @@ class ReservationAdmin(OrganizationScopedAdmin):
     @admin.display(description="codes made outside Keystay")
     def codes_made_outside(self, obj):
 
-        return render_to_string(
-            "locks/_unmanaged_codes.html",
-            {"unmanaged_codes": unmanaged_codes_for_reservation(obj)},
-        )
+        return unmanaged_codes_html(unmanaged_codes_for_reservation(obj))
 
     @admin.display(description="events")
     def activity(self, obj):
 
-        return render_to_string("locks/_events.html", {"events": events_for_reservation(obj)})
+        events = events_for_reservation(obj)
+        return render_to_string("reservations/_events.html", {"events": events})
 
     @admin.display(description="listing", ordering="listing__name")
     def listing_column(self, obj):

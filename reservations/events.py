@@ -17,6 +17,7 @@ from collections import Counter
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from locks import services as lock_services
 from locks.gateway import EventInfo, ProviderError, SeamGateway
 from locks.models import (
     Device,
@@ -227,7 +228,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
     at = lock_event.occurred_at
     if kind in CONNECTIVITY and _is_latest(lock_event, CONNECTIVITY):
         online = kind == Kind.ONLINE
-        Device.objects.filter(pk=device.pk).update(online=online)
+        lock_services.device_reported(device_id=device.pk, online=online)
         if online:
             alert_resolve(device=device, kind=Alert.OFFLINE, at=at, resolution=BACK_ONLINE)
         else:
@@ -241,7 +242,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
     elif kind in BATTERY_KINDS and _is_latest(lock_event, BATTERY_KINDS):
         level = lock_event.battery_level
         if level is not None:
-            Device.objects.filter(pk=device.pk).update(battery_level=level)
+            lock_services.device_reported(device_id=device.pk, battery_level=level)
         if kind == Kind.LOW_BATTERY:
             low = True
         elif event.battery_status:
@@ -455,18 +456,15 @@ def events_reconcile(
         with SeamGateway.for_connection(connection) as gateway:
             batch = gateway.list_events(since=since, until=now, event_types=sorted(EVENT_KINDS))
     except ProviderError as error:
-        LockProviderConnection.objects.filter(pk=connection.pk).update(
-            last_event_error=error.message
-        )
+        lock_services.connection_events_failed(connection=connection, error=error.message)
         raise
     devices = {d.provider_device_id: d for d in connection.devices.all()}
     outcomes: Counter = Counter()
     for event in batch.events:
         outcomes[event_record(connection=connection, event=event, devices=devices)] += 1
-    LockProviderConnection.objects.filter(pk=connection.pk).update(
-        events_cursor=batch.complete_until, events_reconciled_at=now, last_event_error=""
+    lock_services.connection_events_listed(
+        connection=connection, until=batch.complete_until, at=now
     )
-    connection.events_cursor = batch.complete_until
     logger.info("Events of connection %s reconciled: %s", connection.pk, dict(outcomes))
     return outcomes
 

@@ -34,11 +34,12 @@ from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
 from properties.models import Membership
 
-from . import readback
+from . import access_states, readback
+from .access_states import access_log
 from .alerts import alert_open
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
+from .planning import enqueue_processing
 from .prearrival_times import PREARRIVAL_RECHECK, prearrival_next
-from .services import access_log, enqueue_processing
 
 logger = logging.getLogger(__name__)
 
@@ -115,24 +116,6 @@ def _open_alert(
     )
 
 
-def _retry_now(access: LockAccess, now) -> bool:
-    """Make the lock access due now and have the worker send the code again.
-
-    As the readback does for `failed_to_set_on_device`: without the provider's start the
-    worker sends an update, and Seam tries the lock again with the same code. A row a
-    worker holds right now is left to it.
-    """
-    values: dict = {"due_at": now, "updated_at": now}
-    if access.provider_id:
-        values["provider_starts_at"] = None
-    return bool(
-        LockAccess.objects.filter(pk=access.pk, wanted=True)
-        .exclude(state__in=LockAccess.FINAL_STATES)
-        .filter(LockAccess.unclaimed(now))
-        .update(**values)
-    )
-
-
 def _pull_backup(access: LockAccess, gateway: SeamGateway, now) -> bool:
     """Keep a backup code from the lock's pool on this lock access (this stay's alone)."""
     device = access.device
@@ -152,23 +135,8 @@ def _pull_backup(access: LockAccess, gateway: SeamGateway, now) -> bool:
     # original code's window; Keystay shows the narrower of the two.
     starts = max(filter(None, [backup.starts_at, access.starts_at]))
     ends = min(filter(None, [backup.ends_at, access.ends_at]))
-    access.backup_provider_id = backup.provider_id
-    access.backup_code = backup.code
-    access.backup_starts_at, access.backup_ends_at = starts, ends
-    access.backup_pulled_at = now
-    LockAccess.objects.filter(pk=access.pk).update(
-        backup_provider_id=backup.provider_id,
-        backup_code_ciphertext=access.backup_code_ciphertext,
-        backup_starts_at=starts,
-        backup_ends_at=ends,
-        backup_pulled_at=now,
-        updated_at=now,
-    )
-    access_log(
-        access,
-        [(Log.BACKUP_PULLED, backup.provider_id, "Ready to share with the guest.")],
-        source=LockAccessLog.Source.WORKER,
-        at=now,
+    access_states.backup_record(
+        access, provider_id=backup.provider_id, code=backup.code, window=(starts, ends), now=now
     )
     return True
 
@@ -237,7 +205,7 @@ def prearrival_check(*, reservation: Reservation, now: datetime.datetime) -> Che
             if verdict != FAILED:
                 continue
             hours = round((reservation.check_in - now).total_seconds() / 3600)
-            retried = _retry_now(access, now)
+            retried = access_states.send_again(access, now=now)
             access_log(
                 access,
                 [
@@ -398,12 +366,5 @@ def backup_code_share(*, access: LockAccess, shared_by, now=None) -> None:
         raise ValidationError("This lock has no backup code.")
     if not access.wanted or now >= (access.backup_ends_at or access.ends_at):
         raise ValidationError("This backup code belonged to the stay's window, now over.")
-    LockAccess.objects.filter(pk=access.pk).update(backup_shared_at=now, updated_at=now)
-    access.backup_shared_at = now
     who = getattr(shared_by, "get_username", lambda: str(shared_by))()
-    access_log(
-        access,
-        [(Log.BACKUP_SHARED, access.backup_provider_id, f"Shared with the guest by {who}.")],
-        source=LockAccessLog.Source.WORKER,
-        at=now,
-    )
+    access_states.backup_shared(access, by=who, now=now)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -30,13 +29,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from locks import pacing
+from locks import services as lock_services
 from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
 from locks.unmanaged import unmanaged_codes_import
 
-from . import signals
+from . import access_states, signals
+from .access_states import access_log
 from .models import DeviceAlert, LockAccess, LockAccessLog
-from .services import access_log, due_reservation_ids, enqueue_processing, retry_delay
+from .planning import enqueue_processing
+from .provisioning import OWN_NAME, due_reservation_ids, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +46,6 @@ State = LockAccess.State
 Log = LockAccessLog.Kind
 Source = LockAccessLog.Source
 
-# Keystay names its codes "KS<reservation>-<device> <guest>" (services._access_name).
-OWN_NAME = re.compile(r"^KS(\d+)-(\d+) ")
 
 # The periodic sweep runs every minute and django-q2's scheduler may start it 30 s late:
 # a lock is taken this much before its interval is up, so it is read about on time.
@@ -103,7 +103,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
         fields: list[str] = []
         if kind == "set_on_device" and current and not stale and not leaving:
             if access.state in (State.REQUESTED, State.PROGRAMMING, State.FAILED):
-                access.state = State.CONFIRMED
+                access_states.move(access, State.CONFIRMED)
                 access.confirmed_at = event.occurred_at
                 access.attempts, access.last_error = 0, ""
                 fields += ["state", "confirmed_at", "attempts", "last_error"]
@@ -111,23 +111,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
                 prearrival_resolved(access, now)
                 _announce(signals.LOCK_CONFIRMED, access, now)
         elif kind == "failed_to_set_on_device" and current and not stale and not leaving:
-            if access.state != State.FAILED:
-                _announce(signals.LOCK_FAILED, access, now)
-            access.attempts += 1
-            access.state = State.FAILED
-            access.last_error = "The lock did not accept the code; Keystay sends it again."
-            access.last_error_at = now
-            # Sent again as an update: Seam tries the lock again for the same code.
-            access.provider_starts_at = None
-            access.due_at = now + retry_delay(access.attempts)
-            fields += [
-                "attempts",
-                "state",
-                "last_error",
-                "last_error_at",
-                "provider_starts_at",
-                "due_at",
-            ]
+            fields += _refused_by_lock(access, now, held=True)
             entries.append((Log.FAILED, event.access_code_id, "Reported by the lock."))
         elif kind in ("delay_in_setting_on_device", "delay_in_removing_from_device"):
             entries.append((Log.DELAYED, event.access_code_id, kind.replace("_", " ")))
@@ -137,7 +121,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
                 fields.append("due_at")
             entries.append((Log.REMOVED, event.access_code_id, "Reported by the lock."))
         elif kind == "failed_to_remove_from_device":
-            access.state = State.REMOVING
+            access_states.move(access, State.REMOVING)
             access.last_error = "The lock did not remove the code; Keystay tries again."
             access.last_error_at = now
             access.due_at = now + retry_delay(access.attempts + 1)
@@ -251,14 +235,14 @@ def _reconcile(
         if code is None:
             if leaving:
                 # Gone at the provider: the worker confirms the removal on its next look.
-                _update(access, due_at=now)
+                access_states.write_unclaimed(access, due_at=now)
                 wake.add(access.reservation_id)
                 continue
             # Missing at the provider (deleted there, lost in an outage): nobody else will
             # put it back. Keep the old id in the history, then program it anew.
             _record(access, Log.MISSING, "Not listed by the provider.", now)
             _record(access, Log.RECREATED, "Programmed again.", now)
-            _update(
+            access_states.write_unclaimed(
                 access,
                 provider_id="",
                 state=State.PLANNED,
@@ -271,39 +255,38 @@ def _reconcile(
             continue
         if leaving:
             continue  # the worker removes it; a failure there is retried and shown
+        if code.pending_mutations:
+            # Seam is still pushing a change to the lock (its own restore, Keystay's
+            # update): what the list shows is not drift yet, and repairing it now would
+            # send the change twice. Judged once Seam is done.
+            result.findings[f"still changing at the provider ({_pending(code)})"] += 1
+            continue
         changed = bool(access.provider_code and code.code and code.code != access.provider_code)
         if changed or "code_modified_external_to_seam" in code.warnings:
             if access.drift_seen_at is None:
                 _record(access, Log.CHANGED, "Found changed on the lock.", now)
-                _update(access, drift_seen_at=now)
+                access_states.write_unclaimed(access, drift_seen_at=now)
                 result.findings["changed, waiting for the provider"] += 1
             elif now - access.drift_seen_at >= _grace():
                 # The provider did not restore it: Keystay sends its own code again.
                 _record(access, Log.RESTORED, "Sent again after the grace period.", now)
-                _update(access, provider_code=code.code, drift_seen_at=None, due_at=now)
+                access_states.write_unclaimed(
+                    access, provider_code=code.code, drift_seen_at=None, due_at=now
+                )
                 result.findings["restored"] += 1
                 wake.add(access.reservation_id)
             continue
         if access.drift_seen_at is not None:
-            _update(access, drift_seen_at=None)  # restored by the provider meanwhile
+            # Restored by the provider meanwhile.
+            access_states.write_unclaimed(access, drift_seen_at=None)
         failed = "failed_to_set_on_device" in code.errors
         if failed and access.state != State.FAILED:
             _record(access, Log.FAILED, "The provider reports it failed on the lock.", now)
-            updated = _update(
-                access,
-                state=State.FAILED,
-                attempts=access.attempts + 1,
-                last_error="The lock did not accept the code; Keystay sends it again.",
-                last_error_at=now,
-                provider_starts_at=None,
-                due_at=now + retry_delay(access.attempts + 1),
-            )
-            if updated:
-                _announce(signals.LOCK_FAILED, access, now)
+            _refused_by_lock(access, now, held=False)
             result.findings["failed"] += 1
         elif code.status == "set" and not code.errors and access.state != State.CONFIRMED:
             _record(access, Log.CONFIRMED, "The provider reports it set on the lock.", now)
-            if _update(
+            if access_states.write_unclaimed(
                 access,
                 state=State.CONFIRMED,
                 confirmed_at=now,
@@ -319,6 +302,9 @@ def _reconcile(
             continue
         if not _is_own(code, device, recorded_ids):
             continue  # not proven Keystay's: never touched
+        if "deleting" in code.pending_mutations:
+            result.findings["being removed by the provider"] += 1
+            continue  # already on its way off the lock: neither adopted nor deleted again
         match = OWN_NAME.match(code.name or "")
         owner = known.get(code.provider_id)
         if owner is None and match:
@@ -336,7 +322,7 @@ def _reconcile(
         ):
             # A create whose answer was lost: adopt it rather than put a second copy on.
             _record(owner, Log.ADOPTED, "Found at the provider.", now, code.provider_id)
-            _update(
+            access_states.write_unclaimed(
                 owner,
                 provider_id=code.provider_id,
                 provider_code=code.code,
@@ -361,8 +347,12 @@ def _reconcile(
             _record(owner, Log.STRAY_REMOVED, "Left on the lock; removed.", now, code.provider_id)
         result.findings["removed"] += 1
 
-    Device.objects.filter(pk=device.pk).update(reconciled_at=now, reconcile_error="")
+    lock_services.device_reconciled(device_id=device.pk, at=now)
     return result, wake
+
+
+def _pending(code: ProviderCode) -> str:
+    return ", ".join(m.replace("_", " ") for m in code.pending_mutations)
 
 
 def prearrival_resolved(access: LockAccess, now) -> None:
@@ -379,18 +369,37 @@ def _record(access: LockAccess, kind: str, detail: str, now, provider_id: str = 
     access_log(access, [(kind, provider_id, detail)], source=Source.RECONCILE, at=now)
 
 
-def _update(access: LockAccess, **values) -> bool:
-    """Write provider-side facts, never a row a worker holds right now (False then)."""
-    if "provider_code" in values:
-        access.provider_code = values.pop("provider_code")
-        values["provider_code_ciphertext"] = access.provider_code_ciphertext
-    for name, value in values.items():
-        setattr(access, name, value)
-    return bool(
-        LockAccess.objects.filter(pk=access.pk)
-        .filter(LockAccess.unclaimed(timezone.now()))
-        .update(**values, updated_at=timezone.now())
-    )
+REFUSED_BY_LOCK = "The lock did not accept the code; Keystay sends it again."
+
+
+def _refused_by_lock(access: LockAccess, now, *, held: bool) -> list[str]:
+    """The lock did not accept the code (Seam's failed_to_set_on_device, in an event or on
+    the code in its list): failed, one more attempt, and sent again after the backoff as
+    an update, so that Seam tries the lock again with the same code.
+
+    held: the caller holds the row (select_for_update) and saves it with the returned
+    fields; otherwise the row is written here unless a worker holds it (then nothing
+    is, and nothing announced). A row not failing already is announced as failing.
+    """
+    was_failing = access.state == State.FAILED
+    attempts = access.attempts + 1
+    values = {
+        "attempts": attempts,
+        "last_error": REFUSED_BY_LOCK,
+        "last_error_at": now,
+        "provider_starts_at": None,
+        "due_at": now + retry_delay(attempts),
+    }
+    if held:
+        access_states.move(access, State.FAILED)
+        for name, value in values.items():
+            setattr(access, name, value)
+        written = True
+    else:
+        written = access_states.write_unclaimed(access, state=State.FAILED, **values)
+    if written and not was_failing:
+        _announce(signals.LOCK_FAILED, access, now)
+    return ["state", *values]
 
 
 def _announce(event: str, access: LockAccess, now) -> None:
@@ -445,10 +454,12 @@ def lock_reconcile_by_id(device_id: int) -> str:
         with SeamGateway.for_connection(device.connection) as gateway:
             return str(lock_reconcile(device=device, gateway=gateway, now=now))
     except ProviderError as error:
-        values = {"reconciled_at": now, "reconcile_error": error.message}
+        backoff_until = None
         if error.kind == "rate_limited":
             pause = datetime.timedelta(seconds=getattr(error, "retry_after", None) or 60)
-            values["backoff_until"] = now + pause
-        Device.objects.filter(pk=device.pk).update(**values)
+            backoff_until = now + pause
+        lock_services.device_reconciled(
+            device_id=device.pk, at=now, error=error.message, backoff_until=backoff_until
+        )
         logger.warning("Lock %s not reconciled: %s", device_id, error.message)
         return f"failed: {error.message}"

@@ -10,7 +10,7 @@ from django.db import transaction
 
 from .events import alerts_sync_from_devices
 from .models import LockEvent
-from .services import listings_replan, listings_replan_in_chunks
+from .planning import listings_replan, listings_replan_in_chunks
 
 
 def replan_listings(sender, *, listing_ids, defer: bool = False, **kwargs) -> None:

@@ -9,8 +9,8 @@ from locks.tasks import connections_with_a_key
 
 from .events import events_reconcile
 from .prearrival import prearrival_run_due
+from .provisioning import due_lock_ids, process_due, provisioning_concurrency
 from .readback import lock_reconcile_by_id, locks_due_for_reconcile
-from .services import due_lock_ids, process_due, provisioning_concurrency
 
 logger = logging.getLogger(__name__)
 

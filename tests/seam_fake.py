@@ -77,6 +77,15 @@ class FakeSeam:
             "/access_codes/modify_external", access_code_id=access_code_id, code=code
         )
 
+    def set_pending_mutations(self, access_code_id: str, *mutation_codes: str) -> dict[str, Any]:
+        """Seam is still pushing a change of this code to the lock (e.g. "updating_code"):
+        its get and list answers carry these pending_mutations until set to none."""
+        return self.control(
+            "/access_codes/set_pending_mutations",
+            access_code_id=access_code_id,
+            mutation_codes=list(mutation_codes),
+        )
+
     # Provider-side failures ----------------------------------------------------------------
 
     def rate_limit(

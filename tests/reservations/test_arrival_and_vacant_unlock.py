@@ -128,7 +128,8 @@ def test_an_unknown_code_while_vacant_raises_an_alert_per_unlock(wired, org_a):
     first, second = vacant_alerts()
     assert (first.device, first.event.kind) == (wired.side, LockEvent.Kind.UNLOCKED)
     assert "does not know" in first.message and second.event != first.event
-    html = render_to_string("locks/_alerts.html", {"alerts": alerts_open(user=org_a.manager)})
+    alerts = alerts_open(user=org_a.manager)
+    html = render_to_string("reservations/_alerts.html", {"alerts": alerts})
     assert "Unlocked while vacant" in html
 
 

@@ -9,7 +9,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from reservations import services
+from reservations import provisioning, services
 from reservations.models import LockAccess
 from tests.fixtures_lifecycle import run_at
 
@@ -21,13 +21,13 @@ def test_a_cancellation_while_a_worker_creates_the_code_still_removes_it(wired):
     access = LockAccess.objects.select_related("device__connection", "reservation").get(
         reservation=reservation, device=wired.gate
     )
-    token = services._claim(access.pk)  # a worker took the row and read it...
+    token = provisioning._claim(access.pk)  # a worker took the row and read it...
     assert token
     services.reservation_cancel(reservation=reservation)  # ...the PMS cancels meanwhile...
-    gateways = services._Gateways()
+    gateways = provisioning._Gateways()
     try:  # ...and the worker, with its stale copy, creates the code and records it.
-        outcome = services._program(access, gateways.for_device(access.device), token)
-        services._record_success(access.pk, token, outcome)
+        outcome = provisioning._program(access, gateways.for_device(access.device), token)
+        provisioning._record_success(access.pk, token, outcome)
     finally:
         gateways.close()
     assert len(wired.codes_on(wired.gate)) == 1
@@ -45,8 +45,8 @@ def test_a_refused_code_update_still_removes_the_old_code_at_check_out(wired):
     gate = LockAccess.objects.get(reservation=reservation, device=wired.gate)
     # Seam refuses an update (say, a rotated code): nothing is retried until a change...
     LockAccess.objects.filter(pk=gate.pk).update(due_at=timezone.now())
-    token = services._claim(gate.pk)
-    services._record_failure(gate.pk, token, "The lock refused this code.", retryable=False)
+    token = provisioning._claim(gate.pk)
+    provisioning._record_failure(gate.pk, token, "The lock refused this code.", retryable=False)
     gate.refresh_from_db()
     # ...but the code on the lock still leaves it at the end of its window.
     assert gate.state == LockAccess.State.FAILED and gate.due_at == gate.ends_at

@@ -56,7 +56,8 @@ def test_an_unlock_with_a_stays_code_is_attributed_to_its_guest(wired):
     assert event.method == LockEvent.Method.KEYPAD
     # The reservation page shows it among its own events, with the guest's name.
     assert event in events_for_reservation(reservation)
-    html = render_to_string("locks/_events.html", {"events": events_for_reservation(reservation)})
+    events = events_for_reservation(reservation)
+    html = render_to_string("reservations/_events.html", {"events": events})
     assert "Maria Silva" in html and "Unlocked" in html and "Side Door" in html
 
 
@@ -122,7 +123,7 @@ def test_a_code_that_failed_to_program_raises_an_alert_until_it_is_set(wired, or
     (alert,) = alerts_open(user=org_a.manager).filter(kind=DeviceAlert.Kind.CODE_FAILED)
     assert (alert.device, alert.reservation) == (wired.side, reservation)
     assert "Maria Silva" in alert.message
-    html = render_to_string("locks/_alerts.html", {"alerts": [alert]})
+    html = render_to_string("reservations/_alerts.html", {"alerts": [alert]})
     assert "Side Door" in html and "Code failed on lock" in html
 
     wired.fake.control("/access_codes/set_state", access_code_id=access.provider_id, status="set")

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from locks.models import Device, LockAssignment
 from locks.services import devices_sync
-from reservations import services
+from reservations import planning, services
 from reservations.models import LockAccess, LockAccessLog, Reservation
 from tests.factories import ListingFactory
 
@@ -41,7 +41,7 @@ pytestmark = [
 WORKER = """
 import sys, django
 django.setup()
-from reservations import services
+from reservations import planning, services
 print("ready", flush=True)
 sys.stdin.readline()
 print(services.process_due(concurrency=int(sys.argv[1])), flush=True)
@@ -281,7 +281,7 @@ def test_a_cancellation_jumps_the_backlog_a_busy_worker_is_working_through(
     )
     # The cancellation's own task waits in the queue behind busy workers: only the run
     # already under way can revoke the code soon.
-    monkeypatch.setattr(services, "enqueue_processing", lambda reservation_id: None)
+    monkeypatch.setattr(planning, "enqueue_processing", lambda reservation_id: None)
     wired.fake.set_latency(200)
     worked = []
 

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand
 
+from reservations import access_states
 from reservations.models import LockAccess
-from reservations.services import process_due
+from reservations.provisioning import process_due
 
 
 class Command(BaseCommand):
@@ -18,9 +19,7 @@ class Command(BaseCommand):
         from django.utils import timezone
 
         if now:
-            LockAccess.objects.filter(
-                state=LockAccess.State.FAILED, due_at__gt=timezone.now()
-            ).update(due_at=timezone.now())
+            access_states.failed_retry_now(now=timezone.now())
         worked = process_due()
         pending = LockAccess.objects.filter(due_at__isnull=False).count()
         self.stdout.write(f"Worked on {worked} lock access(es); {pending} with work scheduled.")

@@ -9,8 +9,8 @@ from django.utils import timezone
 from locks.gateway import ProviderError
 from locks.models import LockAssignment
 from locks.services import assignments_create, connection_create, devices_sync
-from properties.models import Listing, Organization, Property
-from properties.services import organization_create
+from properties.models import Organization
+from properties.services import listing_create, organization_create, property_create
 from reservations.models import Reservation
 from reservations.services import reservation_create, reservation_end_stay
 
@@ -75,14 +75,14 @@ class Command(BaseCommand):
         organization, _ = organization_create(
             name="Seaside Stays", owner_username=DEMO_USERNAME, owner_password=DEMO_PASSWORD
         )
-        house = Property.objects.create(
+        house = property_create(
             organization=organization,
             name="Harbour House",
             address="Rua do Cais 12, Lisboa",
             time_zone="Europe/Lisbon",
         )
-        flat = Listing.objects.create(property=house, name="Apartment 1A", external_id="HH-1A")
-        loft = Listing.objects.create(
+        flat = listing_create(property=house, name="Apartment 1A", external_id="HH-1A")
+        loft = listing_create(
             property=house,
             name="Loft 2B",
             external_id="HH-2B",

@@ -1,0 +1,511 @@
+"""Planning: what each lock should hold for a stay, and when work on it is due.
+
+`reservation_replan` runs in the caller's transaction whenever anything that matters
+changes (the stay, its listing, its overrides, the listing's locks). It writes, per lock,
+the wanted code and window and `due_at`, the next instant work is due, and asks the
+provisioning worker (reservations.provisioning) to run once the transaction commits. It
+never calls the provider: the worker does, at the due instants.
+
+A plan is a field update; a lock the stay no longer uses is a state change, made through
+reservations.access_states like every other change of a lock access's state.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.db import DatabaseError, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from locks.models import Device, LockAssignment
+from properties.models import MAX_OVERRIDE_EXTENSION_MINUTES, CodeStyle, Listing
+
+from . import access_states, signals
+from .codes import CodeRefused, LockRules, check_code, generate_code, phone_digits
+from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .prearrival_times import prearrival_schedule_for
+from .selectors import taken_codes
+
+logger = logging.getLogger(__name__)
+
+State = LockAccess.State
+Reason = LockAccess.Reason
+# A code leaving for these reasons is "revoked"; at the end of its window, "removed".
+REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
+FINAL_STATES = LockAccess.FINAL_STATES
+
+
+def gone_state(reason: str) -> str:
+    """What a code gone from its lock is: revoked when it left early for a reason staff
+    or the PMS gave, removed at the end of its window."""
+    return State.REVOKED if (reason or Reason.WINDOW_ENDED) in REVOKING_REASONS else State.REMOVED
+
+
+@dataclass(frozen=True)
+class Plan:
+    code: str
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    program_at: datetime.datetime
+
+
+def override_limits(
+    *,
+    window: tuple[datetime.datetime, datetime.datetime],
+    extension: datetime.timedelta,
+    neighbours,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The earliest start and latest end of an override of a stay with this window.
+
+    At most `extension` beyond the window on each side, and never into another confirmed
+    stay on the lock: `neighbours` are those stays' (check-in, check-out). Check-in and
+    check-out, not their buffered windows, which may touch on a same-day turnover. Only
+    the extension is bounded: a stay that overlaps this one's own window (a double
+    booking) does not make the stay's window itself out of bounds.
+    """
+    window_start, window_end = window
+    earliest, latest = window_start - extension, window_end + extension
+    for check_in, check_out in neighbours:
+        if check_in < window_start:
+            earliest = max(earliest, min(check_out, window_start))
+        if check_out > window_end:
+            latest = min(latest, max(check_in, window_end))
+    return earliest, latest
+
+
+def _override_limits(
+    reservation: Reservation, device_id: int
+) -> tuple[datetime.datetime, datetime.datetime]:
+    window = reservation.window
+    extension = reservation.listing.override_max_extension
+    neighbours = (
+        Reservation.objects.filter(
+            status=Reservation.Status.CONFIRMED,
+            listing__assignments__device_id=device_id,
+            listing__assignments__guest_access=True,
+            check_in__lt=window[1] + extension,
+            check_out__gt=window[0] - extension,
+        )
+        .exclude(pk=reservation.pk)
+        .values_list("check_in", "check_out")
+        .distinct()
+    )
+    return override_limits(window=window, extension=extension, neighbours=list(neighbours))
+
+
+def _plan(reservation: Reservation, code: str, override: AccessOverride | None) -> Plan:
+    starts, ends = reservation.window
+    lead = reservation.listing.lead_time
+    if override is not None:
+        code = override.code or code
+        starts = override.starts_at or starts
+        ends = override.ends_at or ends
+        if override.lead_time_minutes is not None:
+            lead = datetime.timedelta(minutes=override.lead_time_minutes)
+    if reservation.ended_at is not None:
+        ends = min(ends, reservation.ended_at)
+    return Plan(code=code, starts_at=starts, ends_at=ends, program_at=starts - lead)
+
+
+def _guest_locks(listing: Listing) -> list[LockAssignment]:
+    assignments = (
+        listing.assignments.filter(guest_access=True, device__removed_at__isnull=True)
+        .select_related("device__connection")
+        .order_by("pk")
+    )
+    # A door that cannot take codes at all (an entrance on the demo's fake Seam server)
+    # is left out, and says so on the entrance, rather than failing every few minutes.
+    return [a for a in assignments if not a.device.codes_unsupported]
+
+
+def _rules(assignments: list[LockAssignment]) -> list[LockRules]:
+    return [
+        LockRules.of(a.device)
+        for a in assignments
+        if a.device.kind == Device.Kind.LOCK and a.device.can_specify_pin_code
+    ]
+
+
+def _code_is_kept(reservation: Reservation, code: ReservationCode, now) -> bool:
+    """Once the guest has the code, or the stay began, dates move only the window."""
+    return code.sent_at is not None or now >= reservation.window[0]
+
+
+def _ensure_code(
+    reservation: Reservation, assignments: list[LockAssignment], now, *, force_new=False
+) -> str:
+    rules = _rules(assignments)
+    starts, ends = reservation.window
+    taken = taken_codes(
+        device_ids=[a.device_id for a in assignments],
+        start=starts - reservation.listing.lead_time,
+        end=ends,
+        exclude_reservation_id=reservation.pk,
+    )
+    existing = ReservationCode.objects.filter(reservation=reservation).first()
+    use_phone = reservation.listing.code_style == CodeStyle.PHONE
+    if existing is not None and not force_new:
+        if _code_is_kept(reservation, existing, now):
+            return existing.value
+        try:
+            check_code(
+                existing.value,
+                rules=rules,
+                taken=taken,
+                guest_phone_digits=phone_digits(reservation.guest_phone),
+                allow_phone=use_phone,
+            )
+            return existing.value
+        except CodeRefused:
+            logger.info("Reservation %s: its code no longer fits its locks", reservation.pk)
+    if existing is not None:
+        taken.add(existing.value)  # a rotation never lands on the old code
+    code = generate_code(
+        rules=rules,
+        taken=taken,
+        preferred_length=reservation.listing.code_length,
+        guest_phone=reservation.guest_phone,
+        use_phone=use_phone,
+    )
+    if existing is None:
+        existing = ReservationCode(reservation=reservation, generated_at=now)
+        signals.announce(signals.CODE_GENERATED, reservation_id=reservation.pk, at=now)
+    else:
+        existing.rotated_at = now
+    existing.value = code
+    existing.generated_at = now
+    existing.save()
+    return code
+
+
+def _leave_reason(reservation: Reservation, access: LockAccess, listing_id: int) -> str:
+    if reservation.status == Reservation.Status.CANCELLED:
+        return Reason.CANCELLED
+    if reservation.ended_at is not None or reservation.status == Reservation.Status.CHECKED_OUT:
+        return Reason.ENDED_EARLY if timezone.now() < access.ends_at else Reason.WINDOW_ENDED
+    if access.assignment_id is None or access.assignment.listing_id != listing_id:
+        return Reason.MOVED if access.assignment_id else Reason.UNASSIGNED
+    if not access.assignment.guest_access:
+        return Reason.NO_GUEST_ACCESS
+    return Reason.UNASSIGNED
+
+
+def _next_due(access: LockAccess, now) -> datetime.datetime | None:
+    if access.state in FINAL_STATES and not access.wanted:
+        return None
+    if not access.wanted:
+        if access.provider_id or access.provider_user_id or access.attempts:
+            return now
+        return None
+    if access.state in FINAL_STATES:
+        return None  # the window is over and the code is gone
+    if now >= access.ends_at:
+        return now  # remove (or never program) a code whose window has ended
+    if not access.provider_id:
+        return max(access.program_at, now)
+    if _needs_update(access, now):
+        return now  # a code already on the lock follows its plan at once
+    return access.ends_at
+
+
+def _needs_update(access: LockAccess, now) -> bool:
+    if access.code and access.code != access.provider_code:
+        return True
+    if access.provider_ends_at != access.ends_at:
+        return True
+    sent_start = access.provider_starts_at
+    if sent_start is None:
+        return True
+    if access.starts_at > sent_start:
+        return True  # the window now opens later
+    # An earlier start matters only while the provider's start is still ahead.
+    return access.starts_at < sent_start and sent_start > now
+
+
+def _doors_told(accesses) -> dict[int, tuple[str, datetime.datetime, datetime.datetime]]:
+    """What the guest can be told of each door the stay uses: its code and window. A
+    change here (a new code, a door added or dropped, other times) is a changed code."""
+    return {
+        access.device_id: (access.door_code, access.starts_at, access.ends_at)
+        for access in accesses
+        if access.wanted and access.state not in FINAL_STATES
+    }
+
+
+@transaction.atomic
+def reservation_replan(*, reservation: Reservation, now=None) -> None:
+    """Bring every lock's plan in line with the reservation, its listing and overrides.
+
+    Changes the affected locks alone; enqueues processing when the transaction commits.
+    """
+    now = now or timezone.now()
+    # One re-plan of a reservation at a time: the plan is read, then written.
+    reservation = (
+        Reservation.objects.select_for_update()
+        .select_related("listing__property")
+        .get(pk=reservation.pk)
+    )
+    listing = reservation.listing
+    # Lock the rows: a worker recording a provider outcome waits for this plan, then
+    # re-reads it (and a plan never overwrites the provider's fields: see PLAN_FIELDS).
+    accesses = {
+        a.device_id: a
+        for a in reservation.lock_accesses.select_for_update(of=("self",)).select_related(
+            "assignment", "device"
+        )
+    }
+    told_before = _doors_told(accesses.values())
+    wanted: dict[int, tuple[LockAssignment, Plan]] = {}
+    failure = ""
+    trimmed_neighbours: set[int] = set()
+    if reservation.is_live:
+        assignments = _guest_locks(listing)
+        overrides = {
+            o.assignment_id: o
+            for o in reservation.overrides.select_related("assignment", "reservation__listing")
+        }
+        for override in overrides.values():
+            _override_trim(override, now)
+        trimmed_neighbours = _trim_neighbours_overrides(reservation, assignments, now)
+        try:
+            code = _ensure_code(reservation, assignments, now)
+        except CodeRefused as refusal:
+            code, failure = "", str(refusal)
+        for assignment in assignments:
+            wanted[assignment.device_id] = (
+                assignment,
+                _plan(reservation, code, overrides.get(assignment.pk)),
+            )
+
+    for device_id, (assignment, plan) in wanted.items():
+        access = accesses.pop(device_id, None)
+        if access is None:
+            access = LockAccess(
+                reservation=reservation,
+                organization_id=reservation.organization_id,
+                device_id=device_id,
+            )
+        is_new = access.pk is None
+        was_final = access.state in FINAL_STATES
+        access.assignment = assignment
+        access.wanted = True
+        access.reason = Reason.NONE
+        if plan.code or not _at_provider(access):
+            access.code = plan.code  # without a new code, the one on the lock stays
+        access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
+        access.program_at = plan.program_at
+        if was_final and now < plan.ends_at:
+            access_states.move(access, State.PLANNED)  # a lock given back to the stay
+        if failure:
+            access_states.move(access, State.FAILED)
+            access.last_error, access.last_error_at = failure, now
+            # A code already on the lock still has to leave it at the end of its window.
+            access.due_at = access.ends_at if _at_provider(access) else None
+        else:
+            if access.state == State.FAILED and access.attempts == 0:
+                access_states.move(access, State.PLANNED)
+                access.last_error = ""
+            access.due_at = _next_due(access, now)
+        if is_new:
+            access.save()
+        else:
+            access.save(update_fields=PLAN_FIELDS)
+
+    for access in accesses.values():  # locks the stay no longer uses
+        if access.wanted or access.state not in FINAL_STATES:
+            access.wanted = False
+            access.reason = _leave_reason(reservation, access, listing.pk)
+            claimed = access.claimed_until is not None and access.claimed_until > now
+            if not (_at_provider(access) or access.attempts or claimed):
+                # Never reached the provider (and no worker is on it): nothing to remove.
+                access_states.move(access, gone_state(access.reason))
+                access.removed_at = now
+            access.due_at = _next_due(access, now)
+            if claimed:
+                access.due_at = now  # the worker finishes, then the removal runs
+            access.save(update_fields=PLAN_FIELDS)
+
+    _prearrival_reschedule(reservation, now)
+    reservation_id = reservation.pk
+    told_after = _doors_told(
+        LockAccess.objects.filter(reservation_id=reservation_id).select_related("device")
+    )
+    if reservation.status == Reservation.Status.CANCELLED and told_before:
+        signals.announce(signals.CODE_REVOKED, reservation_id=reservation_id, at=now)
+    elif reservation.is_live and told_before and told_after != told_before:
+        signals.announce(signals.CODE_CHANGED, reservation_id=reservation_id, at=now)
+    transaction.on_commit(lambda: enqueue_processing(reservation_id))
+    # Their overrides were trimmed to keep out of this stay: their locks follow at once.
+    # Trimming is idempotent, so these re-plans trim nothing more and stop here.
+    for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):
+        reservation_replan(reservation=neighbour, now=now)
+
+
+def _prearrival_reschedule(reservation: Reservation, now) -> None:
+    """Keep the next pre-arrival check in step with the stay's dates (and its listing's
+    check hours); a check that is due, or put off a few minutes, stays as it is."""
+    check_at = prearrival_schedule_for(
+        reservation=reservation, stored=reservation.prearrival_check_at, now=now
+    )
+    if check_at != reservation.prearrival_check_at:
+        Reservation.objects.filter(pk=reservation.pk).update(prearrival_check_at=check_at)
+        reservation.prearrival_check_at = check_at
+
+
+def _override_trim(override: AccessOverride, now) -> bool:
+    """Narrow an override's window to its limits, recording why; True when it changed.
+
+    The window it was given was within bounds then; a stay booked into it since, or a
+    smaller bound on the listing, must not leave this guest's code on the door.
+    """
+    if override.starts_at is None and override.ends_at is None:
+        return False  # the stay's own window: nothing beyond it to trim
+    earliest, latest = _override_limits(override.reservation, override.assignment.device_id)
+    starts, ends = override.starts_at, override.ends_at
+    if starts is not None and starts < earliest:
+        starts = earliest
+    if ends is not None and ends > latest:
+        ends = latest
+    if (starts, ends) == (override.starts_at, override.ends_at):
+        return False
+    if starts is not None and ends is not None and ends <= starts:
+        starts = ends = None  # nothing of it is left: the lock follows the stay's window
+    note = (
+        f"Trimmed from {_when(override.starts_at)} – {_when(override.ends_at)} "
+        f"to {_when(starts)} – {_when(ends)}: beyond its bound or into another stay."
+    )
+    logger.info("Override %s of reservation %s: %s", override.pk, override.reservation_id, note)
+    override.starts_at, override.ends_at = starts, ends
+    override.trimmed_at, override.trim_note = now, note
+    override.save(update_fields=["starts_at", "ends_at", "trimmed_at", "trim_note", "updated_at"])
+    return True
+
+
+def _when(value: datetime.datetime | None) -> str:
+    return "the stay's" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _trim_neighbours_overrides(
+    reservation: Reservation, assignments: list[LockAssignment], now
+) -> set[int]:
+    """Trim other stays' overrides that reach into this stay on its locks; returns the ids
+    of the stays whose overrides changed."""
+    if not assignments:
+        return set()
+    # Candidates: overrides with their own window, of confirmed stays close enough that
+    # their window (and so their override) may reach this stay; each is then trimmed by
+    # the same limits as when it was set.
+    reach = datetime.timedelta(days=1) + datetime.timedelta(minutes=MAX_OVERRIDE_EXTENSION_MINUTES)
+    candidates = (
+        AccessOverride.objects.filter(
+            assignment__device_id__in=[a.device_id for a in assignments],
+            reservation__status=Reservation.Status.CONFIRMED,
+            reservation__check_in__lt=reservation.check_out + reach,
+            reservation__check_out__gt=reservation.check_in - reach,
+        )
+        .filter(Q(starts_at__isnull=False) | Q(ends_at__isnull=False))
+        .exclude(reservation_id=reservation.pk)
+        .select_related("assignment", "reservation__listing")
+    )
+    return {o.reservation_id for o in candidates if _override_trim(o, now)}
+
+
+# What planning writes; a worker writes the provider's side (ids, codes, times, claims).
+PLAN_FIELDS = [
+    "assignment",
+    "wanted",
+    "reason",
+    "code_ciphertext",
+    "starts_at",
+    "ends_at",
+    "program_at",
+    "state",
+    "due_at",
+    "last_error",
+    "last_error_at",
+    "removed_at",
+    "updated_at",
+]
+
+
+def _at_provider(access: LockAccess) -> bool:
+    return bool(access.provider_id or access.provider_user_id)
+
+
+def enqueue_processing(reservation_id: int) -> None:
+    """Ask a worker to carry out the stay's due steps now rather than at the next sweep.
+
+    Only a shortcut: the steps are due instants in the database. When the broker cannot
+    take the task (Redis restarting), the change that asked for it is saved all the same
+    and the periodic sweep carries the steps out, so the failure is logged, not raised —
+    raised, it would turn a saved cancellation into an error page.
+    """
+    from django_q.tasks import async_task
+
+    try:
+        async_task("reservations.tasks.process_reservation", reservation_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Reservation %s: work not queued (%s); the sweep will carry it out",
+            reservation_id,
+            error,
+        )
+
+
+def _stays_with_codes(now) -> Q:
+    """Stays that still have, or will have, codes on locks."""
+    return (
+        Q(status=Reservation.Status.CONFIRMED, check_out__gt=now - datetime.timedelta(days=1))
+        | Q(lock_accesses__due_at__isnull=False)
+        | Q(
+            lock_accesses__state__in=[
+                State.REQUESTED,
+                State.CONFIRMED,
+                State.PROGRAMMING,
+                State.FAILED,
+            ]
+        )
+    )
+
+
+def stays_to_replan(*, listing_ids, now) -> QuerySet[Reservation]:
+    """The stays of these listings that still have, or will have, codes on locks."""
+    return (
+        Reservation.objects.filter(listing_id__in=set(listing_ids))
+        .filter(_stays_with_codes(now))
+        .distinct()
+        .order_by("pk")
+    )
+
+
+def listings_replan(*, listing_ids, now=None) -> int:
+    """Re-plan the stays of several listings; one query finds the listings with any."""
+    now = now or timezone.now()
+    count = 0
+    for reservation in stays_to_replan(listing_ids=listing_ids, now=now):
+        reservation_replan(reservation=reservation, now=now)
+        count += 1
+    return count
+
+
+REPLAN_CHUNK = 50
+
+
+def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
+    """Re-plan the stays of many listings, `chunk` stays per short transaction.
+
+    For bulk changes (the listing import): no write transaction holds the database
+    for long, so the web process and the cluster keep writing beside it (on SQLite, a
+    long write transaction makes the other process give up with "database is locked").
+    """
+    now = timezone.now()
+    ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
+    for start in range(0, len(ids), chunk):
+        with transaction.atomic():
+            for reservation in Reservation.objects.filter(pk__in=ids[start : start + chunk]):
+                reservation_replan(reservation=reservation)
+    return len(ids)

@@ -1,0 +1,821 @@
+"""The provisioning worker: carries out each lock's plan at its due instants.
+
+As in healthchecks' sendalerts: `process_due` finds due rows (`LockAccess.due_at`),
+takes each lock with its lease (locks.pacing) and each row with a compare-and-set claim
+on `claimed_until`/`claim_token` (so two workers never work one row), calls Seam outside
+any database lock, and records the outcome, re-reading the plan in case a re-plan
+changed it meanwhile. Every state a row takes goes through reservations.access_states.
+
+Where a holder other than a reservation would plug in (a cleaner's turnover code): the
+worker reads only the lock access itself (its device, code, window, `wanted`, `reason`)
+except in three places, which are the seam:
+- `_access_name`/`_name_prefix`: codes are named `KS<reservation>-<device> <guest>` so
+  that Keystay finds its code again after an unanswered create (and the read-back
+  recognises them by OWN_NAME); another holder needs a prefix of its own here.
+- `_duplicate_refused`: a duplicate code is answered by giving the *stay* a new code
+  (reservations.planning); another holder needs its own answer.
+- `enqueue_processing(reservation_id)` and `process_due(reservation_id=...)` scope a
+  run by stay.
+`LockAccess.reservation` and `ends_at` are required by the model today.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import re
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.db import connection as db_connection
+from django.db import connections as db_connections
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from locks import pacing
+from locks import services as lock_services
+from locks.gateway import ProviderError, SeamGateway
+from locks.models import Device
+
+from . import access_states, signals
+from .access_states import access_log
+from .alerts import alert_open, alert_resolve
+from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation, ReservationCode
+from .planning import (
+    _at_provider,
+    _code_is_kept,
+    _ensure_code,
+    _guest_locks,
+    _needs_update,
+    _next_due,
+    gone_state,
+    reservation_replan,
+)
+
+logger = logging.getLogger(__name__)
+
+# A claimed row belongs to its worker this long (LOCK_STEP_LEASE_SECONDS, 5 minutes).
+LEASE = datetime.timedelta(seconds=settings.LOCK_STEP_LEASE_SECONDS)
+RETRY_BASE = datetime.timedelta(seconds=30)
+RETRY_MAX = datetime.timedelta(minutes=30)
+
+
+def retry_delay(attempts: int) -> datetime.timedelta:
+    """How long a lock waits before the next try after `attempts` failures."""
+    return min(RETRY_BASE * 2 ** max(attempts - 1, 0), RETRY_MAX)
+
+
+CONFIRM_REMOVAL_AFTER = datetime.timedelta(minutes=1)
+
+State = LockAccess.State
+Reason = LockAccess.Reason
+AT_PROVIDER = LockAccess.AT_PROVIDER_STATES
+Log = LockAccessLog.Kind
+FINAL_STATES = LockAccess.FINAL_STATES
+
+
+def _access_name(access: LockAccess) -> str:
+    """Named so that Keystay can find its code again after an unanswered create."""
+    prefix = _name_prefix(access)
+    limit = 40
+    for constraint in access.device.code_constraints:
+        if constraint.get("constraint_type") == "name_length" and constraint.get("max_length"):
+            limit = constraint["max_length"]
+    return f"{prefix}{access.reservation.guest_name}"[:limit].rstrip()
+
+
+def _name_prefix(access: LockAccess) -> str:
+    return f"KS{access.reservation_id}-{access.device_id} "
+
+
+# Any Keystay stay's code name (see _access_name): its reservation and its device.
+OWN_NAME = re.compile(r"^KS(\d+)-(\d+) ")
+
+
+def _claim(pk: int) -> str | None:
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimed = (
+        LockAccess.objects.filter(pk=pk, due_at__lte=now)
+        .filter(LockAccess.unclaimed(now))
+        .update(claimed_until=now + LEASE, claim_token=token)
+    )
+    return token if claimed else None
+
+
+class _Gateways:
+    """One Seam client per connection for one processing run, shared by its threads
+    (an httpx client is safe to share; a Retry-After is noted per thread)."""
+
+    def __init__(self):
+        self._open: dict[int, SeamGateway] = {}
+        self._lock = threading.Lock()
+
+    def for_device(self, device: Device) -> SeamGateway:
+        connection = device.connection
+        with self._lock:
+            if connection.pk not in self._open:
+                self._open[connection.pk] = SeamGateway.for_connection(connection)
+            return self._open[connection.pk]
+
+    def close(self) -> None:
+        for gateway in self._open.values():
+            gateway.close()
+
+
+# A worker holding a lock works at most this many of its steps before letting it go, so
+# that a lock with a long queue comes back later rather than holding a thread.
+STEPS_PER_TURN = 20
+TURNS_PER_RUN = 3
+# How often a run reads again which locks are due: what fell due meanwhile takes its
+# place by urgency, ahead of a backlog with time to spare.
+LOOK_AGAIN_SECONDS = 1.0
+RENEW_AFTER = pacing.LEASE.total_seconds() / 2
+
+
+def provisioning_concurrency() -> int:
+    """How many locks one processing run works at once (KEYSTAY_PROVISIONING_CONCURRENCY)."""
+    return max(1, int(getattr(settings, "KEYSTAY_PROVISIONING_CONCURRENCY", 1)))
+
+
+def _due(now) -> QuerySet[LockAccess]:
+    """Steps due at `now` that no worker holds, on locks that may be called now."""
+    return (
+        LockAccess.objects.filter(due_at__lte=now)
+        .filter(LockAccess.unclaimed(now))
+        # A lock the provider asked Keystay to slow down for waits; the others go on.
+        .filter(Q(device__backoff_until__isnull=True) | Q(device__backoff_until__lte=now))
+    )
+
+
+def due_reservation_ids(device_id: int, now) -> list[int]:
+    """The stays with a step due on this lock that no worker holds."""
+    return list(
+        _due(now).filter(device_id=device_id).values_list("reservation_id", flat=True).distinct()
+    )
+
+
+# Which due step goes first. A code leaving a lock it should no longer open (cancelled,
+# moved, the lock taken off the stay) before anything else; then the nearest deadline: a
+# code to program is needed by the start of its window (it is programmed its lead time
+# ahead, with time to spare), anything else (a removal at check-out, a change to a code in
+# use, a late code) at its due instant. A backlog of codes for tomorrow's arrivals never
+# holds up today's check-outs.
+STEP_ORDER = ("wanted", Greatest("due_at", "starts_at"), "due_at", "pk")
+
+
+def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
+    """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
+    step (looking at `limit` steps at most)."""
+    due = _due(now).filter(pacing.lease_free(now, "device__"))
+    if reservation_id is not None:
+        due = due.filter(reservation_id=reservation_id)
+    return list(
+        dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
+    )
+
+
+def process_due(
+    *,
+    now=None,
+    limit: int = 500,
+    reservation_id: int | None = None,
+    stop_after: float | None = None,
+    concurrency: int | None = None,
+) -> int:
+    """Carry out every due step; returns how many rows were worked on.
+
+    Works lock by lock: each lock with due steps (of this reservation, with
+    reservation_id) is taken with its lease (locks.pacing), its due steps carried out in
+    order, then let go. Up to `concurrency` locks at once (default
+    KEYSTAY_PROVISIONING_CONCURRENCY), each in a thread with its own database connection;
+    a thread done with a lock takes the next one due, so that a slow lock holds up no
+    other. The leases keep every other worker, in this process or another, off the locks
+    this one holds. At most `limit` turns of a lock in one run.
+
+    With stop_after (a time.monotonic() instant), claims no new row after it, so that a
+    slow provider cannot keep a task running past django-q2's timeout.
+    """
+    queue = _DueLocks(
+        now=now or timezone.now(),
+        reservation_id=reservation_id,
+        limit=limit,
+        stop_after=stop_after,
+    )
+    width = min(concurrency or provisioning_concurrency(), queue.waiting)
+    if width == 0:
+        return 0
+    gateways = _Gateways()
+    try:
+        if width == 1 or db_connection.in_atomic_block:
+            # One lock at a time in this thread: a caller's open transaction holds rows
+            # that other connections cannot see yet.
+            return _work_locks(queue, gateways, stop_after)
+        with ThreadPoolExecutor(max_workers=width, thread_name_prefix="keystay-lock") as pool:
+            runs = [
+                pool.submit(_in_own_thread, _work_locks, queue, gateways, stop_after)
+                for _ in range(width)
+            ]
+            return sum(run.result() for run in runs)
+    finally:
+        gateways.close()
+
+
+class _DueLocks:
+    """The locks one processing run works, most urgent first, shared by its threads.
+
+    Read again every second and whenever the list runs out: a step that fell due
+    meanwhile (a cancellation, a check-out) takes its place by urgency, and is taken
+    while a slow lock still holds its own thread.
+    """
+
+    def __init__(self, *, now, reservation_id: int | None, limit: int, stop_after):
+        self._mutex = threading.Lock()
+        self._reservation_id = reservation_id
+        self._limit = limit
+        self._turns_left = limit
+        self._stop_after = stop_after
+        self._working: set[int] = set()
+        self._turns: Counter[int] = Counter()
+        self._read(now)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def _read(self, now) -> None:
+        self._read_at = time.monotonic()
+        due = due_lock_ids(now=now, reservation_id=self._reservation_id, limit=self._limit)
+        # A lock still due after a few turns in this run (its steps keep falling due)
+        # waits for the next run rather than spinning in this one.
+        self._waiting = deque(
+            d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
+        )
+
+    def take(self) -> int | None:
+        with self._mutex:
+            if self._turns_left <= 0:
+                return None
+            if self._stop_after is not None and time.monotonic() > self._stop_after:
+                return None
+            if not self._waiting or time.monotonic() - self._read_at >= LOOK_AGAIN_SECONDS:
+                self._read(timezone.now())
+            if not self._waiting:
+                return None
+            self._turns_left -= 1
+            device_id = self._waiting.popleft()
+            self._working.add(device_id)
+            self._turns[device_id] += 1
+            return device_id
+
+    def done(self, device_id: int) -> None:
+        with self._mutex:
+            self._working.discard(device_id)
+
+
+def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
+    worked = 0
+    while (device_id := queue.take()) is not None:
+        try:
+            worked += _work_lock(device_id, gateways, stop_after)
+        except Exception:  # a lock's bug must not end the run of the others
+            logger.exception("Lock %s: unexpected failure", device_id)
+        finally:
+            queue.done(device_id)
+    return worked
+
+
+def _in_own_thread(work, *args) -> int:
+    try:
+        return work(*args)
+    finally:
+        # Each thread opened its own connection: close it, or it lingers until the
+        # database gives up on it.
+        db_connections.close_all()
+
+
+def _next_step(device_id: int, skip: set[int]) -> int | None:
+    now = timezone.now()
+    return (
+        _due(now)
+        .filter(device_id=device_id)
+        .exclude(pk__in=skip)
+        .order_by(*STEP_ORDER)
+        .values_list("pk", flat=True)
+        .first()
+    )
+
+
+def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) -> int:
+    """Hold one lock and carry out its due steps one after another, nearest first.
+
+    Any reservation's steps on this lock, not only those that brought the worker here:
+    a worker that found the lock held left its step to the holder. For the same reason
+    the holder looks once more after letting go: a step that fell due just before then
+    would otherwise wait for the next sweep.
+    """
+    worked = 0
+    for _ in range(3):
+        token = pacing.lease_take(device_id)
+        if token is None:
+            return worked  # another worker holds the lock and carries out its steps
+        renewed = time.monotonic()
+        tried: set[int] = set()
+        try:
+            while len(tried) < STEPS_PER_TURN:
+                if stop_after is not None and time.monotonic() > stop_after:
+                    return worked
+                pk = _next_step(device_id, tried)
+                if pk is None:
+                    break
+                tried.add(pk)
+                # Renewed once half of it is gone: a step never starts on a lease that
+                # could run out under it (a step takes seconds, a lease minutes).
+                if time.monotonic() - renewed > RENEW_AFTER:
+                    if not pacing.lease_renew(device_id, token):
+                        return worked  # held past its lease: another worker has the lock
+                    renewed = time.monotonic()
+                row_token = _claim(pk)
+                if row_token is None:
+                    continue
+                worked += 1
+                try:
+                    _process(pk, row_token, gateways)
+                except Exception:  # one step's bug must not hold up the lock's others
+                    logger.exception("Lock access %s: unexpected failure", pk)
+                    _record_failure(
+                        pk, row_token, "Unexpected error; Keystay will try again.", retryable=True
+                    )
+        finally:
+            pacing.lease_release(device_id, token)
+        if len(tried) >= STEPS_PER_TURN or _next_step(device_id, tried) is None:
+            return worked
+    return worked
+
+
+@dataclass
+class _Outcome:
+    state: str
+    provider_id: str | None = None
+    provider_user_id: str | None = None
+    provider_code: str | None = None
+    provider_starts_at: datetime.datetime | None = None
+    provider_ends_at: datetime.datetime | None = None
+    removed: bool = False
+    recheck: bool = False
+    # A create or an update reached the provider: the lock has yet to confirm it.
+    requested: bool = False
+    # What to write on the row's history: (kind, provider id, detail).
+    logs: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+def _process(pk: int, token: str, gateways: _Gateways) -> None:
+    access = LockAccess.objects.select_related("device__connection", "reservation").get(pk=pk)
+    if _leaving(access):
+        working = State.REMOVING
+    elif access.provider_id or timezone.now() >= access.program_at:
+        working = access.state if access.state in AT_PROVIDER else State.PROGRAMMING
+    else:
+        working = access.state
+    access_states.move_claimed(pk, token=token, current=access.state, to=working)
+    try:
+        # Every code write on the lock keeps under Seam's per-lock limits, whichever
+        # worker makes it.
+        gateway = pacing.PacedGateway(gateways.for_device(access.device), access.device_id)
+        if _leaving(access):
+            outcome = _remove(access, gateway)
+        elif not access.provider_id and timezone.now() < access.program_at:
+            outcome = _Outcome(state=State.PLANNED)  # woken early: nothing to do yet
+        else:
+            outcome = _program(access, gateway, token)
+    except ProviderError as error:
+        if isinstance(error, pacing.Paced):
+            _wait_for_slot(access, token, error)
+            return
+        if error.kind == "rate_limited":
+            _back_off(access, token, error)
+            return
+        if error.code in DUPLICATE_CODES and not _leaving(access):
+            _duplicate_refused(access, token, error)
+            return
+        # A refused code will be refused again: wait for the plan to change. Anything
+        # else (offline, outage, timeout) is retried with backoff.
+        retryable = not error.refused or _leaving(access)
+        _record_failure(pk, token, error.message, retryable=retryable)
+        return
+    _record_success(pk, token, outcome)
+
+
+# The provider's words for "this lock already holds that code".
+DUPLICATE_CODES = frozenset({"duplicate_access_code", "duplicate_code_on_device"})
+RATE_LIMIT_PAUSE = datetime.timedelta(seconds=60)
+
+
+def _back_off(access: LockAccess, token: str, error: ProviderError) -> None:
+    """The provider asked to slow down for this lock: pause this lock alone.
+
+    Every due step of the lock waits until `Device.backoff_until`; other locks go on.
+    Not a failure of the code: its state and attempt count stay as they were.
+    """
+    now = timezone.now()
+    retry_after = getattr(error, "retry_after", None)
+    pause = datetime.timedelta(seconds=retry_after) if retry_after else RATE_LIMIT_PAUSE
+    until = now + pause
+    with transaction.atomic():
+        lock_services.device_back_off(device_id=access.device_id, until=until)
+        row = LockAccess.objects.select_for_update().get(pk=access.pk)
+        if row.claim_token != token:
+            return
+        access_states.restore(row, access.state)  # as it was before the worker took it
+        row.claimed_until, row.claim_token = None, ""
+        row.due_at = until
+        row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
+        access_log(
+            row,
+            [(Log.RATE_LIMITED, "", f"Paused until {until:%H:%M:%S} UTC.")],
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+    logger.info("Device %s rate-limited by the provider until %s", access.device_id, until)
+
+
+def _wait_for_slot(access: LockAccess, token: str, paced: pacing.Paced) -> None:
+    """This step would pass Seam's per-lock limit: it waits for a slot, alone.
+
+    Unlike a 429, the lock's other steps go on (a removal has a budget of its own), and
+    nothing failed: state and attempt count stay as they were.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        row = LockAccess.objects.select_for_update().get(pk=access.pk)
+        if row.claim_token != token:
+            return
+        access_states.restore(row, access.state)  # as it was before the worker took it
+        row.claimed_until, row.claim_token = None, ""
+        # A plan that changed meanwhile (a cancellation) makes another step, with a
+        # budget of its own: that one runs at once.
+        row.due_at = paced.until if _leaving(row) == _leaving(access) else now
+        row.save(update_fields=["state", "claimed_until", "claim_token", "due_at", "updated_at"])
+        access_log(
+            row,
+            [(Log.RATE_LIMITED, "", paced.message)],
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+    logger.info("Lock access %s waits for a write slot until %s", access.pk, paced.until)
+
+
+def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> None:
+    """The lock already holds this code (someone else's, made outside Keystay).
+
+    Before the guest has the code, every lock of the stay moves to a new one; once the
+    guest has it, the code is kept and the stay is raised (the lock access fails, shown
+    on the dashboard) for staff to rotate it or free the lock.
+    """
+    now = timezone.now()
+    reservation = access.reservation
+    code = ReservationCode.objects.filter(reservation=reservation).first()
+    own_code = bool(access.code) and code is not None and access.code == code.value
+    if own_code and not _code_is_kept(reservation, code, now):
+        with transaction.atomic():
+            row = LockAccess.objects.select_for_update().get(pk=access.pk)
+            if row.claim_token != token:
+                return
+            row.claimed_until, row.claim_token = None, ""
+            row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
+            access_log(
+                row,
+                [(Log.DUPLICATE, "", "The lock already held it: a new code for every lock.")],
+                source=LockAccessLog.Source.WORKER,
+                at=now,
+            )
+            locked = Reservation.objects.select_for_update().get(pk=reservation.pk)
+            _ensure_code(locked, _guest_locks(locked.listing), now, force_new=True)
+            reservation_replan(reservation=locked, now=now)
+        return
+    _record_failure(
+        access.pk,
+        token,
+        "The lock already holds this code (made outside Keystay?) and the guest has it: "
+        "rotate the code or free the lock.",
+        retryable=False,
+    )
+    access_log(
+        access,
+        [(Log.DUPLICATE, "", "Refused as a duplicate after the guest had the code.")],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
+
+
+def _leaving(access: LockAccess) -> bool:
+    return not access.wanted or timezone.now() >= access.ends_at
+
+
+def _remove(access: LockAccess, gateway: SeamGateway) -> _Outcome:
+    device = access.device
+    if device.kind == Device.Kind.ACS_ENTRANCE:
+        if access.provider_id:
+            gateway.delete_acs_credential(provider_id=access.provider_id)
+        if access.provider_user_id:
+            gateway.delete_acs_guest(acs_user_id=access.provider_user_id)
+    else:
+        prefix = _name_prefix(access)
+        # Only codes the provider lists on this lock that are this stay's: named after this
+        # access (also a create that succeeded unseen), or under the recorded id and named
+        # for no other stay. A provider that lost its codes may since have given the
+        # recorded id to another code, here or on another lock (Seam's fake counts from
+        # access_code1 again after a restart): deleting by that id alone would take
+        # another guest's code off. A recorded id not listed here is gone from this lock.
+        ours = {
+            c.provider_id: c
+            for c in gateway.list_device_codes(device_id=device.provider_device_id)
+            if c.name.startswith(prefix)
+            or (c.provider_id == access.provider_id and not OWN_NAME.match(c.name))
+        }
+        ids = set(ours)
+        logs = []
+        for provider_id in ids:
+            # A code Seam is deleting already (pending_mutations) is not deleted twice.
+            if "deleting" not in ours[provider_id].pending_mutations:
+                gateway.delete_access_code(provider_id=provider_id)
+            if access.state != State.REMOVING:
+                logs.append((Log.REMOVAL_REQUESTED, provider_id, ""))
+        # Done when the provider no longer lists the code, not when the delete returned:
+        # a lock may take a while to drop it, so check again until it is gone.
+        for provider_id in ids:
+            left = gateway.get_access_code(provider_id)
+            if left is not None and left.device_id in ("", device.provider_device_id):
+                return _Outcome(state=State.REMOVING, recheck=True, logs=logs)
+        logs += [(Log.REMOVED, provider_id, "") for provider_id in ids]
+        return _Outcome(state=gone_state(access.reason), removed=True, logs=logs)
+    return _Outcome(state=gone_state(access.reason), removed=True)
+
+
+def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
+    device = access.device
+    now = timezone.now()
+    # Some locks refuse a start in the past: a late code starts now.
+    start = max(access.starts_at, now.replace(microsecond=0))
+    if device.kind == Device.Kind.ACS_ENTRANCE:
+        return _program_entrance(access, gateway, token, start)
+    code = access.code if device.can_specify_pin_code else None
+    if not access.provider_id:
+        _check_free_slot(access)
+        found = gateway.find_access_codes(
+            device_id=device.provider_device_id, name_prefix=_name_prefix(access)
+        )
+        if found:  # adopt it; never put a second copy on the lock
+            keep, extras = found[0], found[1:]
+            for extra in extras:
+                gateway.delete_access_code(provider_id=extra.provider_id)
+            access.provider_id = keep.provider_id
+            access.provider_code = keep.code
+            access.provider_starts_at, access.provider_ends_at = keep.starts_at, keep.ends_at
+            adopted = [(Log.ADOPTED, keep.provider_id, "A create whose answer was lost.")]
+        else:
+            created = gateway.create_access_code(
+                device_id=device.provider_device_id,
+                code=code,
+                name=_access_name(access),
+                starts_at=start,
+                ends_at=access.ends_at,
+                use_backup_pool=device.use_backup_pool and device.supports_backup_access_code_pool,
+            )
+            return _Outcome(
+                state=State.REQUESTED,
+                provider_id=created.provider_id,
+                provider_code=created.code or code or "",
+                provider_starts_at=start,
+                provider_ends_at=access.ends_at,
+                requested=True,
+                logs=[(Log.REQUESTED, created.provider_id, "")],
+            )
+    else:
+        adopted = []
+    if _needs_update(access, now):
+        new_start = access.provider_starts_at
+        if new_start is None or access.starts_at > new_start or new_start > now:
+            new_start = start
+        gateway.update_access_code(
+            provider_id=access.provider_id,
+            code=code,
+            name=_access_name(access),
+            starts_at=new_start,
+            ends_at=access.ends_at,
+        )
+        return _Outcome(
+            state=State.REQUESTED,
+            provider_id=access.provider_id,
+            provider_code=code or access.provider_code,
+            provider_starts_at=new_start,
+            provider_ends_at=access.ends_at,
+            requested=True,
+            logs=[*adopted, (Log.REQUESTED, access.provider_id, "Changed: code or window.")],
+        )
+    return _Outcome(
+        state=access.state if access.state in AT_PROVIDER else State.REQUESTED,
+        provider_id=access.provider_id,
+        provider_code=access.provider_code,
+        provider_starts_at=access.provider_starts_at,
+        provider_ends_at=access.provider_ends_at,
+        logs=adopted,
+    )
+
+
+def slots_in_use(device: Device) -> int:
+    """Codes that hold one of the lock's slots: Keystay's at the provider (or on their way
+    off) and those made outside Keystay."""
+    keystay = (
+        LockAccess.objects.filter(device=device)
+        .exclude(provider_id="")
+        .exclude(state__in=FINAL_STATES)
+        .count()
+    )
+    return keystay + device.unmanaged_codes.count()
+
+
+def _few_slots_threshold(capacity: int) -> int:
+    return max(1, capacity // 10)
+
+
+def _check_free_slot(access: LockAccess) -> None:
+    """A full lock refuses new codes (or fails to confirm them): wait for a slot instead.
+
+    Due work is taken nearest first, so the nearest stays get the slots; this one is
+    retried with backoff, shown as failing, until a code leaves the lock.
+    """
+    capacity = access.device.max_active_codes
+    if capacity is None:
+        return
+    used = slots_in_use(access.device)
+    if used >= capacity:
+        _slots_alert(access.device, used=used, capacity=capacity)
+        raise ProviderError(
+            "unavailable",
+            f"No free code slot on this lock ({used} of {capacity} in use); "
+            "Keystay tries again as codes leave it.",
+        )
+
+
+def _slots_alert(device: Device, *, used: int, capacity: int) -> None:
+    """Raise a lock about to run out of slots before it refuses a guest; resolve it when
+    codes have left."""
+    kind, now = DeviceAlert.Kind.FEW_SLOTS, timezone.now()
+    if capacity - used <= _few_slots_threshold(capacity):
+        alert_open(
+            device=device, kind=kind, at=now, message=f"{used} of {capacity} code slots in use."
+        )
+    else:
+        alert_resolve(
+            device=device,
+            kind=kind,
+            at=now,
+            resolution=f"Slots freed: {used} of {capacity} in use.",
+        )
+
+
+def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outcome:
+    """An entrance: a guest user of the access-control system with a PIN credential."""
+    device = access.device
+    if not access.provider_user_id:
+        user_id = gateway.create_acs_guest(
+            acs_system_id=device.provider_system_id,
+            full_name=_access_name(access),
+            starts_at=start,
+            ends_at=access.ends_at,
+        )
+        # Keep the user at once: a failure below must not create a second one on retry.
+        LockAccess.objects.filter(pk=access.pk).update(provider_user_id=user_id)
+        access.provider_user_id = user_id
+    elif access.provider_id and _needs_update(access, timezone.now()):
+        # A credential's code or window changes by replacing it.
+        gateway.update_acs_guest(
+            acs_user_id=access.provider_user_id, starts_at=start, ends_at=access.ends_at
+        )
+        gateway.delete_acs_credential(provider_id=access.provider_id)
+        LockAccess.objects.filter(pk=access.pk).update(provider_id="")
+        access.provider_id = ""
+    if not access.provider_id:
+        credential = gateway.create_acs_credential(
+            acs_user_id=access.provider_user_id,
+            entrance_id=device.provider_device_id,
+            code=access.code,
+            starts_at=start,
+            ends_at=access.ends_at,
+        )
+        return _Outcome(
+            state=State.REQUESTED,
+            requested=True,
+            logs=[(Log.REQUESTED, credential.provider_id, "")],
+            provider_id=credential.provider_id,
+            provider_user_id=access.provider_user_id,
+            provider_code=credential.code,
+            provider_starts_at=start,
+            provider_ends_at=access.ends_at,
+        )
+    return _Outcome(
+        state=access.state if access.state in AT_PROVIDER else State.REQUESTED,
+        provider_id=access.provider_id,
+        provider_code=access.provider_code,
+        provider_starts_at=access.provider_starts_at,
+        provider_ends_at=access.provider_ends_at,
+    )
+
+
+def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
+        access = LockAccess.objects.select_for_update().get(pk=pk)
+        if access.claim_token != token:
+            # Our lease ran out and another worker took the row: keep what only we know
+            # (the provider's ids), leave state and schedule to the current owner.
+            if outcome.provider_id and not access.provider_id:
+                access.provider_id = outcome.provider_id
+            if outcome.provider_user_id and not access.provider_user_id:
+                access.provider_user_id = outcome.provider_user_id
+            access.save(update_fields=["provider_id", "provider_user_id", "updated_at"])
+            return
+        if outcome.provider_id is not None:
+            access.provider_id = outcome.provider_id
+        if outcome.provider_user_id is not None:
+            access.provider_user_id = outcome.provider_user_id
+        if outcome.provider_code is not None:
+            access.provider_code = outcome.provider_code
+        if outcome.state in AT_PROVIDER:
+            access.provider_starts_at = outcome.provider_starts_at
+            access.provider_ends_at = outcome.provider_ends_at
+        if outcome.requested:
+            access.programmed_at = now
+            access.drift_seen_at = None
+        if outcome.state == State.REMOVING and access.removal_requested_at is None:
+            access.removal_requested_at = now
+        if outcome.removed:
+            access.provider_id = ""
+            access.provider_user_id = ""
+            access.removal_requested_at = access.removal_requested_at or now
+            access.removed_at = now
+        device = access.device
+        if device.max_active_codes is not None and (outcome.requested or outcome.removed):
+            _slots_alert(device, used=slots_in_use(device), capacity=device.max_active_codes)
+        access_states.move(
+            access,
+            outcome.state,
+            evidence=outcome.logs,
+            source=LockAccessLog.Source.WORKER,
+            at=now,
+        )
+        access.attempts = 0
+        access.last_error = ""
+        access.claimed_until = None
+        access.claim_token = ""
+        if outcome.recheck:
+            access.due_at = now + CONFIRM_REMOVAL_AFTER
+        elif outcome.removed and access.wanted and now < access.ends_at:
+            # The lock came back to the stay while its code was being removed.
+            access_states.move(access, State.PLANNED)
+            access.due_at = _next_due(access, now)
+        else:
+            access.due_at = _next_due(access, now)
+        access.save()
+
+
+def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        access = LockAccess.objects.select_for_update().get(pk=pk)
+        if access.claim_token != token:
+            return  # another worker owns the row now
+        if access.state != State.FAILED:
+            signals.announce(
+                signals.LOCK_FAILED,
+                reservation_id=access.reservation_id,
+                lock_access_id=access.pk,
+                at=now,
+            )
+        access.attempts += 1
+        access_states.move(access, State.FAILED)
+        access.last_error = message
+        access.last_error_at = now
+        access.claimed_until = None
+        access.claim_token = ""
+        backoff = retry_delay(access.attempts)
+        if retryable:
+            access.due_at = now + backoff
+        elif _at_provider(access):
+            # Refused (say, a new code): wait for a change, but the code that is on the
+            # lock still leaves it at the end of its window.
+            access.due_at = max(access.ends_at, now)
+        else:
+            access.due_at = None
+        access.save()
+        access_log(access, [(Log.FAILED, "", message)], source=LockAccessLog.Source.WORKER, at=now)
+    logger.warning("Lock access %s failed (attempt %s): %s", pk, access.attempts, message)
