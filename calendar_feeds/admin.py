@@ -7,6 +7,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.forms.models import BaseInlineFormSet
 from django.utils.html import format_html
 
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
@@ -99,9 +100,23 @@ class HealthColumns:
         )
 
 
+class CalendarFeedFormSet(BaseInlineFormSet):
+    """A listing form posted without its feeds section (a script, a page from before
+    feeds) leaves the feeds as they are, instead of failing the whole listing form."""
+
+    def __init__(self, data=None, *args, prefix=None, **kwargs):
+        prefix_name = prefix or self.get_default_prefix()
+        if data is not None and f"{prefix_name}-TOTAL_FORMS" not in data:
+            data = data.copy()
+            data[f"{prefix_name}-TOTAL_FORMS"] = "0"
+            data[f"{prefix_name}-INITIAL_FORMS"] = "0"
+        super().__init__(data, *args, prefix=prefix, **kwargs)
+
+
 class CalendarFeedInline(HealthColumns, ManagerOnlyInline, admin.StackedInline):
     model = CalendarFeed
     form = CalendarFeedForm
+    formset = CalendarFeedFormSet
     extra = 0
     fields = [
         ("channel", "events_rule", "active"),
@@ -112,6 +127,9 @@ class CalendarFeedInline(HealthColumns, ManagerOnlyInline, admin.StackedInline):
     ]
     readonly_fields = ["masked_url", "health", "last_read", "counts", "status"]
     verbose_name = "calendar feed"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("listing__property")
 
 
 def save_feed_formset(listing: Listing, formset) -> None:

@@ -225,7 +225,7 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
         )
     if scheme == "http" and not allow_http():
         raise OutboundRefused(
-            "Use https://: Keystay sends webhooks only over HTTPS.", code="http_not_allowed"
+            "Use https://: Keystay calls other servers only over HTTPS.", code="http_not_allowed"
         )
     if parsed.userinfo:
         raise OutboundRefused(
