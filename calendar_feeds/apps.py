@@ -7,3 +7,13 @@ class CalendarFeedsConfig(AppConfig):
 
     name = "calendar_feeds"
     verbose_name = "Calendar feeds"
+
+    def ready(self) -> None:
+        from reservations import panels as reservation_panels
+
+        from . import panels
+
+        reservation_panels.register_dashboard_section(
+            "calendar-feeds", panels.dashboard_section, order=10
+        )
+        reservation_panels.register("calendar-feed", "Source", panels.reservation_panel, order=5)

@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from calendar_feeds.models import CalendarFeed
+from calendar_feeds.services import feed_sync
 from reservations.models import Reservation
 from tests.properties.test_roles import listing_post
 
@@ -143,3 +144,28 @@ def test_another_organizations_feeds_are_invisible(client, org_a, org_b, make_fe
     )
     assert response.status_code == 200
     assert CalendarFeed.objects.filter(listing=org_b.listing).count() == 1
+
+
+def test_the_dashboard_shows_a_failing_feed_and_the_reservation_page_its_source(
+    manager_client, org_a, org_b, make_feed, calendars, day
+):
+    feed = make_feed(
+        org_a.listing,
+        "airbnb",
+        "/a.ics",
+        ics.airbnb(ics.airbnb_booking(day(5), day(8), code="HMSOURCE01")),
+    )
+    feed_sync(feed_id=feed.pk)
+    other = make_feed(org_b.listing, "vrbo", "/b.ics", "<html>nope</html>")
+    feed_sync(feed_id=other.pk)
+    stay = Reservation.objects.get(external_id="HMSOURCE01")
+    page = manager_client.get(
+        reverse("admin:reservations_reservation_change", args=[stay.pk])
+    ).content.decode()
+    assert "Airbnb calendar of Alpha Flat" in page
+    calendars.serve("/a.ics", "Internal error", status=500)
+    feed_sync(feed_id=feed.pk)
+    dashboard = manager_client.get(reverse("dashboard")).content.decode()
+    assert "Calendar feeds failing (1)" in dashboard
+    assert "HTTP 500" in dashboard
+    assert "Bravo" not in dashboard
