@@ -163,6 +163,10 @@ def test_the_dashboard_shows_a_failing_feed_and_the_reservation_page_its_source(
         reverse("admin:reservations_reservation_change", args=[stay.pk])
     ).content.decode()
     assert "Airbnb calendar of Alpha Flat" in page
+    timeline = manager_client.get(
+        reverse("listing_timeline", args=[org_a.listing.pk])
+    ).content.decode()
+    assert "From Airbnb calendar" in timeline
     calendars.serve("/a.ics", "Internal error", status=500)
     feed_sync(feed_id=feed.pk)
     dashboard = manager_client.get(reverse("dashboard")).content.decode()
