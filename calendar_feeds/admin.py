@@ -26,6 +26,10 @@ URL_HELP = (
 )
 
 
+# "Sync now" reads up to this many calendars while the page waits; more are queued.
+SYNC_NOW_IN_PAGE = 5
+
+
 class CalendarFeedForm(forms.ModelForm):
     url = forms.CharField(
         label="Calendar link",
@@ -224,7 +228,14 @@ class CalendarFeedAdmin(HealthColumns, OrganizationScopedAdmin):
         if not all(self.has_change_permission(request, feed) for feed in queryset):
             self.message_user(request, "Only managers can sync calendars.", messages.ERROR)
             return
-        for feed in queryset:
+        feeds = list(queryset)
+        if len(feeds) > SYNC_NOW_IN_PAGE:
+            # Each read may take seconds: many are queued rather than read in the request.
+            for feed in feeds:
+                services.feed_sync_soon(feed_id=feed.pk)
+            self.message_user(request, f"{len(feeds)} calendars will be read in a moment.")
+            return
+        for feed in feeds:
             result = services.feed_sync(feed_id=feed.pk)
             level = messages.SUCCESS if result.outcome != "failing" else messages.WARNING
             self.message_user(request, f"{feed}: {result.message}", level)

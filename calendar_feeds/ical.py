@@ -76,7 +76,7 @@ def parse(body: bytes, *, zone: zoneinfo.ZoneInfo) -> Parsed:
         raise NotACalendar("The answer is not an iCalendar (an HTML page or an error?).")
     try:
         calendar = icalendar.Calendar.from_ical(body)
-    except ValueError as error:
+    except Exception as error:  # the library's errors on garbage are not all ValueErrors
         raise NotACalendar(f"The calendar cannot be read: {str(error)[:120]}") from None
     identity = f"{_text(calendar, 'PRODID')}|{_text(calendar, 'X-WR-CALNAME')}"[:300]
     return Parsed(identity=identity, items=list(_items(calendar, zone)))

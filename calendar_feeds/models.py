@@ -128,7 +128,6 @@ class FeedEvent(models.Model):
         STAY = "stay", "Stay"
         BLOCK = "block", "Blocked dates"
         DUPLICATE = "duplicate", "Another feed's or the API's booking"
-        PAST = "past", "Ended before it was read"
 
     feed = models.ForeignKey(CalendarFeed, on_delete=models.CASCADE, related_name="events")
     uid = models.CharField(max_length=255)

@@ -57,6 +57,13 @@ def lease() -> datetime.timedelta:
     return datetime.timedelta(seconds=timeout_seconds() * (outbound.MAX_REDIRECTS + 1) + 120)
 
 
+def task_timeout() -> int:
+    """The per-feed task's own timeout: within the lease, and below the broker's redelivery
+    delay (django-q2 runs a task twice whose timeout exceeds `retry`)."""
+    retry = int(settings.Q_CLUSTER.get("retry", 180))
+    return max(30, min(int(lease().total_seconds()), retry - 30))
+
+
 # ------------------------------------------------------------------ adding and changing
 
 
@@ -124,7 +131,7 @@ def _enqueue(feed_id: int) -> None:
             "calendar_feeds.tasks.sync_feed",
             feed_id,
             group="calendar-feeds",
-            timeout=int(lease().total_seconds()),
+            timeout=task_timeout(),
         )
     except Exception:  # the broker down: the periodic pass reads the feed anyway
         logger.exception("Calendar feed %s not queued", feed_id)
@@ -182,6 +189,13 @@ def feed_sync(*, feed_id: int, now=None) -> SyncResult:
     try:
         feed = CalendarFeed.objects.select_related("listing__property").get(pk=feed_id)
         return _sync(feed, now)
+    except Exception:
+        # A bug must not leave the feed looking healthy: it is failing, and says so.
+        logger.exception("Calendar feed %s: sync failed", feed_id)
+        CalendarFeed.objects.filter(pk=feed_id).update(
+            failing=True, last_error="Keystay could not read this calendar (an error of its own)."
+        )
+        raise
     finally:
         CalendarFeed.objects.filter(pk=feed_id).update(
             leased_until=None, next_sync_at=now + interval()

@@ -117,7 +117,6 @@ class Migration(migrations.Migration):
                             ("stay", "Stay"),
                             ("block", "Blocked dates"),
                             ("duplicate", "Another feed's or the API's booking"),
-                            ("past", "Ended before it was read"),
                         ],
                         max_length=16,
                     ),
