@@ -30,6 +30,7 @@ from django.utils import timezone
 from core import outbound
 from properties.models import Listing, Membership
 from reservations.models import Reservation
+from reservations.selectors import double_booking_warnings
 from reservations.services import reservation_cancel, reservation_create, reservation_update
 
 from . import ical, rules
@@ -171,6 +172,8 @@ class SyncResult:
     cancelled: int = 0
     ignored: int = 0
     errors: list[str] = field(default_factory=list)
+    # Stays this read created or moved onto another confirmed stay's nights.
+    double_bookings: list[str] = field(default_factory=list)
 
 
 def _claim(feed_id: int, now) -> bool:
@@ -250,6 +253,19 @@ def _sync(feed: CalendarFeed, now) -> SyncResult:
         )
         if result.errors:
             message += f" {len(result.errors)} not applied: {result.errors[0]}"
+        if result.double_bookings:
+            _email_managers(
+                feed,
+                subject=f"Double booking from the {feed.get_channel_display()} calendar of "
+                f"{feed.listing}",
+                body=(
+                    f"The last read of the {feed.get_channel_display()} calendar of "
+                    f"{feed.listing} brought stays that overlap other confirmed stays:\n\n"
+                    + "\n".join(f"- {line}" for line in result.double_bookings)
+                    + "\n\nBoth stays have their codes. Decide which is real and cancel the "
+                    "other; the dashboard lists every double booking."
+                ),
+            )
         return _succeeded(feed, now, message, result=result)
 
 
@@ -422,6 +438,7 @@ def _apply(
             )
             _remember(event, reservation)
             result.created += 1
+            result.double_bookings += double_booking_warnings(reservation)
         elif event.kind != FeedEvent.Kind.STAY:
             result.ignored += 1
         event.save()
@@ -457,6 +474,8 @@ def _apply(
         reservation = reservation_update(reservation=reservation, now=now, **changes)
         _remember(event, reservation)
         result.changed += 1
+        if {"check_in", "check_out", "status"} & set(changes):
+            result.double_bookings += double_booking_warnings(reservation)
     event.save()
 
 

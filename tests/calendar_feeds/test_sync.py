@@ -428,3 +428,32 @@ def test_the_periodic_pass_queues_each_due_feed_once(airbnb, org_b, make_feed, d
     assert feeds_enqueue_due() == 0  # not due again before the interval
     assert CalendarFeed.objects.filter(last_success_at__isnull=False).count() == 2
     assert _feed_stays(other).get().organization == org_b.organization
+
+
+def test_a_booking_that_overlaps_another_confirmed_stay_is_kept_and_the_managers_told(
+    org_a, day, make_feed
+):
+    listing = org_a.listing
+    typed = reservation_create(
+        listing=listing,
+        guest_name="Walk-in Guest",
+        check_in=listing.local_check_in(day(6)),
+        check_out=listing.local_check_out(day(9)),
+        status=Status.CONFIRMED,
+    )
+    feed = make_feed(
+        listing,
+        "airbnb",
+        "/a.ics",
+        ics.airbnb(ics.airbnb_booking(day(5), day(8), code="HMDOUBLE01")),
+    )
+    mail.outbox.clear()
+    result = _sync(feed)
+    assert result.created == 1  # accepted, as the contract says
+    (warning,) = result.double_bookings
+    assert "Walk-in Guest" in warning and f"reservation {typed.pk}" in warning
+    (email,) = mail.outbox
+    assert "Double booking" in email.subject and "Walk-in Guest" in email.body
+    mail.outbox.clear()
+    _sync(feed)  # nothing new: no second email
+    assert mail.outbox == []
