@@ -349,6 +349,7 @@ def _remember(event: FeedEvent, reservation: Reservation) -> None:
 def _reconcile(feed: CalendarFeed, parsed: ical.Parsed, now) -> SyncResult:
     result = SyncResult("synced")
     known = {event.uid: event for event in feed.events.select_related("reservation")}
+    shapes = {event.pk: _shape(event) for event in known.values()}
     items = {item.uid: item for item in parsed.items}
     missing = [event for uid, event in known.items() if uid not in items]
     # A UID that changed, with the same days and summary, is the same event.
@@ -390,17 +391,25 @@ def _reconcile(feed: CalendarFeed, parsed: ical.Parsed, now) -> SyncResult:
         )
         return result
 
+    # An unchanged calendar of 2,000 events is one UPDATE of when they were seen, not
+    # 2,000: an event is written only when what it says (or its stay) changed.
+    feed.events.exclude(pk__in=[event.pk for event in missing]).update(last_seen_at=now)
     for uid, item in items.items():
+        event = known.get(uid)
+        # No savepoint per event (two queries each): the reservation services open their
+        # own, so a stay refused by validation leaves the rest of the read intact.
         try:
-            with transaction.atomic():
-                _apply(feed, known.get(uid), item, now, result)
+            applied = _apply(feed, event, item, now, result)
+            if applied is not None and (
+                applied.pk is None or _shape(applied) != shapes.get(applied.pk)
+            ):
+                applied.save()
         except ValidationError as error:
             result.errors.append(f"{item.starts_on}: {_first_message(error)}")
 
     for event in missing:
         try:
-            with transaction.atomic():
-                _missed(event, now, result, count=same_calendar)
+            _missed(event, now, result, count=same_calendar)
         except ValidationError as error:
             result.errors.append(f"{event.starts_on}: {_first_message(error)}")
     return result
@@ -412,14 +421,15 @@ def _first_message(error: ValidationError) -> str:
 
 def _apply(
     feed: CalendarFeed, event: FeedEvent | None, item: ical.FeedItem, now, result: SyncResult
-) -> None:
+) -> FeedEvent | None:
+    """What the event says now, applied to its stay; the event is returned unsaved."""
     listing = feed.listing
     check_in, check_out = _stay_times(listing, item)
     if event is None:
         if check_out <= now:
-            return  # over before Keystay read it: not worth a stay now
-        event = FeedEvent(feed=feed, uid=item.uid, first_seen_at=now)
-    event.summary, event.last_seen_at, event.misses = item.summary, now, 0
+            return None  # over before Keystay read it: not worth a stay now
+        event = FeedEvent(feed=feed, uid=item.uid, first_seen_at=now, last_seen_at=now)
+    event.summary, event.misses = item.summary, 0
     event.starts_on, event.ends_on = item.starts_on, item.ends_on
 
     if event.reservation_id is None and event.kind != FeedEvent.Kind.STAY:
@@ -441,13 +451,11 @@ def _apply(
             result.double_bookings += double_booking_warnings(reservation)
         elif event.kind != FeedEvent.Kind.STAY:
             result.ignored += 1
-        event.save()
-        return
+        return event
 
     reservation = event.reservation
     if reservation is None:  # the stay was deleted by staff: leave the event be
-        event.save()
-        return
+        return event
     changes: dict = {}
     # A field staff changed since the feed last wrote it keeps staff's value.
     wanted = {
@@ -476,7 +484,28 @@ def _apply(
         result.changed += 1
         if {"check_in", "check_out", "status"} & set(changes):
             result.double_bookings += double_booking_warnings(reservation)
-    event.save()
+    return event
+
+
+# What makes a stored event worth writing again (last_seen_at is written in bulk).
+_SHAPE_FIELDS = (
+    "uid",
+    "kind",
+    "summary",
+    "starts_on",
+    "ends_on",
+    "reservation_id",
+    "misses",
+    "applied_check_in",
+    "applied_check_out",
+    "applied_guest_name",
+    "applied_guest_phone",
+    "applied_status",
+)
+
+
+def _shape(event: FeedEvent) -> tuple:
+    return tuple(getattr(event, name) for name in _SHAPE_FIELDS)
 
 
 def _new_kind(

@@ -457,3 +457,31 @@ def test_a_booking_that_overlaps_another_confirmed_stay_is_kept_and_the_managers
     mail.outbox.clear()
     _sync(feed)  # nothing new: no second email
     assert mail.outbox == []
+
+
+def test_a_2000_event_calendar_reconciles_in_bounded_memory_and_few_writes_when_read_again(
+    org_a, day, make_feed, calendars, django_assert_max_num_queries
+):
+    import tracemalloc
+
+    blocks = [
+        ics.airbnb_block(day(1 + i), day(2 + i), uid=f"b{i}@airbnb.com") for i in range(1995)
+    ]
+    bookings = [
+        ics.airbnb_booking(day(3 + 9 * n), day(5 + 9 * n), code=f"HMBIG{n:05d}") for n in range(5)
+    ]
+    feed = make_feed(org_a.listing, "airbnb", "/big.ics", ics.airbnb(*bookings, *blocks))
+    tracemalloc.start()
+    try:
+        result = _sync(feed)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (result.created, result.ignored) == (5, 1995)
+    assert peak < 40 * 1024 * 1024
+    # One booking more: the 2,000 known events are not written again, one by one.
+    extra = ics.airbnb_booking(day(400), day(402), code="HMBIGNEW01")
+    calendars.serve("/big.ics", ics.airbnb(*bookings, *blocks, extra))
+    with django_assert_max_num_queries(120):
+        result = _sync(feed)
+    assert result.created == 1
