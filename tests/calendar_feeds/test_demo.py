@@ -35,3 +35,22 @@ def test_the_demo_listing_gets_its_stays_from_the_sample_calendar(calendars):
     feed_sync(feed_id=feed.pk)
     stays = Reservation.objects.filter(listing=feed.listing, status="confirmed")
     assert sorted(stays.values_list("external_id", flat=True)) == ["HMDEMO2C01", "HMDEMO2C02"]
+
+
+def test_the_demo_feeds_stays_get_their_codes_on_a_free_lock(fake_seam, calendars):
+    fake_seam.reset()
+    with override_settings(
+        DEMO_MODE=True,
+        SEAM_API_KEY=fake_seam.api_key,
+        SEAM_ENDPOINT=fake_seam.url,
+        SEAM_FAKE_ENDPOINT=fake_seam.url,
+    ):
+        call_command("seed_demo")
+        url = calendars.serve("/demo.ics", demo_calendar_body(timezone.localdate()))
+        call_command("seed_demo_feed", url=url)
+    feed = CalendarFeed.objects.get()
+    (assignment,) = feed.listing.assignments.all()
+    assert assignment.guest_access and assignment.role == "primary"
+    feed_sync(feed_id=feed.pk)
+    stay = Reservation.objects.get(listing=feed.listing, external_id="HMDEMO2C01")
+    assert [access.device for access in stay.lock_accesses.all()] == [assignment.device]

@@ -4,6 +4,8 @@ from django.db import transaction
 
 from calendar_feeds.models import CalendarFeed
 from calendar_feeds.services import feed_create
+from locks.models import Device
+from locks.services import assignment_create
 from properties.models import Property
 from properties.services import listing_create
 
@@ -29,6 +31,16 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             listing = listing_create(property=house, name="Studio 3C", external_id="HH-3C")
+            # A lock no listing uses (the fake's Pool House), so the feed's stays get codes.
+            free = (
+                Device.objects.filter(
+                    organization_id=house.organization_id, kind="lock", assignments__isnull=True
+                )
+                .order_by("-name")
+                .first()
+            )
+            if free is not None:
+                assignment_create(listing=listing, device=free, role="primary", guest_access=True)
             feed_create(listing=listing, channel="airbnb", url=url)
         self.stdout.write(
             self.style.SUCCESS(f"Demo listing {listing} is fed by the sample Airbnb calendar.")
