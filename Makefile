@@ -52,12 +52,15 @@ test-postgres:
 # SQLite by default; bench/scale.py runs on PostgreSQL too when DATABASE_URL is set (in a
 # test_<name> database it creates and drops). BENCH_SCALE=0.1 for a quick run of it.
 BENCH_SCALE ?= 1
+# Listings (one calendar feed each, 50 events) of bench/calendar_feeds.py.
+BENCH_FEEDS ?= 500
 bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/run.py
 	$(PY) bench/lifecycle_latency.py
 	$(PY) bench/reconcile_locks.py
 	$(PY) bench/provisioning.py
 	$(PY) bench/scale.py --scale $(BENCH_SCALE)
+	$(PY) bench/calendar_feeds.py $(BENCH_FEEDS)
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles

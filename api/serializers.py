@@ -27,6 +27,7 @@ from reservations.models import (
     Reservation,
     ReservationCode,
 )
+from reservations.selectors import double_booking_warnings
 from reservations.services import override_problems, status_change_problem
 
 from .authentication import principal_for
@@ -489,6 +490,13 @@ class ReservationSerializer(serializers.ModelSerializer):
     code_state = serializers.SerializerMethodField()
     sent_at = serializers.SerializerMethodField(help_text="When the code was shared.")
     locks = LockSerializer(many=True, read_only=True, source="lock_accesses")
+    warnings = serializers.SerializerMethodField(
+        help_text=(
+            "What the saved stay should make you check: each confirmed stay of the listing "
+            "it overlaps (a double booking, accepted but flagged). In the answer to a "
+            "create, an update and a read of one reservation; empty in lists."
+        )
+    )
 
     class Meta:
         model = Reservation
@@ -508,6 +516,7 @@ class ReservationSerializer(serializers.ModelSerializer):
             "code_state",
             "sent_at",
             "locks",
+            "warnings",
             "confirmed_at",
             "cancelled_at",
             "ended_at",
@@ -535,6 +544,13 @@ class ReservationSerializer(serializers.ModelSerializer):
         if _is_list(self):
             return code.masked  # codes are masked in lists; a reservation's own URL shows it
         return code.value
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, obj: Reservation) -> list[str]:
+        view = self.context.get("view")
+        if view is None or getattr(view, "action", None) == "list":
+            return []  # one query per stay of a page: the dashboard lists them instead
+        return double_booking_warnings(obj)
 
     @extend_schema_field(serializers.ChoiceField(choices=Reservation.CODE_STATES))
     def get_code_state(self, obj: Reservation) -> str:

@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import outgoing_webhooks, views
+from . import calendar_feeds, outgoing_webhooks, views
 
 app_name = "api"
 
@@ -41,6 +41,7 @@ router.register("listings", views.ListingViewSet, basename="listing")
 router.register("assignments", views.AssignmentViewSet, basename="assignment")
 router.register("reservations", views.ReservationViewSet, basename="reservation")
 router.register("overrides", views.OverrideViewSet, basename="override")
+router.register("calendar-feeds", calendar_feeds.CalendarFeedViewSet, basename="calendar-feed")
 router.register("events", views.EventViewSet, basename="event")
 router.register("alerts", views.AlertViewSet, basename="alert")
 router.register(

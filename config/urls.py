@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
+from calendar_feeds.demo import DEMO_CALENDAR_PATH, demo_calendar
 from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept, invitation_page
 from reservations import feed, timeline_views, webhook_from_seam
@@ -20,6 +21,8 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages without an icon link (the API's JSON, say).
     path("favicon.ico", lambda request: redirect(static("keystay/favicon.svg"))),
     path("admin/smart-devices/", include("locks.urls")),
+    # The demo's sample calendar (a 404 outside demo mode): `make run` feeds a listing by it.
+    path(DEMO_CALENDAR_PATH, demo_calendar, name="demo_calendar"),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
     path(
         "admin/dashboard/alerts/<int:pk>/acknowledge/",

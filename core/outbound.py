@@ -1,4 +1,5 @@
-"""The one guard of every HTTP request Keystay sends: to webhook receivers and to Seam.
+"""The one guard of every HTTP request Keystay sends: to webhook receivers, calendar feeds
+and Seam.
 
 A manager types a URL and the server then calls it: without a guard, anyone with that
 right could make Keystay call an address on its own network (an admin interface, a
@@ -12,9 +13,12 @@ the check and a private one a second later (DNS rebinding). So the guard:
 2. connects to an address it checked, never to a fresh resolution: the URL is rewritten
    to that address, with the name kept in the Host header and in TLS (SNI and the
    certificate check, through httpcore's `sni_hostname` extension);
-3. follows no redirect (a 3xx is an answer like any other, recorded, never followed);
+3. follows no redirect when it POSTs (a 3xx is an answer like any other, recorded, never
+   followed); a GET (`get`, calendar feeds) follows a few, checking each new address as it
+   checked the first;
 4. bounds the time (short timeouts, a deadline on the whole answer) and the size of what
-   it reads (`MAX_ANSWER_BYTES`, compressed answers refused by asking for none).
+   it reads (`MAX_ANSWER_BYTES` for a webhook's answer, the caller's cap for a GET;
+   compressed answers refused by asking for none).
 
 Link-local addresses (the cloud metadata services live there), the unspecified address
 (0.0.0.0 reaches this machine), multicast, broadcast and reserved ranges are refused
@@ -42,7 +46,7 @@ import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 from django.conf import settings
@@ -230,7 +234,7 @@ def parse_url(url: str) -> tuple[httpx.URL, str, int]:
         )
     if scheme == "http" and not allow_http():
         raise OutboundRefused(
-            "Use https://: Keystay sends webhooks only over HTTPS.", code="http_not_allowed"
+            "Use https://: Keystay calls other servers only over HTTPS.", code="http_not_allowed"
         )
     if parsed.userinfo:
         raise OutboundRefused(
@@ -401,9 +405,13 @@ class OriginTransport(httpx.BaseTransport):
 @dataclass(frozen=True)
 class Answer:
     status_code: int
-    body: bytes  # at most MAX_ANSWER_BYTES
+    body: bytes  # at most the cap the caller chose (MAX_ANSWER_BYTES for a POST)
     truncated: bool
-    location: str  # a redirect's Location, shown, never followed
+    location: str  # a redirect's Location (`post` shows it, never follows it)
+    # The answer's headers that callers read (ETag, Last-Modified, Content-Type), by their
+    # lowercased names; the URL that answered, after any redirect `get` followed.
+    headers: dict[str, str] = field(default_factory=dict)
+    url: str = ""
 
     @property
     def ok(self) -> bool:
@@ -415,7 +423,66 @@ class Answer:
 
 
 class DeadlineExceeded(httpx.TimeoutException):
-    """The answer took longer than TOTAL_DEADLINE as a whole."""
+    """The answer took longer than its deadline as a whole."""
+
+
+# The answer headers kept in `Answer.headers`.
+_KEPT_HEADERS = ("etag", "last-modified", "content-type", "location")
+# How many redirects `get` follows at most (each hop is checked like the first address).
+MAX_REDIRECTS = 3
+_REDIRECT_STATUSES = {301, 302, 303, 307, 308}
+
+
+def _send(
+    method: str,
+    target: Target,
+    *,
+    content: bytes | None,
+    headers: dict[str, str],
+    max_bytes: int,
+    deadline: float,
+    verify: ssl.SSLContext | bool,
+) -> Answer:
+    """One request to a checked target; at most `max_bytes` of the answer are read."""
+    started = time.monotonic()
+    timeout = httpx.Timeout(
+        min(READ_TIMEOUT, deadline), connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT
+    )
+    headers = {**headers, "Accept-Encoding": "identity"}
+    client = httpx.Client(
+        transport=PinnedTransport(target, verify=verify),
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: it would connect elsewhere
+        timeout=timeout,
+    )
+    with (
+        client,
+        client.stream(method, target.url, content=content, headers=headers) as response,
+    ):
+        body = bytearray()
+        truncated = False
+        # Raw bytes: nothing decompressed here (a small compressed answer can unpack into
+        # gigabytes).
+        for chunk in response.iter_raw():
+            body += chunk
+            if len(body) > max_bytes:
+                del body[max_bytes:]
+                truncated = True
+                break
+            if time.monotonic() - started > deadline:
+                raise DeadlineExceeded("The server took too long to answer.")
+        return Answer(
+            status_code=response.status_code,
+            body=bytes(body),
+            truncated=truncated,
+            location=response.headers.get("location", "")[:MAX_URL_LENGTH],
+            headers={
+                name: response.headers[name][:500]
+                for name in _KEPT_HEADERS
+                if name in response.headers
+            },
+            url=str(target.url),
+        )
 
 
 def post(
@@ -426,37 +493,60 @@ def post(
     verify: ssl.SSLContext | bool = True,
 ) -> Answer:
     """POST `content` to `url` through the guard (`verify`: the certificates trusted,
-    the system's by default).
+    the system's by default). A redirect is an answer like any other, never followed.
 
     Raises OutboundRefused (Keystay does not call this address) or an OSError/httpx error
     (DNS failure, refused connection, timeout: the caller may retry later).
     """
-    target = check_url(url)
-    started = time.monotonic()
-    timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT)
-    headers = {**headers, "Accept-Encoding": "identity"}
-    client = httpx.Client(
-        transport=PinnedTransport(target, verify=verify),
-        follow_redirects=False,
-        trust_env=False,  # no proxy from the environment: it would connect elsewhere
-        timeout=timeout,
+    return _send(
+        "POST",
+        check_url(url),
+        content=content,
+        headers=headers,
+        max_bytes=MAX_ANSWER_BYTES,
+        deadline=TOTAL_DEADLINE,
+        verify=verify,
     )
-    with client, client.stream("POST", target.url, content=content, headers=headers) as response:
-        body = bytearray()
-        truncated = False
-        # Raw bytes: nothing decompressed here (a small compressed answer can unpack into
-        # gigabytes).
-        for chunk in response.iter_raw():
-            body += chunk
-            if len(body) > MAX_ANSWER_BYTES:
-                del body[MAX_ANSWER_BYTES:]
-                truncated = True
-                break
-            if time.monotonic() - started > TOTAL_DEADLINE:
-                raise DeadlineExceeded("The receiver took too long to answer.")
-        return Answer(
-            status_code=response.status_code,
-            body=bytes(body),
-            truncated=truncated,
-            location=response.headers.get("location", "")[:500],
+
+
+def get(
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    max_bytes: int,
+    deadline: float = TOTAL_DEADLINE,
+    max_redirects: int = MAX_REDIRECTS,
+    verify: ssl.SSLContext | bool = True,
+) -> Answer:
+    """GET `url` through the guard, reading at most `max_bytes` of the answer (`truncated`
+    says there was more) within `deadline` seconds per request.
+
+    Redirects are followed up to `max_redirects` hops, and each new address is checked
+    like the first one (resolved, every address allowed, connected to as checked): a
+    public address that redirects to 169.254.169.254 or to this network is refused there.
+    More hops than that is an OutboundRefused, as is any address Keystay does not call.
+    Network failures raise OSError/httpx errors, as for `post`.
+    """
+    target = check_url(url)
+    for _hop in range(max_redirects + 1):
+        answer = _send(
+            "GET",
+            target,
+            content=None,
+            headers=headers or {},
+            max_bytes=max_bytes,
+            deadline=deadline,
+            verify=verify,
         )
+        if answer.status_code not in _REDIRECT_STATUSES or not answer.location:
+            return answer
+        try:
+            following = str(target.url.join(answer.location))
+        except (httpx.InvalidURL, TypeError, ValueError):
+            raise OutboundRefused(
+                "The server redirected to an address that is not valid.", code="redirect"
+            ) from None
+        target = check_url(following)
+    raise OutboundRefused(
+        f"The server redirected more than {max_redirects} times.", code="redirect"
+    )

@@ -33,7 +33,13 @@ from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
-from .selectors import DAYS, stays_by_local_day, without_guest_door
+from .selectors import (
+    DAYS,
+    double_booking_warnings,
+    overlapping_stays,
+    stays_by_local_day,
+    without_guest_door,
+)
 
 State = LockAccess.State
 STATE_COLORS = {
@@ -59,6 +65,14 @@ def _in_zone(value, zone: zoneinfo.ZoneInfo):
 
 class ReservationForm(forms.ModelForm):
     """Check-in and check-out are typed in the property's local time."""
+
+    # Overlapping confirmed stays are accepted (a PMS may send them) but never silently:
+    # a save that makes one asks first.
+    accept_double_booking = forms.BooleanField(
+        required=False,
+        label="Accept a double booking",
+        help_text="Tick to save a confirmed stay that overlaps another one at this listing.",
+    )
 
     class Meta:
         model = Reservation
@@ -109,7 +123,37 @@ class ReservationForm(forms.ModelForm):
             else:
                 cleaned[name] = local
                 setattr(self.instance, name, local)
+        self._ask_about_double_booking(cleaned, listing)
         return cleaned
+
+    def _ask_about_double_booking(self, cleaned, listing) -> None:
+        stay_fields = {"listing", "check_in", "check_out", "status"}
+        if self.instance.pk is not None and not stay_fields & set(self.changed_data):
+            return  # the stay's dates and status are as they were: asked before
+        check_in, check_out = cleaned.get("check_in"), cleaned.get("check_out")
+        if cleaned.get("status") != Reservation.Status.CONFIRMED or not check_in or not check_out:
+            return
+        if cleaned.get("accept_double_booking") or "accept_double_booking" not in self.fields:
+            return
+        others = list(
+            overlapping_stays(
+                listing_id=listing.pk,
+                check_in=check_in,
+                check_out=check_out,
+                exclude_pk=self.instance.pk,
+            )[:3]
+        )
+        if others:
+            zone = listing.property.zone
+            names = "; ".join(
+                f"{o.guest_name} {_local(o.check_in, zone)} → {_local(o.check_out, zone)}"
+                for o in others
+            )
+            self.add_error(
+                "accept_double_booking",
+                f"This stay overlaps another confirmed stay at {listing} ({names}). Tick "
+                "“Accept a double booking” and save again to keep both.",
+            )
 
     def clean_status(self):
         # The same transition table as the API's (reservations.services): staff cannot set
@@ -572,7 +616,7 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ["listing", "guest_name", ("guest_email", "guest_phone")]}),
-            ("Stay", {"fields": [("check_in", "check_out"), "status"]}),
+            ("Stay", {"fields": [("check_in", "check_out"), "status", "accept_double_booking"]}),
             ("Origin", {"fields": [("source", "external_id")]}),
         ]
         if obj is not None:
@@ -700,6 +744,9 @@ class ReservationAdmin(OrganizationScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         services.reservation_save(reservation=obj)
+        if form.cleaned_data.get("accept_double_booking"):
+            for warning in double_booking_warnings(obj):
+                messages.warning(request, warning)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not AccessOverride:

@@ -1,4 +1,4 @@
-"""Sections that the apps above add to the reservation page.
+"""Sections that the apps above add to the reservation page (and to the dashboard, below).
 
 `reservations` never imports those apps (guest messages, say), yet their part of a stay
 belongs on its page. An app registers a panel in its `AppConfig.ready()`: a callable
@@ -63,4 +63,26 @@ def rendered(request: HttpRequest, reservation: Reservation) -> list[tuple[str, 
             )
             html = format_html('<p class="errornote">{}</p>', "This section could not be shown.")
         out.append((panel.key, panel.title, html))
+    return out
+
+
+# ------------------------------------------------------------------ dashboard sections
+
+# Sections that apps above add to the dashboard (calendar feeds that fail): a callable
+# `(request) -> HTML` registered in the app's ready(); one that fails is logged and left out.
+DashboardSection = Callable[[HttpRequest], str]
+_sections: dict[str, tuple[int, DashboardSection]] = {}
+
+
+def register_dashboard_section(key: str, render: DashboardSection, *, order: int = 100) -> None:
+    _sections[key] = (order, render)
+
+
+def dashboard_sections(request: HttpRequest) -> list[SafeString]:
+    out = []
+    for key, (_order, render) in sorted(_sections.items(), key=lambda item: (item[1][0], item[0])):
+        try:
+            out.append(SafeString(render(request)))
+        except Exception:
+            logger.exception("Dashboard section %s failed", key)
     return out

@@ -497,3 +497,78 @@ def overdue_steps(*, now: datetime.datetime, older_than: datetime.timedelta) -> 
         .aggregate(overdue=Count("pk"), oldest_due_at=Min("due_at"))
     )
     return Backlog(**found)
+
+
+# ------------------------------------------------------------------ double bookings
+
+
+def overlapping_stays(
+    *, listing_id: int, check_in, check_out, exclude_pk: int | None = None
+) -> QuerySet[Reservation]:
+    """The other confirmed stays at the listing whose nights overlap [check_in, check_out)
+    (one leaving at the instant the next arrives is a turnover, not an overlap)."""
+    stays = Reservation.objects.filter(
+        listing_id=listing_id,
+        status=Reservation.Status.CONFIRMED,
+        ended_at__isnull=True,
+        check_in__lt=check_out,
+        check_out__gt=check_in,
+    )
+    if exclude_pk is not None:
+        stays = stays.exclude(pk=exclude_pk)
+    return stays.order_by("check_in", "pk")
+
+
+def double_booking_warnings(reservation: Reservation) -> list[str]:
+    """What a person should hear about a saved stay: each confirmed stay it overlaps."""
+    if reservation.status != Reservation.Status.CONFIRMED or reservation.ended_at is not None:
+        return []
+    zone = reservation.listing.property.zone
+    return [
+        f"Double booking: overlaps {other.guest_name}'s stay "
+        f"{timezone.localtime(other.check_in, zone):%Y-%m-%d %H:%M} → "
+        f"{timezone.localtime(other.check_out, zone):%Y-%m-%d %H:%M} (reservation {other.pk})."
+        for other in overlapping_stays(
+            listing_id=reservation.listing_id,
+            check_in=reservation.check_in,
+            check_out=reservation.check_out,
+            exclude_pk=reservation.pk,
+        )[:5]
+    ]
+
+
+def double_bookings(*, user, now, limit: int = 200) -> list[tuple[Reservation, Reservation]]:
+    """Pairs of confirmed stays at one listing that overlap and are not over yet, each
+    pair once (the earlier-arriving stay first)."""
+    live = scope_queryset(
+        Reservation.objects.filter(
+            status=Reservation.Status.CONFIRMED, ended_at__isnull=True, check_out__gt=now
+        ),
+        user,
+    )
+    later = Reservation.objects.filter(
+        listing_id=OuterRef("listing_id"),
+        status=Reservation.Status.CONFIRMED,
+        ended_at__isnull=True,
+        check_in__lt=OuterRef("check_out"),
+        check_out__gt=OuterRef("check_in"),
+    ).exclude(pk=OuterRef("pk"))
+    firsts = list(
+        live.filter(Exists(later))
+        .select_related("listing__property")
+        .order_by("check_in", "pk")[: limit * 2]
+    )
+    pairs: list[tuple[Reservation, Reservation]] = []
+    seen: set[frozenset[int]] = set()
+    for stay in firsts:
+        for other in firsts:
+            if other.pk == stay.pk or other.listing_id != stay.listing_id:
+                continue
+            key = frozenset((stay.pk, other.pk))
+            if key in seen or not (
+                other.check_in < stay.check_out and other.check_out > stay.check_in
+            ):
+                continue
+            seen.add(key)
+            pairs.append((stay, other) if stay.check_in <= other.check_in else (other, stay))
+    return pairs[:limit]

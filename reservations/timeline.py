@@ -356,6 +356,8 @@ def _stay_bar(reservation: Reservation, zone) -> Bar:
         f"Check-out {local_text(reservation.check_out, zone)}",
         status,
     ]
+    if reservation.source:  # where it came from: "Airbnb calendar", "api", a PMS…
+        lines.append(f"From {reservation.source}")
     if reservation.ended_at is not None:
         lines.append(f"Stay ended early, {local_text(reservation.ended_at, zone)}")
     if reservation.arrived_at is not None:

@@ -13,6 +13,7 @@ from properties.models import Property
 
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockAccess, Reservation
+from .panels import dashboard_sections
 from .selectors import (
     DAYS,
     LOCK_HEALTH_WINDOW,
@@ -22,6 +23,7 @@ from .selectors import (
     codeless_doors_by_listing,
     doors_prefetch,
     doors_without_codes,
+    double_bookings,
     first_stays_without_guest_door,
     locks_at_risk,
     locks_in_trouble,
@@ -81,6 +83,8 @@ def dashboard(request):
         "late": list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:200]),
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
         "no_door": first_stays_without_guest_door(user=user, now=now),
+        "double_bookings": double_bookings(user=user, now=now),
+        "sections": dashboard_sections(request),
         "unconfirmed": list(
             accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
         ),

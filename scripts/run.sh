@@ -44,6 +44,15 @@ if [ -z "${SEAM_API_KEY:-}" ] && ! grep -qs '^SEAM_API_KEY=.' .env; then
     echo "No SEAM_API_KEY: using Seam's fake server at $SEAM_ENDPOINT (key $SEAM_API_KEY)."
 fi
 
+# The demo's sample calendar feed is served by Keystay itself, on this machine: the
+# outbound guard lets the demo call loopback over plain HTTP (never in production, where
+# these stay off unless set). Feeds are read every minute, so changes show soon.
+if [ "${KEYSTAY_DEMO:-true}" != "false" ]; then
+    export KEYSTAY_OUTBOUND_ALLOW_HTTP="${KEYSTAY_OUTBOUND_ALLOW_HTTP:-true}"
+    export KEYSTAY_OUTBOUND_ALLOW_PRIVATE="${KEYSTAY_OUTBOUND_ALLOW_PRIVATE:-true}"
+    export KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES="${KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES:-1}"
+fi
+
 $PY manage.py migrate --noinput
 if [ "${KEYSTAY_DEMO:-true}" != "false" ] && [ "$DJANGO_SETTINGS_MODULE" = "config.settings.local" ]; then
     $PY manage.py seed_demo
@@ -54,6 +63,12 @@ $PY manage.py qcluster &
 pids+=($!)
 $PY manage.py runserver "$HOST:$WEB_PORT" &
 pids+=($!)
+if [ "${KEYSTAY_DEMO:-true}" != "false" ] && [ "$DJANGO_SETTINGS_MODULE" = "config.settings.local" ]; then
+    # Once the web server answers: a listing fed by the sample calendar it serves (read
+    # at once by the cluster; its stays appear on the timeline by themselves).
+    for _ in $(seq 150); do (echo >"/dev/tcp/$HOST/$WEB_PORT") 2>/dev/null && break; sleep 0.2; done
+    $PY manage.py seed_demo_feed --url "http://$HOST:$WEB_PORT/demo/calendars/airbnb.ics" || true
+fi
 
 echo
 echo "Keystay runs at http://$HOST:$WEB_PORT/admin/"

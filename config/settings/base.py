@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "properties",
     "locks",
     "reservations",
+    "calendar_feeds",
     "guests",
     "hooks",
     "api",
@@ -308,6 +309,29 @@ PREARRIVAL_CHECK_HOURS = env("PREARRIVAL_CHECK_HOURS", default="24,2")
 GUEST_MESSAGES_CATCH_UP_MINUTES = env.int("GUEST_MESSAGES_CATCH_UP_MINUTES", default=5)
 # The cluster's periodic work, matched by name and brought in line with these settings
 # whenever a cluster starts (core.schedules): a changed interval applies on restart.
+# --- Calendar feeds (calendar_feeds/): iCal exports of Airbnb, Vrbo, Booking.com… -------
+# How often every feed is read; the most of an answer read (a larger calendar is refused,
+# cancelling nothing); how long one read may take.
+KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES = env.int(
+    "KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES", default=10
+)
+KEYSTAY_CALENDAR_FEED_MAX_BYTES = env.int(
+    "KEYSTAY_CALENDAR_FEED_MAX_BYTES", default=5 * 1024 * 1024
+)
+KEYSTAY_CALENDAR_FEED_TIMEOUT_SECONDS = env.int(
+    "KEYSTAY_CALENDAR_FEED_TIMEOUT_SECONDS", default=30
+)
+# A read that loses more than this share of a feed's coming stays at once (and at least
+# KEYSTAY_CALENDAR_FEED_MASS_LOSS_MIN of them) cancels nothing and marks the feed failing.
+KEYSTAY_CALENDAR_FEED_MAX_LOSS_SHARE = env.float(
+    "KEYSTAY_CALENDAR_FEED_MAX_LOSS_SHARE", default=0.5
+)
+KEYSTAY_CALENDAR_FEED_MASS_LOSS_MIN = env.int("KEYSTAY_CALENDAR_FEED_MASS_LOSS_MIN", default=3)
+# A feed answering 404/410 this long gets its own email (the host made a new link).
+KEYSTAY_CALENDAR_FEED_GONE_ALERT_HOURS = env.int(
+    "KEYSTAY_CALENDAR_FEED_GONE_ALERT_HOURS", default=24
+)
+
 KEYSTAY_SCHEDULES = [
     {
         "name": "Code lifecycle: carry out due work",
@@ -348,6 +372,11 @@ KEYSTAY_SCHEDULES = [
         "name": "Reconcile lock events from every lock provider connection",
         "func": "reservations.tasks.reconcile_all_events",
         "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
+    },
+    {
+        "name": "Calendar feeds: read every due feed (a task per feed)",
+        "func": "calendar_feeds.tasks.sync_due",
+        "minutes": KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES,
     },
     {
         "name": "Outgoing webhooks: deliver due webhooks",

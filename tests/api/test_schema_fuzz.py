@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.services import api_key_create
+from calendar_feeds.models import CalendarFeed
 from core import outbound
 from hooks.models import WebhookDelivery, WebhookEndpoint
 from locks.gateway import ProviderError, SeamGateway
@@ -62,6 +63,7 @@ MODELS = {
     "alerts": DeviceAlert,
     "webhook-endpoints": WebhookEndpoint,
     "webhook-deliveries": WebhookDelivery,
+    "calendar-feeds": CalendarFeed,
 }
 # Related ids in request bodies, swapped for existing ones now and then.
 BODY_REFERENCES = {
@@ -191,6 +193,12 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_schema_violation(
         raise ProviderError("unauthorized", "Seam refused the API key.")
 
     monkeypatch.setattr(SeamGateway, "__init__", refused)
+
+    # Nor a calendar feed's read ("sync"): every calendar is unreachable.
+    def unreachable(url, **kwargs):
+        raise OSError("No calendar is reachable from the fuzz.")
+
+    monkeypatch.setattr(outbound, "get", unreachable)
     settings.REST_FRAMEWORK = {
         **settings.REST_FRAMEWORK,
         "DEFAULT_THROTTLE_RATES": {"api_key": "100000/minute"},

@@ -23,6 +23,7 @@ from django_q.models import OrmQ, Schedule, Task
 from django_q.signing import SignedPackage
 
 from api.services import api_key_create
+from calendar_feeds.models import CalendarFeed
 from core.admin_scoping import OrganizationScopedAdmin
 from locks.models import UnmanagedCode
 from reservations.models import DeviceAlert, LockEvent
@@ -145,6 +146,14 @@ def _failed_sign_in(org: Org):
 
 
 # Model label → how to get one object of it in an organization's cast.
+def _calendar_feed(org):
+    # Created without the service: building it must not read the (unreachable) link.
+    feed = CalendarFeed(listing=org.listing, channel="airbnb")
+    feed.set_url("https://calendar.example.com/ical/listing.ics?s=0123456789abcdef")
+    feed.save()
+    return feed
+
+
 BUILDERS = {
     "properties.Organization": lambda org: org.organization,
     "properties.Membership": lambda org: org.organization.memberships.get(user=org.staff),
@@ -159,6 +168,7 @@ BUILDERS = {
     "locks.UnmanagedCode": _unmanaged_code,
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
+    "calendar_feeds.CalendarFeed": _calendar_feed,
     "hooks.WebhookEndpoint": webhook_endpoint,
     "hooks.WebhookDelivery": webhook_delivery,
     "guests.MessageTemplate": _message_template,
