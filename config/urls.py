@@ -53,4 +53,6 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.
     path("webhooks/seam/<int:connection_id>/", webhooks.seam_webhook, name="seam_webhook"),
+    # PMS reservation webhooks (Guesty, Hostaway): verified as each PMS documents it.
+    path("webhooks/pms/", include("pms_inbound.urls")),
 ]

@@ -431,6 +431,18 @@ def post(
     Raises OutboundRefused (Keystay does not call this address) or an OSError/httpx error
     (DNS failure, refused connection, timeout: the caller may retry later).
     """
+    return send("POST", url, content=content, headers=headers, verify=verify)
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    content: bytes = b"",
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool = True,
+) -> Answer:
+    """Any request through the guard, as `post` (a PMS API read is a GET)."""
     target = check_url(url)
     started = time.monotonic()
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT, pool=CONNECT_TIMEOUT)
@@ -441,7 +453,7 @@ def post(
         trust_env=False,  # no proxy from the environment: it would connect elsewhere
         timeout=timeout,
     )
-    with client, client.stream("POST", target.url, content=content, headers=headers) as response:
+    with client, client.stream(method, target.url, content=content, headers=headers) as response:
         body = bytearray()
         truncated = False
         # Raw bytes: nothing decompressed here (a small compressed answer can unpack into
