@@ -6,84 +6,181 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('properties', '0008_cap_address_and_check_in_instructions'),
-        ('reservations', '0015_field_validators'),
+        ("properties", "0008_cap_address_and_check_in_instructions"),
+        ("reservations", "0015_field_validators"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PmsConnection',
+            name="PmsConnection",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('guesty', 'Guesty'), ('hostaway', 'Hostaway')], max_length=16)),
-                ('name', models.CharField(max_length=200)),
-                ('public_id', models.CharField(default=pms_inbound.models.new_public_id, editable=False, max_length=64, unique=True)),
-                ('webhook_secret_ciphertext', models.TextField(blank=True, editable=False)),
-                ('webhook_secret_last4', models.CharField(blank=True, editable=False, max_length=4)),
-                ('webhook_login', models.CharField(blank=True, max_length=200)),
-                ('api_client_id', models.CharField(blank=True, max_length=200)),
-                ('api_client_secret_ciphertext', models.TextField(blank=True, editable=False)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='pms_connections', to='properties.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[("guesty", "Guesty"), ("hostaway", "Hostaway")], max_length=16
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "public_id",
+                    models.CharField(
+                        default=pms_inbound.models.new_public_id,
+                        editable=False,
+                        max_length=64,
+                        unique=True,
+                    ),
+                ),
+                ("webhook_secret_ciphertext", models.TextField(blank=True, editable=False)),
+                (
+                    "webhook_secret_last4",
+                    models.CharField(blank=True, editable=False, max_length=4),
+                ),
+                ("webhook_login", models.CharField(blank=True, max_length=200)),
+                ("api_client_id", models.CharField(blank=True, max_length=200)),
+                ("api_client_secret_ciphertext", models.TextField(blank=True, editable=False)),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="pms_connections",
+                        to="properties.organization",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PMS connection',
-                'ordering': ['name'],
+                "verbose_name": "PMS connection",
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='PmsBooking',
+            name="PmsBooking",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=100)),
-                ('source_updated_at', models.DateTimeField()),
-                ('contact_missing', models.BooleanField(default=False)),
-                ('reservation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='reservations.reservation')),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='pms_inbound.pmsconnection')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=100)),
+                ("source_updated_at", models.DateTimeField()),
+                ("contact_missing", models.BooleanField(default=False)),
+                (
+                    "reservation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="reservations.reservation",
+                    ),
+                ),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="pms_inbound.pmsconnection",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='PmsDelivery',
+            name="PmsDelivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('delivery_key', models.CharField(max_length=200)),
-                ('event', models.CharField(blank=True, max_length=100)),
-                ('external_id', models.CharField(blank=True, max_length=100)),
-                ('listing_external_id', models.CharField(blank=True, max_length=100)),
-                ('source_updated_at', models.DateTimeField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('applied', 'Applied'), ('ignored', 'Ignored'), ('failed', 'Failed'), ('refused', 'Refused (not verified)')], db_index=True, default='received', max_length=16)),
-                ('reason', models.CharField(blank=True, max_length=500)),
-                ('needs_attention', models.BooleanField(default=False)),
-                ('body', models.JSONField(blank=True, null=True)),
-                ('received_at', models.DateTimeField()),
-                ('processed_at', models.DateTimeField(blank=True, null=True)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(blank=True, db_index=True, null=True)),
-                ('connection', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='deliveries', to='pms_inbound.pmsconnection')),
-                ('organization', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='properties.organization')),
-                ('reservation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='reservations.reservation')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("delivery_key", models.CharField(max_length=200)),
+                ("event", models.CharField(blank=True, max_length=100)),
+                ("external_id", models.CharField(blank=True, max_length=100)),
+                ("listing_external_id", models.CharField(blank=True, max_length=100)),
+                ("source_updated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("applied", "Applied"),
+                            ("ignored", "Ignored"),
+                            ("failed", "Failed"),
+                            ("refused", "Refused (not verified)"),
+                        ],
+                        db_index=True,
+                        default="received",
+                        max_length=16,
+                    ),
+                ),
+                ("reason", models.CharField(blank=True, max_length=500)),
+                ("needs_attention", models.BooleanField(default=False)),
+                ("body", models.JSONField(blank=True, null=True)),
+                ("received_at", models.DateTimeField()),
+                ("processed_at", models.DateTimeField(blank=True, null=True)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("next_attempt_at", models.DateTimeField(blank=True, db_index=True, null=True)),
+                (
+                    "connection",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="deliveries",
+                        to="pms_inbound.pmsconnection",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="properties.organization",
+                    ),
+                ),
+                (
+                    "reservation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="reservations.reservation",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'PMS delivery',
-                'verbose_name_plural': 'PMS deliveries',
-                'ordering': ['-received_at', '-pk'],
+                "verbose_name": "PMS delivery",
+                "verbose_name_plural": "PMS deliveries",
+                "ordering": ["-received_at", "-pk"],
             },
         ),
         migrations.AddConstraint(
-            model_name='pmsconnection',
-            constraint=models.UniqueConstraint(fields=('organization', 'name'), name='pms_connection_name_unique_in_org'),
+            model_name="pmsconnection",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "name"), name="pms_connection_name_unique_in_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pmsbooking',
-            constraint=models.UniqueConstraint(fields=('connection', 'external_id'), name='pms_booking_once_per_connection'),
+            model_name="pmsbooking",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "external_id"), name="pms_booking_once_per_connection"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='pmsdelivery',
-            constraint=models.UniqueConstraint(fields=('connection', 'delivery_key'), name='pms_delivery_once_per_connection'),
+            model_name="pmsdelivery",
+            constraint=models.UniqueConstraint(
+                fields=("connection", "delivery_key"), name="pms_delivery_once_per_connection"
+            ),
         ),
     ]
