@@ -246,6 +246,9 @@ def _apply_booking(
             email, phone, name = contact.email, contact.phone, name or contact.name
         contact_missing = not (email or phone)
 
+    if not name and existing is None:
+        # A name is required for a stay; Guesty's lean payload has none until it is fetched.
+        name = f"{connection.get_kind_display()} guest ({booking.external_id})"
     data: dict = {
         "listing": listing.pk,
         "external_id": booking.external_id,
