@@ -82,10 +82,17 @@ class RecentDeliveryInline(admin.TabularInline):
     def status_badge(self, obj):
         return status_badge(obj)
 
+    def has_view_permission(self, request, obj=None):
+        # Membership roles decide, not Django's per-model permissions (as every page).
+        return access.can_view(request.user, obj)
+
     def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
