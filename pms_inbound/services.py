@@ -102,7 +102,19 @@ class Receipt:
     delivery: PmsDelivery | None
 
 
-def _record_refused(connection: PmsConnection, reason: str, now) -> PmsDelivery:
+REFUSED_RECORDED_PER_10_MINUTES = 50
+
+
+def _record_refused(connection: PmsConnection, reason: str, now) -> PmsDelivery | None:
+    # Whoever knows the URL could send forgeries without end: past a few dozen in ten
+    # minutes, they are logged (the view's warning) and no longer stored.
+    recent = PmsDelivery.objects.filter(
+        connection=connection,
+        status=Status.REFUSED,
+        received_at__gte=now - datetime.timedelta(minutes=10),
+    )
+    if recent.count() >= REFUSED_RECORDED_PER_10_MINUTES:
+        return None
     # Never the body: it is not known to be the PMS's, and could hold anything.
     return PmsDelivery.objects.create(
         organization_id=connection.organization_id,
@@ -113,6 +125,23 @@ def _record_refused(connection: PmsConnection, reason: str, now) -> PmsDelivery:
         received_at=now,
         processed_at=now,
     )
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(body: bytes) -> dict | None:
+    """The body as a JSON object that any database stores; None otherwise. NaN and
+    Infinity (Python's json reads them) and NUL characters (PostgreSQL's jsonb refuses
+    them) make a body unreadable here rather than a database error later."""
+    if b"\\u0000" in body.lower():
+        return None
+    try:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return None
+    return payload if isinstance(payload, dict) else None
 
 
 def delivery_receive(
@@ -130,11 +159,8 @@ def delivery_receive(
     existing = PmsDelivery.objects.filter(connection=connection, delivery_key=key).first()
     if existing is not None:
         return Receipt(200, "duplicate", existing)
-    try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        payload = None
-    readable = isinstance(payload, dict)
+    payload = _json_object(body)
+    readable = payload is not None
     try:
         with transaction.atomic():
             delivery = PmsDelivery.objects.create(

@@ -187,15 +187,39 @@ def test_a_delivery_without_the_right_credentials_is_refused_and_recorded(
 
 @pytest.mark.parametrize(
     "body",
-    [b"not json", b"[]", b'"text"', b"{" * 5000, b'{"event": "reservation.created"}'],
-    ids=["not json", "a list", "a string", "nested too deep", "no data"],
+    [
+        b"not json",
+        b"[]",
+        b'"text"',
+        b"{" * 5000,
+        b'{"event": "reservation.created"}',
+        b'{"event": "reservation.created", "data": {"id": NaN}}',
+        b'{"event": "reservation.created", "data": {"guestName": "A\\u0000B"}}',
+        b'{"event": "reservation.created", "data": {"id": 1, "listingMapId": 40160, '
+        b'"status": "new", "arrivalDate": "2026-02-30", "departureDate": "x", '
+        b'"updatedOn": "yesterday"}}',
+    ],
+    ids=["not json", "a list", "a string", "nested too deep", "no data", "NaN", "NUL", "dates"],
 )
-def test_odd_bodies_are_answered_without_a_500(client, hostaway, body):
-    response = client.post(
-        reverse("pms_webhook", args=[hostaway.public_id]),
-        data=body,
-        content_type="application/json",
-        headers=payloads.hostaway_auth(),
-    )
+def test_odd_bodies_are_answered_without_a_500_and_recorded_as_failed(
+    client, hostaway, body, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("pms_webhook", args=[hostaway.public_id]),
+            data=body,
+            content_type="application/json",
+            headers=payloads.hostaway_auth(),
+        )
     assert response.status_code in (202, 400)
-    assert PmsDelivery.objects.get().status in (Status.FAILED, Status.RECEIVED)
+    delivery = PmsDelivery.objects.get()
+    assert delivery.status == Status.FAILED and delivery.reason
+
+
+def test_forgeries_are_recorded_only_up_to_a_bound(client, hostaway):
+    url = reverse("pms_webhook", args=[hostaway.public_id])
+    wrong = payloads.hostaway_auth(password="guess")
+    for _ in range(55):
+        response = client.post(url, data=b"{}", content_type="application/json", headers=wrong)
+        assert response.status_code == 401
+    assert PmsDelivery.objects.filter(status=Status.REFUSED).count() == 50
