@@ -8,6 +8,8 @@ its webhook URL and its recent deliveries; the deliveries list has them all.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, Q
@@ -24,6 +26,9 @@ from .adapters import ADAPTERS
 from .models import PmsConnection, PmsDelivery
 
 Status = PmsDelivery.Status
+# The request a change page is drawn for: its read-only columns cannot take it as an
+# argument, and the admin object is shared by every thread (a context variable is not).
+_current_request: ContextVar = ContextVar("pms_admin_request", default=None)
 
 
 class ConnectionForm(forms.ModelForm):
@@ -171,7 +176,7 @@ class PmsConnectionAdmin(SecretShownOnceAdmin):
 
     @admin.display(description="webhook URL")
     def webhook_url(self, obj):
-        url = selectors.webhook_url(obj, request=getattr(self, "_request", None))
+        url = selectors.webhook_url(obj, request=_current_request.get())
         return format_html('<code id="pms-webhook-url">{}</code>', url)
 
     @admin.display(description="set up in the PMS")
@@ -208,8 +213,14 @@ class PmsConnectionAdmin(SecretShownOnceAdmin):
         )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._request = request
-        return super().change_view(request, object_id, form_url, extra_context)
+        token = _current_request.set(request)
+        try:
+            response = super().change_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()  # the columns are drawn now, while the request is set
+            return response
+        finally:
+            _current_request.reset(token)
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

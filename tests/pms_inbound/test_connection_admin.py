@@ -44,7 +44,8 @@ def test_a_hostaway_password_is_made_shown_once_and_never_again(client, org_a):
     content = page.content.decode()
     assert password not in content
     assert f"••••{password[-4:]}" in content
-    assert f"/webhooks/pms/{connection.public_id}/" in content
+    # The full URL to paste, on the address the manager's browser used.
+    assert f"http://testserver/webhooks/pms/{connection.public_id}/" in content
 
 
 def test_a_guesty_connection_needs_its_signing_secret(client, org_a):
