@@ -100,3 +100,24 @@ def test_the_webhook_takes_only_posts(client, org_a):
     url = reverse("pms_webhook", args=[connection.public_id])
     for method in ("get", "put", "patch", "delete"):
         assert getattr(client, method)(url).status_code == 405
+
+
+def _queries_for(client, url) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+def test_the_lists_cost_the_same_queries_with_few_and_many_deliveries(client, org_a):
+    client.force_login(org_a.manager)
+    for _ in range(3):
+        pms_delivery(org_a)
+    deliveries = reverse("admin:pms_inbound_pmsdelivery_changelist")
+    connections = reverse("admin:pms_inbound_pmsconnection_changelist")
+    few = (_queries_for(client, deliveries), _queries_for(client, connections))
+    for _ in range(40):
+        pms_delivery(org_a)
+    assert (_queries_for(client, deliveries), _queries_for(client, connections)) == few
