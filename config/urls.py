@@ -63,4 +63,6 @@ urlpatterns = [
         webhook_from_seam.seam_webhook,
         name="seam_webhook",
     ),
+    # PMS reservation webhooks (Guesty, Hostaway): verified as each PMS documents it.
+    path("webhooks/pms/", include("pms_inbound.urls")),
 ]

@@ -550,3 +550,24 @@ def get(
     raise OutboundRefused(
         f"The server redirected more than {max_redirects} times.", code="redirect"
     )
+
+
+def send(
+    method: str,
+    url: str,
+    *,
+    content: bytes = b"",
+    headers: dict[str, str],
+    verify: ssl.SSLContext | bool = True,
+) -> Answer:
+    """Any one request through the guard, capped and timed like `post`, following no
+    redirect (a PMS API read is a GET whose answer is JSON, never a redirect to follow)."""
+    return _send(
+        method,
+        check_url(url),
+        content=content or None,
+        headers=headers,
+        max_bytes=MAX_ANSWER_BYTES,
+        deadline=TOTAL_DEADLINE,
+        verify=verify,
+    )

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "guests",
     "hooks",
     "api",
+    "pms_inbound",
 ]
 
 MIDDLEWARE = [
@@ -383,6 +384,11 @@ KEYSTAY_SCHEDULES = [
         "func": "hooks.tasks.deliver_due",
         "minutes": 1,
     },
+    {
+        "name": "PMS webhooks: apply received deliveries and retry failed ones",
+        "func": "pms_inbound.tasks.apply_due",
+        "minutes": 1,
+    },
 ]
 # Requests to addresses users type (outgoing webhooks; core.outbound): HTTPS only, and
 # never to a private, loopback or link-local network, unless these say otherwise (a
@@ -488,3 +494,12 @@ SPECTACULAR_SETTINGS = {
     },
 }
 # ------------------------------------------------------------ end of REST API
+
+# --- PMS webhooks (pms_inbound/) ----------------------------------------------------------
+# The largest webhook body accepted from a PMS (bytes); beyond it: 413, nothing recorded.
+PMS_WEBHOOK_MAX_BYTES = env.int("PMS_WEBHOOK_MAX_BYTES", default=256 * 1024)
+# Attempts to apply a delivery that fails for a passing reason (then kept as failed).
+PMS_DELIVERY_MAX_ATTEMPTS = env.int("PMS_DELIVERY_MAX_ATTEMPTS", default=6)
+# Guesty's Open API (guest contact details for lean v2 payloads), through the outbound guard.
+GUESTY_API_URL = env("GUESTY_API_URL", default="https://open-api.guesty.com")
+GUESTY_API_RATE_PER_MINUTE = env.int("GUESTY_API_RATE_PER_MINUTE", default=60)

@@ -30,6 +30,7 @@ from reservations.models import DeviceAlert, LockEvent
 from tests.conftest import Org
 from tests.factories import UserFactory
 from tests.hooks.factories import webhook_delivery, webhook_endpoint
+from tests.pms_inbound.factories import pms_connection, pms_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -171,6 +172,8 @@ BUILDERS = {
     "calendar_feeds.CalendarFeed": _calendar_feed,
     "hooks.WebhookEndpoint": webhook_endpoint,
     "hooks.WebhookDelivery": webhook_delivery,
+    "pms_inbound.PmsConnection": pms_connection,
+    "pms_inbound.PmsDelivery": pms_delivery,
     "guests.MessageTemplate": _message_template,
     "guests.GuestMessage": _guest_message,
     "api.OrganizationAPIKey": lambda org: api_key_create(

@@ -1,5 +1,6 @@
 """Keystay's apps depend one way: core <- properties <- locks <- reservations <- calendar_feeds
-<- guests <- hooks <- api.
+<- guests <- hooks <- api
+<- pms_inbound (PMS webhooks map bookings through the API's own serializer).
 
 A lower app that must tell a higher one something sends a signal of its own (see
 `properties/signals.py`, `locks/signals.py`); it never imports the higher app, not even
@@ -27,6 +28,7 @@ LAYERS = [
     "guests",
     "hooks",
     "api",
+    "pms_inbound",
 ]
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
