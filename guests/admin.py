@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.exports import RecordsExportMixin
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
@@ -24,6 +25,7 @@ from .content import compose
 from .models import GuestMessage, MessageTemplate
 from .panel import describe, how_sent
 from .placeholders import PLACEHOLDERS
+from .resources import GuestMessageResource
 
 State = GuestMessage.State
 
@@ -175,8 +177,10 @@ def _reservation_page(reservation_id: int) -> str:
 
 
 @admin.register(GuestMessage)
-class GuestMessageAdmin(ReadOnlyScopedAdmin):
+class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     """Every delivery to a guest; members look, the services write."""
+
+    resource_classes = [GuestMessageResource]
 
     list_display = [
         "created_at",

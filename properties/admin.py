@@ -13,9 +13,11 @@ from django.utils.html import format_html
 from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import OrganizationScopedAdmin
+from core.exports import RecordsImportExportMixin
 
 from . import services
 from .models import Invitation, Listing, Membership, Organization, Property
+from .resources import PropertyResource
 
 
 @admin.register(Organization)
@@ -267,7 +269,9 @@ class InvitationAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Property)
-class PropertyAdmin(OrganizationScopedAdmin):
+class PropertyAdmin(RecordsImportExportMixin, OrganizationScopedAdmin):
+    # Import (with the library's preview) and export of the organization's properties.
+    resource_classes = [PropertyResource]
     ordering = ["name"]
     list_display = [
         "name",

@@ -17,6 +17,7 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from core import access as org_access
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
+from core.exports import RecordsExportMixin
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
@@ -32,6 +33,7 @@ from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .resources import ReservationResource
 from .selectors import DAYS, stays_by_local_day, without_guest_door
 
 State = LockAccess.State
@@ -478,11 +480,15 @@ class ListingListFilter(admin.RelatedFieldListFilter):
 
 
 @admin.register(Reservation)
-class ReservationAdmin(OrganizationScopedAdmin):
+class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     # Staff look reservations up and change them; deleting stays with managers.
     managers_only = False
     form = ReservationForm
     change_form_template = "admin/reservations/reservation/change_form.html"
+    # Named, so that the export button is added to this list rather than replacing it.
+    change_list_template = "admin/reservations/reservation/change_list.html"
+    # Stays as the list shows them, filters and search applied; never their codes.
+    resource_classes = [ReservationResource]
     # Fits a 1,366-pixel screen between the admin's menu and the filters: the guest carries
     # the booking's origin, the listing its property, the stay both its times, the code
     # where it is on the locks.

@@ -5,14 +5,19 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
+from core.exports import RecordsExportMixin
 from core.timezones import format_instant
 
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
+from .resources import DeviceAlertResource, LockEventResource
 
 
 @admin.register(LockEvent)
-class LockEventAdmin(ReadOnlyScopedAdmin):
+class LockEventAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
+    # Who opened which door when, for a damage claim or a lockout: the list's filters
+    # (a lock, a week) decide the rows.
+    resource_classes = [LockEventResource]
     list_display = ["occurred_at", "device", "kind", "who_column", "detail"]
     list_filter = [
         "kind",
@@ -62,7 +67,8 @@ class OpenAlertFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeviceAlert)
-class DeviceAlertAdmin(ReadOnlyScopedAdmin):
+class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
+    resource_classes = [DeviceAlertResource]
     list_display = ["opened_at", "device", "kind", "message", "state", "acknowledged"]
     list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["device"]
