@@ -405,6 +405,27 @@ class LeavingFilter(LocalDayFilter):
     stays = "departures"
 
 
+def rotation_text(reservation: Reservation) -> str:
+    """Which doors a rotation changes: those that take the stay's code. A door with a code
+    of its own (an override, a code the lock picked) keeps it."""
+    doors = guest_doors(reservation)
+    changing = [door.name for door in doors if not door.own_code]
+    keeping = [door.name for door in doors if door.own_code]
+    text = (
+        f"The new code replaces the old one on {_names(changing)}."
+        if changing
+        else "No door takes the stay's code now: the new code goes on the doors it is planned for."
+    )
+    if keeping:
+        verb = "keeps its" if len(keeping) == 1 else "keep their"
+        text += f" {_names(keeping)} {verb} own code."
+    return text
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _door_note(door) -> str:
     """Why a door's code is not the stay's, or that the lock has not picked one yet."""
     if not door.code:
@@ -753,11 +774,8 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "Cancelled: the code is revoked on every lock.",
         ),
         "retry": ("Retry failed locks now", None, "Failed locks are being retried now."),
-        "rotate": (
-            "Rotate code",
-            services.code_rotate,
-            "A new code replaces the old one on every lock.",
-        ),
+        # Its message names the doors (rotation_doors), said per stay by _run.
+        "rotate": ("Rotate code", services.code_rotate, ""),
         "mark-sent": (
             "Mark code as sent",
             services.code_mark_sent,
@@ -790,6 +808,17 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "The code leaves every lock now, even if the guest is still inside and the "
             "stay was due to last longer."
         ),
+        "rotate": (
+            "A new code is made and the old one stops opening the doors listed, as soon as "
+            "each lock takes the new one. The guest must be told the new code: until then "
+            "they cannot open those doors."
+        ),
+    }
+    # The bulk action that asks each question again, once confirmed.
+    CONFIRM_ACTIONS = {
+        "cancel": "cancel_selected",
+        "end-stay": "end_stay_selected",
+        "rotate": "rotate_selected",
     }
 
     @staticmethod
@@ -825,6 +854,9 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     def _confirmation(self, request, action: str, reservations, *, bulk: bool = False):
         """Ask before cancelling or ending stays (a button, or a bulk action)."""
         label = self.BUTTONS[action][0]
+        details = {}
+        if action == "rotate":
+            details = {reservation.pk: rotation_text(reservation) for reservation in reservations}
         context = {
             **self.admin_site.each_context(request),
             "title": f"{label}?",
@@ -832,8 +864,9 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "action": action,
             "label": label,
             "warning": self.CONFIRM[action],
-            "reservations": reservations,
+            "reservations": [(r, details.get(r.pk, "")) for r in reservations],
             "bulk": bulk,
+            "bulk_action": self.CONFIRM_ACTIONS[action],
             "back_url": (
                 reverse("admin:reservations_reservation_changelist")
                 if bulk
@@ -869,6 +902,9 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     def _run(self, request, action: str, reservations) -> None:
         label, service, done = self.BUTTONS[action]
         for reservation in reservations:
+            if action == "rotate":
+                # Which doors change is read before: after, every door shows the new code.
+                done_here = f"{reservation}: new code. {rotation_text(reservation)}"
             try:
                 with transaction.atomic():
                     if action == "retry":
@@ -886,7 +922,10 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             except CodeRefused as error:
                 self.message_user(request, f"{reservation}: {error}", messages.ERROR)
                 return
-        self.message_user(request, done, messages.SUCCESS)
+            if action == "rotate":
+                self.message_user(request, done_here, messages.SUCCESS)
+        if done:
+            self.message_user(request, done, messages.SUCCESS)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["reservation_buttons"] = (
@@ -920,6 +959,8 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     def retry_selected(self, request, queryset):
         self._run(request, "retry", queryset)
 
-    @admin.action(description="Rotate code: a new code on every lock")
+    @admin.action(description="Rotate code: a new code on the doors that use it")
     def rotate_selected(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, "rotate", list(queryset), bulk=True)
         self._run(request, "rotate", queryset)
