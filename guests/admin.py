@@ -20,7 +20,7 @@ from core.exports import RecordsExportMixin
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
-from . import services
+from . import selectors, services
 from .content import compose
 from .models import GuestMessage, MessageTemplate
 from .panel import describe, how_sent
@@ -54,6 +54,38 @@ class MessageTemplateForm(forms.ModelForm):
         ]
         widgets = {"body": forms.Textarea(attrs={"rows": 16, "cols": 90})}
 
+    # Asked only when the save would email guests at once (see clean()).
+    email_now = forms.BooleanField(
+        required=False,
+        label="Email them now",
+        help_text="Tick to save even though guests are emailed their door codes at once.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        template = self.instance
+        for name in ("organization", "listing", "kind", "send_hours_before", "active"):
+            if name in data:
+                setattr(template, name, data[name])
+        if template.listing_id and not template.organization_id:
+            template.organization_id = template.listing.organization_id
+        waiting = selectors.stays_emailed_on_save(template).count()
+        if waiting and not data.get("email_now"):
+            hours = template.send_hours_before
+            guests = (
+                "1 guest whose check-in is"
+                if waiting == 1
+                else f"{waiting} guests whose check-in is"
+            )
+            self.add_error(
+                "email_now",
+                f"Saving emails {guests} within {hours} h their door codes now, at once. "
+                "Tick “Email them now” to save anyway, or change the send time.",
+            )
+        return data
+
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
@@ -68,7 +100,7 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ["organization", "listing", "kind", "active"]}),
-            ("When", {"fields": ["send_hours_before"]}),
+            ("When", {"fields": ["send_hours_before", "email_now"]}),
             ("Message", {"fields": ["subject", "body", "placeholders"]}),
         ]
         if obj is not None:

@@ -111,11 +111,14 @@ def organization_replan(*, organization_id: int, now=None) -> int:
         ended_at__isnull=True,
         check_out__gt=now,
     ).order_by("check_in")
-    count = 0
-    for reservation in stays.iterator():
-        message_plan(reservation=reservation, now=now)
-        count += 1
-    return count
+    # The ids first, then one stay at a time: planning a stay due now enqueues its email
+    # on commit, and django-q2's ORM broker closes an obsolete connection before it
+    # enqueues (on SQLite, any connection outside a transaction). A cursor left open over
+    # the stays ("Cannot operate on a closed database") lost the rest of the organization.
+    ids = list(stays.values_list("pk", flat=True))
+    for pk in ids:
+        message_plan(reservation=Reservation(pk=pk), now=now)
+    return len(ids)
 
 
 # ---------------------------------------------------------------------------- planning
