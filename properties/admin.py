@@ -68,6 +68,24 @@ class MembershipForm(forms.ModelForm):
         return cleaned
 
 
+def _person_label(user) -> str:
+    if user is None:
+        return "—"
+    return f"{user.get_username()} ({user.email})" if user.email else user.get_username()
+
+
+def _member_link(user, organization_id: int):
+    """A person as a link to their membership of the organization, the page about them a
+    manager may open (Django's own link went to the user's page: a 403 for managers)."""
+    if user is None:
+        return "—"
+    membership = Membership.objects.filter(user=user, organization_id=organization_id).first()
+    if membership is None:
+        return _person_label(user)
+    url = reverse("admin:properties_membership_change", args=[membership.pk])
+    return format_html('<a href="{}">{}</a>', url, _person_label(user))
+
+
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
     """Managers change roles and remove members; people join through an Invitation.
@@ -89,11 +107,16 @@ class MembershipAdmin(OrganizationScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["organization", "user", "role"]
-        return ["user", "organization", "role", "created_at"]
+        return ["person", "organization", "role", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A membership is one person in one organization: only its role changes.
-        return ["user", "organization", "created_at"] if obj is not None else []
+        return ["person", "organization", "created_at"] if obj is not None else []
+
+    @admin.display(description="person")
+    def person(self, obj):
+        # Not Django's link to the user's page: only superusers may open that one.
+        return _person_label(obj.user)
 
     def get_actions(self, request):
         # Members are removed one at a time, so that the last-manager rule can answer for
@@ -183,13 +206,21 @@ class InvitationAdmin(OrganizationScopedAdmin):
     actions = ["revoke"]
     readonly_fields = [
         "status",
-        "invited_by",
+        "invited_by_person",
         "created_at",
         "expires_at",
         "accepted_at",
-        "accepted_by",
+        "accepted_by_person",
         "revoked_at",
     ]
+
+    @admin.display(description="invited by")
+    def invited_by_person(self, obj):
+        return _member_link(obj.invited_by, obj.organization_id)
+
+    @admin.display(description="accepted by")
+    def accepted_by_person(self, obj):
+        return _member_link(obj.accepted_by, obj.organization_id)
 
     def get_queryset(self, request):
         return access.scope_queryset(super().get_queryset(request), request.user, manage=True)
