@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
+from core.timezones import format_instant
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
@@ -215,7 +216,7 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     resource_classes = [GuestMessageResource]
 
     list_display = [
-        "created_at",
+        "created",
         "guest",
         "listing",
         "kind",
@@ -247,6 +248,11 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="created (the property's local time)", ordering="created_at")
+    def created(self, obj):
+        # In the zone its "what happened" column uses: one zone per row.
+        return format_instant(obj.created_at, obj.reservation.listing.property.zone)
 
     @admin.display(description="guest", ordering="reservation__guest_name")
     def guest(self, obj):

@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.timezones import format_instant
 from reservations import signals
 from reservations.doors import send_problem
 from reservations.models import Reservation
@@ -445,7 +446,7 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
         else None
     )
     if emailed is not None and Facts.from_json(emailed.facts) == composed.facts:
-        when = emailed.sent_at.strftime("%Y-%m-%d %H:%M UTC")
+        when = format_instant(emailed.sent_at, reservation.listing.property.zone)
         return _finish(
             pk, token, State.SKIPPED, f"Already emailed these codes and times ({when}).", now
         )

@@ -8,35 +8,12 @@ column of its own (core.exports).
 
 from __future__ import annotations
 
-import zoneinfo
-
-from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from import_export import fields
 
 from core.exports import FormulaSafeResource, local_time
-from locks.models import LockAssignment
 
+from .activity import lock_place, zone_named
 from .models import DeviceAlert, LockEvent, Reservation
-
-
-def _first_assignment(field: str) -> Subquery:
-    """`field` of the device's first listing (primary first), as the activity feed places
-    a lock: a shared gate belongs to the listing that names it primary."""
-    return Subquery(
-        LockAssignment.objects.filter(device=OuterRef("device"))
-        .order_by("role", "pk")
-        .values(field)[:1]
-    )
-
-
-def _zone_name(value: str | None) -> str:
-    """A property's zone, or the project's for a lock at no listing."""
-    return value or settings.TIME_ZONE
-
-
-def _zone(value: str | None) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(_zone_name(value))
 
 
 class ReservationResource(FormulaSafeResource):
@@ -124,16 +101,16 @@ class LockEventResource(FormulaSafeResource):
 
     def filter_export(self, queryset, **kwargs):
         return queryset.select_related("device", "reservation").annotate(
-            place_zone=_first_assignment("listing__property__time_zone"),
-            place_property=_first_assignment("listing__property__name"),
-            place_listing=_first_assignment("listing__name"),
+            place_zone=lock_place("listing__property__time_zone"),
+            place_property=lock_place("listing__property__name"),
+            place_listing=lock_place("listing__name"),
         )
 
     def dehydrate_occurred(self, obj: LockEvent) -> str:
-        return local_time(obj.occurred_at, _zone(obj.place_zone))
+        return local_time(obj.occurred_at, zone_named(obj.place_zone))
 
     def dehydrate_time_zone(self, obj: LockEvent) -> str:
-        return _zone_name(obj.place_zone)
+        return str(zone_named(obj.place_zone))
 
     def dehydrate_event(self, obj: LockEvent) -> str:
         return obj.get_kind_display()
@@ -148,7 +125,7 @@ class LockEventResource(FormulaSafeResource):
         stay = obj.reservation
         if stay is None:
             return ""
-        zone = _zone(obj.place_zone)
+        zone = zone_named(obj.place_zone)
         stay_times = f"{local_time(stay.check_in, zone)} → {local_time(stay.check_out, zone)}"
         return f"{stay.guest_name}, {stay_times}"
 
@@ -185,21 +162,21 @@ class DeviceAlertResource(FormulaSafeResource):
 
     def filter_export(self, queryset, **kwargs):
         return queryset.select_related("device").annotate(
-            place_zone=_first_assignment("listing__property__time_zone"),
-            place_property=_first_assignment("listing__property__name"),
+            place_zone=lock_place("listing__property__time_zone"),
+            place_property=lock_place("listing__property__name"),
         )
 
     def dehydrate_opened(self, obj: DeviceAlert) -> str:
-        return local_time(obj.opened_at, _zone(obj.place_zone))
+        return local_time(obj.opened_at, zone_named(obj.place_zone))
 
     def dehydrate_resolved(self, obj: DeviceAlert) -> str:
-        return local_time(obj.resolved_at, _zone(obj.place_zone))
+        return local_time(obj.resolved_at, zone_named(obj.place_zone))
 
     def dehydrate_acknowledged(self, obj: DeviceAlert) -> str:
-        return local_time(obj.acknowledged_at, _zone(obj.place_zone))
+        return local_time(obj.acknowledged_at, zone_named(obj.place_zone))
 
     def dehydrate_time_zone(self, obj: DeviceAlert) -> str:
-        return _zone_name(obj.place_zone)
+        return str(zone_named(obj.place_zone))
 
     def dehydrate_problem(self, obj: DeviceAlert) -> str:
         return obj.get_kind_display()
