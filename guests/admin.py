@@ -159,7 +159,7 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
             stays = stays.filter(listing_id=template.listing_id)
         choices = list(
             stays.filter(check_out__gt=timezone.now())
-            .select_related("listing")
+            .select_related("listing__property")
             .order_by("check_in")[:PREVIEW_CHOICES]
         )
         chosen = None

@@ -140,6 +140,8 @@ def test_the_preview_renders_a_template_for_a_reservation_of_its_organization(
         client.force_login(ny.listing.organization.memberships.get(role=who).user)
         chooser = client.get(url).content.decode()
         assert f'<option value="{reservation.pk}"' in chooser
+        # The picker's dates are the stay's own (New York), zone named, not UTC's.
+        assert "Maria Silva — Alpha Flat — check-in 2027-03-15 15:00 EDT" in chooser
         page = client.get(url, {"reservation": reservation.pk}).content.decode()
         assert "Maria Silva at Alpha House" in page
         assert "In: Monday 15 March 2027, 15:00 EDT (America/New_York)" in page
