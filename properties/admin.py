@@ -14,6 +14,7 @@ from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import OrganizationScopedAdmin
 from core.exports import RecordsImportExportMixin
+from core.widgets import TimeZoneInput
 
 from . import services
 from .models import Invitation, Listing, Membership, Organization, Property
@@ -315,6 +316,12 @@ class PropertyAdmin(RecordsImportExportMixin, OrganizationScopedAdmin):
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "time_zone"]
     list_select_related = ["organization"]
     search_fields = ["name", "address"]
+    # A searchable list of every IANA zone rather than free text.
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "time_zone":
+            kwargs["widget"] = TimeZoneInput()
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         return (
