@@ -21,7 +21,7 @@ from core.exports import RecordsExportMixin
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.models import LockAssignment
-from properties.models import Listing
+from properties.models import Listing, Property
 
 from . import (
     admin_events,  # noqa: F401  (registers the lock event and alert admins)
@@ -755,6 +755,24 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             with timezone.override(obj.listing.property.zone):
                 response = super().changeform_view(request, object_id, form_url, extra_context)
                 # Render now: a TemplateResponse would otherwise render after the override.
+                if hasattr(response, "render"):
+                    response.render()
+                return response
+        # A new stay's empty form: when every property the person has shares one zone, the
+        # page is in it, so that the admin's "Today" and "Now" fill that zone's date and
+        # time, not the server's. (A posted form reads its times in the listing's zone.)
+        zones = (
+            set()
+            if request.method != "GET"
+            else set(
+                org_access.scope_queryset(Property.objects.all(), request.user)
+                .values_list("time_zone", flat=True)
+                .distinct()[:2]
+            )
+        )
+        if len(zones) == 1:
+            with timezone.override(zoneinfo.ZoneInfo(zones.pop())):
+                response = super().changeform_view(request, object_id, form_url, extra_context)
                 if hasattr(response, "render"):
                     response.render()
                 return response
