@@ -29,6 +29,7 @@ from .placeholders import PLACEHOLDERS
 from .resources import GuestMessageResource
 
 State = GuestMessage.State
+Channel = GuestMessage.Channel
 
 # How many stays the preview offers to pick from (the nearest coming ones).
 PREVIEW_CHOICES = 50
@@ -224,7 +225,7 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         "trigger",
         "state_badge",
         "outcome",
-        "attempts",
+        "tries",
     ]
     list_filter = [StateFilter, "state", "channel", "kind", "trigger"]
     list_select_related = ["reservation__listing__property", "sent_by"]
@@ -253,6 +254,16 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     def created(self, obj):
         # In the zone its "what happened" column uses: one zone per row.
         return format_instant(obj.created_at, obj.reservation.listing.property.zone)
+
+    @admin.display(description="attempts", ordering="attempts")
+    def tries(self, obj):
+        # `attempts` counts the failed tries of an email: one that went out took one more
+        # ("0" read as "never tried"). Copies by staff are not tried at all.
+        if obj.channel in (Channel.COPY_TEXT, Channel.COPY_LINK):
+            return "—"
+        if obj.state == State.SENT and obj.channel == Channel.EMAIL:
+            return obj.attempts + 1
+        return obj.attempts or "—"
 
     @admin.display(description="guest", ordering="reservation__guest_name")
     def guest(self, obj):
