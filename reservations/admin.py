@@ -1,3 +1,4 @@
+import re
 import zoneinfo
 from collections import Counter
 
@@ -475,6 +476,15 @@ def _listing_rows(request) -> list[tuple[int, str, int, str]]:
     return rows
 
 
+def natural_key(text: str) -> tuple:
+    """A sort key that reads the numbers in a name as numbers ("Flat 2" < "Flat 10")."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+        for part in re.split(r"(\d+)", text)
+        if part
+    )
+
+
 class PropertyListFilter(admin.RelatedFieldListFilter):
     """The properties of the person's listings."""
 
@@ -497,6 +507,8 @@ class ListingListFilter(admin.RelatedFieldListFilter):
         chosen = request.GET.get(self.lookup_kwarg)
         if prop or len(rows) > self.MAX_WITHOUT_PROPERTY:
             rows = [row for row in rows if str(row[2]) == prop or str(row[0]) == chosen]
+        # In the order people number flats: Flat 2 before Flat 10.
+        rows = sorted(rows, key=lambda row: (row[3].casefold(), natural_key(row[1])))
         return [(pk, name) for pk, name, _, _ in rows]
 
 
