@@ -30,6 +30,11 @@ urlpatterns = [
         name="alert_acknowledge",
     ),
     path(
+        "admin/timeline/",
+        admin.site.admin_view(timeline_views.timeline_index),
+        name="timeline_index",
+    ),
+    path(
         "admin/timeline/listing/<int:pk>/",
         admin.site.admin_view(timeline_views.listing_timeline),
         name="listing_timeline",

@@ -95,6 +95,21 @@ class OrganizationScopedAdmin(ScopedFormfieldsMixin, admin.ModelAdmin):
     def get_changelist(self, request, **kwargs):
         return ChecksDatesChangeList
 
+    def get_changeform_initial_data(self, request):
+        """The organization comes preselected when the person has one to choose from (the
+        form offered an empty choice first, to a person who has no other)."""
+        initial = super().get_changeform_initial_data(request)
+        field_names = {field.name for field in self.model._meta.get_fields()}
+        if "organization" in field_names:
+            choices = (
+                access.managed_organization_ids(request.user)
+                if self.manage_foreign_keys
+                else access.member_organization_ids(request.user)
+            )
+            if len(choices) == 1:
+                initial.setdefault("organization", next(iter(choices)))
+        return initial
+
     def get_queryset(self, request):
         return access.scope_queryset(super().get_queryset(request), request.user)
 
@@ -163,16 +178,8 @@ class ReadOnlyScopedAdmin(OrganizationScopedAdmin):
 
 class SecretShownOnceAdmin(OrganizationScopedAdmin):
     """Adding a row whose secret (an API key, a webhook secret) appears once, on the page
-    that follows the save: the organization comes preselected when the person manages
-    just one, and the add form offers no "save and add another" or "save and continue",
+    that follows the save: the add form offers no "save and add another" or "save and continue",
     which would skip that page."""
-
-    def get_changeform_initial_data(self, request):
-        initial = super().get_changeform_initial_data(request)
-        managed = access.managed_organization_ids(request.user)
-        if len(managed) == 1:
-            initial.setdefault("organization", next(iter(managed)))
-        return initial
 
     def add_view(self, request, form_url="", extra_context=None):
         extra_context = {

@@ -828,6 +828,25 @@ const routes = {
     return { device_id: device.device_id, event: addDeviceEvent(device, "device.removed") };
   },
 
+  // A provider account in trouble, as Seam reports it: `error_codes` such as
+  // "account_reauthorization_requested" or "account_disconnected" ([] clears them).
+  "POST /connected_accounts/errors": (body) => {
+    const connected_account_id = required(body, "connected_account_id");
+    if (!db().connected_accounts.some((a) => a.connected_account_id === connected_account_id)) {
+      throw new ControlError(404, "not_found", `No connected account ${connected_account_id}`);
+    }
+    const errors = (body.error_codes ?? []).map((error_code) => ({
+      error_code,
+      message: `Simulated ${error_code}`,
+      is_connected_account_error: true,
+      created_at: new Date().toISOString(),
+    }));
+    produce((state) => {
+      state.connected_accounts.find((a) => a.connected_account_id === connected_account_id).errors = errors;
+    });
+    return { connected_account_id, errors };
+  },
+
   "POST /events/add": (body) => {
     const { event_type, device_id, ...rest } = body;
     required(body, "event_type");

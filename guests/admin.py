@@ -16,16 +16,20 @@ from django.utils.html import format_html, format_html_join
 
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.exports import RecordsExportMixin
+from core.timezones import format_instant
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
-from . import services
+from . import selectors, services
 from .content import compose
 from .models import GuestMessage, MessageTemplate
 from .panel import describe, how_sent
 from .placeholders import PLACEHOLDERS
+from .resources import GuestMessageResource
 
 State = GuestMessage.State
+Channel = GuestMessage.Channel
 
 # How many stays the preview offers to pick from (the nearest coming ones).
 PREVIEW_CHOICES = 50
@@ -52,6 +56,38 @@ class MessageTemplateForm(forms.ModelForm):
         ]
         widgets = {"body": forms.Textarea(attrs={"rows": 16, "cols": 90})}
 
+    # Asked only when the save would email guests at once (see clean()).
+    email_now = forms.BooleanField(
+        required=False,
+        label="Email them now",
+        help_text="Tick to save even though guests are emailed their door codes at once.",
+    )
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        template = self.instance
+        for name in ("organization", "listing", "kind", "send_hours_before", "active"):
+            if name in data:
+                setattr(template, name, data[name])
+        if template.listing_id and not template.organization_id:
+            template.organization_id = template.listing.organization_id
+        waiting = selectors.stays_emailed_on_save(template).count()
+        if waiting and not data.get("email_now"):
+            hours = template.send_hours_before
+            guests = (
+                "1 guest whose check-in is"
+                if waiting == 1
+                else f"{waiting} guests whose check-in is"
+            )
+            self.add_error(
+                "email_now",
+                f"Saving emails {guests} within {hours} h their door codes now, at once. "
+                "Tick “Email them now” to save anyway, or change the send time.",
+            )
+        return data
+
 
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
@@ -66,7 +102,7 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ["organization", "listing", "kind", "active"]}),
-            ("When", {"fields": ["send_hours_before"]}),
+            ("When", {"fields": ["send_hours_before", "email_now"]}),
             ("Message", {"fields": ["subject", "body", "placeholders"]}),
         ]
         if obj is not None:
@@ -124,7 +160,7 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
             stays = stays.filter(listing_id=template.listing_id)
         choices = list(
             stays.filter(check_out__gt=timezone.now())
-            .select_related("listing")
+            .select_related("listing__property")
             .order_by("check_in")[:PREVIEW_CHOICES]
         )
         chosen = None
@@ -176,11 +212,13 @@ def _reservation_page(reservation_id: int) -> str:
 
 
 @admin.register(GuestMessage)
-class GuestMessageAdmin(ReadOnlyScopedAdmin):
+class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     """Every delivery to a guest; members look, the services write."""
 
+    resource_classes = [GuestMessageResource]
+
     list_display = [
-        "created_at",
+        "created",
         "guest",
         "listing",
         "kind",
@@ -188,7 +226,7 @@ class GuestMessageAdmin(ReadOnlyScopedAdmin):
         "trigger",
         "state_badge",
         "outcome",
-        "attempts",
+        "tries",
     ]
     list_filter = [StateFilter, "state", "channel", "kind", "trigger"]
     list_select_related = ["reservation__listing__property", "sent_by"]
@@ -212,6 +250,21 @@ class GuestMessageAdmin(ReadOnlyScopedAdmin):
         "created_at",
     ]
     readonly_fields = fields
+
+    @admin.display(description="created (the property's local time)", ordering="created_at")
+    def created(self, obj):
+        # In the zone its "what happened" column uses: one zone per row.
+        return format_instant(obj.created_at, obj.reservation.listing.property.zone)
+
+    @admin.display(description="attempts", ordering="attempts")
+    def tries(self, obj):
+        # `attempts` counts the failed tries of an email: one that went out took one more
+        # ("0" read as "never tried"). Copies by staff are not tried at all.
+        if obj.channel in (Channel.COPY_TEXT, Channel.COPY_LINK):
+            return "—"
+        if obj.state == State.SENT and obj.channel == Channel.EMAIL:
+            return obj.attempts + 1
+        return obj.attempts or "—"
 
     @admin.display(description="guest", ordering="reservation__guest_name")
     def guest(self, obj):

@@ -114,6 +114,19 @@ def reservation_panel(request, reservation: Reservation) -> str:
     code = stay_code(reservation)
     if code is not None and code.sent_at and (told is None or code.sent_at > told.sent_at):
         told_when, told_how = _local(code.sent_at, zone), "marked as sent by hand"
+    # A rotated code is news: what the guest was told before has the old one. The page's
+    # door-code box says "not yet" then too (the rotation clears the code's sent mark).
+    told_old = ""
+    rotated_since = (
+        code is not None
+        and code.rotated_at is not None
+        and not code.sent_at
+        and told is not None
+        and told.sent_at < code.rotated_at
+    )
+    if rotated_since:
+        told_old = f"the last message ({told_when}, {told_how}) had the code before it was rotated"
+        told_when, told_how = "", ""
     problem = send_problem(reservation)
     hours = schedule_hours(reservation)
     may_act = access.can_view(request.user, reservation)
@@ -135,6 +148,7 @@ def reservation_panel(request, reservation: Reservation) -> str:
             "reservation": reservation,
             "told_when": told_when,
             "told_how": told_how,
+            "told_old": told_old,
             "lines": lines,
             "problem": problem,
             "hours": hours,

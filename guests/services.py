@@ -28,6 +28,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.timezones import format_instant
 from reservations import signals
 from reservations.doors import send_problem
 from reservations.models import Reservation
@@ -111,11 +112,14 @@ def organization_replan(*, organization_id: int, now=None) -> int:
         ended_at__isnull=True,
         check_out__gt=now,
     ).order_by("check_in")
-    count = 0
-    for reservation in stays.iterator():
-        message_plan(reservation=reservation, now=now)
-        count += 1
-    return count
+    # The ids first, then one stay at a time: planning a stay due now enqueues its email
+    # on commit, and django-q2's ORM broker closes an obsolete connection before it
+    # enqueues (on SQLite, any connection outside a transaction). A cursor left open over
+    # the stays ("Cannot operate on a closed database") lost the rest of the organization.
+    ids = list(stays.values_list("pk", flat=True))
+    for pk in ids:
+        message_plan(reservation=Reservation(pk=pk), now=now)
+    return len(ids)
 
 
 # ---------------------------------------------------------------------------- planning
@@ -442,7 +446,7 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
         else None
     )
     if emailed is not None and Facts.from_json(emailed.facts) == composed.facts:
-        when = emailed.sent_at.strftime("%Y-%m-%d %H:%M UTC")
+        when = format_instant(emailed.sent_at, reservation.listing.property.zone)
         return _finish(
             pk, token, State.SKIPPED, f"Already emailed these codes and times ({when}).", now
         )

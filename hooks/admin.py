@@ -84,12 +84,14 @@ class WebhookEndpointAdmin(SecretShownOnceAdmin):
         if obj is None:
             return fields
         extra = ["signing_secret", "secret_rotated_at", "deliveries", "created_by", "created_at"]
+        if self.has_change_permission(request, obj):
+            extra.insert(0, "test_event")
         return [*fields, *extra]
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        fixed = ["organization", "signing_secret", "secret_rotated_at", "deliveries"]
+        fixed = ["organization", "signing_secret", "secret_rotated_at", "deliveries", "test_event"]
         fixed += ["created_by", "created_at"]
         if not self.has_change_permission(request, obj):
             return [*fixed, "url", "description", "events", "include_codes", "active"]
@@ -151,6 +153,11 @@ class WebhookEndpointAdmin(SecretShownOnceAdmin):
     def get_urls(self):
         return [
             path(
+                "<path:object_id>/test-event/",
+                self.admin_site.admin_view(self.test_event_view),
+                name="hooks_webhookendpoint_test",
+            ),
+            path(
                 "<path:object_id>/rotate-secret/",
                 self.admin_site.admin_view(self.rotate_view),
                 name="hooks_webhookendpoint_rotate",
@@ -176,7 +183,35 @@ class WebhookEndpointAdmin(SecretShownOnceAdmin):
         }
         return TemplateResponse(request, self.rotate_template, context)
 
+    def test_event_view(self, request, object_id):
+        """Send a signed test event now and show what the endpoint answered."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        endpoint = self.get_object(request, object_id)
+        if not self.has_change_permission(request, endpoint):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Test event",
+            "endpoint": endpoint,
+            "answer": services.endpoint_test(endpoint=endpoint),
+            "change_url": reverse("admin:hooks_webhookendpoint_change", args=[endpoint.pk]),
+        }
+        return TemplateResponse(request, "admin/hooks/webhookendpoint/test_event.html", context)
+
     # Columns and read-only fields.
+
+    @admin.display(description="test")
+    def test_event(self, obj):
+        # Posted through the change form (no form inside a form), to the test's own view.
+        url = reverse("admin:hooks_webhookendpoint_test", args=[obj.pk])
+        return format_html(
+            '<button type="submit" formaction="{}" formnovalidate>Send a test event</button>'
+            "<br><small>{}</small>",
+            url,
+            "A signed endpoint.test event, sent now; the page shows what the endpoint answered.",
+        )
 
     @admin.display(description="events")
     def event_list(self, obj):

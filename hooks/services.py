@@ -12,10 +12,12 @@ instant a lease ahead: a worker that dies mid-request leaves the row due again l
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import time
 import urllib.parse
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import httpx
 from django.core.exceptions import ValidationError
@@ -322,18 +324,14 @@ def delivery_attempt(delivery_id: int, *, now: datetime.datetime | None = None) 
         final_failure = True
     else:
         body = delivery.payload_text.encode()
-        timestamp = int(now.timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            "Keystay-Event": delivery.event,
-            "Keystay-Event-Id": delivery.event_id,
-            "Keystay-Delivery": str(delivery.pk),
-            "Keystay-Attempt": str(attempt),
-            signing.SIGNATURE_HEADER: signing.signature_header(
-                signing_secrets(endpoint, now), timestamp, body
-            ),
-        }
+        headers = _signed_headers(
+            endpoint,
+            body,
+            now,
+            event=delivery.event,
+            event_id=delivery.event_id,
+            more={"Keystay-Delivery": str(delivery.pk), "Keystay-Attempt": str(attempt)},
+        )
         try:
             answer = outbound.post(endpoint.url, content=body, headers=headers)
         except outbound.OutboundRefused as refused:
@@ -346,16 +344,87 @@ def delivery_attempt(delivery_id: int, *, now: datetime.datetime | None = None) 
         else:
             outcome["last_status_code"] = answer.status_code
             outcome["last_response"] = _kept(answer.text)
-            if not answer.ok:
-                message = f"The receiver answered {answer.status_code}."
-                if 300 <= answer.status_code < 400:
-                    where = f" to {answer.location}" if answer.location else ""
-                    message = (
-                        f"The receiver answered {answer.status_code}, a redirect{where}: "
-                        "redirects are not followed. Register the final address."
-                    )
-                outcome["last_error"] = _kept(message)
+            outcome["last_error"] = _answer_problem(answer)
     return _record(delivery, attempt, outcome, final_failure=final_failure)
+
+
+def _signed_headers(
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    now: datetime.datetime,
+    *,
+    event: str,
+    event_id: str,
+    more: dict[str, str],
+) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "Keystay-Event": event,
+        "Keystay-Event-Id": event_id,
+        **more,
+        signing.SIGNATURE_HEADER: signing.signature_header(
+            signing_secrets(endpoint, now), int(now.timestamp()), body
+        ),
+    }
+
+
+def _answer_problem(answer) -> str:
+    """What is wrong with a receiver's answer ("" when it took the event)."""
+    if answer.ok:
+        return ""
+    message = f"The receiver answered {answer.status_code}."
+    if 300 <= answer.status_code < 400:
+        where = f" to {answer.location}" if answer.location else ""
+        message = (
+            f"The receiver answered {answer.status_code}, a redirect{where}: "
+            "redirects are not followed. Register the final address."
+        )
+    return _kept(message)
+
+
+TEST_EVENT = "endpoint.test"
+
+
+@dataclass(frozen=True)
+class TestAnswer:
+    """What the endpoint answered a test event: its status and body, or why none came."""
+
+    status_code: int | None
+    response: str
+    problem: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and not self.problem
+
+
+def endpoint_test(
+    *, endpoint: WebhookEndpoint, now: datetime.datetime | None = None
+) -> TestAnswer:
+    """Send the endpoint a signed test event now, through the outbound guard, and say what
+    it answered. Nothing is recorded or retried: a manager checks an address and its
+    signature before real events go there (also while the endpoint is switched off)."""
+    now = now or timezone.now()
+    event_id = payloads.new_event_id()
+    payload = {
+        "id": event_id,
+        "type": TEST_EVENT,
+        "occurred_at": now.isoformat(),
+        "organization": endpoint.organization_id,
+        "data": {"message": "A test event from Keystay: nothing happened."},
+    }
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    headers = _signed_headers(
+        endpoint, body, now, event=TEST_EVENT, event_id=event_id, more={"Keystay-Test": "1"}
+    )
+    try:
+        answer = outbound.post(endpoint.url, content=body, headers=headers)
+    except outbound.OutboundRefused as refused:
+        return TestAnswer(None, "", _kept(f"Not sent: {refused.message}"))
+    except (httpx.HTTPError, OSError) as error:
+        return TestAnswer(None, "", _network_error(error))
+    return TestAnswer(answer.status_code, _kept(answer.text), _answer_problem(answer))
 
 
 def _record(delivery: WebhookDelivery, attempt: int, outcome: dict, *, final_failure: bool) -> str:

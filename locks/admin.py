@@ -523,7 +523,13 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
         fields = {name: getattr(obj, name) for name in LISTING_FORM_FIELDS if name in form.fields}
         if not change:
             fields.pop("property")
-            form.instance = property_services.listing_create(property=obj.property, **fields)
+            created = property_services.listing_create(property=obj.property, **fields)
+            form.instance = created
+            # The admin logs the addition and answers it ("Save and continue editing", the
+            # message's link) with the object it passed in, not `form.instance`: without the
+            # stored row's id it sent the manager to /listing/None/change/, a 404.
+            obj.pk = created.pk
+            obj._state.adding = False
             return
         # The service compares with the stored listing to know what changed (the form has
         # already put the new values on `obj`).

@@ -5,8 +5,8 @@ from django import forms
 from properties.models import Listing, Organization
 
 from .endpoints import validate_endpoint
-from .gateway import ACCESS_CONTROL_PROVIDERS, PIN_LOCK_PROVIDERS
 from .models import Device, LockAssignment, LockProviderConnection
+from .providers import ACCESS_CONTROL_PROVIDERS, PIN_LOCK_PROVIDERS
 
 
 class ConnectionAddForm(forms.Form):

@@ -28,6 +28,7 @@ from seam.resources.access_code import AccessCode
 from core import outbound
 
 from . import endpoints
+from .providers import KNOWN_PROVIDERS
 from .seam_transport import last_retry_after, make_seam_client, parse_retry_after
 
 # Seam preloads time-bound codes and the lock enforces the window on these providers
@@ -37,21 +38,18 @@ NATIVE_SCHEDULING_MANUFACTURERS = frozenset(
     {"august", "schlage", "yale", "kwikset", "nuki", "salto", "ttlock", "2n", "igloohome"}
 )
 
-# Providers a manager may link through a Connect Webview, as Seam names them.
-PIN_LOCK_PROVIDERS = {
-    "august": "August",
-    "schlage": "Schlage",
-    "yale": "Yale",
-    "igloohome": "igloohome",
-    "kwikset": "Kwikset",
-    "nuki": "Nuki",
-    "ttlock": "TTLock",
-}
-ACCESS_CONTROL_PROVIDERS = {
-    "salto": "Salto",
-    "my_2n": "2N",
-    "dormakaba_oracode": "dormakaba Oracode",
-}
+
+def _known(value: str | None, placeholder: str) -> str:
+    return "" if not value or value.strip().lower() == placeholder else value
+
+
+def _brand(display_name: str | None, manufacturer: str) -> str:
+    """The lock's brand: Seam's display name unless it is its placeholder "Generic", else
+    the manufacturer Seam names in the device's properties ("august" → "August")."""
+    shown = _known(display_name, "generic")
+    if shown:
+        return shown
+    return KNOWN_PROVIDERS.get(manufacturer, manufacturer.replace("_", " ").title())
 
 
 # Seam error codes that mean "this code cannot go on this lock as it is".
@@ -161,6 +159,8 @@ class DeviceInfo:
     supports_native_scheduling: bool = True
     can_specify_pin_code: bool = True
     supports_backup_access_code_pool: bool = False
+    # The provider account the device came through (tells an account's brand).
+    provider_account_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -567,8 +567,10 @@ class SeamGateway:
             provider_device_id=device.device_id,
             kind="lock",
             name=_field(props, "name") or device.display_name or device.device_id,
-            manufacturer=_field(model, "manufacturer_display_name") or manufacturer.title(),
-            model=_field(model, "display_name") or "",
+            manufacturer=_brand(_field(model, "manufacturer_display_name"), manufacturer),
+            # Seam's placeholder for a model it does not know is "Device": no model, then.
+            model=_known(_field(model, "display_name"), "device"),
+            provider_account_id=device.connected_account_id or "",
             online=bool(_field(props, "online", True)),
             battery_level=battery,
             supported_code_lengths=list(_field(props, "supported_code_lengths") or []),

@@ -9,6 +9,7 @@ from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 
 from . import endpoints
+from .providers import KNOWN_PROVIDERS
 
 
 class LockProviderConnection(models.Model):
@@ -115,11 +116,44 @@ class ConnectedAccount(models.Model):
     def __str__(self) -> str:
         return self.display_name or self.provider_account_id
 
+    # Seam's account errors that only the account's owner signing in again can clear.
+    RECONNECT_ERRORS = frozenset(
+        {"account_reauthorization_requested", "account_disconnected", "invalid_credentials"}
+    )
+
     @property
     def state(self) -> str:
         if self.removed_at:
             return "removed"
+        if self.needs_reconnect:
+            return "needs reconnecting"
         return "needs attention" if self.errors else "connected"
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.removed_at is None and any(
+            (error or {}).get("error_code") in self.RECONNECT_ERRORS for error in self.errors
+        )
+
+    @property
+    def provider(self) -> str:
+        """The brand as people know it ("August"), from what Seam calls the account."""
+        if self.display_name and self.display_name.lower() != "unknown":
+            return self.display_name
+        return KNOWN_PROVIDERS.get(self.account_type, self.account_type or "Provider")
+
+    @property
+    def provider_key(self) -> str:
+        """Seam's name of the provider ("august"), to preselect it on a reconnect."""
+        if self.account_type in KNOWN_PROVIDERS:
+            return self.account_type
+        by_name = {name.lower(): key for key, name in KNOWN_PROVIDERS.items()}
+        return by_name.get(self.display_name.lower(), "")
+
+    @property
+    def label(self) -> str:
+        """ "August · john@example.com": the provider and which of its accounts."""
+        return f"{self.provider} · {self.user_identifier or self.provider_account_id}"
 
 
 class ConnectWebview(models.Model):

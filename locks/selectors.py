@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 
 from core.access import scope_queryset
 
-from .models import LockAssignment, UnmanagedCode
+from .models import ConnectedAccount, LockAssignment, UnmanagedCode
 
 
 def assignments_flagged(*, user) -> QuerySet[LockAssignment]:
@@ -30,3 +30,16 @@ def unmanaged_codes_for_listing(listing) -> list[UnmanagedCode]:
     for code in codes:
         code.zone = zone
     return codes
+
+
+def accounts_to_reconnect(*, user) -> list[ConnectedAccount]:
+    """Provider accounts whose owner must sign in again (Seam asked for reauthorization, or
+    the account was disconnected), in the person's organizations: until then their locks
+    take no codes."""
+    accounts = scope_queryset(
+        ConnectedAccount.objects.filter(removed_at__isnull=True).select_related(
+            "connection__organization"
+        ),
+        user,
+    )
+    return [account for account in accounts if account.needs_reconnect]

@@ -153,7 +153,7 @@ def devices_sync(*, connection: LockProviderConnection) -> SyncResult:
                 ).values_list("listing_id", flat=True)
             )
         )
-    _apply_accounts(connection, accounts)
+    _apply_accounts(connection, accounts, brands=_account_brands(infos))
     LockProviderConnection.objects.filter(pk=connection.pk).update(
         sync_state=LockProviderConnection.SyncState.OK,
         sync_finished_at=timezone.now(),
@@ -222,17 +222,39 @@ def _apply_devices(connection: LockProviderConnection, infos: list[DeviceInfo], 
     return result
 
 
-def _apply_accounts(connection: LockProviderConnection, accounts) -> None:
+def _account_brands(infos: list[DeviceInfo]) -> dict[str, str]:
+    """Each account's brand, from its devices: Seam may call an account's type "Unknown"
+    and leave its type out, while its locks name their manufacturer."""
+    brands: dict[str, str] = {}
+    for info in infos:
+        if info.provider_account_id and info.manufacturer:
+            brands.setdefault(info.provider_account_id, info.manufacturer)
+    return brands
+
+
+def _apply_accounts(
+    connection: LockProviderConnection, accounts, *, brands: dict[str, str] | None = None
+) -> None:
     now = timezone.now()
     seen = set()
     for info in accounts:
         seen.add(info.provider_account_id)
+        display_name = info.display_name
+        if not display_name or display_name.lower() == "unknown":
+            display_name = (brands or {}).get(info.provider_account_id, display_name)
+        if brands is None:
+            # Read without the devices (a Connect Webview's return): keep the brand known.
+            stored = connection.accounts.filter(
+                provider_account_id=info.provider_account_id
+            ).first()
+            if stored is not None and (not display_name or display_name.lower() == "unknown"):
+                display_name = stored.display_name
         ConnectedAccount.objects.update_or_create(
             connection=connection,
             provider_account_id=info.provider_account_id,
             defaults={
+                "display_name": display_name,
                 "account_type": info.account_type,
-                "display_name": info.display_name,
                 "user_identifier": info.user_identifier,
                 "errors": info.errors,
                 "removed_at": None,

@@ -26,6 +26,8 @@ from . import endpoints
 from .forms import AssignDevicesForm, ConnectionAddForm, ConnectProviderForm
 from .gateway import ProviderError
 from .models import Device, LockAssignment, LockProviderConnection
+from .providers import ACCESS_CONTROL_PROVIDERS, PIN_LOCK_PROVIDERS
+from .selectors import accounts_to_reconnect
 from .services import (
     assignments_create,
     connect_webview_complete_on_fake,
@@ -138,6 +140,7 @@ def _render_list(
     context = {
         **admin.site.each_context(request),
         "title": "Smart Devices",
+        "reconnect": accounts_to_reconnect(user=user),
         "subtitle": "Settings → Connections",
         "panels": panels,
         "add_form": add_form,
@@ -208,7 +211,13 @@ def connection_import(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def connection_connect(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _connection_to_manage(request, pk)
-    form = ConnectProviderForm(request.POST if request.method == "POST" else None)
+    # "Reconnect" on an account that needs it comes with its provider ticked.
+    wanted = request.GET.get("provider", "")
+    initial = {
+        "pin_lock_providers": [wanted] if wanted in PIN_LOCK_PROVIDERS else [],
+        "access_control_providers": [wanted] if wanted in ACCESS_CONTROL_PROVIDERS else [],
+    }
+    form = ConnectProviderForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         return_url = reverse("smart_devices:return", args=[connection.pk])
         try:

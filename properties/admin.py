@@ -15,9 +15,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
+from core.exports import RecordsImportExportMixin
+from core.widgets import TimeZoneInput
 
 from . import services, sign_in
 from .models import FailedSignIn, Invitation, Listing, Membership, Organization, Property
+from .resources import PropertyResource
 
 
 @admin.register(Organization)
@@ -68,6 +71,24 @@ class MembershipForm(forms.ModelForm):
         return cleaned
 
 
+def _person_label(user) -> str:
+    if user is None:
+        return "—"
+    return f"{user.get_username()} ({user.email})" if user.email else user.get_username()
+
+
+def _member_link(user, organization_id: int):
+    """A person as a link to their membership of the organization, the page about them a
+    manager may open (Django's own link went to the user's page: a 403 for managers)."""
+    if user is None:
+        return "—"
+    membership = Membership.objects.filter(user=user, organization_id=organization_id).first()
+    if membership is None:
+        return _person_label(user)
+    url = reverse("admin:properties_membership_change", args=[membership.pk])
+    return format_html('<a href="{}">{}</a>', url, _person_label(user))
+
+
 @admin.register(Membership)
 class MembershipAdmin(OrganizationScopedAdmin):
     """Managers change roles and remove members; people join through an Invitation.
@@ -89,11 +110,16 @@ class MembershipAdmin(OrganizationScopedAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ["organization", "user", "role"]
-        return ["user", "organization", "role", "created_at"]
+        return ["person", "organization", "role", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A membership is one person in one organization: only its role changes.
-        return ["user", "organization", "created_at"] if obj is not None else []
+        return ["person", "organization", "created_at"] if obj is not None else []
+
+    @admin.display(description="person")
+    def person(self, obj):
+        # Not Django's link to the user's page: only superusers may open that one.
+        return _person_label(obj.user)
 
     def get_actions(self, request):
         # Members are removed one at a time, so that the last-manager rule can answer for
@@ -183,13 +209,21 @@ class InvitationAdmin(OrganizationScopedAdmin):
     actions = ["revoke"]
     readonly_fields = [
         "status",
-        "invited_by",
+        "invited_by_person",
         "created_at",
         "expires_at",
         "accepted_at",
-        "accepted_by",
+        "accepted_by_person",
         "revoked_at",
     ]
+
+    @admin.display(description="invited by")
+    def invited_by_person(self, obj):
+        return _member_link(obj.invited_by, obj.organization_id)
+
+    @admin.display(description="accepted by")
+    def accepted_by_person(self, obj):
+        return _member_link(obj.accepted_by, obj.organization_id)
 
     def get_queryset(self, request):
         return access.scope_queryset(super().get_queryset(request), request.user, manage=True)
@@ -269,7 +303,9 @@ class InvitationAdmin(OrganizationScopedAdmin):
 
 
 @admin.register(Property)
-class PropertyAdmin(OrganizationScopedAdmin):
+class PropertyAdmin(RecordsImportExportMixin, OrganizationScopedAdmin):
+    # Import (with the library's preview) and export of the organization's properties.
+    resource_classes = [PropertyResource]
     ordering = ["name"]
     list_display = [
         "name",
@@ -282,6 +318,12 @@ class PropertyAdmin(OrganizationScopedAdmin):
     list_filter = [("organization", admin.RelatedOnlyFieldListFilter), "time_zone"]
     list_select_related = ["organization"]
     search_fields = ["name", "address"]
+    # A searchable list of every IANA zone rather than free text.
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "time_zone":
+            kwargs["widget"] = TimeZoneInput()
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         return (

@@ -11,7 +11,8 @@ import datetime
 import zoneinfo
 from collections.abc import Iterable
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.conf import settings
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from core.access import scope_queryset
 from locks.models import LockAssignment, UnmanagedCode
@@ -27,6 +28,21 @@ def device_zone(device) -> zoneinfo.ZoneInfo | None:
     for assignment in device.assignments.all():
         return assignment.listing.property.zone
     return None
+
+
+def lock_place(field: str, device: str = "device") -> Subquery:
+    """`field` of a lock's first listing (primary first), as a column: the place, and so
+    the time zone, that pages and files give a lock's events and alerts."""
+    return Subquery(
+        LockAssignment.objects.filter(device=OuterRef(device))
+        .order_by("role", "pk")
+        .values(field)[:1]
+    )
+
+
+def zone_named(name: str | None) -> zoneinfo.ZoneInfo:
+    """A property's zone by name; the project's (UTC) for a lock at no listing."""
+    return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
 
 
 def _assignments_with_property() -> Prefetch:

@@ -1,3 +1,4 @@
+import re
 import zoneinfo
 from collections import Counter
 
@@ -17,11 +18,12 @@ from django.utils.text import smart_split, unescape_string_literal
 
 from core import access as org_access
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
+from core.exports import RecordsExportMixin
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.admin import unmanaged_codes_html
 from locks.models import LockAssignment
-from properties.models import Listing
+from properties.models import Listing, Property
 
 from . import (
     admin_events,  # noqa: F401  (registers the lock event and alert admins)
@@ -33,6 +35,7 @@ from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .resources import ReservationResource
 from .selectors import (
     DAYS,
     double_booking_warnings,
@@ -448,6 +451,27 @@ class LeavingFilter(LocalDayFilter):
     stays = "departures"
 
 
+def rotation_text(reservation: Reservation) -> str:
+    """Which doors a rotation changes: those that take the stay's code. A door with a code
+    of its own (an override, a code the lock picked) keeps it."""
+    doors = guest_doors(reservation)
+    changing = [door.name for door in doors if not door.own_code]
+    keeping = [door.name for door in doors if door.own_code]
+    text = (
+        f"The new code replaces the old one on {_names(changing)}."
+        if changing
+        else "No door takes the stay's code now: the new code goes on the doors it is planned for."
+    )
+    if keeping:
+        verb = "keeps its" if len(keeping) == 1 else "keep their"
+        text += f" {_names(keeping)} {verb} own code."
+    return text
+
+
+def _names(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
 def _door_note(door) -> str:
     """Why a door's code is not the stay's, or that the lock has not picked one yet."""
     if not door.code:
@@ -497,6 +521,15 @@ def _listing_rows(request) -> list[tuple[int, str, int, str]]:
     return rows
 
 
+def natural_key(text: str) -> tuple:
+    """A sort key that reads the numbers in a name as numbers ("Flat 2" < "Flat 10")."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part.casefold())
+        for part in re.split(r"(\d+)", text)
+        if part
+    )
+
+
 class PropertyListFilter(admin.RelatedFieldListFilter):
     """The properties of the person's listings."""
 
@@ -519,15 +552,21 @@ class ListingListFilter(admin.RelatedFieldListFilter):
         chosen = request.GET.get(self.lookup_kwarg)
         if prop or len(rows) > self.MAX_WITHOUT_PROPERTY:
             rows = [row for row in rows if str(row[2]) == prop or str(row[0]) == chosen]
+        # In the order people number flats: Flat 2 before Flat 10.
+        rows = sorted(rows, key=lambda row: (row[3].casefold(), natural_key(row[1])))
         return [(pk, name) for pk, name, _, _ in rows]
 
 
 @admin.register(Reservation)
-class ReservationAdmin(OrganizationScopedAdmin):
+class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     # Staff look reservations up and change them; deleting stays with managers.
     managers_only = False
     form = ReservationForm
     change_form_template = "admin/reservations/reservation/change_form.html"
+    # Named, so that the export button is added to this list rather than replacing it.
+    change_list_template = "admin/reservations/reservation/change_list.html"
+    # Stays as the list shows them, filters and search applied; never their codes.
+    resource_classes = [ReservationResource]
     # Fits a 1,366-pixel screen between the admin's menu and the filters: the guest carries
     # the booking's origin, the listing its property, the stay both its times, the code
     # where it is on the locks.
@@ -777,6 +816,24 @@ class ReservationAdmin(OrganizationScopedAdmin):
                 if hasattr(response, "render"):
                     response.render()
                 return response
+        # A new stay's empty form: when every property the person has shares one zone, the
+        # page is in it, so that the admin's "Today" and "Now" fill that zone's date and
+        # time, not the server's. (A posted form reads its times in the listing's zone.)
+        zones = (
+            set()
+            if request.method != "GET"
+            else set(
+                org_access.scope_queryset(Property.objects.all(), request.user)
+                .values_list("time_zone", flat=True)
+                .distinct()[:2]
+            )
+        )
+        if len(zones) == 1:
+            with timezone.override(zoneinfo.ZoneInfo(zones.pop())):
+                response = super().changeform_view(request, object_id, form_url, extra_context)
+                if hasattr(response, "render"):
+                    response.render()
+                return response
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     # Buttons on the reservation page and actions on the list.
@@ -793,11 +850,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
             "Cancelled: the code is revoked on every lock.",
         ),
         "retry": ("Retry failed locks now", None, "Failed locks are being retried now."),
-        "rotate": (
-            "Rotate code",
-            services.code_rotate,
-            "A new code replaces the old one on every lock.",
-        ),
+        # Its message names the doors (rotation_doors), said per stay by _run.
+        "rotate": ("Rotate code", services.code_rotate, ""),
         "mark-sent": (
             "Mark code as sent",
             services.code_mark_sent,
@@ -830,6 +884,17 @@ class ReservationAdmin(OrganizationScopedAdmin):
             "The code leaves every lock now, even if the guest is still inside and the "
             "stay was due to last longer."
         ),
+        "rotate": (
+            "A new code is made and the old one stops opening the doors listed, as soon as "
+            "each lock takes the new one. The guest must be told the new code: until then "
+            "they cannot open those doors."
+        ),
+    }
+    # The bulk action that asks each question again, once confirmed.
+    CONFIRM_ACTIONS = {
+        "cancel": "cancel_selected",
+        "end-stay": "end_stay_selected",
+        "rotate": "rotate_selected",
     }
 
     @staticmethod
@@ -865,6 +930,9 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def _confirmation(self, request, action: str, reservations, *, bulk: bool = False):
         """Ask before cancelling or ending stays (a button, or a bulk action)."""
         label = self.BUTTONS[action][0]
+        details = {}
+        if action == "rotate":
+            details = {reservation.pk: rotation_text(reservation) for reservation in reservations}
         context = {
             **self.admin_site.each_context(request),
             "title": f"{label}?",
@@ -872,8 +940,9 @@ class ReservationAdmin(OrganizationScopedAdmin):
             "action": action,
             "label": label,
             "warning": self.CONFIRM[action],
-            "reservations": reservations,
+            "reservations": [(r, details.get(r.pk, "")) for r in reservations],
             "bulk": bulk,
+            "bulk_action": self.CONFIRM_ACTIONS[action],
             "back_url": (
                 reverse("admin:reservations_reservation_changelist")
                 if bulk
@@ -909,6 +978,9 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def _run(self, request, action: str, reservations) -> None:
         label, service, done = self.BUTTONS[action]
         for reservation in reservations:
+            if action == "rotate":
+                # Which doors change is read before: after, every door shows the new code.
+                done_here = f"{reservation}: new code. {rotation_text(reservation)}"
             try:
                 with transaction.atomic():
                     if action == "retry":
@@ -926,7 +998,10 @@ class ReservationAdmin(OrganizationScopedAdmin):
             except CodeRefused as error:
                 self.message_user(request, f"{reservation}: {error}", messages.ERROR)
                 return
-        self.message_user(request, done, messages.SUCCESS)
+            if action == "rotate":
+                self.message_user(request, done_here, messages.SUCCESS)
+        if done:
+            self.message_user(request, done, messages.SUCCESS)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["reservation_buttons"] = (
@@ -960,6 +1035,8 @@ class ReservationAdmin(OrganizationScopedAdmin):
     def retry_selected(self, request, queryset):
         self._run(request, "retry", queryset)
 
-    @admin.action(description="Rotate code: a new code on every lock")
+    @admin.action(description="Rotate code: a new code on the doors that use it")
     def rotate_selected(self, request, queryset):
+        if request.POST.get("confirmed") != "yes":
+            return self._confirmation(request, "rotate", list(queryset), bulk=True)
         self._run(request, "rotate", queryset)

@@ -5,15 +5,24 @@ from django.contrib import admin, messages
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
+from core.exports import RecordsExportMixin
 from core.timezones import format_instant
 
+from .activity import lock_place, zone_named
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
+from .resources import DeviceAlertResource, LockEventResource
+
+# A lock's events and alerts are in the zone of its first listing's property.
+ZONE = "listing__property__time_zone"
 
 
 @admin.register(LockEvent)
-class LockEventAdmin(ReadOnlyScopedAdmin):
-    list_display = ["occurred_at", "device", "kind", "who_column", "detail"]
+class LockEventAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
+    # Who opened which door when, for a damage claim or a lockout: the list's filters
+    # (a lock, a week) decide the rows.
+    resource_classes = [LockEventResource]
+    list_display = ["occurred", "device", "kind", "who_column", "detail"]
     list_filter = [
         "kind",
         "method",
@@ -41,6 +50,13 @@ class LockEventAdmin(ReadOnlyScopedAdmin):
     ]
     readonly_fields = fields
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_zone=lock_place(ZONE))
+
+    @admin.display(description="when (the lock's local time)", ordering="occurred_at")
+    def occurred(self, obj):
+        return format_instant(obj.occurred_at, zone_named(obj._zone))
+
     @admin.display(description="who", ordering="person_name")
     def who_column(self, obj):
         return obj.who or "—"
@@ -62,8 +78,9 @@ class OpenAlertFilter(admin.SimpleListFilter):
 
 
 @admin.register(DeviceAlert)
-class DeviceAlertAdmin(ReadOnlyScopedAdmin):
-    list_display = ["opened_at", "device", "kind", "message", "state", "acknowledged"]
+class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
+    resource_classes = [DeviceAlertResource]
+    list_display = ["opened", "device", "kind", "message", "state", "acknowledged"]
     list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["device"]
     ordering = ["-opened_at"]
@@ -82,18 +99,26 @@ class DeviceAlertAdmin(ReadOnlyScopedAdmin):
     readonly_fields = fields
     actions = ["acknowledge_selected"]
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_zone=lock_place(ZONE))
+
+    @admin.display(description="opened (the lock's local time)", ordering="opened_at")
+    def opened(self, obj):
+        return format_instant(obj.opened_at, zone_named(obj._zone))
+
     @admin.display(description="state", ordering="resolved_at")
     def state(self, obj):
         if obj.is_open:
             return format_html('<strong style="color:#c62828">{}</strong>', "open")
-        resolved = f"resolved {format_instant(obj.resolved_at)}"
+        resolved = f"resolved {format_instant(obj.resolved_at, zone_named(obj._zone))}"
         return f"{resolved}: {obj.resolution}" if obj.resolution else resolved
 
     @admin.display(description="acknowledged", ordering="acknowledged_at")
     def acknowledged(self, obj):
         if obj.acknowledged_at is None:
             return "—"
-        return f"{obj.acknowledged_by_name or 'staff'}, {format_instant(obj.acknowledged_at)}"
+        when = format_instant(obj.acknowledged_at, zone_named(obj._zone))
+        return f"{obj.acknowledged_by_name or 'staff'}, {when}"
 
     @admin.action(description="Acknowledge")
     def acknowledge_selected(self, request, queryset):

@@ -8,6 +8,7 @@ another organization's lock cannot even be named), a selector reads the page.
 from __future__ import annotations
 
 import datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin
@@ -15,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -79,15 +81,17 @@ class ActivityFilterForm(forms.Form):
             return {}
         self.is_valid()
         data = {k: v for k, v in self.cleaned_data.items() if k not in self.errors}
-        # Dates are days of the chosen property (or listing), else of the site's zone.
+        # Dates are days of the chosen property (or listing, or lock's listing), else of
+        # the site's zone.
         place = data.get("listing") or data.get("property")
-        zone = (
-            place.property.zone
-            if isinstance(place, Listing)
-            else place.zone
-            if place is not None
-            else timezone.get_current_timezone()
-        )
+        if isinstance(place, Listing):
+            zone = place.property.zone
+        elif place is not None:
+            zone = place.zone
+        elif data.get("lock") is not None:
+            zone = lock_zone(data["lock"]) or timezone.get_current_timezone()
+        else:
+            zone = timezone.get_current_timezone()
 
         def start_of(day):
             return datetime.datetime.combine(day, datetime.time.min, tzinfo=zone)
@@ -107,6 +111,34 @@ class ActivityFilterForm(forms.Form):
         }
 
 
+def lock_zone(device: Device):
+    assignment = (
+        device.assignments.select_related("listing__property").order_by("role", "pk").first()
+    )
+    return assignment.listing.property.zone if assignment is not None else None
+
+
+def _export_url(request: HttpRequest, form: ActivityFilterForm) -> str:
+    """The lock events' export (reservations.resources) with this page's lock, event,
+    person and dates, for a manager: the same events to take away."""
+    if not request.user.has_perm("reservations.export_lockevent"):
+        return ""
+    filters = form.filters()
+    query = {}
+    if filters.get("device_id"):
+        query["device__id__exact"] = filters["device_id"]
+    if filters.get("kind"):
+        query["kind__exact"] = filters["kind"]
+    if filters.get("person"):
+        query["q"] = filters["person"]
+    if filters.get("since"):
+        query["occurred_at__gte"] = filters["since"].isoformat(sep=" ")
+    if filters.get("until"):
+        query["occurred_at__lt"] = filters["until"].isoformat(sep=" ")
+    url = reverse("admin:reservations_lockevent_export")
+    return f"{url}?{urlencode(query)}" if query else url
+
+
 @require_GET
 def activity_feed(request: HttpRequest) -> HttpResponse:
     if not access.can_view(request.user):
@@ -116,12 +148,16 @@ def activity_feed(request: HttpRequest) -> HttpResponse:
     page = Paginator(events, PER_PAGE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    shown = with_zones(page.object_list)
     context = {
         **admin.site.each_context(request),
         "title": "Activity",
         "form": form,
         "page": page,
-        "events": with_zones(page.object_list),
+        "events": shown,
+        # Events of several places are each in their own zone: the page names them all.
+        "zones": sorted({str(event.zone) for event in shown if event.zone}),
+        "export_url": _export_url(request, form),
         "query": query.urlencode(),
         "filtered": any(v for k, v in request.GET.items() if k != "page"),
     }

@@ -21,6 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.timezones import format_instant
 from locks.models import Device, LockAssignment
 from properties.models import MAX_OVERRIDE_EXTENSION_MINUTES, CodeStyle, Listing
 
@@ -374,9 +375,10 @@ def _override_trim(override: AccessOverride, now) -> bool:
         return False
     if starts is not None and ends is not None and ends <= starts:
         starts = ends = None  # nothing of it is left: the lock follows the stay's window
+    zone = override.reservation.listing.property.zone
     note = (
-        f"Trimmed from {_when(override.starts_at)} – {_when(override.ends_at)} "
-        f"to {_when(starts)} – {_when(ends)}: beyond its bound or into another stay."
+        f"Trimmed from {_span(override.starts_at, override.ends_at, zone)} "
+        f"to {_span(starts, ends, zone)}: beyond its bound or into another stay."
     )
     logger.info("Override %s of reservation %s: %s", override.pk, override.reservation_id, note)
     override.starts_at, override.ends_at = starts, ends
@@ -385,8 +387,13 @@ def _override_trim(override: AccessOverride, now) -> bool:
     return True
 
 
-def _when(value: datetime.datetime | None) -> str:
-    return "the stay's" if value is None else value.strftime("%Y-%m-%d %H:%M UTC")
+def _span(starts: datetime.datetime | None, ends: datetime.datetime | None, zone) -> str:
+    """An override's window as its note says it, in the property's time, zone named."""
+    if starts is None and ends is None:
+        return "the stay's own window"
+    start = format_instant(starts, zone) if starts is not None else "the stay's start"
+    end = format_instant(ends, zone) if ends is not None else "the stay's end"
+    return f"{start} – {end}"
 
 
 def _trim_neighbours_overrides(

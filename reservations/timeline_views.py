@@ -7,7 +7,7 @@ import datetime
 from urllib.parse import urlencode
 
 from django.contrib import admin
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -119,3 +119,22 @@ def property_timeline(request, pk: int):
         place=prop,
         place_url=reverse("admin:properties_property_change", args=[prop.pk]),
     )
+
+
+@require_GET
+def timeline_index(request):
+    """The navigation's "Timeline": a person with one property goes straight to its
+    timeline; with more, they pick a property or one of its listings."""
+    properties = list(
+        scope_queryset(Property.objects.order_by("name", "pk"), request.user).prefetch_related(
+            "listings"
+        )
+    )
+    if len(properties) == 1:
+        return redirect("property_timeline", pk=properties[0].pk)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Timelines",
+        "properties": properties,
+    }
+    return TemplateResponse(request, "reservations/timeline_index.html", context)

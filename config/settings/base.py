@@ -41,6 +41,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     # Swagger UI and ReDoc as static files of our own: the API docs work with no internet.
     "drf_spectacular_sidecar",
+    # Records to take away (exports of stays, lock events, alerts, guest messages) and the
+    # properties' import with preview: core.exports.
+    "import_export",
     "core",
     "properties",
     "locks",
@@ -206,6 +209,8 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Import and export permissions from membership roles (django-import-export, below).
+    "core.permissions.RolePermissionBackend",
 ]
 AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # One account from one client address: a guesser locks only themselves out of the account
@@ -254,6 +259,18 @@ CONTENT_SECURITY_POLICY = {
         "form-action": [SELF],
     },
 }
+
+# Django's own backend signs people in; the role backend answers the import and export
+# permissions django-import-export asks for (core.permissions), from membership roles.
+# django-import-export: with no codes, any staff user could open any import or export
+# page. With them it asks `has_perm("<app>.import_<model>")`, which only managers hold.
+IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "import"
+IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "export"
+# Its own escaping covers a leading "=" only; Keystay's resources escape every formula
+# start themselves (core.exports), so the library's is left off to avoid a double quote.
+IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = False
+# Imports run in a transaction: a row that fails rolls the whole file back.
+IMPORT_EXPORT_USE_TRANSACTIONS = True
 
 # Managers invite people by email (properties.Invitation); a link works this many days.
 INVITATION_MAX_AGE_DAYS = env.int("INVITATION_MAX_AGE_DAYS", default=7)

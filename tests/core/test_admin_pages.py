@@ -407,6 +407,8 @@ URL_KWARGS = {
     "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": webhook_endpoint(org).pk}],
     # POST only: a GET is a 405.
     "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": webhook_delivery(org).pk}],
+    # POST only: a GET is a 405.
+    "admin:hooks_webhookendpoint_test": lambda org: [{"object_id": webhook_endpoint(org).pk}],
 }
 
 CUSTOM = _custom_patterns()

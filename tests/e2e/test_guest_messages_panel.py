@@ -42,3 +42,19 @@ def test_staff_copy_the_message_and_enter_still_saves_the_reservation(
     copied = GuestMessage.objects.get(reservation=reservation)
     assert copied.channel == GuestMessage.Channel.COPY_TEXT
     assert mailoutbox == []
+
+
+def test_the_panels_buttons_look_like_the_admins(page, live_server, wired):
+    reservation = wired.book(guest_email="maria@example.com")
+    sign_in(page, live_server, "alpha-staff")
+    page.goto(f"{live_server.url}/admin/reservations/reservation/{reservation.pk}/change/")
+    save = page.locator("input[name=_save]")
+    for name in ("Email the message now", "Copy message text", "Copy guest link"):
+        button = page.get_by_role("button", name=name)
+        # The admin's button colour, not the browser's grey default.
+        assert button.evaluate("e => getComputedStyle(e).backgroundColor") != (
+            "rgb(239, 239, 239)"
+        )
+        assert button.evaluate("e => getComputedStyle(e).color") == save.evaluate(
+            "e => getComputedStyle(e).color"
+        )

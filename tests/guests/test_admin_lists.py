@@ -105,3 +105,20 @@ def test_the_list_says_which_deliveries_went_to_a_pms_by_webhook(client, org_a):
     assert page.count("sent by webhook to guest@example.com (reservation.code_generated)") == 1
     assert "door codes webhook to guest@example.com (reservation.code_generated) failed" in page
     assert "Sent to a PMS by webhook" in page  # the channel's filter
+
+
+def test_an_email_sent_first_time_shows_one_attempt_not_zero(manager_client, org_a):
+    for channel in (GuestMessage.Channel.EMAIL, GuestMessage.Channel.COPY_TEXT):
+        GuestMessage.objects.create(
+            organization=org_a.organization,
+            reservation=org_a.reservation,
+            kind="code",
+            channel=channel,
+            trigger=GuestMessage.Trigger.STAFF,
+            state=State.SENT,
+            recipient="guest@example.com",
+            sent_at=timezone.now(),
+        )
+    page = manager_client.get(reverse("admin:guests_guestmessage_changelist")).content.decode()
+    cells = page.split('class="field-tries">')[1:]
+    assert sorted(cell.split("<", 1)[0] for cell in cells) == ["1", "—"]

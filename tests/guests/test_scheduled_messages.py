@@ -330,7 +330,8 @@ def test_codes_staff_already_emailed_are_not_emailed_again_after_a_copied_link(
     assert len(smtp.envelopes) == 1
     message = scheduled(reservation)
     assert message.state == State.SKIPPED
-    assert message.note.startswith("Already emailed these codes and times")
+    # When, in the property's time like the rest of the stay's rows (New York, EST).
+    assert message.note == "Already emailed these codes and times (2027-03-01 08:00 EST)."
 
 
 def test_new_codes_are_emailed_even_when_the_old_ones_were_emailed(

@@ -76,7 +76,8 @@ def test_the_admin_form_refuses_an_unknown_placeholder_naming_the_valid_ones(
     assert "Unknown placeholder {guest_nam}." in errors[0]
     assert "{guest_name}" in errors[0]
     assert not MessageTemplate.objects.exists()
-    response = manager_client.post(url, form_data(org_a))
+    # Alpha Guest checks in within the 48 hours: the save is confirmed (see below).
+    response = manager_client.post(url, form_data(org_a, email_now="on"))
     assert response.status_code == 302
     assert MessageTemplate.objects.get().send_hours_before == 48
 
@@ -139,6 +140,8 @@ def test_the_preview_renders_a_template_for_a_reservation_of_its_organization(
         client.force_login(ny.listing.organization.memberships.get(role=who).user)
         chooser = client.get(url).content.decode()
         assert f'<option value="{reservation.pk}"' in chooser
+        # The picker's dates are the stay's own (New York), zone named, not UTC's.
+        assert "Maria Silva — Alpha Flat — check-in 2027-03-15 15:00 EDT" in chooser
         page = client.get(url, {"reservation": reservation.pk}).content.decode()
         assert "Maria Silva at Alpha House" in page
         assert "In: Monday 15 March 2027, 15:00 EDT (America/New_York)" in page
@@ -162,3 +165,29 @@ def test_keystays_own_wording_is_used_without_a_template(ny, committed, smtp):
     assert composed.subject == f"Your door codes for {ny.listing.name}"
     assert "12 Hudson Street, New York" in composed.body
     assert f"- Garden Gate: {reservation.code.value}" in composed.body
+
+
+def test_saving_a_send_time_that_emails_guests_at_once_asks_first(manager_client, org_a):
+    """Alpha Guest checks in within 48 h: a 48-hour door-code template would email them the
+    moment it is saved. The form says so and saves only once ticked."""
+    from guests.models import GuestMessage
+
+    url = reverse("admin:guests_messagetemplate_add")
+    response = manager_client.post(url, form_data(org_a))
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.errors["email_now"]
+    assert "Saving emails 1 guest whose check-in is within 48 h their door codes now" in error
+    assert not MessageTemplate.objects.exists()
+    assert not GuestMessage.objects.exists()
+
+    response = manager_client.post(url, form_data(org_a, email_now="on"))
+    assert response.status_code == 302
+    assert MessageTemplate.objects.get().send_hours_before == 48
+
+
+def test_a_send_time_that_reaches_no_one_now_saves_without_asking(manager_client, org_a):
+    response = manager_client.post(
+        reverse("admin:guests_messagetemplate_add"), form_data(org_a, send_hours_before="24")
+    )
+    assert response.status_code == 302
+    assert MessageTemplate.objects.get().send_hours_before == 24

@@ -459,3 +459,12 @@ def test_query_count_does_not_grow_with_devices_or_connections(
     assert Device.objects.filter(organization=org_a.organization).count() >= 30
     with django_assert_max_num_queries(small):
         page_text(manager_client)
+
+
+def test_the_admin_index_tells_staff_what_they_can_do_there(manager_client, client, org_a):
+    page = manager_client.get(reverse("admin:index")).content.decode()
+    assert "Connect Seam workspaces, import locks and entrances, assign them" in page
+    client.force_login(org_a.staff)
+    page = client.get(reverse("admin:index")).content.decode()
+    assert "Connect Seam workspaces" not in page
+    assert "a manager connects and assigns them" in page

@@ -495,3 +495,32 @@ def test_a_manager_stepping_down_meanwhile_is_a_message_not_an_error(
     assert "last manager" in " ".join(str(m) for m in response.context["messages"])
     last.refresh_from_db()
     assert last.role == "manager"
+
+
+# ------------------------------------------------------------------- links to people
+def test_people_on_membership_and_invitation_pages_link_where_managers_may_go(
+    manager_client, org_a
+):
+    from django.test import Client
+
+    link = invite(manager_client, org_a, email="ana@example.com", role="staff")
+    ana = UserFactory(username="ana", email="ana@example.com", is_staff=False)
+    ana_client = Client()
+    ana_client.force_login(ana)
+    ana_client.post(path_of(link), {"action": "accept"})
+
+    invitation = Invitation.objects.get()
+    page = manager_client.get(reverse("admin:properties_invitation_change", args=[invitation.pk]))
+    html = page.content.decode()
+    assert "/admin/auth/user/" not in html
+    for user in (org_a.manager, ana):
+        membership = Membership.objects.get(organization=org_a.organization, user=user)
+        url = reverse("admin:properties_membership_change", args=[membership.pk])
+        assert url in html
+        assert manager_client.get(url).status_code == 200  # a page the manager may open
+
+    membership = Membership.objects.get(user=ana)
+    page = manager_client.get(reverse("admin:properties_membership_change", args=[membership.pk]))
+    html = page.content.decode()
+    assert "/admin/auth/user/" not in html
+    assert "ana (ana@example.com)" in html

@@ -204,3 +204,25 @@ def test_the_activity_feed_refuses_dates_out_of_range(manager_client):
     response = manager_client.get(reverse("activity_feed"), {"date_to": "9999-12-31"})
     assert response.status_code == 200
     assert "between the years 2000 and 2100" in response.content.decode()
+
+
+def test_the_feed_names_its_zones_and_exports_the_same_events(manager_client, org_a):
+    from tests.core.test_records_export import rows
+
+    now = timezone.now()
+    events(org_a.device, 2, at=now, person_name="Maria Costa")
+    events(org_a.device, 1, at=now - datetime.timedelta(days=30), person_name="Old Visit")
+    day = (now - datetime.timedelta(days=3)).date().isoformat()
+    page = feed(manager_client, lock=org_a.device.pk, date_from=day)
+    assert "Europe/Lisbon" in page.split('id="zones"', 1)[1].split("</p>", 1)[0]
+    url = page.split('id="export-events"', 1)[0].rsplit('href="', 1)[1].split('"', 1)[0]
+    url = url.replace("&amp;", "&")
+    assert url.startswith("/admin/reservations/lockevent/export/?")
+    response = manager_client.post(
+        url, {"format": "0", "resource": "0", "lockeventresource_who": "on"}
+    )
+    assert [r["who"] for r in rows(response)] == ["Maria Costa", "Maria Costa"]
+
+
+def test_staff_get_no_export_link_on_the_feed(staff_client, org_a):
+    assert 'id="export-events"' not in feed(staff_client)

@@ -226,3 +226,30 @@ def test_prearrival_failures_show_the_stay_and_the_backup_code(wired, staff_clie
     client.force_login(org_b.manager)
     other = client.get(reverse("dashboard")).content.decode()
     assert "Pre Arrival Guest" not in other and access.backup_code not in other
+
+
+def test_a_busy_day_shows_its_first_arrivals_with_the_count_and_see_all(
+    manager_client, org_a, django_assert_max_num_queries
+):
+    from reservations.views import DAY_ROWS
+
+    zone = org_a.property.zone
+    today = timezone.localdate(timezone=zone)
+    base = datetime.datetime.combine(today, datetime.time(23, 0), tzinfo=zone)
+    many = DAY_ROWS + 5
+    for n in range(many):
+        listing = ListingFactory(property=org_a.property)
+        ReservationFactory(
+            listing=listing,
+            guest_name=f"Busy Guest {n:02d}",
+            check_in=base + datetime.timedelta(seconds=n),
+            check_out=base + datetime.timedelta(days=2),
+        )
+    with time_machine.travel(base - datetime.timedelta(hours=1), tick=False):
+        page = manager_client.get(reverse("dashboard")).content.decode()
+    arrivals = section(page, "arrivals")
+    assert f"Today ({many})" in arrivals
+    assert arrivals.count('class="ks-arrival"') == DAY_ROWS
+    assert "Busy Guest 00" in arrivals and f"Busy Guest {many - 1}" not in arrivals
+    assert f"See all {many} today" in arrivals
+    assert "?arriving=today" in arrivals

@@ -11,6 +11,7 @@ import pytest
 from django.apps import apps
 from django.utils import timezone
 
+from core.timezones import format_instant
 from locks.models import LockAssignment
 from reservations import services
 from reservations.models import AccessOverride, LockAccess, Reservation
@@ -191,6 +192,14 @@ def test_a_stay_booked_later_into_an_overrides_window_trims_it(wired, org_a, cap
     assert override.ends_at == following.check_in
     assert override.trimmed_at is not None and "Trimmed" in override.trim_note
     assert any("Trimmed" in r.getMessage() for r in caplog.records)
+    # The note is in the property's time, its zone named, and reads as a sentence.
+    zone = stay.listing.property.zone
+    start = format_instant(following.check_in, zone)
+    assert override.trim_note == (
+        f"Trimmed from the stay's start – {format_instant(late, zone)} "
+        f"to the stay's start – {start}: beyond its bound or into another stay."
+    )
+    assert "UTC" not in override.trim_note and "stay's –" not in override.trim_note
     gate.refresh_from_db()
     assert gate.ends_at == following.check_in  # the lock follows at once
     side = LockAccess.objects.get(reservation=stay, device=wired.side)

@@ -93,7 +93,7 @@ def test_end_stay_and_rotate_buttons(wired, staff_client, django_capture_on_comm
     run_at(timezone.now())
     old = reservation.code.value
     with django_capture_on_commit_callbacks(execute=True):
-        staff_client.post(do_url(reservation, "rotate"))
+        staff_client.post(do_url(reservation, "rotate"), {"confirmed": "yes"})
     reservation.refresh_from_db()
     assert reservation.code.value != old
     assert [c.code for c in wired.codes_on(wired.gate)] == [reservation.code.value]

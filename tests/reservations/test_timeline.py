@@ -479,3 +479,20 @@ def test_another_organizations_listing_is_never_drawn(org_a, org_b):
     shown = {bar.reservation_id for bar in drawing.bars}
     assert org_b.reservation.pk not in shown and other.reservation.pk not in shown
     assert org_a.reservation.pk in shown
+
+
+def test_the_timeline_index_lists_ones_own_properties(manager_client, org_a, org_b):
+    from tests.factories import PropertyFactory
+
+    second = PropertyFactory(organization=org_a.organization, name="Hillside")
+    page = manager_client.get("/admin/timeline/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert f"/admin/timeline/property/{second.pk}/" in html
+    assert f"/admin/timeline/listing/{org_a.listing.pk}/" in html
+    assert org_b.property.name not in html
+
+
+def test_with_one_property_the_timeline_index_opens_its_timeline(manager_client, org_a):
+    response = manager_client.get("/admin/timeline/")
+    assert response["Location"] == f"/admin/timeline/property/{org_a.property.pk}/"

@@ -1,0 +1,54 @@
+"""Properties in and out of a spreadsheet, with django-import-export's preview.
+
+A manager sets up many buildings at once, or keeps a copy of their settings. A row names
+its organization; the lookup, and the properties a row may update, are the person's
+managed organizations only, so a file cannot reach another organization's rows by naming
+them. Rows are checked by the model's own validation (a time zone that is not an IANA
+name is refused on its row) before anything is written.
+"""
+
+from __future__ import annotations
+
+from import_export import fields
+
+from core import access
+from core.exports import FormulaSafeResource, ScopedForeignKeyWidget
+
+from .models import Organization, Property
+
+
+class PropertyResource(FormulaSafeResource):
+    organization = fields.Field(attribute="organization", column_name="organization")
+    name = fields.Field(attribute="name", column_name="name")
+    address = fields.Field(attribute="address", column_name="address")
+    time_zone = fields.Field(attribute="time_zone", column_name="time zone")
+    check_in_time = fields.Field(attribute="check_in_time", column_name="check-in time")
+    check_out_time = fields.Field(attribute="check_out_time", column_name="check-out time")
+
+    class Meta:
+        model = Property
+        fields = (
+            "organization",
+            "name",
+            "address",
+            "time_zone",
+            "check_in_time",
+            "check_out_time",
+        )
+        export_order = fields
+        import_id_fields = ("organization", "name")
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def __init__(self, *, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        managed = access.scope_queryset(Organization.objects.all(), user, manage=True)
+        self.fields["organization"].widget = ScopedForeignKeyWidget(
+            Organization, "name", queryset=managed
+        )
+
+    def get_queryset(self):
+        # The rows an import may update: a name in another organization is a new row of
+        # the person's own, never an edit of someone else's.
+        return access.scope_queryset(Property.objects.all(), self.user, manage=True)
