@@ -15,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import F, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -39,6 +40,14 @@ from .services import (
 )
 
 LIST_URL = "smart_devices:list"
+
+
+def reconnect_html(*, user) -> str:
+    """The list of provider accounts whose owner must sign in again, with a Reconnect
+    button each, for any page that raises them (Smart Devices and the dashboard)."""
+    return render_to_string(
+        "locks/_reconnect.html", {"reconnect": accounts_to_reconnect(user=user)}
+    )
 
 
 @dataclass
@@ -140,7 +149,7 @@ def _render_list(
     context = {
         **admin.site.each_context(request),
         "title": "Smart Devices",
-        "reconnect": accounts_to_reconnect(user=user),
+        "reconnect_html": reconnect_html(user=user),
         "subtitle": "Settings → Connections",
         "panels": panels,
         "add_form": add_form,

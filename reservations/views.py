@@ -8,7 +8,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
-from locks.selectors import accounts_to_reconnect, assignments_flagged
+from locks.selectors import assignments_flagged
+from locks.views import reconnect_html
 from properties.models import Property
 
 from .alerts import alert_acknowledge
@@ -93,7 +94,7 @@ def dashboard(request):
         # First: what could keep a guest arriving soon out, then codes not on their doors.
         "at_risk": at_risk,
         # Accounts whose locks take no codes until their owner signs in again.
-        "reconnect": accounts_to_reconnect(user=user),
+        "reconnect_html": reconnect_html(user=user),
         "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
         "prearrival": prearrival_alerts(user=user),
         "failing": failing,
