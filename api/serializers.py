@@ -504,6 +504,7 @@ class ReservationSerializer(serializers.ModelSerializer):
             "status",
             "source",
             "external_id",
+            "language",
             "code",
             "code_state",
             "sent_at",

@@ -16,6 +16,7 @@ from django.utils.html import format_html, format_html_join
 
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.languages import language_field
 from reservations.doors import send_problem
 from reservations.models import Reservation
 
@@ -45,6 +46,7 @@ class MessageTemplateForm(forms.ModelForm):
             "organization",
             "listing",
             "kind",
+            "language",
             "send_hours_before",
             "subject",
             "body",
@@ -56,16 +58,30 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
     form = MessageTemplateForm
-    list_display = ["__str__", "kind", "organization", "where", "schedule", "active", "updated_at"]
-    list_filter = ["kind", "active", ("listing", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "__str__",
+        "kind",
+        "language",
+        "organization",
+        "where",
+        "schedule",
+        "active",
+        "updated_at",
+    ]
+    list_filter = ["kind", "language", "active", ("listing", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organization", "listing"]
     search_fields = ["subject", "listing__name"]
     autocomplete_fields = ["listing"]
     readonly_fields = ["placeholders", "preview_link"]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "language":
+            return language_field(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
-            (None, {"fields": ["organization", "listing", "kind", "active"]}),
+            (None, {"fields": ["organization", "listing", "kind", "language", "active"]}),
             ("When", {"fields": ["send_hours_before"]}),
             ("Message", {"fields": ["subject", "body", "placeholders"]}),
         ]

@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import OrganizationScopedAdmin
+from core.languages import language_field
 
 from . import services
 from .models import Invitation, Listing, Membership, Organization, Property
@@ -24,6 +25,11 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     list_display = ["name", "member_count", "property_count", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "default_language":
+            return language_field(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         return (

@@ -11,6 +11,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from core import languages
 from core.access import Role
 from core.timezones import validate_time_zone
 
@@ -34,6 +35,15 @@ class Organization(models.Model):
         default=20,
         validators=[MinValueValidator(1), MaxValueValidator(99)],
         help_text="A lock whose battery is under this level is flagged on the dashboard.",
+    )
+    default_language = models.CharField(
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        default=languages.default_language,
+        validators=[languages.validate_language],
+        help_text=(
+            "What guests read when their stay and listing name no language, and the "
+            "language whose message templates stand in for a missing one."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -310,6 +320,16 @@ class Listing(models.Model):
         help_text=(
             "How to get in: parking, which door first, where the key box is. Shown to the "
             "guest in messages ({check_in_instructions}) and on their guest page."
+        ),
+    )
+    language = models.CharField(
+        "guests' language",
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        blank=True,
+        validators=[languages.validate_language],
+        help_text=(
+            "The language of the guest page and messages of stays that name none. "
+            "Empty: the organization's."
         ),
     )
     active = models.BooleanField(default=True)
