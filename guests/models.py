@@ -92,6 +92,13 @@ class MessageTemplate(models.Model):
         default=True,
         help_text="Inactive: not used; the organization's template, or Keystay's, is.",
     )
+    # One of the set a new organization starts with (guests.defaults); still editable.
+    is_default = models.BooleanField(
+        "ready-made",
+        default=False,
+        editable=False,
+        help_text="Keystay's ready-made template, as the organization was given it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -26,6 +26,11 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     search_fields = ["name"]
     readonly_fields = ["created_at"]
 
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # a superuser's new organization starts as the service's would
+            services.organization_created_announce(organization_id=obj.pk)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "default_language":
             return language_field(db_field)
