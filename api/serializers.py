@@ -163,6 +163,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "code_style",
             "override_max_extension_minutes",
             "prearrival_check_hours",
+            "language",
             "active",
             "check_in_time",
             "check_out_time",

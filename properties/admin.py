@@ -33,7 +33,7 @@ class OrganizationAdmin(OrganizationScopedAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "default_language":
-            return language_field(db_field)
+            return language_field(db_field, blank_label="the site's language")
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):

@@ -39,10 +39,12 @@ class Organization(models.Model):
     default_language = models.CharField(
         max_length=languages.LANGUAGE_MAX_LENGTH,
         default=languages.default_language,
+        blank=True,
         validators=[languages.validate_language],
         help_text=(
             "What guests read when their stay and listing name no language, and the "
-            "language whose message templates stand in for a missing one."
+            "language whose message templates stand in for a missing one. Empty: the "
+            "site's language."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)

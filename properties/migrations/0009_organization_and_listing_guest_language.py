@@ -25,8 +25,9 @@ class Migration(migrations.Migration):
             model_name="organization",
             name="default_language",
             field=models.CharField(
+                blank=True,
                 default=core.languages.default_language,
-                help_text="What guests read when their stay and listing name no language, and the language whose message templates stand in for a missing one.",
+                help_text="What guests read when their stay and listing name no language, and the language whose message templates stand in for a missing one. Empty: the site's language.",
                 max_length=12,
                 validators=[core.languages.validate_language],
             ),

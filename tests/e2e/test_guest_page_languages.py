@@ -3,24 +3,16 @@ Portuguese, then German through the switch, with the right code and the property
 times, and a long German name that wraps instead of widening the page."""
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from playwright.sync_api import expect
 
 from guests.links import guest_path
-from tests.e2e.test_guest_page_browser import PHONE
+from tests.e2e.test_guest_page_browser import PHONE, fresh_rate_limits  # noqa: F401
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LONG_GERMAN = "Donaudampfschifffahrtsgesellschaftskapitänswohnungseingangstürschlüsselkasten"
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def fits_the_phone(page) -> bool:

@@ -4,7 +4,6 @@ the property's zone; a template in the stay's language wins, the organization's 
 language stands in; the staff's admin stays in English."""
 
 import pytest
-from django.core.cache import cache
 from django.urls import reverse
 
 from guests import services as guest_services
@@ -15,17 +14,11 @@ from guests.views import PRIVATE_HEADERS
 from reservations.models import Reservation
 from tests.api.conftest import key_client
 from tests.guests.conftest import book, scheduled, send_at, text_of
+from tests.guests.test_guest_page import fresh_rate_limits  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db
 
 Kind = MessageTemplate.Kind
-
-
-@pytest.fixture(autouse=True)
-def fresh_rate_limits():
-    cache.clear()
-    yield
-    cache.clear()
 
 
 def code_template(ny, language, subject, body="{check_in}\n{doors}\n", **fields):
@@ -178,6 +171,18 @@ def test_the_api_takes_a_stays_language_and_refuses_one_keystay_does_not_speak(o
     assert refused.status_code == 400
     assert "is not a language Keystay speaks" in refused.json()["language"][0]
     assert "en, pt, es, fr, de" in refused.json()["language"][0]
+
+
+def test_the_api_sets_a_listings_language_for_its_stays(org_a, ny, committed):
+    api = key_client(org_a.organization)
+    url = f"/api/v1/listings/{ny.listing.pk}/"
+    response = api.patch(url, {"language": "de"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["language"] == "de"
+    reservation = book(ny, committed)
+    assert compose(reservation, Kind.CODE).subject == f"Ihre Türcodes für {ny.listing.name}"
+    refused = api.patch(url, {"language": "de-AT"}, format="json")
+    assert refused.status_code == 400 and "language" in refused.json()
 
 
 def test_a_staff_copy_and_a_scheduled_email_follow_the_same_language(ny, smtp, committed):
