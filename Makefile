@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_TEST_URL ?= postgres://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-postgres lint format bench install clean
+.PHONY: run test test-postgres lint format bench install clean messages
 
 $(VENV)/bin/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,14 @@ bench: $(VENV)/.installed-test node_modules/.installed
 	$(PY) bench/provisioning.py
 	$(PY) bench/scale.py --scale $(BENCH_SCALE)
 	$(PY) bench/calendar_feeds.py $(BENCH_FEEDS)
+
+# The guests' languages (locale/): refresh each django.po from the code and templates, then
+# compile the .mo files, which are committed so that running Keystay needs no gettext.
+# Needs gettext (apt-get install gettext). A new language: `make messages LANG_NEW=it`.
+messages: $(VENV)/.installed-test
+	$(PY) manage.py makemessages --no-wrap --no-location $(if $(LANG_NEW),-l $(LANG_NEW),--all) \
+		-i ".venv/*" -i "node_modules/*" -i "tests/*" -i "fakeseam/*"
+	$(PY) manage.py compilemessages -i .venv -i node_modules
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles

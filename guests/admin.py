@@ -17,6 +17,7 @@ from django.utils.html import format_html, format_html_join
 from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
+from core.languages import language_field
 from core.timezones import format_instant
 from reservations.doors import send_problem
 from reservations.models import Reservation
@@ -49,6 +50,7 @@ class MessageTemplateForm(forms.ModelForm):
             "organization",
             "listing",
             "kind",
+            "language",
             "send_hours_before",
             "subject",
             "body",
@@ -92,16 +94,50 @@ class MessageTemplateForm(forms.ModelForm):
 @admin.register(MessageTemplate)
 class MessageTemplateAdmin(OrganizationScopedAdmin):
     form = MessageTemplateForm
-    list_display = ["__str__", "kind", "organization", "where", "schedule", "active", "updated_at"]
-    list_filter = ["kind", "active", ("listing", admin.RelatedOnlyFieldListFilter)]
+    list_display = [
+        "__str__",
+        "kind",
+        "language",
+        "organization",
+        "where",
+        "schedule",
+        "active",
+        "is_default",
+        "updated_at",
+    ]
+    list_filter = [
+        "kind",
+        "language",
+        "active",
+        "is_default",
+        ("listing", admin.RelatedOnlyFieldListFilter),
+    ]
+    actions = ["switch_on_ready_made"]
     list_select_related = ["organization", "listing"]
     search_fields = ["subject", "listing__name"]
     autocomplete_fields = ["listing"]
-    readonly_fields = ["placeholders", "preview_link"]
+    readonly_fields = ["placeholders", "preview_link", "is_default"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "language":
+            return language_field(db_field)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
-            (None, {"fields": ["organization", "listing", "kind", "active"]}),
+            (
+                None,
+                {
+                    "fields": [
+                        "organization",
+                        "listing",
+                        "kind",
+                        "language",
+                        "active",
+                        "is_default",
+                    ]
+                },
+            ),
             ("When", {"fields": ["send_hours_before", "email_now"]}),
             ("Message", {"fields": ["subject", "body", "placeholders"]}),
         ]
@@ -129,6 +165,24 @@ class MessageTemplateAdmin(OrganizationScopedAdmin):
         if obj.send_hours_before is None:
             return "by hand"
         return f"{obj.send_hours_before} h before check-in"
+
+    @admin.action(
+        description="Switch on the selected ready-made templates", permissions=["change"]
+    )
+    def switch_on_ready_made(self, request, queryset):
+        organization_ids = sorted(
+            set(queryset.filter(is_default=True).values_list("organization_id", flat=True))
+        )
+        off = queryset.filter(is_default=True, active=False).values_list("pk", flat=True)
+        count = services.ready_made_templates_switch_on(
+            organization_ids=organization_ids, template_ids=list(off)
+        )
+        self.message_user(
+            request,
+            f"{count} ready-made template{'s' if count != 1 else ''} switched on: "
+            "guests of coming stays are emailed with them from now on.",
+            messages.SUCCESS if count else messages.WARNING,
+        )
 
     # Writes go through the services: they check placeholders and re-plan the stays.
 

@@ -9,10 +9,14 @@ class GuestsConfig(AppConfig):
     verbose_name = "Guest messages"
 
     def ready(self) -> None:
+        from properties.signals import organization_created
         from reservations import panels, signals
 
         from . import checks, receivers  # noqa: F401  (checks register themselves)
         from .panel import reservation_panel
 
         signals.stay_event.connect(receivers.on_stay_event, dispatch_uid="guests.messages")
+        organization_created.connect(
+            receivers.on_organization_created, dispatch_uid="guests.ready_made_templates"
+        )
         panels.register("guest-messages", "Guest messages", reservation_panel, order=10)

@@ -13,8 +13,10 @@ import json
 from dataclasses import dataclass
 
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import translation
+from django.utils.translation import gettext as _
 
+from core.languages import default_language, language_codes, local_datetime
 from reservations.doors import GuestDoor, guest_doors
 from reservations.models import Reservation
 
@@ -64,22 +66,39 @@ def facts_of(reservation: Reservation, doors: list[GuestDoor] | None = None) -> 
 
 def local_text(value: datetime.datetime, zone) -> str:
     """'Monday 15 March 2027, 15:00 EDT (America/New_York)': the guest reads the time of
-    the place they are going to, and sees which zone that is."""
-    local = timezone.localtime(value, zone)
-    return f"{local:%A} {local.day} {local:%B %Y, %H:%M} {local.tzname()} ({zone.key})"
+    the place they are going to, in their language, and sees which zone that is."""
+    return f"{local_datetime(value, zone)} ({zone.key})"
+
+
+def organization_language(reservation: Reservation) -> str:
+    language = reservation.organization.default_language
+    return language if language in language_codes() else default_language()
+
+
+def language_of(reservation: Reservation, wanted: str = "") -> str:
+    """The language a stay's guest reads: `wanted` (the guest page's switch), else the
+    stay's own (from the API), else its listing's, else its organization's default."""
+    for language in (wanted, reservation.language, reservation.listing.language):
+        if language and language in language_codes():
+            return language
+    return organization_language(reservation)
 
 
 def doors_text(doors: list[GuestDoor]) -> str:
     if not doors:
-        return "(no door yet)"
+        return _("(no door yet)")
     lines = []
     for door in doors:
         if not door.code:
             lines.append(
-                f"- {door.name}: the lock sets its own code; it will be on your guest page."
+                _("- %(door)s: the lock sets its own code; it will be on your guest page.")
+                % {"door": door.name}
             )
         elif door.own_code:
-            lines.append(f"- {door.name}: {door.code} (this door has its own code)")
+            lines.append(
+                _("- %(door)s: %(code)s (this door has its own code)")
+                % {"door": door.name, "code": door.code}
+            )
         else:
             lines.append(f"- {door.name}: {door.code}")
     return "\n".join(lines)
@@ -92,64 +111,79 @@ def changes_text(told: Facts | None, now: Facts, zone) -> str:
     lines = []
     if told.check_in != now.check_in:
         lines.append(
-            f"- Check-in is now {local_text(now.check_in, zone)} "
-            f"(was {local_text(told.check_in, zone)})."
+            _("- Check-in is now %(now)s (was %(was)s).")
+            % {"now": local_text(now.check_in, zone), "was": local_text(told.check_in, zone)}
         )
     if told.check_out != now.check_out:
         lines.append(
-            f"- Check-out is now {local_text(now.check_out, zone)} "
-            f"(was {local_text(told.check_out, zone)})."
+            _("- Check-out is now %(now)s (was %(was)s).")
+            % {"now": local_text(now.check_out, zone), "was": local_text(told.check_out, zone)}
         )
     before, after = dict(told.doors), dict(now.doors)
     for name, code in now.doors:
         if name not in before:
-            lines.append(f"- New door: {name}" + (f", code {code}." if code else "."))
+            if code:
+                line = _("- New door: %(door)s, code %(code)s.")
+                lines.append(line % {"door": name, "code": code})
+            else:
+                lines.append(_("- New door: %(door)s.") % {"door": name})
         elif before[name] != code and code:
-            lines.append(f"- {name} has a new code: {code}.")
-    for name, _ in told.doors:
+            lines.append(_("- %(door)s has a new code: %(code)s.") % {"door": name, "code": code})
+    for name, _code in told.doors:
         if name not in after:
-            lines.append(f"- {name}: your code no longer opens it.")
+            lines.append(_("- %(door)s: your code no longer opens it.") % {"door": name})
     return "\n".join(lines)
 
 
-# Keystay's wording when neither the listing nor the organization has a template.
-DEFAULTS: dict[str, tuple[str, str]] = {
-    Kind.CODE: (
-        "Your door codes for {listing}",
-        "Hello {guest_name},\n\n"
-        "Your stay at {listing}, {property_address}:\n"
-        "Check-in: {check_in}\n"
-        "Check-out: {check_out}\n\n"
-        "Your door codes:\n{doors}\n\n"
-        "{check_in_instructions}\n\n"
-        "Your private guest page, with your codes: {guest_link}\n",
-    ),
-    Kind.CHANGED: (
-        "Your stay at {listing} has changed",
-        "Hello {guest_name},\n\n"
-        "Something about your stay at {listing} changed:\n{changes}\n\n"
-        "Check-in: {check_in}\n"
-        "Check-out: {check_out}\n\n"
-        "Your door codes:\n{doors}\n\n"
-        "Your private guest page: {guest_link}\n",
-    ),
-}
+def default_wording(kind: str) -> tuple[str, str]:
+    """Keystay's wording (subject, body) in the active language, when neither the listing
+    nor the organization has a template. The placeholders stay as they are in every
+    translation."""
+    if kind == Kind.CHANGED:
+        return (
+            _("Your stay at {listing} has changed"),
+            _(
+                "Hello {guest_name},\n\n"
+                "Something about your stay at {listing} changed:\n{changes}\n\n"
+                "Check-in: {check_in}\n"
+                "Check-out: {check_out}\n\n"
+                "Your door codes:\n{doors}\n\n"
+                "Your private guest page: {guest_link}\n"
+            ),
+        )
+    return (
+        _("Your door codes for {listing}"),
+        _(
+            "Hello {guest_name},\n\n"
+            "Your stay at {listing}, {property_address}:\n"
+            "Check-in: {check_in}\n"
+            "Check-out: {check_out}\n\n"
+            "Your door codes:\n{doors}\n\n"
+            "{check_in_instructions}\n\n"
+            "Your private guest page, with your codes: {guest_link}\n"
+        ),
+    )
 
 
-def template_for(reservation: Reservation, kind: str) -> MessageTemplate | None:
-    """The listing's active template of this kind, else its organization's, else None."""
+def template_for(
+    reservation: Reservation, kind: str, language: str | None = None
+) -> MessageTemplate | None:
+    """The active template of this kind for the stay, in its language, else in its
+    organization's default language: the listing's own before its organization's."""
+    language = language or language_of(reservation)
+    fallback = organization_language(reservation)
     candidates = MessageTemplate.objects.filter(
         Q(listing_id=reservation.listing_id) | Q(listing__isnull=True),
         organization_id=reservation.organization_id,
         kind=kind,
         active=True,
+        language__in={language, fallback},
     )
-    best = None
-    for template in candidates:
-        if template.listing_id is not None:
-            return template
-        best = template
-    return best
+
+    def rank(template: MessageTemplate) -> tuple[int, int]:
+        return (template.language != language, template.listing_id is None)
+
+    return min(candidates, key=rank, default=None)
 
 
 @dataclass(frozen=True)
@@ -199,12 +233,16 @@ def compose(
     (the preview); else the one that applies, else Keystay's default.
     """
     template = template or template_for(reservation, kind)
-    subject, body = (template.subject, template.body) if template else DEFAULTS[kind]
-    doors = guest_doors(reservation)
-    facts = facts_of(reservation, doors)
-    changes = changes_text(told, facts, reservation.listing.property.zone)
-    values = values_for(reservation, doors, changes=changes, request=request)
-    subject_text, body_text = render_message(subject, body, values)
+    # Told in the template's language (a fallback template's, when the stay's has none),
+    # so that its dates and Keystay's own lines read the same as its words.
+    language = template.language if template else language_of(reservation)
+    with translation.override(language):
+        subject, body = (template.subject, template.body) if template else default_wording(kind)
+        doors = guest_doors(reservation)
+        facts = facts_of(reservation, doors)
+        changes = changes_text(told, facts, reservation.listing.property.zone)
+        values = values_for(reservation, doors, changes=changes, request=request)
+        subject_text, body_text = render_message(subject, body, values)
     return Composed(
         subject=subject_text,
         body=body_text,

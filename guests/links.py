@@ -54,7 +54,9 @@ def reservation_for_token(token: str) -> Reservation | None:
     if not isinstance(reservation_id, int) or not isinstance(key, str):
         return None
     link = (
-        GuestLink.objects.select_related("reservation__listing__property")
+        GuestLink.objects.select_related(
+            "reservation__listing__property", "reservation__organization"
+        )
         .filter(reservation_id=reservation_id)
         .first()
     )

@@ -8,6 +8,7 @@ from django.core.validators import MaxLengthValidator, MaxValueValidator
 from django.db import models
 from django.db.models import Q
 
+from core import languages
 from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
 from reservations.models import Reservation
@@ -65,6 +66,14 @@ class MessageTemplate(models.Model):
         help_text="Empty: every listing of the organization that has no template of its own.",
     )
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CODE)
+    # A stay is told in its language; without a template in it, in the organization's
+    # default language (guests.content.template_for).
+    language = models.CharField(
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        default=languages.default_language,
+        validators=[languages.validate_language],
+        help_text="The guests' language this template speaks.",
+    )
     subject = models.CharField(max_length=200, validators=[validate_placeholders])
     body = models.TextField(
         validators=[MaxLengthValidator(BODY_MAX_LENGTH), validate_placeholders]
@@ -83,30 +92,41 @@ class MessageTemplate(models.Model):
         default=True,
         help_text="Inactive: not used; the organization's template, or Keystay's, is.",
     )
+    # One of the set a new organization starts with (guests.defaults); still editable.
+    is_default = models.BooleanField(
+        "ready-made",
+        default=False,
+        editable=False,
+        help_text="Keystay's ready-made template, as the organization was given it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = "message template"
-        ordering = ["organization__name", "listing__name", "kind"]
+        ordering = ["organization__name", "listing__name", "kind", "language"]
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "kind"],
+                fields=["organization", "kind", "language"],
                 condition=Q(listing__isnull=True),
-                name="message_template_one_per_organization_kind",
-                violation_error_message="The organization has a template of this kind already.",
+                name="message_template_one_per_organization_kind_language",
+                violation_error_message=(
+                    "The organization has a template of this kind in this language already."
+                ),
             ),
             models.UniqueConstraint(
-                fields=["listing", "kind"],
+                fields=["listing", "kind", "language"],
                 condition=Q(listing__isnull=False),
-                name="message_template_one_per_listing_kind",
-                violation_error_message="This listing has a template of this kind already.",
+                name="message_template_one_per_listing_kind_language",
+                violation_error_message=(
+                    "This listing has a template of this kind in this language already."
+                ),
             ),
         ]
 
     def __str__(self) -> str:
         where = self.listing.name if self.listing_id else "every listing"
-        return f"{self.get_kind_display()} ({where})"
+        return f"{self.get_kind_display()} ({where}, {self.language})"
 
     def save(self, *args, **kwargs):
         if self.listing_id:

@@ -12,6 +12,12 @@ from . import services
 logger = logging.getLogger(__name__)
 
 
+def on_organization_created(sender, organization_id, **kwargs):
+    """A new organization starts with the ready-made templates switched on: its first
+    guest is told without a manager writing anything."""
+    services.ready_made_templates_create(organization_id=organization_id, active=True)
+
+
 def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):
     """CODE_GENERATED plans the door-code email; CODE_CHANGED plans it again (new dates)
     and tells a guest who was told already; CODE_REVOKED drops what was waiting."""

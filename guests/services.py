@@ -35,6 +35,7 @@ from reservations.models import Reservation
 from reservations.services import code_mark_sent
 
 from .content import Composed, Facts, compose, facts_of, template_for
+from .defaults import missing_ready_made
 from .links import guest_url
 from .models import GuestMessage, MessageTemplate
 
@@ -95,6 +96,43 @@ def template_delete(*, template: MessageTemplate) -> None:
     organization_id = template.organization_id
     template.delete()
     transaction.on_commit(lambda: enqueue_organization_replan(organization_id))
+
+
+@transaction.atomic
+def ready_made_templates_create(*, organization_id: int, active: bool) -> int:
+    """Give an organization Keystay's ready-made templates (guests.defaults) it has no
+    template of its own for; returns how many. `active`: switched on (a new organization)
+    or off (one whose guests must not be emailed by surprise)."""
+    templates = [
+        MessageTemplate(
+            organization_id=organization_id, listing=None, active=active, is_default=True, **f
+        )
+        for f in missing_ready_made(organization_id)
+    ]
+    for template in templates:
+        template.full_clean()
+    MessageTemplate.objects.bulk_create(templates)
+    if templates and active:
+        transaction.on_commit(lambda: enqueue_organization_replan(organization_id))
+    return len(templates)
+
+
+@transaction.atomic
+def ready_made_templates_switch_on(
+    *, organization_ids: list[int], template_ids: list[int] | None = None
+) -> int:
+    """A manager switches on the ready-made templates that were given switched off (all of
+    their organizations', or those of `template_ids`); the organizations' coming stays are
+    planned with them. Returns how many were switched on."""
+    templates = MessageTemplate.objects.filter(
+        organization_id__in=organization_ids, is_default=True, active=False
+    )
+    if template_ids is not None:
+        templates = templates.filter(pk__in=template_ids)
+    switched = templates.update(active=True, updated_at=timezone.now())
+    for organization_id in organization_ids:
+        transaction.on_commit(lambda pk=organization_id: enqueue_organization_replan(pk))
+    return switched
 
 
 def enqueue_organization_replan(organization_id: int) -> None:

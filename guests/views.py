@@ -8,14 +8,17 @@ from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import translation
 from django.views.decorators.http import require_GET, require_POST
 
 from core.access import scope_queryset
 from core.client_address import client_ip
+from core.languages import default_language, guest_format, language_choices, language_codes
 from core.ratelimit import Rate, hit
 from reservations.models import Reservation
 
 from . import guest_page as page
+from .content import language_of
 from .links import link_regenerate, reservation_for_token
 
 # The page shows door codes: no search engine, no cache on the way, no Referer carrying
@@ -53,11 +56,31 @@ def guest_page(request, token: str):
         response = HttpResponse(TOO_MANY, status=429, content_type="text/plain; charset=utf-8")
         response["Retry-After"] = str(wait)
         return _private(response)
+    wanted = request.GET.get("lang", "")
     reservation = reservation_for_token(token)
     if reservation is None:
-        return _private(render(request, "guests/guest_page.html", {"missing": True}, status=404))
-    context = {"page": page.guest_page_for(page.load(reservation))}
-    return _private(render(request, "guests/guest_page.html", context))
+        language = wanted if wanted in language_codes() else default_language()
+        with translation.override(language):
+            response = render(request, "guests/guest_page.html", {"missing": True}, status=404)
+        return _private(response)
+    # The guest's language, or the one they picked with the page's switch (plain links:
+    # the page's policy allows no form). Only this response is translated; the staff's
+    # pages keep the site's language.
+    language = language_of(reservation, wanted)
+    with translation.override(language):
+        context = {
+            "page": page.guest_page_for(page.load(reservation)),
+            "language": language,
+            "languages": [
+                {"code": code, "name": name, "url": f"{request.path}?lang={code}"}
+                for code, name in language_choices()
+            ],
+            "long_format": guest_format("GUEST_DATETIME_FORMAT"),
+            "short_format": guest_format("GUEST_SHORT_DATETIME_FORMAT"),
+        }
+        response = render(request, "guests/guest_page.html", context)
+    response["Content-Language"] = language
+    return _private(response)
 
 
 @require_POST

@@ -8,6 +8,7 @@ from django.utils.html import format_html
 from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin, ReadOnlyScopedAdmin
+from core.languages import language_field
 from core.timezones import format_instant
 from properties import services as property_services
 from properties.models import Listing
@@ -419,6 +420,7 @@ LISTING_FORM_FIELDS = [
     "code_length",
     "code_style",
     "prearrival_check_hours",
+    "language",
     "check_in_instructions",
 ]
 
@@ -462,9 +464,14 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 ],
             },
         ),
-        ("Guests", {"fields": ["check_in_instructions"]}),
+        ("Guests", {"fields": ["language", "check_in_instructions"]}),
     ]
     readonly_fields = ["codes_made_outside"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "language":
+            return language_field(db_field, blank_label="the organization's")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = list(super().get_fieldsets(request, obj))

@@ -16,6 +16,7 @@ from core import access
 from core.admin_columns import related_count
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 from core.exports import RecordsImportExportMixin
+from core.languages import language_field
 from core.widgets import TimeZoneInput
 
 from . import services, sign_in
@@ -29,6 +30,16 @@ class OrganizationAdmin(OrganizationScopedAdmin):
     list_display = ["name", "member_count", "property_count", "created_at"]
     search_fields = ["name"]
     readonly_fields = ["created_at"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:  # a superuser's new organization starts as the service's would
+            services.organization_created_announce(organization_id=obj.pk)
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "default_language":
+            return language_field(db_field, blank_label="the site's language")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def get_queryset(self, request):
         return (

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 
+from core import languages
 from core.access import Role
 from core.timezones import validate_time_zone
 
@@ -43,6 +44,17 @@ class Organization(models.Model):
             "Managers of this organization must confirm each sign-in with a code from an "
             "authenticator app (or a recovery code); one without it sets it up at the next "
             "sign-in."
+        ),
+    )
+    default_language = models.CharField(
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        default=languages.default_language,
+        blank=True,
+        validators=[languages.validate_language],
+        help_text=(
+            "What guests read when their stay and listing name no language, and the "
+            "language whose message templates stand in for a missing one. Empty: the "
+            "site's language."
         ),
     )
     created_at = models.DateTimeField(auto_now_add=True)
@@ -320,6 +332,16 @@ class Listing(models.Model):
         help_text=(
             "How to get in: parking, which door first, where the key box is. Shown to the "
             "guest in messages ({check_in_instructions}) and on their guest page."
+        ),
+    )
+    language = models.CharField(
+        "guests' language",
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        blank=True,
+        validators=[languages.validate_language],
+        help_text=(
+            "The language of the guest page and messages of stays that name none. "
+            "Empty: the organization's."
         ),
     )
     active = models.BooleanField(default=True)

@@ -22,7 +22,7 @@ from core import access
 from core.bulk_insert import WRITE_BATCH, insert_many
 
 from .models import Invitation, Listing, Membership, Organization, Property
-from .signals import listings_changed
+from .signals import listings_changed, organization_created
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,27 @@ def organization_create(
     user.save()
     organization = Organization.objects.create(name=name)
     membership_create(organization=organization, user=user, role=Membership.Role.MANAGER)
+    organization_created_announce(organization_id=organization.pk)
     return organization, created
+
+
+def organization_created_announce(*, organization_id: int) -> None:
+    """Tell the apps above that an organization exists, once the transaction commits (a
+    rolled-back creation tells nothing). One failing receiver never stops the others."""
+
+    def send() -> None:
+        for receiver, result in organization_created.send_robust(
+            sender=Organization, organization_id=organization_id
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r failed for new organization %s",
+                    receiver,
+                    organization_id,
+                    exc_info=result,
+                )
+
+    transaction.on_commit(send)
 
 
 # ------------------------------------------------------------------------- memberships

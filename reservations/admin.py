@@ -19,6 +19,7 @@ from django.utils.text import smart_split, unescape_string_literal
 from core import access as org_access
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 from core.exports import RecordsExportMixin
+from core.languages import language_field
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.admin import unmanaged_codes_html
@@ -89,6 +90,7 @@ class ReservationForm(forms.ModelForm):
             "status",
             "source",
             "external_id",
+            "language",
         ]
         help_texts = {
             "check_in": "Local time of the listing's property.",
@@ -652,11 +654,16 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         # Locks and overrides belong to an existing reservation's plan.
         return self.inlines if obj is not None else []
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "language":
+            return language_field(db_field, blank_label="the listing's")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ["listing", "guest_name", ("guest_email", "guest_phone")]}),
             ("Stay", {"fields": [("check_in", "check_out"), "status", "accept_double_booking"]}),
-            ("Origin", {"fields": [("source", "external_id")]}),
+            ("Origin", {"fields": [("source", "external_id"), "language"]}),
         ]
         if obj is not None:
             fieldsets[1][1]["fields"].append("arrival")

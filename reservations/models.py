@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core import languages
 from core.crypto import EncryptedValue
 from core.timezones import format_instant
 from core.validators import validate_single_line
@@ -40,6 +41,13 @@ class Reservation(models.Model):
         max_length=50, blank=True, help_text="Where the booking came from: a PMS, a channel…"
     )
     external_id = models.CharField(max_length=100, blank=True)
+    # The guest's language (their page and messages); empty: the listing's.
+    language = models.CharField(
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        blank=True,
+        validators=[languages.validate_language],
+        help_text="The guest's language for their page and messages. Empty: the listing's.",
+    )
     confirmed_at = models.DateTimeField(null=True, blank=True, editable=False)
     cancelled_at = models.DateTimeField(null=True, blank=True, editable=False)
     ended_at = models.DateTimeField(

@@ -118,6 +118,17 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# The languages guests are spoken to in (their page and messages; core.languages). The
+# staff's pages stay in LANGUAGE_CODE: there is no locale middleware. A language here needs
+# locale/<code>/LC_MESSAGES/django.po (compiled to .mo) and config/formats/<code>/.
+LANGUAGES = [
+    ("en", "English"),
+    ("pt", "Português"),
+    ("es", "Español"),
+    ("fr", "Français"),
+    ("de", "Deutsch"),
+]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -88,6 +88,7 @@ def test_a_template_that_could_exceed_the_limit_is_refused_with_a_field_message(
             "organization": org_a.organization.pk,
             "listing": "",
             "kind": Kind.CODE,
+            "language": "en",
             "send_hours_before": "",
             "subject": "Hi {guest_name}",
             "body": HOSTILE_BODY,

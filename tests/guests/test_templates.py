@@ -54,6 +54,7 @@ def form_data(org, **fields):
         "organization": org.organization.pk,
         "listing": "",
         "kind": Kind.CODE,
+        "language": "en",
         "send_hours_before": "48",
         "subject": "Codes for {listing}",
         "body": "Hello {guest_name}\n{doors}",
