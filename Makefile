@@ -45,9 +45,10 @@ format: $(VENV)/.installed-test
 # SQLite by default; set DATABASE_URL to run the same suite on PostgreSQL. pytest-xdist
 # runs it in PYTEST_WORKERS processes, each with a database of its own; many tests wait on
 # processes, browsers and servers, so one more worker than cores keeps the cores busy.
+# Tests marked with the same xdist_group run on one worker, one after another.
 PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(VENV)/.installed-test node_modules/.installed /usr/bin/chromium lint
-	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-postgres:
 	DATABASE_URL=$(PG_TEST_URL) $(MAKE) test
