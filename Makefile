@@ -42,9 +42,13 @@ format: $(VENV)/.installed-test
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-# SQLite by default; set DATABASE_URL to run the same suite on PostgreSQL.
+# SQLite by default; set DATABASE_URL to run the same suite on PostgreSQL. pytest-xdist
+# runs it in PYTEST_WORKERS processes, each with a database of its own; many tests wait on
+# processes, browsers and servers, so one more worker than cores keeps the cores busy.
+# Tests marked with the same xdist_group run on one worker, one after another.
+PYTEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 test: $(VENV)/.installed-test node_modules/.installed /usr/bin/chromium lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 test-postgres:
 	DATABASE_URL=$(PG_TEST_URL) $(MAKE) test

@@ -16,7 +16,7 @@ from .factories import (
     ReservationFactory,
 )
 
-pytest_plugins = ["tests.fixtures_seam", "tests.fixtures_lifecycle"]
+pytest_plugins = ["tests.fixtures_seam", "tests.fixtures_lifecycle", "tests.fixtures_parallel"]
 
 # Playwright's sync API runs an event loop in the test thread; the ORM beside it is safe
 # here because each e2e test drives one browser at a time.

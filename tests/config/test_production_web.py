@@ -13,12 +13,11 @@ from tests.deploy import ROOT, free_port, gunicorn, manage, production_env
 
 
 @pytest.mark.slow
-def test_gunicorn_serves_keystay_under_production_settings(tmp_path):
+def test_gunicorn_serves_keystay_under_production_settings(tmp_path, migrated_sqlite):
     env = production_env(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'web.sqlite3'}",
+        DATABASE_URL=f"sqlite:///{migrated_sqlite('web.sqlite3')}",
         DJANGO_STATIC_ROOT=str(tmp_path / "static"),
     )
-    manage("migrate", "--noinput", env=env)
     manage("collectstatic", "--noinput", env=env)
     port = free_port()
     web = gunicorn("web", env=env, log_dir=tmp_path, port=port)

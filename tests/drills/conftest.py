@@ -45,6 +45,9 @@ POSTGRESQL_ONLY = pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="processes sharing one database with row locks run on PostgreSQL (CI runs both)",
 )
+# Each drill runs a whole deployment (two clusters, a web process, Redis, the fake) and
+# judges it by the second: under xdist they run one after another, on one worker.
+DRILLS_ONE_AT_A_TIME = pytest.mark.xdist_group("drills")
 
 # A worker that died mid-step holds it this long before another takes it over (5 minutes
 # in production; shorter here, or a drill would wait that long).

@@ -20,9 +20,16 @@ from django.utils import timezone
 
 from reservations.models import LockAccess
 
-from .conftest import LEASE_SECONDS, POSTGRESQL_ONLY, door_problems, settle, wait_for
+from .conftest import (
+    DRILLS_ONE_AT_A_TIME,
+    LEASE_SECONDS,
+    POSTGRESQL_ONLY,
+    door_problems,
+    settle,
+    wait_for,
+)
 
-pytestmark = [POSTGRESQL_ONLY, pytest.mark.slow]
+pytestmark = [POSTGRESQL_ONLY, pytest.mark.slow, DRILLS_ONE_AT_A_TIME]
 
 SLOW_PROVIDER_MS = 2000
 

@@ -14,9 +14,9 @@ import pytest
 
 from reservations.models import LockAccess, LockAccessLog
 
-from .conftest import POSTGRESQL_ONLY, door_problems, settle, wait_for
+from .conftest import DRILLS_ONE_AT_A_TIME, POSTGRESQL_ONLY, door_problems, settle, wait_for
 
-pytestmark = [POSTGRESQL_ONLY, pytest.mark.slow]
+pytestmark = [POSTGRESQL_ONLY, pytest.mark.slow, DRILLS_ONE_AT_A_TIME]
 
 Log = LockAccessLog.Kind
 ACCESS_CODE_ROUTES = [

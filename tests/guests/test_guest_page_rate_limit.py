@@ -21,7 +21,6 @@ from guests.links import guest_path
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # Five seconds into a minute: every request of a test falls in one window of the limit.
 START = datetime.datetime(2031, 1, 1, 0, 0, 5, tzinfo=datetime.UTC)
 RATE = Rate.parse(settings.GUEST_PAGE_RATE)
@@ -124,27 +123,27 @@ print(json.dumps(statuses))
 """
 
 
-def redis_cache(prefix):
+def redis_cache(url, prefix):
     return {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": REDIS_URL,
+            "LOCATION": url,
             "KEY_PREFIX": prefix,
         }
     }
 
 
-def test_the_limit_holds_across_processes_sharing_redis(org_a, client):
+def test_the_limit_holds_across_processes_sharing_redis(org_a, client, redis_url):
     """Two other processes guess links at once from one address; together they get the
     limit, no more, and this process then finds that address held back."""
-    server = redis.Redis.from_url(REDIS_URL)
-    assert server.ping(), "this test needs Redis on 127.0.0.1:6379"
+    server = redis.Redis.from_url(redis_url)
+    assert server.ping()
     prefix = f"test-guest-page-{uuid.uuid4().hex}"
     per_process = RATE.limit // 2 + 5
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "KS_REDIS": REDIS_URL,
+        "KS_REDIS": redis_url,
         "KS_PREFIX": prefix,
         "KS_START": str(START.timestamp()),
         "KS_IP": "198.51.100.50",
@@ -173,7 +172,7 @@ def test_the_limit_holds_across_processes_sharing_redis(org_a, client):
         link = guest_path(org_a.reservation)
         with (
             time_machine.travel(START + datetime.timedelta(seconds=20), tick=False),
-            override_settings(CACHES=redis_cache(prefix)),
+            override_settings(CACHES=redis_cache(redis_url, prefix)),
         ):
             assert get(client, link, ip="198.51.100.50").status_code == 429
             assert get(client, link, ip="198.51.100.51").status_code == 200

@@ -153,9 +153,10 @@ def stop(cluster: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-def test_the_cluster_puts_back_a_code_deleted_at_the_provider(tmp_path, fake_seam, seam_client):
-    env = run_env(tmp_path / "door_truth.sqlite3", fake_seam)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+def test_the_cluster_puts_back_a_code_deleted_at_the_provider(
+    tmp_path, migrated_sqlite, fake_seam, seam_client
+):
+    env = run_env(migrated_sqlite("door_truth.sqlite3"), fake_seam)
     stay = django_script(SETUP, fake_seam.url, fake_seam.api_key, env=env)
     gate, side, code = stay["gate"], stay["side"], stay["code"]
     # The locks report the codes set; a read-back confirms them.
