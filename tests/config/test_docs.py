@@ -17,7 +17,17 @@ REFERENCE = ROOT / "docs" / "configuration.md"
 # settings file's own helper, Django's settings without a default, and the configuration
 # blocks of the libraries Keystay uses (each documented by its library; the variables
 # read inside them are checked anyway). Django's others are known to global_settings.
-NOT_KEYSTAYS = {"BASE_DIR", "ROOT_URLCONF", "Q_CLUSTER", "REST_FRAMEWORK", "SPECTACULAR_SETTINGS"}
+NOT_KEYSTAYS = {
+    "BASE_DIR",
+    "ROOT_URLCONF",
+    "Q_CLUSTER",
+    "REST_FRAMEWORK",
+    "SPECTACULAR_SETTINGS",
+    "CONTENT_SECURITY_POLICY",
+}
+# Settings of a library's own, set in code (the environment variables they read from, such
+# as KEYSTAY_SIGN_IN_FAILURE_LIMIT, are still checked).
+LIBRARY_PREFIXES = ("AXES_", "IMPORT_EXPORT_", "OTP_")
 
 LINK = re.compile(r"(?<!!)\[[^\]]*\]\(([^)\s]+)\)")
 FENCE = re.compile(r"^(```|~~~)")
@@ -30,31 +40,32 @@ def markdown_files(root: Path) -> list[Path]:
     return [root / "README.md", *sorted((root / "docs").glob("**/*.md"))]
 
 
-def prose(text: str) -> str:
-    """The text without its fenced code blocks and inline code, where `[a](b)` is code."""
+def prose(text: str, *, inline_code: bool = False) -> str:
+    """The text without its fenced code blocks and (unless kept) its inline code, where
+    `[a](b)` is code. A heading keeps its inline code: the code host's anchor has it."""
     kept, fenced = [], False
     for line in text.splitlines():
         if FENCE.match(line.strip()):
             fenced = not fenced
             continue
         if not fenced:
-            kept.append(re.sub(r"`[^`]*`", "", line))
+            kept.append(line if inline_code else re.sub(r"`[^`]*`", "", line))
     return "\n".join(kept)
 
 
 def slug(heading: str) -> str:
-    """The anchor the code host gives a heading: lower case, punctuation dropped, spaces
-    made hyphens."""
-    text = re.sub(r"`|\*|_", "", heading.strip().lower())
+    """The anchor the code host gives a heading: lower case, punctuation other than
+    hyphens and underscores dropped, spaces made hyphens."""
+    text = re.sub(r"`|\*", "", heading.strip().lower())
     text = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", text)
-    kept = "".join(c for c in text if c in " -" or unicodedata.category(c)[0] in ("L", "N"))
+    kept = "".join(c for c in text if c in " -_" or unicodedata.category(c)[0] in ("L", "N"))
     return kept.replace(" ", "-")
 
 
 def anchors(path: Path) -> set[str]:
     found: set[str] = set()
     counts: dict[str, int] = {}
-    for line in prose(path.read_text()).splitlines():
+    for line in prose(path.read_text(), inline_code=True).splitlines():
         heading = re.match(r"^#{1,6}\s+(.*)$", line)
         if heading:
             base = slug(heading.group(1))
@@ -103,6 +114,9 @@ def test_headings_become_the_anchors_the_code_host_makes():
     )
     assert slug("The demo and the fake's limits") == "the-demo-and-the-fakes-limits"
     assert slug("PostgreSQL, Redis and several workers") == "postgresql-redis-and-several-workers"
+    assert slug("The client's address: `KEYSTAY_NUM_PROXIES`") == (
+        "the-clients-address-keystay_num_proxies"
+    )
 
 
 def test_the_readme_is_a_front_door():
@@ -144,6 +158,7 @@ def settings_read(sources: dict[str, str]) -> set[str]:
                         and name.id.isupper()
                         and not hasattr(global_settings, name.id)
                         and name.id not in NOT_KEYSTAYS
+                        and not name.id.startswith(LIBRARY_PREFIXES)
                     ):
                         names.add(name.id)
     return names
