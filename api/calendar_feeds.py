@@ -94,7 +94,7 @@ class CalendarFeedSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class SyncResultSerializer(serializers.Serializer):
+class FeedSyncResultSerializer(serializers.Serializer):
     outcome = serializers.CharField(help_text="synced, not_modified, failing or busy.")
     message = serializers.CharField()
     created = serializers.IntegerField()
@@ -143,10 +143,10 @@ class CalendarFeedViewSet(ScopedViewSet, viewsets.ModelViewSet):
         services.feed_delete(feed=instance)
 
     @extend_schema(
-        summary="Read the calendar now", request=None, responses={200: SyncResultSerializer}
+        summary="Read the calendar now", request=None, responses={200: FeedSyncResultSerializer}
     )
     @action(detail=True, methods=["post"])
     def sync(self, request, pk=None, format=None):
         feed = self.get_object()
         result = services.feed_sync(feed_id=feed.pk)
-        return Response(SyncResultSerializer(result).data)
+        return Response(FeedSyncResultSerializer(result).data)

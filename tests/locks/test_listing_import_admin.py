@@ -542,7 +542,11 @@ def test_query_count_does_not_grow_with_rows(manager_client, org_a):
         assert Listing.objects.filter(external_id__startswith=prefix).count() == count
         return len(captured)
 
-    assert queries(60, "B") == queries(5, "A")
+    # Once-per-process lookups (content types for the admin log) are made by the first
+    # import; SQLite then writes rows in batches of about 999 / columns, so both sizes stay
+    # within one batch: a query per row would add 25.
+    queries(1, "W")
+    assert queries(30, "B") == queries(5, "A")
 
 
 def test_every_problem_of_a_row_is_reported(manager_client, org_a):
