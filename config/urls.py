@@ -4,6 +4,7 @@ from django.templatetags.static import static
 from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
+from desk.views import sign_in
 from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept
 from reservations import feed, timeline_views, webhooks
@@ -21,6 +22,9 @@ urlpatterns = [
     path("favicon.ico", lambda request: redirect(static("keystay/favicon.svg"))),
     path("admin/smart-devices/", include("locks.urls")),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    # Staff land on the front desk after signing in (desk.views.sign_in).
+    path("admin/login/", sign_in),
+    path("admin/desk/", include("desk.urls")),
     path(
         "admin/dashboard/alerts/<int:pk>/acknowledge/",
         admin.site.admin_view(alert_acknowledge_view),

@@ -159,6 +159,7 @@ def _pull_backup(access: LockAccess, gateway: SeamGateway, now) -> bool:
     LockAccess.objects.filter(pk=access.pk).update(
         backup_provider_id=backup.provider_id,
         backup_code_ciphertext=access.backup_code_ciphertext,
+        backup_code_digest=access.backup_code_digest,
         backup_starts_at=starts,
         backup_ends_at=ends,
         backup_pulled_at=now,

@@ -384,6 +384,7 @@ def _update(access: LockAccess, **values) -> bool:
     if "provider_code" in values:
         access.provider_code = values.pop("provider_code")
         values["provider_code_ciphertext"] = access.provider_code_ciphertext
+        values["provider_code_digest"] = access.provider_code_digest
     for name, value in values.items():
         setattr(access, name, value)
     return bool(

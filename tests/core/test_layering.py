@@ -1,5 +1,5 @@
-"""Keystay's apps depend one way: core <- properties <- locks <- reservations <- guests <- hooks
-<- api.
+"""Keystay's apps depend one way: core <- properties <- locks <- reservations <- guests <- desk
+<- hooks <- api.
 
 A lower app that must tell a higher one something sends a signal of its own (see
 `properties/signals.py`, `locks/signals.py`); it never imports the higher app, not even
@@ -18,7 +18,7 @@ from django.apps import apps
 from django.db.migrations.loader import MigrationLoader
 
 ROOT = Path(__file__).resolve().parents[2]
-LAYERS = ["core", "properties", "locks", "reservations", "guests", "hooks", "api"]
+LAYERS = ["core", "properties", "locks", "reservations", "guests", "desk", "hooks", "api"]
 RANK = {name: rank for rank, name in enumerate(LAYERS)}
 
 # Migrations written before the apps were layered. A migration that a database has applied

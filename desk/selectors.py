@@ -1,0 +1,326 @@
+"""Reads of the front desk and the search box: a bounded number of queries each, whatever
+the number of stays (tests/desk/test_query_counts.py)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import re
+import zoneinfo
+
+from django.db.models import Q, prefetch_related_objects
+from django.utils import timezone
+
+from core.access import principal_of, scope_queryset
+from core.search_text import digits, fold
+from locks.models import UnmanagedCode
+from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
+from reservations.selectors import (
+    STAY_ROW_FIELDS,
+    DoorState,
+    LockAtRisk,
+    accesses_failing,
+    accesses_late,
+    codeless_doors_by_listing,
+    doors_prefetch,
+    doors_without_codes,
+    locks_at_risk,
+    stay_doors,
+    stays_by_local_day,
+)
+
+# What the desk shows of a stay beyond the dashboard's row.
+DESK_FIELDS = [*STAY_ROW_FIELDS, "guest_email", "guest_phone", "external_id", "source"]
+
+# A stay under way began at most this long ago: the bound that keeps "in house now" on the
+# check-in index rather than every stay not yet over (a longer stay is a lease, not a
+# night's booking; it shows in the reservation list).
+IN_HOUSE_REACH = datetime.timedelta(days=90)
+# At most this many rows in a section or among the search's stays: a screen, not a report.
+SHOWN = 200
+
+
+@dataclasses.dataclass
+class DeskStay:
+    reservation: Reservation
+    doors: list[DoorState]
+    has_code: bool
+    sent_at: datetime.datetime | None
+
+    @property
+    def trouble(self) -> bool:
+        return any(door.state == LockAccess.State.FAILED for door in self.doors)
+
+
+@dataclasses.dataclass
+class PropertyDay:
+    """One property's stays on its own today and tomorrow, and who is in now."""
+
+    name: str
+    zone: zoneinfo.ZoneInfo
+    today: datetime.date
+    arrivals: dict[int, list[DeskStay]] = dataclasses.field(default_factory=lambda: {0: [], 1: []})
+    departures: dict[int, list[DeskStay]] = dataclasses.field(
+        default_factory=lambda: {0: [], 1: []}
+    )
+    in_house: list[DeskStay] = dataclasses.field(default_factory=list)
+
+    @property
+    def tomorrow(self) -> datetime.date:
+        return self.today + datetime.timedelta(days=1)
+
+
+@dataclasses.dataclass
+class FrontDesk:
+    late: list[LockAccess]
+    failing: list[LockAccess]
+    at_risk: list[LockAtRisk]
+    properties: list[PropertyDay]
+
+
+def in_house(reservations, *, now) -> list[Reservation]:
+    """Confirmed stays under way at `now` (checked in, not checked out nor ended)."""
+    rows = (
+        reservations.filter(
+            status=Reservation.Status.CONFIRMED,
+            ended_at__isnull=True,
+            check_in__lte=now,
+            check_in__gt=now - IN_HOUSE_REACH,
+            check_out__gt=now,
+        )
+        .select_related("listing__property")
+        .only(*DESK_FIELDS)
+        .order_by()
+    )
+    return sorted(rows[:SHOWN], key=lambda r: (r.check_out, r.pk))
+
+
+def front_desk(*, user, now) -> FrontDesk:
+    """Each property's arrivals and departures on its own today and tomorrow, the stays
+    in house now, each with its doors and where its code is; above them, the codes late
+    or failing and the locks in trouble before an arrival. Ten queries or so, however
+    many stays."""
+    stays = scope_queryset(Reservation.objects.all(), user)
+    days = stays_by_local_day(stays, now=now, fields=DESK_FIELDS)
+    staying = in_house(stays, now=now)
+    listed = {r.pk: r for r in [*days.listed(), *staying]}
+    prefetch_related_objects(list(listed.values()), *doors_prefetch())
+    codes = dict(
+        ReservationCode.objects.filter(reservation_id__in=list(listed)).values_list(
+            "reservation_id", "sent_at"
+        )
+    )
+    codeless = codeless_doors_by_listing(doors_without_codes(user=user))
+    properties: dict[int, PropertyDay] = {}
+
+    def desk_stay(reservation: Reservation, *, leaving: bool = False) -> DeskStay:
+        doors = stay_doors(reservation, now, leaving=leaving, codeless=codeless)
+        has_code = reservation.pk in codes
+        return DeskStay(reservation, doors, has_code, codes.get(reservation.pk))
+
+    def day_of(reservation: Reservation) -> PropertyDay:
+        prop = reservation.listing.property
+        if prop.pk not in properties:
+            today = timezone.localtime(now, prop.zone).date()
+            properties[prop.pk] = PropertyDay(prop.name, prop.zone, today)
+        return properties[prop.pk]
+
+    for offset, arriving in days.arrivals.items():
+        for reservation in arriving:
+            day_of(reservation).arrivals[offset].append(desk_stay(reservation))
+    for offset, leaving in days.departures.items():
+        for reservation in leaving:
+            day_of(reservation).departures[offset].append(desk_stay(reservation, leaving=True))
+    for reservation in staying:
+        day_of(reservation).in_house.append(desk_stay(reservation))
+    return FrontDesk(
+        late=list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:SHOWN]),
+        failing=[
+            access
+            for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:SHOWN]
+            if not access.device.codes_unsupported
+        ],
+        at_risk=locks_at_risk(user=user, now=now),
+        properties=sorted(properties.values(), key=lambda p: p.name.casefold()),
+    )
+
+
+# ------------------------------------------------------------------------- the search box
+
+# Door codes are 4 to 12 characters, letters or digits (Seam's constraints allow both).
+CODE_SHAPE = re.compile(r"[0-9A-Za-z]{4,12}")
+PHONE_SHAPE = re.compile(r"[\d\s+().-]+")
+MIN_TERM = 2
+
+
+def looks_like_code(term: str) -> bool:
+    """A term the search also tries as an exact door code: one word of 4-12 letters or
+    digits with at least one digit (a name is never sent through the code lookup)."""
+    return bool(CODE_SHAPE.fullmatch(term)) and any(ch.isdigit() for ch in term)
+
+
+@dataclasses.dataclass
+class StaySearch:
+    stays: list[Reservation]
+    # More stays matched than are shown: the person should type more.
+    capped: bool
+
+
+def search_words(term: str) -> list[str]:
+    """What each stay's search_text must contain: a phone number's digits as one word,
+    else each folded word."""
+    term = term.strip()
+    if PHONE_SHAPE.fullmatch(term) and len(digits(term)) >= 4:
+        return [digits(term)]
+    return [word for word in fold(term).split(" ") if word]
+
+
+def find_stays(*, user, term: str, limit: int = 50) -> StaySearch:
+    """Stays of the person's organizations whose guest name, email, phone digits or
+    external id contain every word of `term`, most recent check-in first.
+
+    Found by id on the search-text index first (no ORDER BY: ordered, the database would
+    walk every stay by date), then read: two queries.
+    """
+    words = search_words(term)
+    if not words or sum(map(len, words)) < MIN_TERM:
+        return StaySearch([], False)
+    found = scope_queryset(Reservation.objects.all(), user).filter(
+        *(Q(search_text__contains=word) for word in words)
+    )
+    ids = list(found.order_by().values_list("pk", flat=True)[: SHOWN + 1])
+    capped = len(ids) > SHOWN
+    rows = (
+        Reservation.objects.filter(pk__in=ids[:SHOWN])
+        .select_related("listing__property")
+        .only(*DESK_FIELDS)
+        .order_by("-check_in", "-pk")
+    )
+    return StaySearch(list(rows[:limit]), capped or len(ids) > limit)
+
+
+@dataclasses.dataclass(frozen=True)
+class CodeMatch:
+    """Where an exact code is, or was: a stay's code (on a door, or the stay's own), a
+    backup code, an override, or a code made outside Keystay."""
+
+    what: str
+    organization_id: int
+    reservation: Reservation | None
+    door: str
+    starts_at: datetime.datetime | None
+    ends_at: datetime.datetime | None
+    state: str
+    zone: zoneinfo.ZoneInfo | None
+
+    def record(self) -> dict:
+        return {
+            "what": self.what,
+            "reservation": self.reservation.pk if self.reservation else None,
+            "door": self.door,
+        }
+
+
+def code_lookup_organizations(user) -> set[int]:
+    """Whose codes a person may look up: their own organizations' only. A superuser's
+    reach over every organization does not extend to finding codes by their digits."""
+    return principal_of(user).organization_ids
+
+
+def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeMatch]:
+    """Every place an exact code (its keyed hash) is or was kept in these organizations,
+    latest window first: four indexed queries."""
+    if not organization_ids or not digest:
+        return []
+    matches: list[CodeMatch] = []
+    stay = "reservation__listing__property"
+    accesses = (
+        LockAccess.objects.filter(organization_id__in=organization_ids)
+        .filter(
+            Q(code_digest=digest) | Q(provider_code_digest=digest) | Q(backup_code_digest=digest)
+        )
+        .select_related("device", stay)
+        .order_by("-ends_at", "pk")[:SHOWN]
+    )
+    seen_stays = set()
+    for access in accesses:
+        reservation = access.reservation
+        seen_stays.add(reservation.pk)
+        backup = access.backup_code_digest == digest and access.code_digest != digest
+        matches.append(
+            CodeMatch(
+                "backup code" if backup else "guest code on the door",
+                access.organization_id,
+                reservation,
+                access.device.name,
+                access.backup_starts_at if backup else access.starts_at,
+                access.backup_ends_at if backup else access.ends_at,
+                LockAccess.State(access.current_state()).label,
+                reservation.listing.property.zone,
+            )
+        )
+    codes = (
+        ReservationCode.objects.filter(
+            reservation__organization_id__in=organization_ids, code_digest=digest
+        )
+        .select_related(stay)
+        .order_by("-reservation__check_out")[:SHOWN]
+    )
+    for code in codes:
+        reservation = code.reservation
+        if reservation.pk in seen_stays:
+            continue  # already shown with its doors
+        matches.append(
+            CodeMatch(
+                "stay code",
+                reservation.organization_id,
+                reservation,
+                "",
+                reservation.check_in,
+                reservation.check_out,
+                reservation.get_status_display(),
+                reservation.listing.property.zone,
+            )
+        )
+    overrides = (
+        AccessOverride.objects.filter(
+            reservation__organization_id__in=organization_ids, code_digest=digest
+        )
+        .select_related("assignment__device", stay)
+        .order_by("-reservation__check_out")[:SHOWN]
+    )
+    for override in overrides:
+        reservation = override.reservation
+        if reservation.pk in seen_stays:
+            continue
+        matches.append(
+            CodeMatch(
+                "override code",
+                reservation.organization_id,
+                reservation,
+                override.assignment.device.name,
+                override.starts_at or reservation.check_in,
+                override.ends_at or reservation.check_out,
+                reservation.get_status_display(),
+                reservation.listing.property.zone,
+            )
+        )
+    unmanaged = (
+        UnmanagedCode.objects.filter(organization_id__in=organization_ids, code_digest=digest)
+        .select_related("device")
+        .order_by("device__name", "pk")[:SHOWN]
+    )
+    for code in unmanaged:
+        matches.append(
+            CodeMatch(
+                f"code made outside Keystay: {code.display_name}",
+                code.organization_id,
+                None,
+                code.device.name,
+                code.starts_at,
+                code.ends_at,
+                code.status or "on the lock",
+                None,
+            )
+        )
+    return matches
