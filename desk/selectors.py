@@ -103,10 +103,12 @@ def front_desk(*, user, now) -> FrontDesk:
     stays = scope_queryset(Reservation.objects.all(), user)
     days = stays_by_local_day(stays, now=now, fields=DESK_FIELDS)
     staying = in_house(stays, now=now)
-    listed = {r.pk: r for r in [*days.listed(), *staying]}
-    prefetch_related_objects(list(listed.values()), *doors_prefetch())
+    # A stay in house may be leaving today too: two instances, each given its doors (in
+    # one query all the same).
+    listed = [*days.listed(), *staying]
+    prefetch_related_objects(listed, *doors_prefetch())
     codes = dict(
-        ReservationCode.objects.filter(reservation_id__in=list(listed)).values_list(
+        ReservationCode.objects.filter(reservation_id__in={r.pk for r in listed}).values_list(
             "reservation_id", "sent_at"
         )
     )

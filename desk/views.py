@@ -3,10 +3,11 @@ sign-in that lands staff on the front desk."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, render, resolve_url
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
@@ -34,11 +35,12 @@ def sign_in(request, extra_context=None):
     """The admin's sign-in; staff who asked for nothing in particular land on the front
     desk (managers on the admin's home, with the dashboard, as before)."""
     response = admin.site.login(request, extra_context)
-    home = reverse("admin:index")
+    # The sign-in form asks for the admin's home; without `next`, Django's default page.
+    homes = {reverse("admin:index"), resolve_url(settings.LOGIN_REDIRECT_URL)}
     if (
         request.method == "POST"
         and isinstance(response, HttpResponseRedirect)
-        and response.url == home
+        and response.url in homes
         and works_the_desk(request.user)
     ):
         return HttpResponseRedirect(reverse("front_desk"))
