@@ -1,5 +1,5 @@
 """Reads of the front desk and the search box: a bounded number of queries each, whatever
-the number of stays (tests/desk/test_query_counts.py)."""
+the number of stays (tests/desk/test_front_desk.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.access import principal_of, scope_queryset
 from core.search_text import digits, fold
 from locks.models import UnmanagedCode
+from properties.models import Property
 from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
 from reservations.selectors import (
     STAY_ROW_FIELDS,
@@ -22,11 +23,11 @@ from reservations.selectors import (
     accesses_failing,
     accesses_late,
     codeless_doors_by_listing,
+    departs_at,
     doors_prefetch,
     doors_without_codes,
     locks_at_risk,
     stay_doors,
-    stays_by_local_day,
 )
 
 # What the desk shows of a stay beyond the dashboard's row.
@@ -36,7 +37,12 @@ DESK_FIELDS = [*STAY_ROW_FIELDS, "guest_email", "guest_phone", "external_id", "s
 # check-in index rather than every stay not yet over (a longer stay is a lease, not a
 # night's booking; it shows in the reservation list).
 IN_HOUSE_REACH = datetime.timedelta(days=90)
-# At most this many rows in a section or among the search's stays: a screen, not a report.
+# At most this many stays in a list of the desk, the earliest first: a screen, not a
+# report. Across every property a phone shows a few of each; one property's own lists
+# are seldom longer than LISTED_ONE_PROPERTY.
+LISTED = 12
+LISTED_ONE_PROPERTY = 100
+# At most this many stays found by the search, and code matches of each kind.
 SHOWN = 200
 
 
@@ -76,36 +82,116 @@ class FrontDesk:
     failing: list[LockAccess]
     at_risk: list[LockAtRisk]
     properties: list[PropertyDay]
+    # A list reached its length: the desk says so (and offers the property picker).
+    capped: bool
+    listed: int
+    choices: list[tuple[int, str]]
+    property_id: int | None
 
 
-def in_house(reservations, *, now) -> list[Reservation]:
-    """Confirmed stays under way at `now` (checked in, not checked out nor ended)."""
-    rows = (
-        reservations.filter(
-            status=Reservation.Status.CONFIRMED,
+def local_day_span(
+    zones: set[str], now, offset: int
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The instants that are some zone's local day `offset` (0 today, 1 tomorrow) at
+    `now`: from the earliest of those days' starts to the latest of their ends."""
+    starts, ends = [], []
+    for name in zones or {"UTC"}:
+        zone = zoneinfo.ZoneInfo(name)
+        day = timezone.localtime(now, zone).date() + datetime.timedelta(days=offset)
+        start = datetime.datetime.combine(day, datetime.time(), zone)
+        starts.append(start)
+        ends.append(
+            datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), zone)
+        )
+    return min(starts), max(ends)
+
+
+def _day(instant: datetime.datetime, zone: zoneinfo.ZoneInfo, now) -> int:
+    return (timezone.localtime(instant, zone).date() - timezone.localtime(now, zone).date()).days
+
+
+def _first(rows, key: str, limit: int) -> list[Reservation]:
+    """The first `limit` + 1 rows in `key` order (one more tells that the list is cut)."""
+    return list(
+        rows.select_related("listing__property")
+        .only(*DESK_FIELDS)
+        .order_by(key, "pk")[: limit + 1]
+    )
+
+
+def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
+    """Each property's arrivals and departures on its own today and tomorrow, the stays
+    in house now, each with its doors and where its code is; above them, the codes late
+    or failing and the locks in trouble before an arrival.
+
+    Each list is the first LISTED stays in time order, found on the check-in and
+    check-out indexes (a count of queries that does not grow with the stays, and rows
+    read bounded whatever the size of the organization); `property_id` narrows the desk
+    to one property.
+    """
+    Status = Reservation.Status
+    stays = scope_queryset(Reservation.objects.all(), user)
+    properties_qs = scope_queryset(Property.objects.all(), user)
+    choices = list(properties_qs.order_by("name", "pk").values_list("pk", "name")[: SHOWN * 10])
+    limit = LISTED
+    if property_id is not None:
+        limit = LISTED_ONE_PROPERTY
+        stays = stays.filter(listing__property_id=property_id)
+        properties_qs = properties_qs.filter(pk=property_id)
+    zones = set(properties_qs.order_by().values_list("time_zone", flat=True).distinct())
+    arriving, leaving = {}, {}
+    for offset in (0, 1):
+        start, end = local_day_span(zones, now, offset)
+        arriving[offset] = _first(
+            stays.filter(
+                status=Status.CONFIRMED,
+                ended_at__isnull=True,
+                check_in__gte=start,
+                check_in__lt=end,
+            ),
+            "check_in",
+            limit,
+        )
+        leaving[offset] = _first(
+            stays.filter(
+                status__in=[Status.CONFIRMED, Status.CHECKED_OUT],
+                check_out__gte=start,
+                check_out__lt=end,
+            ),
+            "check_out",
+            limit,
+        )
+    start, end = local_day_span(zones, now, 0)[0], local_day_span(zones, now, 1)[1]
+    # Stays staff ended early leave at that instant: few, on their own partial index.
+    ended = list(
+        stays.filter(
+            status__in=[Status.CONFIRMED, Status.CHECKED_OUT],
+            ended_at__gte=start,
+            ended_at__lt=end,
+        )
+        .select_related("listing__property")
+        .only(*DESK_FIELDS)[: limit + 1]
+    )
+    staying = _first(
+        stays.filter(
+            status=Status.CONFIRMED,
             ended_at__isnull=True,
             check_in__lte=now,
             check_in__gt=now - IN_HOUSE_REACH,
             check_out__gt=now,
-        )
-        .select_related("listing__property")
-        .only(*DESK_FIELDS)
-        .order_by()
+        ),
+        "check_out",
+        limit,
     )
-    return sorted(rows[:SHOWN], key=lambda r: (r.check_out, r.pk))
-
-
-def front_desk(*, user, now) -> FrontDesk:
-    """Each property's arrivals and departures on its own today and tomorrow, the stays
-    in house now, each with its doors and where its code is; above them, the codes late
-    or failing and the locks in trouble before an arrival. Ten queries or so, however
-    many stays."""
-    stays = scope_queryset(Reservation.objects.all(), user)
-    days = stays_by_local_day(stays, now=now, fields=DESK_FIELDS)
-    staying = in_house(stays, now=now)
-    # A stay in house may be leaving today too: two instances, each given its doors (in
-    # one query all the same).
-    listed = [*days.listed(), *staying]
+    capped = any(
+        len(rows) > limit for rows in [*arriving.values(), *leaving.values(), ended, staying]
+    )
+    listed = [
+        *(r for rows in arriving.values() for r in rows[:limit]),
+        *(r for rows in leaving.values() for r in rows[:limit]),
+        *ended[:limit],
+        *staying[:limit],
+    ]
     prefetch_related_objects(listed, *doors_prefetch())
     codes = dict(
         ReservationCode.objects.filter(reservation_id__in={r.pk for r in listed}).values_list(
@@ -117,8 +203,7 @@ def front_desk(*, user, now) -> FrontDesk:
 
     def desk_stay(reservation: Reservation, *, leaving: bool = False) -> DeskStay:
         doors = stay_doors(reservation, now, leaving=leaving, codeless=codeless)
-        has_code = reservation.pk in codes
-        return DeskStay(reservation, doors, has_code, codes.get(reservation.pk))
+        return DeskStay(reservation, doors, reservation.pk in codes, codes.get(reservation.pk))
 
     def day_of(reservation: Reservation) -> PropertyDay:
         prop = reservation.listing.property
@@ -127,23 +212,33 @@ def front_desk(*, user, now) -> FrontDesk:
             properties[prop.pk] = PropertyDay(prop.name, prop.zone, today)
         return properties[prop.pk]
 
-    for offset, arriving in days.arrivals.items():
-        for reservation in arriving:
-            day_of(reservation).arrivals[offset].append(desk_stay(reservation))
-    for offset, leaving in days.departures.items():
-        for reservation in leaving:
+    for offset, rows in arriving.items():
+        for reservation in rows[:limit]:
+            if _day(reservation.check_in, reservation.listing.property.zone, now) == offset:
+                day_of(reservation).arrivals[offset].append(desk_stay(reservation))
+    departing = {}
+    for reservation in [r for rows in leaving.values() for r in rows[:limit]] + ended[:limit]:
+        reservation.departs_at = departs_at(reservation)
+        departing[reservation.pk] = reservation
+    for reservation in sorted(departing.values(), key=lambda r: (r.departs_at, r.pk)):
+        offset = _day(reservation.departs_at, reservation.listing.property.zone, now)
+        if offset in (0, 1):
             day_of(reservation).departures[offset].append(desk_stay(reservation, leaving=True))
-    for reservation in staying:
+    for reservation in staying[:limit]:
         day_of(reservation).in_house.append(desk_stay(reservation))
     return FrontDesk(
-        late=list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:SHOWN]),
+        late=list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:LISTED]),
         failing=[
             access
-            for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:SHOWN]
+            for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:LISTED]
             if not access.device.codes_unsupported
         ],
-        at_risk=locks_at_risk(user=user, now=now),
+        at_risk=locks_at_risk(user=user, now=now)[:LISTED],
         properties=sorted(properties.values(), key=lambda p: p.name.casefold()),
+        capped=capped,
+        listed=limit,
+        choices=choices,
+        property_id=property_id,
     )
 
 
@@ -236,13 +331,22 @@ def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeM
         return []
     matches: list[CodeMatch] = []
     stay = "reservation__listing__property"
-    accesses = (
-        LockAccess.objects.filter(organization_id__in=organization_ids)
-        .filter(
-            Q(code_digest=digest) | Q(provider_code_digest=digest) | Q(backup_code_digest=digest)
+    # Each digest column on its own index, then the rows by id: asked with an OR, an
+    # ORDER BY and the organization, SQLite walks the organization's every lock access.
+    ids = (
+        LockAccess.objects.filter(code_digest=digest)
+        .order_by()
+        .values("pk")
+        .union(
+            LockAccess.objects.filter(provider_code_digest=digest).order_by().values("pk"),
+            LockAccess.objects.filter(backup_code_digest=digest).order_by().values("pk"),
         )
-        .select_related("device", stay)
-        .order_by("-ends_at", "pk")[:SHOWN]
+    )
+    accesses = sorted(
+        LockAccess.objects.filter(pk__in=[row["pk"] for row in ids[:SHOWN]])
+        .filter(organization_id__in=organization_ids)
+        .select_related("device", stay),
+        key=lambda access: (-access.ends_at.timestamp(), access.pk),
     )
     seen_stays = set()
     for access in accesses:

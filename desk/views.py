@@ -19,7 +19,7 @@ from guests.panel import describe
 from reservations.models import LockAccess, Reservation
 
 from . import services
-from .selectors import find_stays, front_desk
+from .selectors import LISTED, find_stays, front_desk
 
 # The most a search term may be (longer is no guest name, email or code).
 MAX_TERM = 200
@@ -49,12 +49,25 @@ def sign_in(request, extra_context=None):
 
 def front_desk_view(request):
     now = timezone.now()
-    desk = front_desk(user=request.user, now=now)
+    chosen = request.GET.get("property", "")
+    if chosen and not chosen.isdigit():
+        return render(
+            request,
+            "desk/front_desk.html",
+            {
+                **admin.site.each_context(request),
+                "title": "Front desk",
+                "error": "property: a property's number.",
+            },
+            status=400,
+        )
+    desk = front_desk(user=request.user, now=now, property_id=int(chosen) if chosen else None)
     context = {
         **admin.site.each_context(request),
         "title": "Front desk",
         "desk": desk,
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
+        "listed": LISTED,
         "is_manager": bool(principal_of(request.user).managed_organization_ids),
     }
     return render(request, "desk/front_desk.html", context)

@@ -187,9 +187,7 @@ STAY_ROW_FIELDS = [
 ]
 
 
-def stays_by_local_day(
-    reservations: QuerySet[Reservation], *, now, fields: list[str] = STAY_ROW_FIELDS
-) -> StayDays:
+def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
     """Arrivals: confirmed stays, not ended, checking in that day. Departures: confirmed or
     checked-out stays whose guest leaves that day (at check-out, or when staff ended the
     stay). A cancelled stay is neither. One query (the fields of STAY_ROW_FIELDS), plus
@@ -197,7 +195,7 @@ def stays_by_local_day(
 
     Each day is the property's own: the slice read covers every zone's today and tomorrow
     (on the check-in, check-out and ended_at indexes), and each stay is placed by its local
-    date. `fields`: STAY_ROW_FIELDS and any more the caller shows.
+    date.
     """
     Status = Reservation.Status
     low, high = now - LOCAL_DAYS_BEFORE, now + LOCAL_DAYS_AFTER
@@ -208,7 +206,7 @@ def stays_by_local_day(
             | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], ended_at__range=(low, high))
         )
         .select_related("listing__property")
-        .only(*fields)
+        .only(*STAY_ROW_FIELDS)
         # Sorted here, not by the database: an ORDER BY would have it walk every stay of
         # the organization in check-in order rather than the three ranges.
         .order_by()
