@@ -8,7 +8,9 @@ import datetime
 import re
 import zoneinfo
 
+from django.db import connection
 from django.db.models import Q, prefetch_related_objects
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from core.access import principal_of, scope_queryset
@@ -282,9 +284,24 @@ def find_stays(*, user, term: str, limit: int = 50) -> StaySearch:
     words = search_words(term)
     if not words or sum(map(len, words)) < MIN_TERM:
         return StaySearch([], False)
-    found = scope_queryset(Reservation.objects.all(), user).filter(
-        *(Q(search_text__contains=word) for word in words)
-    )
+    found = scope_queryset(Reservation.objects.all(), user)
+    if (
+        connection.vendor == "sqlite"
+        and all(len(word) >= 3 for word in words)
+        and not any(ch in word for word in words for ch in "%_")
+    ):
+        # SQLite: the trigram full-text table (migration 0017) answers LIKE on its index;
+        # the column itself would be scanned, stay by stay.
+        where = " AND ".join(["search_text LIKE %s"] * len(words))
+        found = found.filter(
+            pk__in=RawSQL(
+                f"SELECT rowid FROM reservation_search WHERE {where}",
+                [f"%{word}%" for word in words],
+            )
+        )
+    else:
+        # PostgreSQL: the trigram GIN index answers LIKE; shorter terms are scanned.
+        found = found.filter(*(Q(search_text__contains=word) for word in words))
     ids = list(found.order_by().values_list("pk", flat=True)[: SHOWN + 1])
     capped = len(ids) > SHOWN
     rows = (

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from desk.models import CodeDisclosure
 from guests.models import GuestMessage
+from reservations import services
 from reservations.models import LockAccess, ReservationCode
 
 from .conftest import book
@@ -214,3 +215,17 @@ def test_the_desk_and_search_take_the_same_queries_however_many_stays(
     assert html.count('class="ks-stay"') >= 15
     with django_assert_max_num_queries(len(code_search)):
         client.get("/admin/desk/search/", {"q": "123456"})
+
+
+def test_the_search_follows_a_renamed_or_deleted_guest(org_a, staff_client):
+    stay = book(org_a, guest_name="Maria Silva")
+    stay.guest_name = "Joana Pereira"
+    services.reservation_save(reservation=stay)
+    search = "/admin/desk/search/"
+    assert f'id="stay-{stay.pk}"' in staff_client.get(search, {"q": "pereira"}).content.decode()
+    assert f'id="stay-{stay.pk}"' not in staff_client.get(search, {"q": "silva"}).content.decode()
+    type(stay).objects.filter(pk=stay.pk).delete()
+    assert (
+        "No stay of your organizations"
+        in staff_client.get(search, {"q": "pereira"}).content.decode()
+    )
