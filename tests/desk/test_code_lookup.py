@@ -170,3 +170,13 @@ def test_the_fill_reads_in_batches(org_a):
     ReservationCode.objects.update(code_digest="")
     assert fill_code_digests(ReservationCode, {"code_ciphertext": "code_digest"}, batch=2) == 5
     assert not ReservationCode.objects.filter(code_digest="").exists()
+
+
+def test_a_new_lookup_key_is_applied_by_the_refill_command(org_a, staff_client, settings):
+    from django.core.management import call_command
+
+    code = book(org_a).code.value
+    settings.CODE_LOOKUP_KEY = "a-new-lookup-key"
+    assert "Maria Silva" not in matches(staff_client.get(SEARCH, {"q": code}))
+    call_command("code_digests_refill", stdout=None)
+    assert "Maria Silva" in matches(staff_client.get(SEARCH, {"q": code}))
