@@ -35,10 +35,13 @@ from reservations.selectors import (
 # What the desk shows of a stay beyond the dashboard's row.
 DESK_FIELDS = [*STAY_ROW_FIELDS, "guest_email", "guest_phone", "external_id", "source"]
 
-# A stay under way began at most this long ago: the bound that keeps "in house now" on the
-# check-in index rather than every stay not yet over (a longer stay is a lease, not a
-# night's booking; it shows in the reservation list).
+# "In house now" is read on the check-out index, soonest leaving first, a window at a
+# time: the stays leaving within a day, then a week, then IN_HOUSE_REACH (a stay leaving
+# later than that is a lease, not a night's booking; it shows in the reservation list).
+# Asked in one go, the database would rather read every stay checked in over the months
+# before now, and sort them.
 IN_HOUSE_REACH = datetime.timedelta(days=90)
+IN_HOUSE_STEPS = [datetime.timedelta(days=1), datetime.timedelta(days=7), IN_HOUSE_REACH]
 # At most this many stays in a list of the desk, the earliest first: a screen, not a
 # report. Across every property a phone shows a few of each; one property's own lists
 # are seldom longer than LISTED_ONE_PROPERTY.
@@ -174,17 +177,23 @@ def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
         .select_related("listing__property")
         .only(*DESK_FIELDS)[: limit + 1]
     )
-    staying = _first(
-        stays.filter(
-            status=Status.CONFIRMED,
-            ended_at__isnull=True,
-            check_in__lte=now,
-            check_in__gt=now - IN_HOUSE_REACH,
-            check_out__gt=now,
-        ),
-        "check_out",
-        limit,
-    )
+    staying: list[Reservation] = []
+    lower = now
+    for step in IN_HOUSE_STEPS:
+        staying += _first(
+            stays.filter(
+                status=Status.CONFIRMED,
+                ended_at__isnull=True,
+                check_in__lte=now,
+                check_out__gt=lower,
+                check_out__lte=now + step,
+            ),
+            "check_out",
+            limit - len(staying),
+        )
+        if len(staying) > limit:
+            break
+        lower = now + step
     capped = any(
         len(rows) > limit for rows in [*arriving.values(), *leaving.values(), ended, staying]
     )
