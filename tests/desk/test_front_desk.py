@@ -176,9 +176,10 @@ def test_the_search_box_is_on_every_admin_page(staff_client):
         assert 'class="ks-search"' in html, url
 
 
-def test_managers_dashboard_links_to_the_desk(manager_client):
-    html = manager_client.get(DESK).content.decode()
-    assert reverse("dashboard") in html
+def test_the_dashboard_and_the_desk_link_to_each_other(manager_client, staff_client):
+    assert reverse("dashboard") in manager_client.get(DESK).content.decode()
+    assert f'href="{DESK}"' in manager_client.get(reverse("dashboard")).content.decode()
+    assert f'href="{DESK}"' in staff_client.get("/admin/").content.decode()
 
 
 # ----------------------------------------------------------------------- at any size
