@@ -47,6 +47,17 @@ def sign_in(request, extra_context=None):
     return response
 
 
+def stay_urls() -> dict[str, str]:
+    """Where a stay's pages and buttons are, but for its id: the cards add it (one URL
+    reversed per page, not six per stay), and so does desk.js for its buttons."""
+    return {
+        "desk": reverse("desk_reveal", args=[0]).removesuffix("0/reveal/"),
+        "change": reverse("admin:reservations_reservation_change", args=[0]).removesuffix(
+            "0/change/"
+        ),
+    }
+
+
 def front_desk_view(request):
     now = timezone.now()
     chosen = request.GET.get("property", "")
@@ -68,6 +79,7 @@ def front_desk_view(request):
         "desk": desk,
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
         "listed": LISTED,
+        "stay_urls": stay_urls(),
         "is_manager": bool(principal_of(request.user).managed_organization_ids),
     }
     return render(request, "desk/front_desk.html", context)

@@ -50,8 +50,14 @@
     list.hidden = answer.doors.length === 0;
   };
 
+  // Each stay's buttons: the page's base (data-stay-urls), the stay's id, the action.
+  const urlOf = (stay, action) => {
+    const base = stay.closest("[data-stay-urls]").dataset.stayUrls;
+    return `${base}${stay.dataset.stay}/${action}/`;
+  };
+
   const reveal = async (stay) => {
-    const answer = await post(stay.dataset.revealUrl);
+    const answer = await post(urlOf(stay, "reveal"));
     showCodes(stay, answer);
     return answer;
   };
@@ -67,15 +73,15 @@
       } else if (button.classList.contains("ks-copy")) {
         const answer = await reveal(stay);
         if (await toClipboard(answer.code)) {
-          const copied = await post(stay.dataset.copiedUrl);
+          const copied = await post(urlOf(stay, "copied"));
           say(stay, copied.marked_sent ? "Code copied; marked as sent to the guest." : "Code copied.");
         } else {
           say(stay, "Copy refused by the browser: select the code and copy it by hand.", true);
         }
       } else {
-        const answer = await post(stay.dataset.linkUrl);
+        const answer = await post(urlOf(stay, "link"));
         if (await toClipboard(answer.url)) {
-          await post(stay.dataset.linkCopiedUrl);
+          await post(urlOf(stay, "link-copied"));
           say(stay, "Guest link copied; marked as sent to the guest.");
         } else {
           say(stay, `Copy this link by hand: ${answer.url}`, true);
