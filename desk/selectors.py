@@ -45,7 +45,7 @@ IN_HOUSE_STEPS = [datetime.timedelta(days=1), datetime.timedelta(days=7), IN_HOU
 # At most this many stays in a list of the desk, the earliest first: a screen, not a
 # report. Across every property a phone shows a few of each; one property's own lists
 # are seldom longer than LISTED_ONE_PROPERTY.
-LISTED = 12
+LISTED = 10
 LISTED_ONE_PROPERTY = 100
 # At most this many stays found by the search, and code matches of each kind.
 SHOWN = 200
@@ -235,8 +235,15 @@ def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
         offset = _day(reservation.departs_at, reservation.listing.property.zone, now)
         if offset in (0, 1):
             day_of(reservation).departures[offset].append(desk_stay(reservation, leaving=True))
+    # In house: the stays staying on; one arriving or leaving today is in its own list.
+    today = {
+        stay.reservation.pk
+        for day in properties.values()
+        for stay in [*day.arrivals[0], *day.departures[0]]
+    }
     for reservation in staying[:limit]:
-        day_of(reservation).in_house.append(desk_stay(reservation))
+        if reservation.pk not in today:
+            day_of(reservation).in_house.append(desk_stay(reservation))
     return FrontDesk(
         late=list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:LISTED]),
         failing=[
