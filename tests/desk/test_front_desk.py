@@ -1,6 +1,8 @@
 """The front desk: staff land on it, see each property's arrivals and departures in its
 own zone, reveal and copy codes (recorded, with who), and find stays from one box."""
 
+import datetime
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -75,9 +77,14 @@ def test_failing_and_late_doors_are_on_top(org_a, staff_client):
     LockAccess.objects.filter(reservation=stay).update(
         state=LockAccess.State.FAILED, last_error="Lock offline", last_error_at=timezone.now()
     )
+    late = book(org_a, days_ahead=1, guest_name="Filipe Late")
+    LockAccess.objects.filter(reservation=late).update(
+        state=LockAccess.State.PLANNED, due_at=timezone.now() - datetime.timedelta(hours=1)
+    )
     html = staff_client.get(DESK).content.decode()
     top = html[html.find('id="desk-trouble"') : html.find("ks-desk-property")]
     assert "Failing door" in top and "Eva Failing" in top and "Lock offline" in top
+    assert "Late code" in top and "Filipe Late" in top
 
 
 def test_opening_the_desk_marks_nothing_sent(org_a, staff_client):
