@@ -80,7 +80,6 @@ def front_desk_view(request):
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
         "listed": LISTED,
         "stay_urls": stay_urls(),
-        "is_manager": bool(principal_of(request.user).managed_organization_ids),
     }
     return render(request, "desk/front_desk.html", context)
 
