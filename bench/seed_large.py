@@ -105,6 +105,8 @@ class Seeded:
     now: datetime.datetime
     counts: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # One stay's code, for the search by exact code.
+    sample_code: str = ""
 
     @property
     def total_seconds(self) -> float:
@@ -153,7 +155,7 @@ def seed(
     from django.utils import timezone
 
     from api.models import OrganizationAPIKey
-    from core.crypto import encrypt
+    from core.crypto import code_digest, encrypt
     from locks.models import Device, LockAssignment, LockProviderConnection
     from properties.models import Listing, Property
     from properties.services import organization_create
@@ -267,9 +269,13 @@ def seed(
         with timer.step("encrypting codes"):
             # One ciphertext per stay, shared by its code and its locks (Fernet tokens are
             # salted, so equal codes never look alike at rest anyway).
+            # With its keyed hash, as every write of a code keeps it (the exact-code search).
             for stay in stays:
                 if stay.status != Reservation.Status.PENDING:
-                    stay.ciphertext = encrypt(f"{rng.randrange(10**6):06d}")
+                    code = f"{rng.randrange(10**6):06d}"
+                    stay.ciphertext, stay.digest = encrypt(code), code_digest(code)
+                    if len(stays) // 2 <= stay.pk - first_id and not seeded.sample_code:
+                        seeded.sample_code = code
         seeded.counts["codes"] = sum(1 for stay in stays if stay.ciphertext)
         with timer.step("codes"):
             insert_rows(
@@ -278,6 +284,7 @@ def seed(
                     {
                         "reservation_id": stay.pk,
                         "code_ciphertext": stay.ciphertext,
+                        "code_digest": stay.digest,
                         "generated_at": stay.confirmed_at,
                         "sent_at": stay.confirmed_at if stay.sent else None,
                     }
@@ -325,20 +332,29 @@ class _Stay:
     failing: bool = False
     unconfirmed: bool = False
     ciphertext: str = ""
+    digest: str = ""
 
     def reservation_row(self, organization_id: int) -> dict:
+        from core.search_text import guest_search_text
+
+        email = f"{self.guest.lower().replace(' ', '.')}@example.com"
+        phone = f"+3519{self.pk * 7919 % 10**8:08d}"
+        external_id = f"BK-{self.pk:07d}"
         return {
             "id": self.pk,
             "organization_id": organization_id,
             "listing_id": self.listing.pk,
             "guest_name": self.guest,
-            "guest_email": f"{self.guest.lower().replace(' ', '.')}@example.com",
-            "guest_phone": f"+3519{self.pk * 7919 % 10**8:08d}",
+            "guest_email": email,
+            "guest_phone": phone,
+            "search_text": guest_search_text(
+                name=self.guest, email=email, phone=phone, external_id=external_id
+            ),
             "check_in": self.check_in,
             "check_out": self.check_out,
             "status": self.status,
             "source": "channel manager",
-            "external_id": f"BK-{self.pk:07d}",
+            "external_id": external_id,
             "confirmed_at": self.confirmed_at,
             "cancelled_at": self.cancelled_at,
             "ended_at": self.ended_at,
@@ -368,6 +384,7 @@ class _Stay:
                 "assignment_id": assignment_id,
                 "device_id": device_id,
                 "code_ciphertext": self.ciphertext,
+                "code_digest": self.digest,
                 "starts_at": starts,
                 "ends_at": ends,
                 "program_at": program_at,
@@ -402,6 +419,7 @@ class _Stay:
             if on_provider:
                 row["provider_id"] = f"bench-code-{self.pk}-{k}"
                 row["provider_code_ciphertext"] = self.ciphertext
+                row["provider_code_digest"] = self.digest
                 row["provider_starts_at"], row["provider_ends_at"] = starts, ends
                 row["programmed_at"] = program_at
             yield row

@@ -5,6 +5,7 @@ from django.urls import include, path, reverse_lazy
 from django.views.generic import RedirectView
 
 from calendar_feeds.demo import DEMO_CALENDAR_PATH, demo_calendar
+from desk.views import sign_in
 from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept, invitation_page
 from reservations import feed, timeline_views, webhook_from_seam
@@ -24,6 +25,9 @@ urlpatterns = [
     # The demo's sample calendar (a 404 outside demo mode): `make run` feeds a listing by it.
     path(DEMO_CALENDAR_PATH, demo_calendar, name="demo_calendar"),
     path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),
+    # Staff land on the front desk after signing in (desk.views.sign_in).
+    path("admin/login/", sign_in),
+    path("admin/desk/", include("desk.urls")),
     path(
         "admin/dashboard/alerts/<int:pk>/acknowledge/",
         admin.site.admin_view(alert_acknowledge_view),

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Cast
 
-from core.crypto import EncryptedValue
+from core.crypto import CodeDigests, EncryptedValue
 from properties.models import Listing, Organization
 
 from . import endpoints
@@ -367,7 +367,7 @@ def battery_low(prefix: str = "") -> Q:
     return Q(**{f"{prefix}battery_level__lt": threshold})
 
 
-class UnmanagedCode(models.Model):
+class UnmanagedCode(CodeDigests, models.Model):
     """A code made outside Keystay (the lock's own app, a PMS) for cleaners, owners, vendors.
 
     Imported read-only: Keystay never changes or removes it at the provider. The row goes
@@ -383,6 +383,10 @@ class UnmanagedCode(models.Model):
     name = models.CharField(max_length=200, blank=True)
     # Encrypted like every code; empty when the provider does not report the digits.
     code_ciphertext = models.TextField(blank=True, editable=False)
+    # Its keyed hash (core.crypto.code_digest): the exact-code search compares it.
+    code_digest = models.CharField(
+        max_length=64, blank=True, default="", editable=False, db_index=True
+    )
     code_length = models.PositiveSmallIntegerField(default=0, editable=False)
     starts_at = models.DateTimeField(null=True, blank=True)
     ends_at = models.DateTimeField(null=True, blank=True)
@@ -402,7 +406,7 @@ class UnmanagedCode(models.Model):
     def __str__(self) -> str:
         return f"{self.name or 'Unnamed code'} on {self.device}"
 
-    _code = EncryptedValue("code_ciphertext")
+    _code = EncryptedValue("code_ciphertext", "code_digest")
 
     @property
     def code(self) -> str:

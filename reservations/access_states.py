@@ -192,6 +192,7 @@ def write_unclaimed(access: LockAccess, **values) -> bool:
     if "provider_code" in values:
         access.provider_code = values.pop("provider_code")
         values["provider_code_ciphertext"] = access.provider_code_ciphertext
+        values["provider_code_digest"] = access.provider_code_digest
     for name, value in values.items():
         setattr(access, name, value)
     return bool(
@@ -240,6 +241,7 @@ def backup_record(access: LockAccess, *, provider_id: str, code: str, window, no
     LockAccess.objects.filter(pk=access.pk).update(
         backup_provider_id=provider_id,
         backup_code_ciphertext=access.backup_code_ciphertext,
+        backup_code_digest=access.backup_code_digest,
         backup_starts_at=access.backup_starts_at,
         backup_ends_at=access.backup_ends_at,
         backup_pulled_at=now,

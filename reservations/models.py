@@ -10,7 +10,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core import languages
-from core.crypto import EncryptedValue
+from core.crypto import CodeDigests, EncryptedValue
+from core.search_text import guest_search_text
 from core.timezones import format_instant
 from core.validators import validate_single_line
 from locks.models import Device, LockProviderConnection, UnmanagedCode
@@ -68,6 +69,11 @@ class Reservation(models.Model):
     prearrival_check_at = models.DateTimeField(
         null=True, blank=True, editable=False, db_index=True
     )
+    # The guest's name, email, phone digits and the external id, folded (core.search_text):
+    # what the search box compares, on an index that fits each database (migration 0017).
+    search_text = models.TextField(blank=True, default="", editable=False)
+
+    SEARCH_SOURCES = frozenset({"guest_name", "guest_email", "guest_phone", "external_id"})
 
     class Meta:
         ordering = ["-check_in"]
@@ -110,6 +116,15 @@ class Reservation(models.Model):
 
     def save(self, *args, **kwargs):
         self.organization_id = self.listing.organization_id
+        self.search_text = guest_search_text(
+            name=self.guest_name,
+            email=self.guest_email,
+            phone=self.guest_phone,
+            external_id=self.external_id,
+        )
+        fields = kwargs.get("update_fields")
+        if fields is not None and self.SEARCH_SOURCES.intersection(fields):
+            kwargs["update_fields"] = [*fields, "search_text"]
         super().save(*args, **kwargs)
 
     @property
@@ -188,7 +203,13 @@ class Reservation(models.Model):
                 )
 
 
-class ReservationCode(models.Model):
+def digest_field() -> models.CharField:
+    """A code's keyed hash (core.crypto.code_digest), kept beside its ciphertext for the
+    exact-code search: indexed, never shown."""
+    return models.CharField(max_length=64, blank=True, default="", editable=False, db_index=True)
+
+
+class ReservationCode(CodeDigests, models.Model):
     """The one code of a reservation, shared by every guest-access lock of its listing.
 
     Stored encrypted; lists show it masked, the reservation page reveals it to members.
@@ -196,6 +217,7 @@ class ReservationCode(models.Model):
 
     reservation = models.OneToOneField(Reservation, on_delete=models.CASCADE, related_name="code")
     code_ciphertext = models.TextField()
+    code_digest = digest_field()
     generated_at = models.DateTimeField()
     sent_at = models.DateTimeField(
         null=True, blank=True, help_text="When the code was shared with the guest."
@@ -205,14 +227,14 @@ class ReservationCode(models.Model):
     def __str__(self) -> str:
         return f"Code of {self.reservation}"
 
-    value = EncryptedValue("code_ciphertext")
+    value = EncryptedValue("code_ciphertext", "code_digest")
 
     @property
     def masked(self) -> str:
         return "•" * 4
 
 
-class LockAccess(models.Model):
+class LockAccess(CodeDigests, models.Model):
     """One lock's part of a reservation: its window, its state, the provider's code id.
 
     `due_at` is the next instant Keystay must act on this row (program, update, remove,
@@ -279,6 +301,7 @@ class LockAccess(models.Model):
     wanted = models.BooleanField(default=True, help_text="Should the code be on this lock?")
     reason = models.CharField(max_length=32, choices=Reason.choices, blank=True, default="")
     code_ciphertext = models.TextField(blank=True)
+    code_digest = digest_field()
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
     program_at = models.DateTimeField(help_text="When the code is put on the lock.")
@@ -292,6 +315,7 @@ class LockAccess(models.Model):
     )
     provider_user_id = models.CharField(max_length=100, blank=True)
     provider_code_ciphertext = models.TextField(blank=True)
+    provider_code_digest = digest_field()
     provider_starts_at = models.DateTimeField(null=True, blank=True)
     provider_ends_at = models.DateTimeField(null=True, blank=True)
     # Scheduling and failures.
@@ -314,6 +338,7 @@ class LockAccess(models.Model):
     # arrival: this stay's alone (never reused), valid for its window, shared by staff.
     backup_provider_id = models.CharField("backup code id", max_length=100, blank=True)
     backup_code_ciphertext = models.TextField(blank=True)
+    backup_code_digest = digest_field()
     backup_starts_at = models.DateTimeField(null=True, blank=True)
     backup_ends_at = models.DateTimeField(null=True, blank=True)
     backup_pulled_at = models.DateTimeField(null=True, blank=True)
@@ -347,11 +372,11 @@ class LockAccess(models.Model):
     def __str__(self) -> str:
         return f"{self.device} for {self.reservation}"
 
-    code = EncryptedValue("code_ciphertext")
+    code = EncryptedValue("code_ciphertext", "code_digest")
 
-    provider_code = EncryptedValue("provider_code_ciphertext")
+    provider_code = EncryptedValue("provider_code_ciphertext", "provider_code_digest")
 
-    backup_code = EncryptedValue("backup_code_ciphertext")
+    backup_code = EncryptedValue("backup_code_ciphertext", "backup_code_digest")
 
     @property
     def door_code(self) -> str:
@@ -447,7 +472,7 @@ class LockAccessLog(models.Model):
         return f"{self.get_kind_display()} ({format_instant(self.at)})"
 
 
-class AccessOverride(models.Model):
+class AccessOverride(CodeDigests, models.Model):
     """Staff's exception for one lock of one reservation: own code, lead time or window."""
 
     reservation = models.ForeignKey(
@@ -457,6 +482,7 @@ class AccessOverride(models.Model):
         "locks.LockAssignment", on_delete=models.CASCADE, related_name="overrides"
     )
     code_ciphertext = models.TextField(blank=True, editable=False)
+    code_digest = digest_field()
     lead_time_minutes = models.PositiveIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(MAX_CODE_LEAD_MINUTES)]
     )
@@ -490,7 +516,7 @@ class AccessOverride(models.Model):
     def __str__(self) -> str:
         return f"Override on {self.assignment.device} for {self.reservation}"
 
-    code = EncryptedValue("code_ciphertext")
+    code = EncryptedValue("code_ciphertext", "code_digest")
 
 
 # ---------------------------------------------------------------- what locks report

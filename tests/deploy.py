@@ -45,6 +45,7 @@ def production_env(**overrides: str) -> dict[str, str]:
         DJANGO_SECRET_KEY="tests-only-production-secret-" + "x" * 40,
         DJANGO_ALLOWED_HOSTS="keystay.example.com,127.0.0.1",
         KEYSTAY_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
+        KEYSTAY_CODE_LOOKUP_KEY=settings.CODE_LOOKUP_KEY,
         PYTHONUNBUFFERED="1",
     )
     env.update(overrides)

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "reservations",
     "calendar_feeds",
     "guests",
+    "desk",
     "hooks",
     "api",
     "pms_inbound",
@@ -294,6 +295,11 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Keystay <keystay@localho
 # the first encrypts, every one decrypts. Local runs and tests derive one from SECRET_KEY
 # when none is set; production demands it (see production.py).
 FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY", default=[])
+# The key of the keyed hash stored beside each door code (core.crypto.code_digest), which
+# lets staff find a stay by its exact code. Not an encryption key (production refuses one):
+# whoever holds it can test guesses against the table. Changing it needs
+# `manage.py code_digests_refill`. Local runs and tests derive one from SECRET_KEY.
+CODE_LOOKUP_KEY = env("KEYSTAY_CODE_LOOKUP_KEY", default="")
 
 # Seam: without an API key, `make run` starts Seam's fake server for the demo.
 SEAM_API_KEY = env("SEAM_API_KEY", default="")
@@ -433,6 +439,12 @@ KEYSTAY_PUBLIC_URL = env("KEYSTAY_PUBLIC_URL", default="")
 # with Redis every process and machine shares the count; without it, each process counts
 # alone. Beyond it: 429 until the window ends.
 GUEST_PAGE_RATE = env("GUEST_PAGE_RATE", default="30/minute")
+
+# --- The front desk (desk/) --------------------------------------------------------------
+# Searches by exact door code per person, counted in Django's cache like the guest page's
+# limit: beyond it the code part of a search is refused (429) until the window ends, so
+# the search box cannot be used to try codes one after another.
+CODE_LOOKUP_RATE = env("KEYSTAY_CODE_LOOKUP_RATE", default="10/minute")
 # How many proxies in front of Keystay append the address they heard from to
 # X-Forwarded-For; the client's address is read that many places from the right. 0: none,
 # REMOTE_ADDR is the client (production assumes its one TLS-terminating proxy).

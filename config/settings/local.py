@@ -14,6 +14,11 @@ if not FIELD_ENCRYPTION_KEYS:  # noqa: F405
 
     FIELD_ENCRYPTION_KEYS = [derive_key(SECRET_KEY)]
 
+if not CODE_LOOKUP_KEY:  # noqa: F405
+    from core.crypto import derive_lookup_key
+
+    CODE_LOOKUP_KEY = derive_lookup_key(SECRET_KEY)
+
 # scripts/run.sh exports the address of the fake Seam server it started (and only then).
 SEAM_FAKE_ENDPOINT = env("SEAM_FAKE_ENDPOINT", default="")
 

@@ -36,3 +36,13 @@ STORAGES = {
 
 # Encrypts provider API keys at rest: required, or the app does not start.
 FIELD_ENCRYPTION_KEYS = env.list("KEYSTAY_ENCRYPTION_KEY")
+# Keys the hash that finds a stay by its exact door code: required, and never an
+# encryption key (with it, a reader of the table could test code guesses offline).
+CODE_LOOKUP_KEY = env("KEYSTAY_CODE_LOOKUP_KEY")
+if CODE_LOOKUP_KEY in FIELD_ENCRYPTION_KEYS or CODE_LOOKUP_KEY == SECRET_KEY:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "KEYSTAY_CODE_LOOKUP_KEY must be a secret of its own, not KEYSTAY_ENCRYPTION_KEY "
+        "or DJANGO_SECRET_KEY: python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+    )

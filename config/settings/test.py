@@ -24,3 +24,4 @@ KEYSTAY_PROVISIONING_CONCURRENCY = 1
 MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
 
 FIELD_ENCRYPTION_KEYS = ["4bYQ0wRk2m1b3c2XH0l6iZ1yF9Q8n2X5o0gk7m3VbE0="]
+CODE_LOOKUP_KEY = "tests-only-code-lookup-key"

@@ -34,6 +34,7 @@ PRODUCTION = {
     "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
     "DJANGO_ALLOWED_HOSTS": "keystay.example.com",
     "KEYSTAY_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+    "KEYSTAY_CODE_LOOKUP_KEY": secrets.token_urlsafe(48),
     "KEYSTAY_PUBLIC_URL": "https://keystay.example.com",
 }
 
@@ -52,7 +53,13 @@ def test_check_deploy_warns_when_guest_links_would_have_no_address():
 
 
 @pytest.mark.parametrize(
-    "missing", ["DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "KEYSTAY_ENCRYPTION_KEY"]
+    "missing",
+    [
+        "DJANGO_SECRET_KEY",
+        "DJANGO_ALLOWED_HOSTS",
+        "KEYSTAY_ENCRYPTION_KEY",
+        "KEYSTAY_CODE_LOOKUP_KEY",
+    ],
 )
 def test_production_settings_refuse_to_start_without_a_secret(missing):
     env = {k: v for k, v in PRODUCTION.items() if k != missing}

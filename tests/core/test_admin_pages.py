@@ -146,7 +146,26 @@ def _failed_sign_in(org: Org):
     )
 
 
-# Model label → how to get one object of it in an organization's cast.
+def _code_lookup(org: Org):
+    from desk.models import CodeLookup
+
+    return CodeLookup.objects.create(
+        organization=org.organization, user=org.staff, at=timezone.now(), code_digest="0" * 64
+    )
+
+
+def _code_disclosure(org: Org):
+    from desk.models import CodeDisclosure
+
+    return CodeDisclosure.objects.create(
+        organization=org.organization,
+        reservation=org.reservation,
+        user=org.staff,
+        action=CodeDisclosure.Action.REVEAL,
+        at=timezone.now(),
+    )
+
+
 def _calendar_feed(org):
     # Created without the service: building it must not read the (unreachable) link.
     feed = CalendarFeed(listing=org.listing, channel="airbnb")
@@ -155,6 +174,7 @@ def _calendar_feed(org):
     return feed
 
 
+# Model label → how to get one object of it in an organization's cast.
 BUILDERS = {
     "properties.Organization": lambda org: org.organization,
     "properties.Membership": lambda org: org.organization.memberships.get(user=org.staff),
@@ -176,6 +196,8 @@ BUILDERS = {
     "pms_inbound.PmsDelivery": pms_delivery,
     "guests.MessageTemplate": _message_template,
     "guests.GuestMessage": _guest_message,
+    "desk.CodeLookup": _code_lookup,
+    "desk.CodeDisclosure": _code_disclosure,
     "api.OrganizationAPIKey": lambda org: api_key_create(
         organization=org.organization, name="PMS", role="staff"
     )[0],
@@ -404,6 +426,17 @@ URL_KWARGS = {
     "property_timeline": lambda org: [{"pk": org.property.pk}],
     "alert_acknowledge": lambda org: [_alert(org)],  # POST only: a GET is a 405
     "guest_link_regenerate": lambda org: [{"reservation_id": org.reservation.pk}],  # POST only
+    # The front desk's buttons: POST only (a GET is a 405).
+    **{
+        name: lambda org: [{"reservation_id": org.reservation.pk}]
+        for name in (
+            "desk_reveal",
+            "desk_copied",
+            "desk_link",
+            "desk_link_copied",
+            "desk_email",
+        )
+    },
     "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": webhook_endpoint(org).pk}],
     # POST only: a GET is a 405.
     "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": webhook_delivery(org).pk}],

@@ -1,5 +1,5 @@
 """Keystay's apps depend one way: core <- properties <- locks <- reservations <- calendar_feeds
-<- guests <- hooks <- api
+<- guests <- desk <- hooks <- api
 <- pms_inbound (PMS webhooks map bookings through the API's own serializer).
 
 A lower app that must tell a higher one something sends a signal of its own (see
@@ -26,6 +26,7 @@ LAYERS = [
     "reservations",
     "calendar_feeds",
     "guests",
+    "desk",
     "hooks",
     "api",
     "pms_inbound",
