@@ -62,6 +62,22 @@ def test_the_desk_lists_today_and_tomorrow_in_each_propertys_zone(org_a, staff_c
     assert today.code.value not in html and "••••••" in html
 
 
+def test_each_stays_times_are_its_propertys_local_times(org_a, staff_client):
+    # New York is never UTC's time: a card in UTC would say 20:00 (or 19:00) for 15:00.
+    org_a.reservation.delete()
+    org_a.property.time_zone = "America/New_York"
+    org_a.property.save(update_fields=["time_zone"])
+    org_a.listing.refresh_from_db()
+    stay = book(org_a, days_ahead=1, guest_name="Ana Local")
+    html = staff_client.get(DESK).content.decode()
+    card = html[html.find(f'id="stay-{stay.pk}"') :]
+    card = card[: card.find("</article>")]
+    check_in = timezone.localtime(stay.check_in, org_a.property.zone)
+    assert check_in.strftime("%H:%M") == "15:00"
+    assert f"In {check_in:%Y-%m-%d} 15:00 {check_in.tzname()}" in card
+    assert "UTC" not in card
+
+
 def test_in_house_now_and_arrived(org_a, staff_client):
     org_a.reservation.delete()
     stay = book(org_a, days_ahead=-1, nights=3, guest_name="Dora Inside")
