@@ -2,20 +2,17 @@
 Seam's fake, stays booked at a fixed instant, and a clock moved to run the sweep."""
 
 import datetime
-import email
-import email.policy
-import socket
 import zoneinfo
 
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 
 from guests import tasks
 from guests.models import GuestMessage, MessageTemplate
 from locks.models import LockAssignment
 from reservations import services
 from reservations.models import Reservation
+from tests.smtp import Inbox, free_port, smtp_server, text_of  # noqa: F401  (shared)
 
 NY = zoneinfo.ZoneInfo("America/New_York")
 UTC = datetime.UTC
@@ -26,59 +23,12 @@ CHECK_IN = datetime.datetime(2027, 3, 15, 15, 0, tzinfo=NY).astimezone(UTC)
 SIDE_CODE = "735942"  # Side Door's own code (its rules: 6 digits, no zero)
 
 
-class Inbox:
-    """What the SMTP server received; `refuse` makes it answer every message with an
-    error, as a mail server that will not take it."""
-
-    def __init__(self):
-        self.envelopes = []
-        self.refuse = ""
-
-    async def handle_DATA(self, server, session, envelope):
-        if self.refuse:
-            return self.refuse
-        self.envelopes.append(envelope)
-        return "250 Message accepted"
-
-    @property
-    def messages(self):
-        return [
-            email.message_from_bytes(e.content, policy=email.policy.default)
-            for e in self.envelopes
-        ]
-
-    def bodies(self) -> list[str]:
-        return [text_of(m) for m in self.messages]
-
-
-def text_of(message) -> str:
-    """The text of a received email, with the wire's CRLF line ends read as newlines."""
-    return message.get_content().replace("\r\n", "\n")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server on a free loopback port; Django's SMTP backend sends to it."""
-    port = free_port()
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    settings.KEYSTAY_PUBLIC_URL = "https://keystay.example.com"
-    try:
+    with smtp_server(settings) as inbox:
+        settings.KEYSTAY_PUBLIC_URL = "https://keystay.example.com"
         yield inbox
-    finally:
-        controller.stop()
 
 
 @pytest.fixture

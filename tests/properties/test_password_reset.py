@@ -5,12 +5,11 @@ which addresses have accounts, and a throttle per client and per address."""
 import re
 
 import pytest
-from aiosmtpd.controller import Controller
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
-from tests.guests.conftest import Inbox, free_port, text_of
+from tests.smtp import smtp_server, text_of
 
 from .sign_in_paths import SignInForm, signed_in
 
@@ -31,19 +30,8 @@ def _fresh_counts():
 @pytest.fixture
 def smtp(settings):
     """A real SMTP server on a free loopback port; Django's SMTP backend sends to it."""
-    port = free_port()
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", port
-    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-    settings.EMAIL_TIMEOUT = 5
-    try:
+    with smtp_server(settings) as inbox:
         yield inbox
-    finally:
-        controller.stop()
 
 
 def test_the_sign_in_page_offers_the_reset(client):
