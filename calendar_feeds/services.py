@@ -28,7 +28,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import outbound
-from properties.models import Listing, Membership
+from core.public_url import absolute_url
+from properties.models import Listing
+from properties.selectors import manager_emails
 from reservations.models import Reservation
 from reservations.selectors import double_booking_warnings
 from reservations.services import reservation_cancel, reservation_create, reservation_update
@@ -556,23 +558,11 @@ def _missed(event: FeedEvent, now, result: SyncResult, *, count: bool) -> None:
 
 
 def _feed_url(feed: CalendarFeed) -> str:
-    path = reverse("admin:calendar_feeds_calendarfeed_change", args=[feed.pk])
-    base = settings.KEYSTAY_PUBLIC_URL.rstrip("/")
-    return f"{base}{path}" if base else path
+    return absolute_url(reverse("admin:calendar_feeds_calendarfeed_change", args=[feed.pk]))
 
 
 def _email_managers(feed: CalendarFeed, *, subject: str, body: str) -> int:
-    recipients = sorted(
-        set(
-            Membership.objects.filter(
-                organization_id=feed.organization_id,
-                role=Membership.Role.MANAGER,
-                user__is_active=True,
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    recipients = manager_emails(organization_id=feed.organization_id)
     if not recipients:
         return 0
     try:

@@ -7,13 +7,13 @@ regenerating the key makes every earlier link show nothing.
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
+from core.public_url import absolute_url
 from reservations.models import Reservation
 
 from .models import GuestLink, new_key
@@ -38,11 +38,7 @@ def guest_path(reservation: Reservation) -> str:
 def guest_url(reservation: Reservation, request=None) -> str:
     """The absolute link to send the guest: KEYSTAY_PUBLIC_URL, else the address of the
     request at hand, else the bare path."""
-    path = guest_path(reservation)
-    base = settings.KEYSTAY_PUBLIC_URL.rstrip("/")
-    if base:
-        return f"{base}{path}"
-    return request.build_absolute_uri(path) if request is not None else path
+    return absolute_url(guest_path(reservation), request=request)
 
 
 def reservation_for_token(token: str) -> Reservation | None:

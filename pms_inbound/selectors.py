@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db.models import Count, Q
 from django.urls import reverse
+
+from core.public_url import absolute_url
 
 from .models import PmsConnection, PmsDelivery
 
@@ -12,10 +13,7 @@ from .models import PmsConnection, PmsDelivery
 def webhook_url(connection: PmsConnection, *, request=None) -> str:
     """The URL to paste into the PMS: on KEYSTAY_PUBLIC_URL when set, else on the address
     the manager's browser used."""
-    path = reverse("pms_webhook", args=[connection.public_id])
-    if settings.KEYSTAY_PUBLIC_URL:
-        return settings.KEYSTAY_PUBLIC_URL.rstrip("/") + path
-    return request.build_absolute_uri(path) if request is not None else path
+    return absolute_url(reverse("pms_webhook", args=[connection.public_id]), request=request)
 
 
 def delivery_counts(connection: PmsConnection) -> dict[str, int]:

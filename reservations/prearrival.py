@@ -23,16 +23,16 @@ import datetime
 import logging
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from core.public_url import absolute_url
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
-from properties.models import Membership
+from properties.selectors import manager_emails
 
 from . import access_states, readback
 from .access_states import access_log
@@ -247,26 +247,14 @@ def prearrival_check(*, reservation: Reservation, now: datetime.datetime) -> Che
 
 
 def _reservation_url(reservation: Reservation) -> str:
-    path = reverse("admin:reservations_reservation_change", args=[reservation.pk])
-    base = settings.KEYSTAY_PUBLIC_URL.rstrip("/")
-    return f"{base}{path}" if base else path
+    return absolute_url(reverse("admin:reservations_reservation_change", args=[reservation.pk]))
 
 
 def _email_managers(
     reservation: Reservation, failing: list[tuple[LockAccess, DeviceAlert]]
 ) -> int:
     """One email to the organization's managers naming each newly raised lock."""
-    recipients = sorted(
-        set(
-            Membership.objects.filter(
-                organization_id=reservation.organization_id,
-                role=Membership.Role.MANAGER,
-                user__is_active=True,
-            )
-            .exclude(user__email="")
-            .values_list("user__email", flat=True)
-        )
-    )
+    recipients = manager_emails(organization_id=reservation.organization_id)
     if not recipients:
         return 0
     listing = reservation.listing
