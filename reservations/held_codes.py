@@ -38,13 +38,14 @@ def stay_codes_among(codes) -> dict[int, str]:
             by_org[code.organization_id].append(code)
     for org_id, group in by_org.items():
         ids = {c.provider_id for c in group}
-        held_ids = set(
+        held_ids: set[str] = set()
+        for pair in (
             LockAccess.objects.filter(organization_id=org_id)
             .filter(Q(provider_id__in=ids) | Q(backup_provider_id__in=ids))
             .values_list("provider_id", "backup_provider_id")
-            .iterator()
-        )
-        held_ids = {value for pair in held_ids for value in pair} | set(
+        ):
+            held_ids.update(pair)
+        held_ids.update(
             LockAccessLog.objects.filter(organization_id=org_id, provider_id__in=ids).values_list(
                 "provider_id", flat=True
             )
@@ -52,11 +53,15 @@ def stay_codes_among(codes) -> dict[int, str]:
         digests = {c.code_digest for c in group if c.code_digest}
         held_digests: set[str] = set()
         if digests:
-            for row in LockAccess.objects.filter(organization_id=org_id).filter(
-                Q(code_digest__in=digests)
-                | Q(provider_code_digest__in=digests)
-                | Q(backup_code_digest__in=digests)
-            ).values_list("code_digest", "provider_code_digest", "backup_code_digest"):
+            for row in (
+                LockAccess.objects.filter(organization_id=org_id)
+                .filter(
+                    Q(code_digest__in=digests)
+                    | Q(provider_code_digest__in=digests)
+                    | Q(backup_code_digest__in=digests)
+                )
+                .values_list("code_digest", "provider_code_digest", "backup_code_digest")
+            ):
                 held_digests.update(row)
             held_digests.update(
                 ReservationCode.objects.filter(

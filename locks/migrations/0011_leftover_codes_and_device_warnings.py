@@ -6,58 +6,123 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('locks', '0010_unmanaged_code_lookup_digest'),
-        ('properties', '0010_organization_and_listing_guest_language'),
+        ("locks", "0010_unmanaged_code_lookup_digest"),
+        ("properties", "0010_organization_and_listing_guest_language"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='device',
-            name='provider_warnings',
-            field=models.JSONField(blank=True, default=list, editable=False, verbose_name='provider warnings'),
+            model_name="device",
+            name="provider_warnings",
+            field=models.JSONField(
+                blank=True, default=list, editable=False, verbose_name="provider warnings"
+            ),
         ),
         migrations.AddField(
-            model_name='unmanagedcode',
-            name='leftover_at',
-            field=models.DateTimeField(blank=True, null=True, verbose_name='marked leftover at'),
+            model_name="unmanagedcode",
+            name="leftover_at",
+            field=models.DateTimeField(blank=True, null=True, verbose_name="marked leftover at"),
         ),
         migrations.AddField(
-            model_name='unmanagedcode',
-            name='leftover_by',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='marked leftover by'),
+            model_name="unmanagedcode",
+            name="leftover_by",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to=settings.AUTH_USER_MODEL,
+                verbose_name="marked leftover by",
+            ),
         ),
         migrations.CreateModel(
-            name='LeftoverRemoval',
+            name="LeftoverRemoval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('provider_id', models.CharField(max_length=100, verbose_name='provider code id')),
-                ('code_name', models.CharField(blank=True, max_length=200)),
-                ('code_hint', models.CharField(blank=True, max_length=20, verbose_name='code')),
-                ('requested_by_name', models.CharField(blank=True, max_length=150)),
-                ('requested_at', models.DateTimeField()),
-                ('state', models.CharField(choices=[('queued', 'Waiting to be sent'), ('sent', 'Sent; waiting for the lock to confirm'), ('removed', 'Removed (confirmed gone)'), ('refused', 'Refused: Keystay holds this code'), ('failed', 'Failed: the provider refused')], default='queued', max_length=16)),
-                ('due_at', models.DateTimeField(blank=True, null=True)),
-                ('claimed_until', models.DateTimeField(blank=True, editable=False, null=True)),
-                ('claim_token', models.CharField(blank=True, editable=False, max_length=36)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('last_error', models.TextField(blank=True)),
-                ('last_error_at', models.DateTimeField(blank=True, null=True)),
-                ('sent_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('result', models.CharField(blank=True, max_length=300)),
-                ('device', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='locks.device')),
-                ('organization', models.ForeignKey(editable=False, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='properties.organization')),
-                ('requested_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('unmanaged_code', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='removals', to='locks.unmanagedcode')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("provider_id", models.CharField(max_length=100, verbose_name="provider code id")),
+                ("code_name", models.CharField(blank=True, max_length=200)),
+                ("code_hint", models.CharField(blank=True, max_length=20, verbose_name="code")),
+                ("requested_by_name", models.CharField(blank=True, max_length=150)),
+                ("requested_at", models.DateTimeField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("queued", "Waiting to be sent"),
+                            ("sent", "Sent; waiting for the lock to confirm"),
+                            ("removed", "Removed (confirmed gone)"),
+                            ("refused", "Refused: Keystay holds this code"),
+                            ("failed", "Failed: the provider refused"),
+                        ],
+                        default="queued",
+                        max_length=16,
+                    ),
+                ),
+                ("due_at", models.DateTimeField(blank=True, null=True)),
+                ("claimed_until", models.DateTimeField(blank=True, editable=False, null=True)),
+                ("claim_token", models.CharField(blank=True, editable=False, max_length=36)),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                ("last_error", models.TextField(blank=True)),
+                ("last_error_at", models.DateTimeField(blank=True, null=True)),
+                ("sent_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                ("result", models.CharField(blank=True, max_length=300)),
+                (
+                    "device",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="locks.device",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        editable=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="properties.organization",
+                    ),
+                ),
+                (
+                    "requested_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "unmanaged_code",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="removals",
+                        to="locks.unmanagedcode",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'leftover code removal',
-                'ordering': ['-requested_at', '-pk'],
-                'indexes': [models.Index(fields=['state', 'due_at'], name='leftover_removal_due')],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('state__in', ['queued', 'sent'])), fields=('device', 'provider_id'), name='leftover_removal_one_open_per_code')],
+                "verbose_name": "leftover code removal",
+                "ordering": ["-requested_at", "-pk"],
+                "indexes": [models.Index(fields=["state", "due_at"], name="leftover_removal_due")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("state__in", ["queued", "sent"])),
+                        fields=("device", "provider_id"),
+                        name="leftover_removal_one_open_per_code",
+                    )
+                ],
             },
         ),
     ]
