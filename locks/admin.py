@@ -332,6 +332,19 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
                 lock_services.assignment_delete(assignment=assignment)
 
 
+class LeftoverFilter(admin.SimpleListFilter):
+    title = "leftover"
+    parameter_name = "leftover"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Marked leftover"), ("no", "Not marked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(leftover_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(UnmanagedCode)
 class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
     list_display = [
@@ -341,13 +354,27 @@ class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
         "window",
         "first_seen_at",
         "last_seen_at",
+        "leftover",
     ]
-    list_filter = [("device", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [LeftoverFilter, ("device", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["device"]
     search_fields = ["name", "device__name"]
     ordering = ["device__name", "name"]
-    fields = ["name", "masked_code", "device", "window", "status", "first_seen_at", "last_seen_at"]
+    fields = [
+        "name",
+        "masked_code",
+        "device",
+        "window",
+        "status",
+        "first_seen_at",
+        "last_seen_at",
+        "leftover",
+    ]
     readonly_fields = fields
+
+    @admin.display(description="leftover", ordering="leftover_at")
+    def leftover(self, obj):
+        return _leftover(obj)
 
     @admin.display(description="name", ordering="name")
     def display_name(self, obj):

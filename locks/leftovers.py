@@ -299,6 +299,17 @@ def _failed(removal: LeftoverRemoval, token: str, error: ProviderError, now) -> 
 
 def _work(removal: LeftoverRemoval, token: str, gateway: SeamGateway, now) -> None:
     device: Device = removal.device
+    if device.removed_at is not None:
+        # Gone at the provider with its codes: nothing left to remove, nothing to read.
+        _save(
+            removal,
+            token,
+            state=State.FAILED,
+            due_at=None,
+            finished_at=now,
+            result="The lock is gone at the provider: its codes cannot be read or removed.",
+        )
+        return
     if removal.state == State.QUEUED:
         if device.backoff_until and device.backoff_until > now:
             _save(removal, token, due_at=device.backoff_until)

@@ -316,3 +316,16 @@ def test_a_retried_removal_waits_for_its_due_instant(wired, manager_client):
     LeftoverRemoval.objects.update(due_at=timezone.now() + datetime.timedelta(minutes=5))
     assert leftover_removals_run_due() == 0
     assert at_the_fake(wired, FRONT) == {"Old PMS"}
+
+
+def test_a_removal_on_a_lock_gone_at_the_provider_ends_as_failed(wired, manager_client):
+    leftover = leave_code(wired, FRONT, "861094", "Old PMS")
+    manager_client.post(MARK, {"action": "mark", "code": [leftover.pk]})
+    manager_client.post(REMOVE, {"code": [leftover.pk]})  # queued; the worker not run yet
+    wired.fake.control("/devices/remove", device_id=FRONT)
+    devices_sync(connection=wired.connection)
+    leftover_removals_run_due()
+    removal = LeftoverRemoval.objects.get()
+    assert removal.state == LeftoverRemoval.State.FAILED
+    assert "gone at the provider" in removal.result
+    assert "The lock is gone at the provider" in manager_client.get(PAGE).content.decode()
