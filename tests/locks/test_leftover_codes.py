@@ -153,14 +153,22 @@ def test_a_guests_code_can_never_be_marked_leftover(wired, manager_client):
     same_digits = leave_code(wired, FRONT, digits, "Airbnb guest")
     named = leave_code(wired, FRONT, "861094", f"KS{reservation.pk}-{wired.side.pk} Maria")
     plain = leave_code(wired, FRONT, "861095", "Old PMS")
+    # One whose provider id a stay's record holds (say, a backup code Keystay pulled).
+    by_id = leave_code(wired, FRONT, "861096", "Backup")
+    reservation.lock_accesses.filter(device=wired.side).update(
+        backup_provider_id=by_id.provider_id
+    )
 
     preview = manager_client.get(MATCH, {"pattern": "Fake August Lock 1"}).content.decode()
     assert "1 code to mark as leftover" in preview
     assert "The digits of a Keystay guest&#x27;s code" in preview
     assert "Named as a Keystay guest&#x27;s code" in preview
+    assert "the provider&#x27;s id is on a stay&#x27;s record" in preview
 
     manager_client.post(
-        MARK, {"action": "mark", "code": [same_digits.pk, named.pk, plain.pk]}, follow=True
+        MARK,
+        {"action": "mark", "code": [same_digits.pk, named.pk, plain.pk, by_id.pk]},
+        follow=True,
     )
     assert list(
         UnmanagedCode.objects.filter(leftover_at__isnull=False).values_list("name", flat=True)
