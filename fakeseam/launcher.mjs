@@ -377,7 +377,6 @@ const DEVICE_CODE_ROUTES = new Set([
   "/access_codes/delete",
   "/access_codes/get",
   "/access_codes/list",
-  "/access_codes/unmanaged/list",
   UNMANAGED_DELETE,
 ]);
 // Listings whose pages a test may fail (the ones the fake paginates).
