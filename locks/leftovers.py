@@ -243,7 +243,9 @@ def _save(removal: LeftoverRemoval, token: str, **fields) -> None:
 def leftover_removals_run_due(*, now: datetime.datetime | None = None, limit: int = 200) -> int:
     """Work every removal that is due (each claimed first); returns how many were worked.
 
-    One Seam client per connection; one lock's failure holds up no other lock.
+    Lock by lock: the lock's deletions are sent, then one read of its unmanaged codes
+    confirms all of them. One Seam client per connection; one lock's failure holds up no
+    other lock.
     """
     now = now or timezone.now()
     due = list(
@@ -252,28 +254,35 @@ def leftover_removals_run_due(*, now: datetime.datetime | None = None, limit: in
         .order_by("due_at", "pk")
         .values_list("pk", flat=True)[:limit]
     )
+    by_lock: dict[int, list[tuple[LeftoverRemoval, str]]] = {}
+    for pk in due:
+        token = _claim(pk, now)
+        if token is None:
+            continue  # another worker took it
+        removal = LeftoverRemoval.objects.select_related(
+            "device__connection", "unmanaged_code"
+        ).get(pk=pk)
+        batch = by_lock.setdefault(removal.device_id, [])
+        if batch:
+            # One Device object per lock: a 429 on one removal holds back the next.
+            removal.device = batch[0][0].device
+        batch.append((removal, token))
     gateways: dict[int, SeamGateway] = {}
-    worked = 0
     try:
-        for pk in due:
-            token = _claim(pk, now)
-            if token is None:
-                continue  # another worker took it
-            removal = LeftoverRemoval.objects.select_related(
-                "device__connection", "unmanaged_code"
-            ).get(pk=pk)
-            worked += 1
+        for batch in by_lock.values():
+            connection = batch[0][0].device.connection
             try:
-                connection = removal.device.connection
                 if connection.pk not in gateways:
                     gateways[connection.pk] = SeamGateway.for_connection(connection)
-                _work(removal, token, gateways[connection.pk], now)
             except ProviderError as error:
-                _failed(removal, token, error, now)
+                for removal, token in batch:
+                    _failed(removal, token, error, now)
+                continue
+            _work_lock(batch, gateways[connection.pk], now)
     finally:
         for gateway in gateways.values():
             gateway.close()
-    return worked
+    return sum(len(batch) for batch in by_lock.values())
 
 
 def _failed(removal: LeftoverRemoval, token: str, error: ProviderError, now) -> None:
@@ -290,6 +299,7 @@ def _failed(removal: LeftoverRemoval, token: str, error: ProviderError, now) -> 
         fields["due_at"] = now + wait
         if error.kind == "rate_limited":
             # Seam's 429 is about the lock: Keystay's other work on it waits too.
+            removal.device.backoff_until = now + wait
             device_back_off(device_id=removal.device_id, until=now + wait)
     logger.warning(
         "Leftover removal %s (device %s): %s", removal.pk, removal.device_id, error.message
@@ -297,51 +307,85 @@ def _failed(removal: LeftoverRemoval, token: str, error: ProviderError, now) -> 
     _save(removal, token, **fields)
 
 
-def _work(removal: LeftoverRemoval, token: str, gateway: SeamGateway, now) -> None:
-    device: Device = removal.device
+def _work_lock(batch: list[tuple[LeftoverRemoval, str]], gateway: SeamGateway, now) -> None:
+    """One lock's due removals: send those waiting, then confirm every sent one with one
+    read of the lock's unmanaged codes."""
+    device: Device = batch[0][0].device
     if device.removed_at is not None:
         # Gone at the provider with its codes: nothing left to remove, nothing to read.
-        _save(
-            removal,
-            token,
-            state=State.FAILED,
-            due_at=None,
-            finished_at=now,
-            result="The lock is gone at the provider: its codes cannot be read or removed.",
-        )
+        for removal, token in batch:
+            _save(
+                removal,
+                token,
+                state=State.FAILED,
+                due_at=None,
+                finished_at=now,
+                result="The lock is gone at the provider: its codes cannot be read or removed.",
+            )
         return
-    if removal.state == State.QUEUED:
-        if device.backoff_until and device.backoff_until > now:
-            _save(removal, token, due_at=device.backoff_until)
-            return
-        code = removal.unmanaged_code
-        if code is not None:
-            # Checked again at the last moment: a stay may have taken these digits since.
-            refused = claims([code])
-            if code.pk in refused:
-                _save(
-                    removal,
-                    token,
-                    state=State.REFUSED,
-                    due_at=None,
-                    finished_at=now,
-                    result=refused[code.pk],
-                )
-                UnmanagedCode.objects.filter(pk=code.pk).update(leftover_at=None, leftover_by=None)
-                return
-        try:
-            pacing.write_take(device.pk, "delete")
-        except pacing.Paced as paced:
-            _save(removal, token, due_at=paced.until)  # Keystay's own pause: no failure
-            return
-        gateway.delete_unmanaged_code(provider_id=removal.provider_id)
-        removal.state, removal.sent_at = State.SENT, now
-        LeftoverRemoval.objects.filter(pk=removal.pk, claim_token=token).update(
-            state=State.SENT, sent_at=now
-        )
+    to_confirm = []
+    for removal, token in batch:
+        if removal.state == State.QUEUED:
+            try:
+                if not _send(removal, token, gateway, now):
+                    continue
+            except ProviderError as error:
+                _failed(removal, token, error, now)
+                continue
+        to_confirm.append((removal, token))
+    if not to_confirm:
+        return
     # Sent: confirmed only by a read of the lock's unmanaged codes that no longer lists it.
-    listed = unmanaged_codes_read_device(device=device, gateway=gateway, now=now)
-    if all(info.provider_id != removal.provider_id for info in listed):
+    try:
+        listed = {
+            info.provider_id
+            for info in unmanaged_codes_read_device(device=device, gateway=gateway, now=now)
+        }
+    except ProviderError as error:
+        for removal, token in to_confirm:
+            _failed(removal, token, error, now)
+        return
+    for removal, token in to_confirm:
+        _confirm(removal, token, listed, now)
+
+
+def _send(removal: LeftoverRemoval, token: str, gateway: SeamGateway, now) -> bool:
+    """Ask Seam to delete the code; False when it is not sent now (refused as a Keystay
+    code, or the lock must wait: Seam's back-off or Keystay's own pacing)."""
+    device = removal.device
+    if device.backoff_until and device.backoff_until > now:
+        _save(removal, token, due_at=device.backoff_until)
+        return False
+    code = removal.unmanaged_code
+    if code is not None:
+        # Checked again at the last moment: a stay may have taken these digits since.
+        refused = claims([code])
+        if code.pk in refused:
+            _save(
+                removal,
+                token,
+                state=State.REFUSED,
+                due_at=None,
+                finished_at=now,
+                result=refused[code.pk],
+            )
+            UnmanagedCode.objects.filter(pk=code.pk).update(leftover_at=None, leftover_by=None)
+            return False
+    try:
+        pacing.write_take(device.pk, "delete")
+    except pacing.Paced as paced:
+        _save(removal, token, due_at=paced.until)  # Keystay's own pause: no failure
+        return False
+    gateway.delete_unmanaged_code(provider_id=removal.provider_id)
+    removal.state, removal.sent_at = State.SENT, now
+    LeftoverRemoval.objects.filter(pk=removal.pk, claim_token=token).update(
+        state=State.SENT, sent_at=now
+    )
+    return True
+
+
+def _confirm(removal: LeftoverRemoval, token: str, listed: set[str], now) -> None:
+    if removal.provider_id not in listed:
         _save(
             removal,
             token,
@@ -351,7 +395,9 @@ def _work(removal: LeftoverRemoval, token: str, gateway: SeamGateway, now) -> No
             last_error="",
             result="Confirmed gone: the lock's list of codes no longer has it.",
         )
-        logger.info("Leftover code %s removed from device %s", removal.provider_id, device.pk)
+        logger.info(
+            "Leftover code %s removed from device %s", removal.provider_id, removal.device_id
+        )
         return
     attempts = removal.attempts + 1
     still = "Seam accepted the removal, but the lock still lists the code"

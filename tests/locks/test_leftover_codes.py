@@ -337,3 +337,37 @@ def test_a_removal_on_a_lock_gone_at_the_provider_ends_as_failed(wired, manager_
     assert removal.state == LeftoverRemoval.State.FAILED
     assert "gone at the provider" in removal.result
     assert "The lock is gone at the provider" in manager_client.get(PAGE).content.decode()
+
+
+def test_a_locks_leftovers_are_confirmed_by_one_read_and_a_rate_limit_holds_back_the_rest(
+    wired, manager_client
+):
+    codes = [leave_code(wired, FRONT, f"86109{n}", f"Old PMS {n}") for n in range(5)]
+    manager_client.post(MARK, {"action": "mark", "code": [c.pk for c in codes]})
+    manager_client.post(REMOVE, {"code": [c.pk for c in codes[:3]]})
+    wired.fake.requests(clear=True)
+    assert leftover_removals_run_due() == 3
+    assert wired.fake.requests() == {
+        "/access_codes/unmanaged/delete": 3,
+        "/access_codes/unmanaged/list": 1,
+    }
+    assert at_the_fake(wired, FRONT) == {"Old PMS 3", "Old PMS 4"}
+    assert set(LeftoverRemoval.objects.values_list("state", flat=True)) == {"removed"}
+
+    # Seam's 429 on the lock: the removal waits as long as Seam asked, and Keystay sends
+    # the lock's other removal no sooner.
+    manager_client.post(REMOVE, {"code": [c.pk for c in codes[3:]]})
+    wired.fake.rate_limit(FRONT, times=1, retry_after=120)
+    wired.fake.requests(clear=True)
+    leftover_removals_run_due()
+    assert wired.fake.requests() == {"/access_codes/unmanaged/delete": 1}
+    waiting = LeftoverRemoval.objects.filter(state=LeftoverRemoval.State.QUEUED)
+    assert waiting.count() == 2
+    assert "rate limit" in waiting.exclude(last_error="").get().last_error
+    until = Device.objects.get(pk=codes[0].device_id).backoff_until
+    assert until >= timezone.now() + datetime.timedelta(seconds=119)
+    assert {r.due_at for r in waiting} == {until}
+    with time_machine.travel(until, tick=False):
+        leftover_removals_run_due()
+    assert set(LeftoverRemoval.objects.values_list("state", flat=True)) == {"removed"}
+    assert at_the_fake(wired, FRONT) == set()
