@@ -10,8 +10,8 @@
 //
 // The API port is a small proxy in front of the fake (which listens on a private
 // loopback port): it adds what the fake lacks and real Seam does (per-device rate
-// limits, a lock's name_length cut, locks confirming codes) and lets tests make a
-// listing fail half-way.
+// limits, a lock's name_length cut, locks confirming codes, Seam's route that deletes
+// an unmanaged code) and lets tests make a listing fail half-way.
 //
 // Environment: PORT and CONTROL_PORT (0 or unset = a free port);
 // FAKE_SEAM_WATCH_STDIN=0 keeps it running when stdin is closed (manual use);
@@ -278,6 +278,11 @@ let LATENCY_MS = START_LATENCY_MS;
 const WRITE_LIMITS = { "/access_codes/create": 10, "/access_codes/update": 10, "/access_codes/delete": 20 };
 const WRITE_WINDOW_MS = 60_000;
 
+// Seam's real API deletes a code made outside the workspace at this route (the SDK's
+// access_codes.unmanaged.delete); the fake (1.86.0) has no such route, so the proxy
+// answers it on the fake's own data (see deleteUnmanagedCode).
+const UNMANAGED_DELETE = "/access_codes/unmanaged/delete";
+
 // Everything a test may switch on; /reset empties it all.
 const tweaks = {
   rateLimits: new Map(), // device_id -> { remaining (Infinity = until cleared), retry_after }
@@ -290,6 +295,9 @@ const tweaks = {
   // access_code_id -> Seam's pending_mutations on it (what Seam is still pushing to the
   // lock): the fake never reports any, so the proxy adds them to get and list answers.
   pendingMutations: new Map(),
+  // Unmanaged codes the lock keeps although Seam accepted their deletion (a lock that
+  // did not take the change): set through /access_codes/unmanaged/stuck.
+  stuckUnmanaged: new Set(),
   writes: new Map(), // "device route" -> instants (ms) of accepted writes in the last minute
   // Requests being answered, per device and in all: how many ran side by side at most
   // (what a test of parallel workers looks at).
@@ -310,6 +318,7 @@ function clearTweaks() {
   tweaks.writes.clear();
   tweaks.slow.clear();
   tweaks.pendingMutations.clear();
+  tweaks.stuckUnmanaged.clear();
   LATENCY_MS = START_LATENCY_MS;
 }
 
@@ -368,6 +377,7 @@ const DEVICE_CODE_ROUTES = new Set([
   "/access_codes/delete",
   "/access_codes/get",
   "/access_codes/list",
+  UNMANAGED_DELETE,
 ]);
 // Listings whose pages a test may fail (the ones the fake paginates).
 const PAGINATED_ROUTES = new Set(["/devices/list", "/locks/list", "/connected_accounts/list"]);
@@ -539,6 +549,7 @@ async function answerApi(req, res, route, params, json, body) {
     cutName(json);
     body = Buffer.from(JSON.stringify(json), "utf8");
   }
+  if (route === UNMANAGED_DELETE) return deleteUnmanagedCode(req, res, params);
   const deviceBefore =
     route === "/access_codes/delete" ? db().devices.find((d) => d.device_id === deviceOf(params)) : null;
 
@@ -554,6 +565,40 @@ async function answerApi(req, res, route, params, json, body) {
   delete headers.connection;
   res.writeHead(answer.status, headers);
   res.end(answer.body);
+}
+
+// POST /access_codes/unmanaged/delete {access_code_id}, answered as Seam's real API does:
+// the key is checked, a workspace outage naming the route answers 503, an unknown (or
+// managed) code is a 404 access_code_not_found; otherwise the code leaves the lock and
+// Seam records access_code.unmanaged.removed. A code marked stuck stays on the lock.
+function deleteUnmanagedCode(req, res, params) {
+  if (req.method !== "POST" && req.method !== "DELETE") {
+    return sendJson(res, 405, { error: { type: "method_not_allowed", message: "POST only" } });
+  }
+  if (req.headers.authorization !== `Bearer ${API_KEY}`) {
+    return sendJson(res, 401, { error: { type: "unauthorized", message: "Unauthorized" } });
+  }
+  const outage = db().simulatedWorkspaceOutages?.[WORKSPACE_ID];
+  if ((outage?.routes ?? []).includes(UNMANAGED_DELETE)) {
+    res.writeHead(503);
+    return res.end();
+  }
+  const access_code_id = params.access_code_id == null ? "" : String(params.access_code_id);
+  if (!access_code_id) {
+    return sendJson(res, 400, { error: { type: "invalid_input", message: "access_code_id is required" } });
+  }
+  const code = codeById(access_code_id);
+  if (code == null || code.is_managed !== false) {
+    return sendJson(res, 404, {
+      error: { type: "access_code_not_found", message: "Could not find an unmanaged access_code" },
+    });
+  }
+  if (!tweaks.stuckUnmanaged.has(access_code_id)) {
+    db().deleteAccessCode(access_code_id);
+    const device = db().devices.find((d) => d.device_id === code.device_id);
+    if (device) addDeviceEvent(device, "access_code.unmanaged.removed", { access_code_id });
+  }
+  return sendJson(res, 200, { ok: true });
 }
 
 // Seam's pending_mutations on the codes of a get or list answer (set through the control
@@ -683,6 +728,49 @@ const routes = {
     if (pending.length) tweaks.pendingMutations.set(code.access_code_id, pending);
     else tweaks.pendingMutations.delete(code.access_code_id);
     return { access_code_id: code.access_code_id, pending_mutations: pending };
+  },
+
+  // Test affordance: the lock keeps this unmanaged code although Seam accepts its
+  // deletion (stuck: false lets the next deletion through). Until the next reset.
+  "POST /access_codes/unmanaged/stuck": (body) => {
+    const code = findCode(required(body, "access_code_id"));
+    if (code.is_managed !== false) throw new ControlError(400, "invalid_input", "not an unmanaged code");
+    if (body.stuck === false) tweaks.stuckUnmanaged.delete(code.access_code_id);
+    else tweaks.stuckUnmanaged.add(code.access_code_id);
+    return { access_code_id: code.access_code_id, stuck: tweaks.stuckUnmanaged.has(code.access_code_id) };
+  },
+
+  // Test affordance: an unmanaged code on any lock (Seam's own simulation route takes
+  // August locks only), e.g. another integration's code on the Yale Garden Gate.
+  "POST /access_codes/unmanaged/add": (body) => {
+    const device = findDevice(required(body, "device_id"));
+    const digits = String(required(body, "code"));
+    if (!/^\d{4,12}$/.test(digits)) throw new ControlError(400, "invalid_input", "code is 4-12 digits");
+    const access_code = db().addAccessCode({
+      code: digits,
+      device_id: device.device_id,
+      name: body.name ?? "Unmanaged code",
+      workspace_id: device.workspace_id,
+      type: "ongoing",
+      is_managed: false,
+    });
+    return { access_code };
+  },
+
+  // Seam's device warnings, e.g. third_party_integration_detected ([] clears them).
+  "POST /devices/warnings": (body) => {
+    const device_id = findDevice(required(body, "device_id")).device_id;
+    const codes = body.warning_codes ?? [];
+    if (!Array.isArray(codes)) throw new ControlError(400, "invalid_input", "warning_codes is a list");
+    const warnings = codes.map((warning_code) => ({
+      warning_code,
+      message: body.message ?? `Simulated ${warning_code}`,
+      created_at: new Date().toISOString(),
+    }));
+    produce((state) => {
+      state.devices.find((d) => d.device_id === device_id).warnings = warnings;
+    });
+    return { device_id, warnings };
   },
 
   "POST /access_codes/clear_errors": (body) => {

@@ -17,6 +17,7 @@ from . import services as lock_services
 from .admin_listing_import import ListingImportExportMixin
 from .models import (
     Device,
+    LeftoverRemoval,
     LockAssignment,
     LockProviderConnection,
     UnmanagedCode,
@@ -125,8 +126,10 @@ class UnmanagedCodeInline(admin.TabularInline):
 
     model = UnmanagedCode
     verbose_name = "code made outside Keystay"
-    verbose_name_plural = "codes made outside Keystay (read-only, never changed by Keystay)"
-    fields = ["name", "masked_code", "window", "first_seen_at", "last_seen_at"]
+    verbose_name_plural = (
+        "codes made outside Keystay (read-only: removed only as leftovers a manager confirmed)"
+    )
+    fields = ["name", "masked_code", "window", "first_seen_at", "last_seen_at", "leftover"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -151,6 +154,16 @@ class UnmanagedCodeInline(admin.TabularInline):
     @admin.display(description="valid")
     def window(self, obj):
         return _window(obj)
+
+    @admin.display(description="leftover")
+    def leftover(self, obj):
+        return _leftover(obj)
+
+
+def _leftover(code: UnmanagedCode) -> str:
+    if code.leftover_at is None:
+        return "—"
+    return f"Marked leftover {format_instant(code.leftover_at)}"
 
 
 def _window(code: UnmanagedCode) -> str:
@@ -178,10 +191,19 @@ class DeviceAdmin(OrganizationScopedAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is not None and self.has_change_permission(request, obj):
-            return ["use_backup_pool"]
-        # The battery as a percentage, where the provider's 0–1 level would be.
-        fields = [name for name in super().get_fields(request, obj) if name != "battery"]
-        return ["battery" if name == "battery_level" else name for name in fields]
+            return ["use_backup_pool", "other_integration"]
+        # The battery as a percentage, where the provider's 0–1 level would be; Seam's
+        # warnings in words.
+        skip = {"battery", "other_integration", "provider_warnings"}
+        fields = [name for name in super().get_fields(request, obj) if name not in skip]
+        fields = ["battery" if name == "battery_level" else name for name in fields]
+        return [*fields, "other_integration"]
+
+    @admin.display(description="other integrations")
+    def other_integration(self, obj):
+        if obj is None or not obj.integration_warnings:
+            return "None reported by the provider."
+        return render_to_string("locks/_integration_warnings.html", {"device": obj})
 
     list_display = [
         "name",
@@ -204,7 +226,13 @@ class DeviceAdmin(OrganizationScopedAdmin):
     ]
     list_select_related = ["connection"]
     search_fields = ["name", "provider_device_id", "manufacturer", "model"]
-    readonly_fields = ["battery", "last_synced_at", "removed_at", "created_at"]
+    readonly_fields = [
+        "battery",
+        "other_integration",
+        "last_synced_at",
+        "removed_at",
+        "created_at",
+    ]
     inlines = [UnmanagedCodeInline]
     # One count per page: "N results (M total)" would count the whole table again.
     show_full_result_count = False
@@ -318,6 +346,19 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
                 lock_services.assignment_delete(assignment=assignment)
 
 
+class LeftoverFilter(admin.SimpleListFilter):
+    title = "leftover"
+    parameter_name = "leftover"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Marked leftover"), ("no", "Not marked")]
+
+    def queryset(self, request, queryset):
+        if self.value() in {"yes", "no"}:
+            return queryset.filter(leftover_at__isnull=self.value() == "no")
+        return queryset
+
+
 @admin.register(UnmanagedCode)
 class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
     list_display = [
@@ -327,13 +368,27 @@ class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
         "window",
         "first_seen_at",
         "last_seen_at",
+        "leftover",
     ]
-    list_filter = [("device", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [LeftoverFilter, ("device", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["device"]
     search_fields = ["name", "device__name"]
     ordering = ["device__name", "name"]
-    fields = ["name", "masked_code", "device", "window", "status", "first_seen_at", "last_seen_at"]
+    fields = [
+        "name",
+        "masked_code",
+        "device",
+        "window",
+        "status",
+        "first_seen_at",
+        "last_seen_at",
+        "leftover",
+    ]
     readonly_fields = fields
+
+    @admin.display(description="leftover", ordering="leftover_at")
+    def leftover(self, obj):
+        return _leftover(obj)
 
     @admin.display(description="name", ordering="name")
     def display_name(self, obj):
@@ -346,6 +401,43 @@ class UnmanagedCodeAdmin(ReadOnlyScopedAdmin):
     @admin.display(description="valid")
     def window(self, obj):
         return _window(obj)
+
+
+@admin.register(LeftoverRemoval)
+class LeftoverRemovalAdmin(ReadOnlyScopedAdmin):
+    """The record of every leftover code a manager had removed: who, when, which code
+    (masked), the result. Written only by locks.leftovers."""
+
+    list_display = [
+        "device",
+        "code_name",
+        "code_hint",
+        "requested_by_name",
+        "requested_at",
+        "state",
+        "finished_at",
+        "attempts",
+    ]
+    list_filter = ["state", ("device", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["device"]
+    search_fields = ["code_name", "device__name", "requested_by_name"]
+    fields = [
+        "device",
+        "code_name",
+        "code_hint",
+        "provider_id",
+        "requested_by_name",
+        "requested_at",
+        "state",
+        "sent_at",
+        "finished_at",
+        "result",
+        "attempts",
+        "last_error",
+        "last_error_at",
+        "due_at",
+    ]
+    readonly_fields = fields
 
 
 # ------------------------------------------------------------------ listings

@@ -161,6 +161,9 @@ class DeviceInfo:
     supports_backup_access_code_pool: bool = False
     # The provider account the device came through (tells an account's brand).
     provider_account_id: str = ""
+    # Seam's warnings on the device, e.g. third_party_integration_detected (another
+    # integration manages the lock): [{"warning_code": ..., "message": ...}].
+    provider_warnings: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -289,6 +292,17 @@ EVENTS_PAGE_SIZE = 500
 EVENTS_MAX_REQUESTS = 64
 EVENTS_MIN_INTERVAL = datetime.timedelta(seconds=1)
 EVENTS_BOUNDARY_OVERLAP = datetime.timedelta(milliseconds=1)
+
+
+def _warnings(raw: Any) -> list[dict[str, str]]:
+    """Seam's warnings as code and message only: their instants would make every import
+    see a change."""
+    found = []
+    for warning in raw or []:
+        code = _field(warning, "warning_code") or ""
+        if code:
+            found.append({"warning_code": code, "message": (_field(warning, "message") or "")})
+    return sorted(found, key=lambda w: w["warning_code"])
 
 
 def _seam_time_ms(value: datetime.datetime) -> str:
@@ -583,6 +597,7 @@ class SeamGateway:
             supports_backup_access_code_pool=bool(
                 _field(props, "supports_backup_access_code_pool", False)
             ),
+            provider_warnings=_warnings(_field(device, "warnings")),
         )
 
     def list_acs_entrances(self) -> list[DeviceInfo]:
@@ -885,11 +900,12 @@ class SeamGateway:
             if error.kind != "not_found":
                 raise
 
-    # Unmanaged codes (made in the lock's own app or a PMS): read, never written ----------
+    # Unmanaged codes (made in the lock's own app or a PMS) ------------------------------
 
     def list_unmanaged_codes(self, *, device_id: str) -> list[ProviderCode]:
-        """Codes on a lock that this workspace did not create. Read-only by design: Keystay
-        never calls the unmanaged update, delete or convert routes."""
+        """Codes on a lock that this workspace did not create. Keystay never calls the
+        unmanaged update or convert routes; it deletes one only as a manager's recorded
+        removal of a leftover (delete_unmanaged_code, called from locks.leftovers)."""
         codes = self._call(self._client.access_codes.unmanaged.list, device_id=device_id)
         return [
             self._code_info(c)
@@ -897,6 +913,16 @@ class SeamGateway:
             # Filtered here too: some servers ignore a list's device_id filter.
             if c.device_id == device_id and c.is_managed is not True
         ]
+
+    def delete_unmanaged_code(self, *, provider_id: str) -> None:
+        """Remove a code this workspace did not create (Seam's
+        access_codes.unmanaged.delete); one already gone counts as removed. Only
+        locks.leftovers calls it, for a leftover a manager confirmed."""
+        try:
+            self._call(self._client.access_codes.unmanaged.delete, access_code_id=provider_id)
+        except ProviderError as error:
+            if error.kind != "not_found":
+                raise
 
     # Events and webhooks ---------------------------------------------------------------
 

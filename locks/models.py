@@ -181,6 +181,10 @@ class ConnectWebview(models.Model):
         return f"Connect Webview {self.provider_webview_id} ({self.status})"
 
 
+# Seam's device warnings that say another integration manages the lock.
+OTHER_INTEGRATION_WARNINGS = frozenset({"third_party_integration_detected"})
+
+
 class Device(models.Model):
     """A PIN-code lock, or an access-control entrance, imported from a connection."""
 
@@ -228,6 +232,11 @@ class Device(models.Model):
     )
     removed_at = models.DateTimeField(
         null=True, blank=True, help_text="When the device disappeared at the provider."
+    )
+    # Seam's warnings on the device as of the last import ({"warning_code", "message"}),
+    # e.g. third_party_integration_detected: another integration manages this lock.
+    provider_warnings = models.JSONField(
+        "provider warnings", default=list, blank=True, editable=False
     )
     last_synced_at = models.DateTimeField(null=True, blank=True)
     # Door truth: when Keystay last compared what it wants on this lock with what the
@@ -299,6 +308,16 @@ class Device(models.Model):
         ):
             return endpoints.DEMO_ENTRANCE_CODES
         return ""
+
+    @property
+    def integration_warnings(self) -> list[dict[str, str]]:
+        """Seam's warnings that another integration manages this lock (its codes may be
+        that integration's, and it may change or remove Keystay's)."""
+        return [
+            w
+            for w in self.provider_warnings or []
+            if w.get("warning_code") in OTHER_INTEGRATION_WARNINGS
+        ]
 
     @property
     def battery_is_low(self) -> bool:
@@ -411,6 +430,17 @@ class UnmanagedCode(CodeDigests, models.Model):
     status = models.CharField(max_length=32, blank=True)
     first_seen_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
+    # A manager's word that the code is left over (an old PMS's, another integration's):
+    # the only codes Keystay may remove without having made them (locks.leftovers).
+    leftover_at = models.DateTimeField("marked leftover at", null=True, blank=True)
+    leftover_by = models.ForeignKey(
+        "auth.User",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="marked leftover by",
+    )
 
     class Meta:
         verbose_name = "unmanaged code"
@@ -446,3 +476,79 @@ class UnmanagedCode(CodeDigests, models.Model):
     @property
     def display_name(self) -> str:
         return self.name or "Unnamed code"
+
+    @property
+    def hint(self) -> str:
+        """The code masked but for its last two digits, for a confirmation that must name
+        it ("••••41"); fully masked when shorter than five digits or unknown."""
+        if self.code_length < 5:
+            return self.masked
+        return "•" * (self.code_length - 2) + self.code[-2:]
+
+
+class LeftoverRemoval(models.Model):
+    """One leftover code a manager confirmed for removal, and what became of it.
+
+    The record of the only way Keystay deletes a code it did not make: who asked, when,
+    which code on which door, and the result. Worked as due work (locks.leftovers): a
+    provider failure is retried with a growing delay and shown, never dropped; the code
+    counts as removed only once a read of the lock's unmanaged codes no longer lists it.
+    """
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Waiting to be sent"
+        SENT = "sent", "Sent; waiting for the lock to confirm"
+        REMOVED = "removed", "Removed (confirmed gone)"
+        REFUSED = "refused", "Refused: Keystay holds this code"
+        FAILED = "failed", "Failed: the provider refused"
+
+    OPEN_STATES = frozenset({State.QUEUED, State.SENT})
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    device = models.ForeignKey(Device, on_delete=models.PROTECT, related_name="+")
+    unmanaged_code = models.ForeignKey(
+        UnmanagedCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="removals"
+    )
+    # What the code was, kept after its row goes with the code.
+    provider_id = models.CharField("provider code id", max_length=100)
+    code_name = models.CharField(max_length=200, blank=True)
+    code_hint = models.CharField("code", max_length=20, blank=True)
+    requested_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by_name = models.CharField(max_length=150, blank=True)
+    requested_at = models.DateTimeField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.QUEUED)
+    # Due work: the next instant the worker acts on this row, claimed with a
+    # compare-and-set on claimed_until/claim_token.
+    due_at = models.DateTimeField(null=True, blank=True)
+    claimed_until = models.DateTimeField(null=True, blank=True, editable=False)
+    claim_token = models.CharField(max_length=36, blank=True, editable=False)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    result = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = "leftover code removal"
+        ordering = ["-requested_at", "-pk"]
+        indexes = [models.Index(fields=["state", "due_at"], name="leftover_removal_due")]
+        constraints = [
+            # One open removal per code: a second confirmation adds nothing.
+            models.UniqueConstraint(
+                fields=["device", "provider_id"],
+                condition=Q(state__in=["queued", "sent"]),
+                name="leftover_removal_one_open_per_code",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Removal of {self.code_name or 'a code'} from {self.device}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in self.OPEN_STATES

@@ -41,6 +41,7 @@ SYNCED_FIELDS = [
     "supports_native_scheduling",
     "can_specify_pin_code",
     "supports_backup_access_code_pool",
+    "provider_warnings",
 ]
 PROGRESS_EVERY = 25
 

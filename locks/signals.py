@@ -18,3 +18,10 @@ devices_synced = Signal()
 # Codes made outside Keystay were found on a device for the first time.
 # kwargs: device, codes (list of UnmanagedCode).
 unmanaged_codes_added = Signal()
+
+# Before Keystay marks or removes codes it did not make (leftovers): which of them do the
+# apps above hold as theirs (a guest's, a crew member's)? kwargs: codes (list of
+# UnmanagedCode). Each receiver returns {UnmanagedCode pk: why it is theirs}; any answer
+# refuses the code. Sent with send(), not send_robust(): a receiver that fails refuses
+# the whole act rather than letting a code through unchecked.
+unmanaged_codes_claimed = Signal()

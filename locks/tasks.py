@@ -3,6 +3,7 @@
 import logging
 
 from .gateway import ProviderError
+from .leftovers import leftover_removals_run_due
 from .models import LockProviderConnection
 from .services import devices_sync
 from .unmanaged import unmanaged_codes_import
@@ -60,3 +61,9 @@ def import_all_unmanaged_codes() -> str:
         for connection_id in connections_with_a_key()
     ]
     return "; ".join(results) or "no connections"
+
+
+def remove_leftovers() -> str:
+    """Work the removals of leftover codes that are due (a manager's confirmation enqueues
+    it; the schedule retries what failed)."""
+    return f"{leftover_removals_run_due()} removals worked"

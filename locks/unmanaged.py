@@ -1,7 +1,8 @@
 """Codes made outside Keystay (the lock's own app, a PMS): imported and kept read-only.
 
 Keystay reads them to show who else can open a door and to keep its own codes off their
-digits; it never changes or removes them at the provider. A code gone at the provider is
+digits; it never changes them at the provider, and removes one only when a manager marked
+it leftover and confirmed its removal (locks.leftovers). A code gone at the provider is
 gone here too (its events keep the name they were attributed to).
 """
 
@@ -86,6 +87,16 @@ def unmanaged_codes_import(
     return result
 
 
+def unmanaged_codes_read_device(
+    *, device: Device, gateway: SeamGateway, now: datetime.datetime
+) -> list[ProviderCode]:
+    """Read one lock's unmanaged codes and mirror them, raising ProviderError when the
+    lock cannot be read (a leftover's removal is confirmed by this read)."""
+    infos = gateway.list_unmanaged_codes(device_id=device.provider_device_id)
+    _apply(device, infos, now, UnmanagedImportResult())
+    return infos
+
+
 def _apply(device: Device, infos: list[ProviderCode], now, result: UnmanagedImportResult) -> None:
     with transaction.atomic():
         existing = {c.provider_id: c for c in UnmanagedCode.objects.filter(device=device)}
@@ -121,7 +132,8 @@ def _apply(device: Device, infos: list[ProviderCode], now, result: UnmanagedImpo
                     setattr(row, name, value)
                 row.code = info.code
                 row.last_seen_at = now
-                row.save()
+                # The provider's fields only: a manager marking it leftover meanwhile stays.
+                row.save(update_fields=[*values, "code_ciphertext", "code_length", "last_seen_at"])
                 result.changed += 1
             else:
                 unchanged.append(row.pk)

@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from . import views
+from . import leftover_views, views
 
 app_name = "smart_devices"
 
@@ -16,4 +16,20 @@ urlpatterns = [
     path("<int:pk>/return/", admin.site.admin_view(views.connection_return), name="return"),
     path("<int:pk>/assign/", admin.site.admin_view(views.connection_assign), name="assign"),
     path("<int:pk>/webhook/", admin.site.admin_view(views.connection_webhook), name="webhook"),
+    path("leftovers/", admin.site.admin_view(leftover_views.leftovers), name="leftovers"),
+    path(
+        "leftovers/match/",
+        admin.site.admin_view(leftover_views.leftovers_match),
+        name="leftovers_match",
+    ),
+    path(
+        "leftovers/mark/",
+        admin.site.admin_view(leftover_views.leftovers_mark_view),
+        name="leftovers_mark",
+    ),
+    path(
+        "leftovers/remove/",
+        admin.site.admin_view(leftover_views.leftovers_remove),
+        name="leftovers_remove",
+    ),
 ]

@@ -23,3 +23,6 @@ class ReservationsConfig(AppConfig):
         locks_signals.unmanaged_codes_added.connect(
             receivers.name_earlier_unlocks, dispatch_uid="reservations.name_earlier_unlocks"
         )
+        locks_signals.unmanaged_codes_claimed.connect(
+            receivers.claim_stay_codes, dispatch_uid="reservations.claim_stay_codes"
+        )

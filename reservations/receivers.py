@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from .events import alerts_sync_from_devices
+from .held_codes import stay_codes_among
 from .models import LockEvent
 from .planning import listings_replan, listings_replan_in_chunks
 
@@ -41,3 +42,8 @@ def name_earlier_unlocks(sender, *, device, codes, **kwargs) -> None:
             reservation__isnull=True,
             unmanaged_code__isnull=True,
         ).update(unmanaged_code=code, person_name=code.display_name)
+
+
+def claim_stay_codes(sender, *, codes, **kwargs) -> dict[int, str]:
+    """Before a code is marked or removed as a leftover: the ones that are a stay's."""
+    return stay_codes_among(codes)

@@ -86,6 +86,27 @@ class FakeSeam:
             mutation_codes=list(mutation_codes),
         )
 
+    def add_unmanaged(self, device_id: str, code: str, name: str) -> dict[str, Any]:
+        """A code made outside the workspace (another integration, the lock's app) on any
+        lock; Seam's own simulation route takes August locks only."""
+        return self.control(
+            "/access_codes/unmanaged/add", device_id=device_id, code=code, name=name
+        )["access_code"]
+
+    def unmanaged_stuck(self, access_code_id: str, stuck: bool = True) -> dict[str, Any]:
+        """The lock keeps this unmanaged code although Seam accepts its deletion (until
+        set back with ``stuck=False`` or the next reset)."""
+        return self.control(
+            "/access_codes/unmanaged/stuck", access_code_id=access_code_id, stuck=stuck
+        )
+
+    def device_warnings(self, device_id: str, *warning_codes: str) -> dict[str, Any]:
+        """Seam's warnings on a device, e.g. ``third_party_integration_detected`` (none:
+        cleared)."""
+        return self.control(
+            "/devices/warnings", device_id=device_id, warning_codes=list(warning_codes)
+        )
+
     # Provider-side failures ----------------------------------------------------------------
 
     def rate_limit(

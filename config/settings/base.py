@@ -399,6 +399,11 @@ KEYSTAY_SCHEDULES = [
         "minutes": DEVICE_SYNC_INTERVAL_MINUTES,
     },
     {
+        "name": "Leftover codes: remove the ones managers confirmed, retry failures",
+        "func": "locks.tasks.remove_leftovers",
+        "minutes": 1,
+    },
+    {
         "name": "Import unmanaged codes from every lock provider connection",
         "func": "locks.tasks.import_all_unmanaged_codes",
         "minutes": UNMANAGED_CODES_INTERVAL_MINUTES,

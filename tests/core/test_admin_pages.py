@@ -25,7 +25,7 @@ from django_q.signing import SignedPackage
 from api.services import api_key_create
 from calendar_feeds.models import CalendarFeed
 from core.admin_scoping import OrganizationScopedAdmin
-from locks.models import UnmanagedCode
+from locks.models import LeftoverRemoval, UnmanagedCode
 from reservations.models import DeviceAlert, LockEvent
 from tests.conftest import Org
 from tests.factories import UserFactory
@@ -45,6 +45,22 @@ def _unmanaged_code(org: Org):
         name="Cleaner",
         first_seen_at=now,
         last_seen_at=now,
+    )
+
+
+def _leftover_removal(org: Org):
+    code = _unmanaged_code(org)
+    return LeftoverRemoval.objects.create(
+        organization=org.organization,
+        device=org.device,
+        unmanaged_code=code,
+        provider_id=code.provider_id,
+        code_name=code.name,
+        requested_by=org.manager,
+        requested_by_name=org.manager.username,
+        requested_at=timezone.now(),
+        state=LeftoverRemoval.State.FAILED,
+        result="Seam refused the request",
     )
 
 
@@ -187,6 +203,7 @@ BUILDERS = {
     "locks.LockAssignment": lambda org: org.assignment,
     "reservations.LockEvent": _lock_event,
     "locks.UnmanagedCode": _unmanaged_code,
+    "locks.LeftoverRemoval": _leftover_removal,
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
     "calendar_feeds.CalendarFeed": _calendar_feed,

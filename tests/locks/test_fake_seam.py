@@ -574,3 +574,40 @@ def test_one_device_can_answer_slower_than_the_others(seam_client: Seam, fake_se
     assert time.monotonic() - started < 0.4
     seam_client.access_codes.list(device_id=slow)
     assert time.monotonic() - started >= 0.4
+
+
+# --- unmanaged codes: Seam's delete route, which the fake lacks ------------------------------
+
+
+def test_seams_unmanaged_delete_route_answers_as_seam_does(seam_client: Seam, fake_seam: FakeSeam):
+    device_id = fake_seam.seed["devices"]["constrained"]  # a Yale lock: any lock takes one
+    left = fake_seam.add_unmanaged(device_id, "740319", "Old PMS")
+    managed = seam_client.access_codes.create(device_id=device_id, code="740320", name="Mine")
+    unmanaged = {c.name for c in seam_client.access_codes.unmanaged.list(device_id=device_id)}
+    assert unmanaged == {"Old PMS"}
+
+    # A managed code is not an unmanaged one; a wrong key is refused; an outage is a 503.
+    with pytest.raises(SeamHttpApiError) as refused:
+        seam_client.access_codes.unmanaged.delete(access_code_id=managed.access_code_id)
+    assert refused.value.code == "access_code_not_found"
+    stranger = make_seam_client(api_key="seam_apikey9_wrong", endpoint=fake_seam.url)
+    with pytest.raises((SeamHttpUnauthorizedError, SeamHttpApiError)):
+        stranger.access_codes.unmanaged.delete(access_code_id=left["access_code_id"])
+    stranger.client.close()
+    fake_seam.control("/outage", routes=["/access_codes/unmanaged/delete"])
+    try:
+        with pytest.raises(httpx.HTTPStatusError):
+            seam_client.access_codes.unmanaged.delete(access_code_id=left["access_code_id"])
+    finally:
+        fake_seam.control("/outage", routes=[])
+
+    # A lock that keeps the code: Seam accepts, the code stays; then it goes, with its event.
+    fake_seam.unmanaged_stuck(left["access_code_id"])
+    seam_client.access_codes.unmanaged.delete(access_code_id=left["access_code_id"])
+    assert seam_client.access_codes.unmanaged.list(device_id=device_id)
+    fake_seam.unmanaged_stuck(left["access_code_id"], stuck=False)
+    seam_client.access_codes.unmanaged.delete(access_code_id=left["access_code_id"])
+    assert seam_client.access_codes.unmanaged.list(device_id=device_id) == []
+    assert [c.access_code_id for c in codes_on(seam_client, device_id)] == [managed.access_code_id]
+    events = [e["event_type"] for e in fake_seam.state()["events"] if e["device_id"] == device_id]
+    assert events.count("access_code.unmanaged.removed") == 1
