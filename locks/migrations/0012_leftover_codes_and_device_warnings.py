@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("locks", "0010_unmanaged_code_lookup_digest"),
+        ("locks", "0011_assignment_staff_access_and_label"),
         ("properties", "0010_organization_and_listing_guest_language"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
