@@ -9,6 +9,8 @@ default) Keystay reads each lock of the stay back from the provider and judges i
   access-control entrance), or it only puts the code on the lock when its window opens
   (a lock without native scheduling, before the window): shown as unconfirmed, and raised
   only at the last check;
+- held for verification: the stay's code is held until its guest is verified
+  (reservations.verification), so no lock holds it on purpose: no alert, no retry here;
 - failed: anything else (sent long ago and not confirmed, failed on the lock, never sent).
   The lock is retried at once (its code is sent again), a backup code is pulled where the
   lock uses the pool, the stay is raised on the dashboard (one open alert per stay and
@@ -53,12 +55,13 @@ CODE_SETTLE = datetime.timedelta(minutes=15)
 # A claimed check belongs to its worker this long; one that died is taken again after it.
 CHECK_LEASE = datetime.timedelta(minutes=5)
 
-PASSED, TOO_FRESH, NOT_YET_SENT, UNCONFIRMABLE, FAILED = (
+PASSED, TOO_FRESH, NOT_YET_SENT, UNCONFIRMABLE, FAILED, HELD = (
     "passed",
     "too fresh",
     "not yet sent",
     "cannot be confirmed",
     "failed",
+    "held for verification",
 )
 
 
@@ -168,6 +171,14 @@ def prearrival_check(*, reservation: Reservation, now: datetime.datetime) -> Che
     if not reservation.is_live or now >= reservation.check_in:
         for access in accesses:
             prearrival_alerts_resolve(access=access, now=now)
+        return result
+    if reservation.code_held:
+        # Held until the guest is verified: not on the lock on purpose, which is no lock
+        # failure (reservations.verification raises the stay itself). Checked again at
+        # the next check hour, in case the guest is verified by then.
+        for access in accesses:
+            result.verdicts[access.pk] = HELD
+        result.next_check_at = prearrival_next(reservation=reservation, after=now)
         return result
     last = prearrival_next(reservation=reservation, after=now) is None
     devices = {a.device_id: a.device for a in accesses}
