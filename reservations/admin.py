@@ -615,7 +615,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     date_hierarchy = "check_in"
     readonly_fields = [
         "door_code",
-        "verification",
+        "guest_verification",
         "arrival",
         "codes_made_outside",
         "activity",
@@ -698,7 +698,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         ]
         if obj is not None:
             fieldsets[1][1]["fields"].append("arrival")
-            fieldsets.insert(1, ("Door code", {"fields": ["door_code", "verification"]}))
+            fieldsets.insert(1, ("Door code", {"fields": ["door_code", "guest_verification"]}))
             fieldsets.append(
                 (
                     "Other codes on these locks during the stay (read-only)",
@@ -716,7 +716,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         return _local(obj.arrived_at, obj.listing.property.zone)
 
     @admin.display(description="guest verification")
-    def verification(self, obj):
+    def guest_verification(self, obj):
         """Whether the code waits for the guest's verification, and every step of it."""
         zone = obj.listing.property.zone
         if obj.code_held:
