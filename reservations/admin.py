@@ -1039,7 +1039,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "warning": self.CONFIRM[action],
             "reservations": [(r, details.get(r.pk, "")) for r in reservations],
             "bulk": bulk,
-            "bulk_action": self.CONFIRM_ACTIONS[action],
+            "bulk_action": self.CONFIRM_ACTIONS.get(action, ""),
             "back_url": (
                 reverse("admin:reservations_reservation_changelist")
                 if bulk

@@ -186,6 +186,9 @@ STAY_ROW_FIELDS = [
     "status",
     "ended_at",
     "arrived_at",
+    # Whether its code is held until the guest is verified (Reservation.code_held).
+    "verification_required",
+    "verified_at",
     "listing__organization_id",
     "listing__name",
     "listing__property_id",
