@@ -12,7 +12,6 @@ import time_machine
 from django.core.cache import cache
 from django.urls import reverse
 
-from guests import tasks as guest_tasks
 from guests.links import guest_path
 from guests.models import GuestMessage
 from hooks import services as hook_services
