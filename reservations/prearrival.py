@@ -26,7 +26,6 @@ import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -34,11 +33,10 @@ from django.utils import timezone
 from core.public_url import absolute_url
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
-from properties.selectors import manager_emails
 
 from . import access_states, readback
 from .access_states import access_log
-from .alerts import alert_open
+from .alerts import alert_open, managers_email
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
 from .planning import enqueue_processing
 from .prearrival_times import PREARRIVAL_RECHECK, prearrival_next
@@ -265,9 +263,6 @@ def _email_managers(
     reservation: Reservation, failing: list[tuple[LockAccess, DeviceAlert]]
 ) -> int:
     """One email to the organization's managers naming each newly raised lock."""
-    recipients = manager_emails(organization_id=reservation.organization_id)
-    if not recipients:
-        return 0
     listing = reservation.listing
     zone = listing.property.zone
     check_in = timezone.localtime(reservation.check_in, zone).strftime("%A %Y-%m-%d %H:%M %Z")
@@ -290,16 +285,12 @@ def _email_managers(
         "until they confirm it.",
         f"Reservation: {_reservation_url(reservation)}",
     ]
-    try:
-        return send_mail(
-            subject=f"Code not confirmed on {locks} for {reservation.guest_name} ({listing})",
-            message="\n".join(lines),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except Exception:  # a mail server down must not undo the alert (the dashboard shows it)
-        logger.exception("Pre-arrival email for reservation %s not sent", reservation.pk)
-        return 0
+    return managers_email(
+        organization_id=reservation.organization_id,
+        subject=f"Code not confirmed on {locks} for {reservation.guest_name} ({listing})",
+        lines=lines,
+        about=f"the pre-arrival check of reservation {reservation.pk}",
+    )
 
 
 def _claim(pk: int, due: datetime.datetime, now: datetime.datetime) -> datetime.datetime | None:

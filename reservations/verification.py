@@ -25,12 +25,10 @@ verification_overdue), which outgoing webhooks send.
 from __future__ import annotations
 
 import datetime
-import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
@@ -38,13 +36,11 @@ from django.utils import timezone
 
 from core.access import scope_queryset
 from core.public_url import absolute_url
-from properties.selectors import manager_emails
 
 from . import signals
+from .alerts import managers_email
 from .models import LockAccess, Reservation, VerificationStep
 from .planning import reservation_replan
-
-logger = logging.getLogger(__name__)
 
 Step = VerificationStep.Kind
 Status = Reservation.Status
@@ -293,9 +289,6 @@ def verification_alerts_run(*, now=None, limit: int = 200) -> int:
 
 
 def _email_managers(reservation: Reservation, hours: int) -> int:
-    recipients = manager_emails(organization_id=reservation.organization_id)
-    if not recipients:
-        return 0
     listing = reservation.listing
     zone = listing.property.zone
     check_in = timezone.localtime(reservation.check_in, zone).strftime("%A %Y-%m-%d %H:%M %Z")
@@ -313,16 +306,12 @@ def _email_managers(reservation: Reservation, hours: int) -> int:
         "the guest is told. Keystay will not email you again about this stay.",
         f"Reservation: {url}",
     ]
-    try:
-        return send_mail(
-            subject=f"Guest not verified: {reservation.guest_name} ({listing})",
-            message="\n".join(lines),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except Exception:  # a mail server down must not undo the alert (the dashboard shows it)
-        logger.exception("Verification email for reservation %s not sent", reservation.pk)
-        return 0
+    return managers_email(
+        organization_id=reservation.organization_id,
+        subject=f"Guest not verified: {reservation.guest_name} ({listing})",
+        lines=lines,
+        about=f"the verification of reservation {reservation.pk}",
+    )
 
 
 def stays_awaiting_verification(*, user, now, limit: int = 200) -> list[Reservation]:
