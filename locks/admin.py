@@ -422,6 +422,7 @@ LISTING_FORM_FIELDS = [
     "prearrival_check_hours",
     "language",
     "check_in_instructions",
+    "requires_verification",
 ]
 
 
@@ -464,7 +465,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 ],
             },
         ),
-        ("Guests", {"fields": ["language", "check_in_instructions"]}),
+        ("Guests", {"fields": ["language", "check_in_instructions", "requires_verification"]}),
     ]
     readonly_fields = ["codes_made_outside"]
 
