@@ -288,6 +288,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         )
     }
     told_before = _doors_told(accesses.values())
+    was_held = any(a.state == State.HELD for a in accesses.values())
     held = _held(reservation)
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
@@ -379,7 +380,8 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
     told_after = _doors_told(
         LockAccess.objects.filter(reservation_id=reservation_id).select_related("device")
     )
-    if reservation.status == Reservation.Status.CANCELLED and told_before:
+    # (A held code was told to nobody, but what waited for it, say an email, goes too.)
+    if reservation.status == Reservation.Status.CANCELLED and (told_before or was_held):
         signals.announce(signals.CODE_REVOKED, reservation_id=reservation_id, at=now)
     elif reservation.is_live and not held and told_before and told_after != told_before:
         signals.announce(signals.CODE_CHANGED, reservation_id=reservation_id, at=now)

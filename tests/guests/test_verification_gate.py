@@ -292,3 +292,14 @@ def test_a_confirmed_stay_is_held_from_its_first_confirmation_not_when_pending(n
     with time_machine.travel(BOOKED_AT + HOUR, tick=False), committed():
         services.reservation_confirm(reservation=pending)
     assert Reservation.objects.get(pk=pending.pk).code_held
+
+
+def test_a_held_stay_cancelled_drops_the_email_that_waited_for_it(gated, committed):
+    reservation = book(gated, committed)
+    send_at(CHECK_IN - 47 * HOUR)
+    assert scheduled(reservation).due_at is None  # waiting for the verification
+    with time_machine.travel(CHECK_IN - 40 * HOUR, tick=False), committed():
+        services.reservation_cancel(reservation=reservation)
+    assert scheduled(reservation).state == GuestMessage.State.CANCELLED
+    assert {a.state for a in reservation.lock_accesses.all()} == {State.REVOKED}
+    assert gated.smtp.messages == []
