@@ -111,6 +111,7 @@ class PropertySerializer(OrganizationOnCreateMixin, serializers.ModelSerializer)
             "timezone",
             "check_in_time",
             "check_out_time",
+            "requires_verification",
         ]
         validators = []  # uniqueness is checked below, with a message per field
 
@@ -168,6 +169,7 @@ class ListingSerializer(serializers.ModelSerializer):
             "active",
             "check_in_time",
             "check_out_time",
+            "requires_verification",
         ]
         validators = []
 
@@ -400,6 +402,8 @@ class LockSerializer(serializers.ModelSerializer):
     def _door_code(self, access: LockAccess) -> str:
         if not access.wanted or access.state in LockAccess.FINAL_STATES:
             return ""
+        if access.reservation.code_held:
+            return ""  # held until the guest is verified: shown to nobody
         return access.door_code
 
     @extend_schema_field(serializers.CharField(allow_null=True))
@@ -418,6 +422,30 @@ class LockSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=State.choices))
     def get_state(self, obj: LockAccess) -> str:
         return obj.current_state(self.context.get("now"))
+
+
+class VerifySerializer(serializers.Serializer):
+    """The guest is verified: what verified them, and when (now when left out)."""
+
+    verified_by = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="What verified the guest, e.g. “Autohost ID check” or your PMS. Empty: "
+        "the API key's label.",
+    )
+    verified_at = serializers.DateTimeField(
+        required=False, help_text="When the guest was verified. Default: now."
+    )
+
+
+class UnverifySerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=300,
+        help_text="Why the verification is revoked (kept in the stay's history).",
+    )
 
 
 class ListingExternalIdField(serializers.CharField):
@@ -495,7 +523,15 @@ class ReservationSerializer(serializers.ModelSerializer):
     check_out = InstantOrDateField(
         help_text="As check_in; a date alone takes the listing's local check-out time."
     )
-    code = serializers.SerializerMethodField(help_text="The guest's door code, once confirmed.")
+    code = serializers.SerializerMethodField(
+        help_text="The guest's door code, once confirmed. Null while it is held until the "
+        "guest is verified (`code_held`)."
+    )
+    code_held = serializers.BooleanField(
+        read_only=True,
+        help_text="The code is held until the guest is verified: on no lock, in no message, "
+        "shown to nobody. POST …/verify/ releases it.",
+    )
     code_state = serializers.SerializerMethodField()
     sent_at = serializers.SerializerMethodField(help_text="When the code was shared.")
     locks = LockSerializer(many=True, read_only=True, source="lock_accesses")
@@ -524,6 +560,10 @@ class ReservationSerializer(serializers.ModelSerializer):
             "language",
             "code",
             "code_state",
+            "code_held",
+            "verification_required",
+            "verified_at",
+            "verified_by",
             "sent_at",
             "locks",
             "warnings",
@@ -535,6 +575,9 @@ class ReservationSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = [
+            "verification_required",
+            "verified_at",
+            "verified_by",
             "confirmed_at",
             "cancelled_at",
             "ended_at",
@@ -551,6 +594,8 @@ class ReservationSerializer(serializers.ModelSerializer):
         code = _code_of(obj)
         if code is None or not may_see_codes(_principal(self), obj.organization_id):
             return None
+        if obj.code_held:
+            return None  # held until the guest is verified: shown to nobody
         if _is_list(self):
             return code.masked  # codes are masked in lists; a reservation's own URL shows it
         return code.value

@@ -30,6 +30,7 @@ from locks.services import connection_create, connection_request_sync, devices_s
 from properties import services as property_services
 from properties.models import Listing, Property
 from reservations import services as reservation_services
+from reservations import verification
 from reservations.alerts import alert_acknowledge
 from reservations.models import AccessOverride, DeviceAlert, LockAccess, LockEvent, Reservation
 
@@ -381,6 +382,56 @@ class ReservationViewSet(
             raise serializers.ValidationError({"status": ["Only a confirmed stay can end."]})
         if reservation.status != Reservation.Status.CHECKED_OUT:
             reservation_services.reservation_end_stay(reservation=reservation)
+        return self._done(reservation)
+
+    @extend_schema(
+        summary="Mark the guest verified: a held code goes on the locks and to the guest",
+        description=(
+            "For a PMS or a verification service. A stay whose listing requires a verified "
+            "guest keeps its code held (on no lock, in no message, webhook or answer) until "
+            "then. Once verified the code goes on every lock at once or at its lead time, "
+            "and the guest's scheduled messages follow. Verified after check-in: at once. "
+            "After check-out or on a cancelled stay: recorded in its history, nothing "
+            "released. Verifying twice changes nothing."
+        ),
+        request=api.VerifySerializer,
+        responses={200: api.ReservationSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None, format=None):
+        reservation = self.get_object()
+        given = api.VerifySerializer(data=request.data or {})
+        given.is_valid(raise_exception=True)
+        with service_errors():
+            verification.reservation_verify(
+                reservation=reservation,
+                by=principal_for(request),
+                source=given.validated_data.get("verified_by", ""),
+                verified_at=given.validated_data.get("verified_at"),
+            )
+        return self._done(reservation)
+
+    @extend_schema(
+        summary="Revoke the guest's verification: the code is held again, off the locks",
+        description=(
+            "Before check-in only (400 after: end or cancel the stay instead). The code "
+            "comes off every lock it reached and is shown to nobody until the stay is "
+            "verified again."
+        ),
+        request=api.UnverifySerializer,
+        responses={200: api.ReservationSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def unverify(self, request, pk=None, format=None):
+        reservation = self.get_object()
+        given = api.UnverifySerializer(data=request.data or {})
+        given.is_valid(raise_exception=True)
+        with service_errors():
+            verification.reservation_unverify(
+                reservation=reservation,
+                by=principal_for(request),
+                reason=given.validated_data.get("reason", ""),
+            )
         return self._done(reservation)
 
     @extend_schema(

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.crypto import code_digest
 from core.ratelimit import Rate, hit
 from guests.links import guest_url
-from reservations.doors import GuestDoor, guest_doors, stay_code
+from reservations.doors import GuestDoor, guest_doors, held_problem, stay_code
 from reservations.models import Reservation
 from reservations.services import code_mark_sent
 
@@ -85,6 +85,8 @@ def code_reveal(*, reservation: Reservation, by, now=None) -> Revealed:
     code = stay_code(reservation)
     if code is None:
         raise ValidationError("No code yet: it is generated when the reservation is confirmed.")
+    if problem := held_problem(reservation):
+        raise ValidationError(problem)  # held until the guest is verified: shown to nobody
     CodeDisclosure.objects.create(
         organization_id=reservation.organization_id,
         reservation=reservation,
@@ -101,6 +103,8 @@ def code_copied(*, reservation: Reservation, by, access_id: int | None = None, n
     now = now or timezone.now()
     if stay_code(reservation) is None:
         raise ValidationError("No code yet: it is generated when the reservation is confirmed.")
+    if problem := held_problem(reservation):
+        raise ValidationError(problem)
     door = None
     if access_id is not None:
         door = reservation.lock_accesses.filter(pk=access_id).first()

@@ -22,6 +22,7 @@ class State:
     PENDING = "pending"  # not confirmed yet: no code exists
     OPEN = "open"  # confirmed and before check-out: the doors with their codes
     PREPARING = "preparing"  # confirmed, but the code is not generated yet
+    HELD = "held"  # confirmed, the code held until the guest is verified: shown to nobody
     NO_DOORS = "no_doors"  # confirmed, but no door of the listing takes guest codes
     CANCELLED = "cancelled"
     ENDED = "ended"  # checked out, ended early by staff, or past check-out
@@ -82,6 +83,8 @@ def state_of(reservation: Reservation, now: datetime.datetime) -> str:
         return State.PENDING
     if stay_code(reservation) is None:
         return State.PREPARING
+    if reservation.code_held:
+        return State.HELD
     return State.OPEN
 
 

@@ -20,11 +20,20 @@ def on_organization_created(sender, organization_id, **kwargs):
 
 def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):
     """CODE_GENERATED plans the door-code email; CODE_CHANGED plans it again (new dates)
-    and tells a guest who was told already; CODE_REVOKED drops what was waiting."""
-    if event not in (signals.CODE_GENERATED, signals.CODE_CHANGED, signals.CODE_REVOKED):
+    and tells a guest who was told already; CODE_REVOKED drops what was waiting; VERIFIED
+    sends what waited for the guest's verification."""
+    if event not in (
+        signals.CODE_GENERATED,
+        signals.CODE_CHANGED,
+        signals.CODE_REVOKED,
+        signals.VERIFIED,
+    ):
         return
     reservation = Reservation.objects.filter(pk=reservation_id).first()
     if reservation is None:
+        return
+    if event == signals.VERIFIED:
+        services.messages_release(reservation=reservation)
         return
     if event == signals.CODE_REVOKED:
         services.messages_cancel(

@@ -446,6 +446,9 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
     # Everything is checked again at the instant of sending: the stay may have changed.
     if not _live(reservation, now):
         return _finish(pk, token, State.CANCELLED, NOT_LIVE, now)
+    if reservation.code_held:
+        # Held until the guest is verified: kept, not failed; sent once they are.
+        return _park(pk, token, now)
     problem = send_problem(reservation, now)
     if problem:
         # No code or no door yet: it may come (a lock given guest access); retried, and
@@ -501,6 +504,46 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
                 return None
         _record_sent(mine, recipient=email, facts=composed.facts, now=timezone.now())
     return None
+
+
+HELD_NOTE = "Held until the guest is verified: sent once they are."
+
+
+def _park(pk: int, token: str, now) -> None:
+    """A message that fell due while the stay's code is held waits, with no instant, for
+    the guest's verification (`messages_release`); it is not an attempt that failed."""
+    with transaction.atomic():
+        message = _mine(pk, token)
+        if message is None:
+            return
+        message.state, message.note = State.PLANNED, HELD_NOTE
+        message.due_at = None
+        message.claimed_until, message.claim_token = None, ""
+        message.save(
+            update_fields=["state", "note", "due_at", "claimed_until", "claim_token", "updated_at"]
+        )
+
+
+@transaction.atomic
+def messages_release(*, reservation: Reservation, now=None) -> int:
+    """The guest is verified: the messages that waited go out now (the door-code email at
+    its instant, or now if that has passed). Returns how many waited."""
+    now = now or timezone.now()
+    parked = list(
+        GuestMessage.objects.select_for_update().filter(
+            reservation=reservation, state__in=PENDING, due_at__isnull=True
+        )
+    )
+    for message in parked:
+        message.due_at, message.note = now, ""
+        message.save(update_fields=["due_at", "note", "updated_at"])
+    message_plan(reservation=reservation, now=now)  # the scheduled one at its own instant
+    for message in GuestMessage.objects.filter(
+        reservation=reservation, state__in=PENDING, due_at__lte=now
+    ):
+        message_id = message.pk
+        transaction.on_commit(lambda message_id=message_id: _enqueue_send(message_id))
+    return len(parked)
 
 
 # ---------------------------------------------------------------------- by staff, now

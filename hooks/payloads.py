@@ -3,8 +3,9 @@
 The body is what was true at the event: a retry or a resend sends the same body (same
 event id), so a receiver can tell a repeat from news. A later change is a later event.
 
-Door codes: the code events (`reservation.code_generated`, `reservation.code_changed`)
-carry each door with the code that opens it, because a PMS that messages guests needs
+Door codes: the code events (`reservation.code_generated`, `reservation.code_changed`,
+and `reservation.verified`, which releases a code held until the guest was verified) carry
+each door with the code that opens it, because a PMS that messages guests needs
 exactly that; an endpoint registered without `include_codes` gets the doors without their
 codes. `reservation.code_revoked` lists no codes (they no longer open anything), and the
 lock events name their one door and its state, not its code.
@@ -22,7 +23,9 @@ from reservations import signals
 from reservations.doors import guest_doors
 from reservations.models import LockAccess, Reservation
 
-CODE_EVENTS = frozenset({signals.CODE_GENERATED, signals.CODE_CHANGED})
+# `reservation.verified` releases a held code: it carries the doors and codes, as the
+# code events do. While a code is held, no body carries it (guest_doors lists no door).
+CODE_EVENTS = frozenset({signals.CODE_GENERATED, signals.CODE_CHANGED, signals.VERIFIED})
 LOCK_EVENTS = frozenset({signals.LOCK_CONFIRMED, signals.LOCK_FAILED})
 
 
@@ -64,6 +67,12 @@ def reservation_part(reservation: Reservation) -> dict:
         "check_out": _iso(reservation.check_out, zone),
         "time_zone": listing.property.time_zone,
         "arrived_at": _iso(reservation.arrived_at, zone),
+        "verification": {
+            "required": reservation.verification_required,
+            "verified_at": _iso(reservation.verified_at, zone),
+            "verified_by": reservation.verified_by or None,
+            "code_held": reservation.code_held,
+        },
         "listing": {"id": listing.pk, "external_id": listing.external_id, "name": listing.name},
     }
 

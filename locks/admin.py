@@ -528,6 +528,7 @@ LISTING_FORM_FIELDS = [
     "prearrival_check_hours",
     "language",
     "check_in_instructions",
+    "requires_verification",
 ]
 
 
@@ -570,7 +571,7 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                 ],
             },
         ),
-        ("Guests", {"fields": ["language", "check_in_instructions"]}),
+        ("Guests", {"fields": ["language", "check_in_instructions", "requires_verification"]}),
     ]
     readonly_fields = ["codes_made_outside"]
 

@@ -191,6 +191,14 @@ class Property(models.Model):
     )
     check_in_time = models.TimeField(default=datetime.time(15, 0))
     check_out_time = models.TimeField(default=datetime.time(11, 0))
+    requires_verification = models.BooleanField(
+        "guests must be verified",
+        default=False,
+        help_text=(
+            "Hold each stay's code (on no lock, in no message) until the stay is marked "
+            "verified, through the API or by staff. A listing may say otherwise."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -344,6 +352,18 @@ class Listing(models.Model):
             "Empty: the organization's."
         ),
     )
+    # Empty: the property's rule. Read once, when a stay is confirmed (see
+    # `verification_required`): switching it on holds the stays confirmed after that.
+    requires_verification = models.BooleanField(
+        "guests must be verified",
+        null=True,
+        blank=True,
+        choices=[(None, "As the property"), (True, "Required"), (False, "Not required")],
+        help_text=(
+            "Hold each newly confirmed stay's code until the stay is marked verified. "
+            "Empty: the property's rule."
+        ),
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -411,6 +431,14 @@ class Listing(models.Model):
         return datetime.timedelta(
             minutes=DEFAULT_OVERRIDE_EXTENSION_MINUTES if minutes is None else minutes
         )
+
+    @builtins.property
+    def verification_required(self) -> bool:
+        """Whether a stay confirmed now must be verified before its code is released:
+        the listing's own rule, else its property's."""
+        if self.requires_verification is not None:
+            return self.requires_verification
+        return self.property.requires_verification
 
     @builtins.property
     def prearrival_hours(self) -> list[int]:

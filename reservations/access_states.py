@@ -41,11 +41,13 @@ State = LockAccess.State
 
 # Which state a lock access may take next. Read a row as "from -> to":
 TRANSITIONS: dict[str, frozenset[str]] = {
-    # Waiting for its instant; or adopted straight to requested (a create whose answer was
-    # lost), confirmed by a lock that reports it, failed (a code no lock accepts), or
-    # leaving before it ever reached the provider.
+    # Waiting for its instant; or held (the stay now awaits its guest's verification),
+    # adopted straight to requested (a create whose answer was lost), confirmed by a lock
+    # that reports it, failed (a code no lock accepts), or leaving before it ever reached
+    # the provider.
     State.PLANNED: frozenset(
         {
+            State.HELD,
             State.PROGRAMMING,
             State.REQUESTED,
             State.CONFIRMED,
@@ -55,12 +57,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
             State.REVOKED,
         }
     ),
+    # Held until the guest is verified (never due, on no lock): planned once verified,
+    # failed when no code fits, gone when the stay is cancelled or its lock leaves it.
+    State.HELD: frozenset({State.PLANNED, State.FAILED, State.REMOVED, State.REVOKED}),
     # A worker is sending it: the provider took it (requested), the lock already holds it
     # (confirmed), it failed, it was woken early or found missing (back to planned), or
-    # the plan changed meanwhile (removing, or gone before it reached the provider).
+    # the plan changed meanwhile (removing, or gone before it reached the provider); or
+    # held, when a worker died sending it and the stay is held since.
     State.PROGRAMMING: frozenset(
         {
             State.PLANNED,
+            State.HELD,
             State.REQUESTED,
             State.CONFIRMED,
             State.FAILED,
@@ -79,6 +86,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     State.FAILED: frozenset(
         {
             State.PLANNED,
+            State.HELD,
             State.PROGRAMMING,
             State.REQUESTED,
             State.CONFIRMED,
@@ -100,12 +108,17 @@ TRANSITIONS: dict[str, frozenset[str]] = {
             State.REVOKED,
         }
     ),
-    # Gone. A lock given back to the stay before its window ends starts again (planned);
+    # Gone. A lock given back to the stay before its window ends starts again (planned,
+    # or held while the guest is not verified);
     # a lock reporting a failed removal after all puts it back to removing; a stay
     # cancelled after its window ended turns removed into revoked; a re-plan that finds
     # no code every lock of the stay accepts marks each of them failed, this one too.
-    State.REMOVED: frozenset({State.PLANNED, State.FAILED, State.REMOVING, State.REVOKED}),
-    State.REVOKED: frozenset({State.PLANNED, State.FAILED, State.REMOVING, State.REMOVED}),
+    State.REMOVED: frozenset(
+        {State.PLANNED, State.HELD, State.FAILED, State.REMOVING, State.REVOKED}
+    ),
+    State.REVOKED: frozenset(
+        {State.PLANNED, State.HELD, State.FAILED, State.REMOVING, State.REMOVED}
+    ),
 }
 
 # Stored states, in the order the diagram lists them.

@@ -31,11 +31,12 @@ from . import (
     panels,
     prearrival,
     services,
+    verification,
 )
 from .activity import events_for_reservation, unmanaged_codes_for_reservation
 from .codes import CodeRefused
 from .doors import guest_doors, send_problem
-from .models import AccessOverride, LockAccess, Reservation, ReservationCode
+from .models import AccessOverride, LockAccess, Reservation, ReservationCode, VerificationStep
 from .resources import ReservationResource
 from .selectors import (
     DAYS,
@@ -48,6 +49,7 @@ from .selectors import (
 State = LockAccess.State
 STATE_COLORS = {
     State.PLANNED: "#555",
+    State.HELD: "#8d6e00",
     State.PROGRAMMING: "#1565c0",
     State.REQUESTED: "#ef6c00",
     State.CONFIRMED: "#2e7d32",
@@ -426,6 +428,27 @@ class FailingFilter(admin.SimpleListFilter):
         return queryset
 
 
+class VerificationFilter(admin.SimpleListFilter):
+    title = "guest verification"
+    parameter_name = "verification"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("held", "Held until verified"),
+            ("verified", "Verified"),
+            ("not_required", "Not required"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "held":
+            return queryset.filter(verification_required=True, verified_at__isnull=True)
+        if self.value() == "verified":
+            return queryset.filter(verified_at__isnull=False)
+        if self.value() == "not_required":
+            return queryset.filter(verification_required=False, verified_at__isnull=True)
+        return queryset
+
+
 class LocalDayFilter(admin.SimpleListFilter):
     """Stays arriving (or leaving) on each property's own today or tomorrow: the
     dashboard's lists, one click away."""
@@ -578,6 +601,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         FailingFilter,
         ArrivingFilter,
         LeavingFilter,
+        VerificationFilter,
         ("listing__property", PropertyListFilter),
         ("listing", ListingListFilter),
         "source",
@@ -591,6 +615,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     date_hierarchy = "check_in"
     readonly_fields = [
         "door_code",
+        "guest_verification",
         "arrival",
         "codes_made_outside",
         "activity",
@@ -598,7 +623,13 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         "updated_at",
     ]
     inlines = [LockAccessInline, OverrideInline]
-    actions = ["cancel_selected", "end_stay_selected", "retry_selected", "rotate_selected"]
+    actions = [
+        "cancel_selected",
+        "end_stay_selected",
+        "retry_selected",
+        "rotate_selected",
+        "hold_selected",
+    ]
 
     def get_changelist(self, request, **kwargs):
         return ReservationChangeList
@@ -667,7 +698,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         ]
         if obj is not None:
             fieldsets[1][1]["fields"].append("arrival")
-            fieldsets.insert(1, ("Door code", {"fields": ["door_code"]}))
+            fieldsets.insert(1, ("Door code", {"fields": ["door_code", "guest_verification"]}))
             fieldsets.append(
                 (
                     "Other codes on these locks during the stay (read-only)",
@@ -683,6 +714,42 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         if obj.arrived_at is None:
             return "Not yet (no unlock with the guest's code)"
         return _local(obj.arrived_at, obj.listing.property.zone)
+
+    @admin.display(description="guest verification")
+    def guest_verification(self, obj):
+        """Whether the code waits for the guest's verification, and every step of it."""
+        zone = obj.listing.property.zone
+        if obj.code_held:
+            status = format_html(
+                '<strong id="verification-status" style="color:{}">{}</strong>',
+                STATE_COLORS[State.HELD],
+                "Held until the guest is verified: the code is on no lock and shown to nobody.",
+            )
+        elif obj.verified_at is not None:
+            status = format_html(
+                '<strong id="verification-status">Verified {} by {}</strong>',
+                _local(obj.verified_at, zone),
+                obj.verified_by or "—",
+            )
+        else:
+            status = format_html('<span id="verification-status">{}</span>', "Not required.")
+        steps = VerificationStep.objects.filter(reservation=obj).order_by("-at", "-pk")[:50]
+        history = format_html_join(
+            "",
+            "<li>{} — {}{}{}</li>",
+            (
+                (
+                    _local(step.at, zone),
+                    step.get_kind_display(),
+                    f" ({step.by})" if step.by else "",
+                    f": {step.detail}" if step.detail else "",
+                )
+                for step in steps
+            ),
+        )
+        if not steps:
+            return status
+        return format_html('{}<ul id="verification-history">{}</ul>', status, history)
 
     @admin.display(description="codes made outside Keystay")
     def codes_made_outside(self, obj):
@@ -724,6 +791,8 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             code = obj.code.masked
         except ReservationCode.DoesNotExist:
             code = "no code"
+        if obj.code_held:
+            return format_html("{}<br><small>{}</small>", code, "held until the guest is verified")
         accesses = getattr(obj, "listed_accesses", None)
         if accesses is None:  # not read by the changelist
             accesses = obj.lock_accesses.only("state")
@@ -749,6 +818,12 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         except ReservationCode.DoesNotExist:
             return "No code: a code is generated when the reservation is confirmed."
         zone = obj.listing.property.zone
+        if obj.code_held:
+            return format_html(
+                '<span id="door-code">{}</span>',
+                "Held until the guest is verified: the code is shown to nobody and is on "
+                "no lock. Mark the guest verified to release it.",
+            )
         facts = [("Generated", _local(code.generated_at, zone))]
         if code.rotated_at:
             facts.append(("Rotated", _local(code.rotated_at, zone)))
@@ -864,7 +939,12 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             services.code_mark_sent,
             "The code is marked as sent to the guest.",
         ),
+        # Said per stay by _run (the service's own words): with who, in the history.
+        "verify": ("Mark guest verified", verification.reservation_verify, ""),
+        "unverify": ("Revoke verification", verification.reservation_unverify, ""),
     }
+    # Buttons whose service records who did it.
+    BY_STAFF = frozenset({"verify", "unverify"})
 
     def get_urls(self):
         urls = [
@@ -896,6 +976,10 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "each lock takes the new one. The guest must be told the new code: until then "
             "they cannot open those doors."
         ),
+        "unverify": (
+            "The code is held again until the guest is verified: it comes off every lock "
+            "it reached, and the guest page stops showing it."
+        ),
     }
     # The bulk action that asks each question again, once confirmed.
     CONFIRM_ACTIONS = {
@@ -914,8 +998,14 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "end-stay": reservation.status == Status.CONFIRMED and reservation.ended_at is None,
             "cancel": reservation.status in (Status.PENDING, Status.CONFIRMED),
             "retry": any(a.state == State.FAILED for a in reservation.lock_accesses.all()),
-            "rotate": ongoing,
+            "rotate": ongoing and not reservation.code_held,
             "mark-sent": send_problem(reservation, now) is None,
+            "verify": reservation.code_held and reservation.is_live,
+            "unverify": (
+                reservation.is_live
+                and reservation.verified_at is not None
+                and now < reservation.check_in
+            ),
         }
         return [key for key in ReservationAdmin.BUTTONS if applicable[key]]
 
@@ -949,7 +1039,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             "warning": self.CONFIRM[action],
             "reservations": [(r, details.get(r.pk, "")) for r in reservations],
             "bulk": bulk,
-            "bulk_action": self.CONFIRM_ACTIONS[action],
+            "bulk_action": self.CONFIRM_ACTIONS.get(action, ""),
             "back_url": (
                 reverse("admin:reservations_reservation_changelist")
                 if bulk
@@ -993,6 +1083,11 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
                     if action == "retry":
                         for access in reservation.lock_accesses.filter(state=State.FAILED):
                             services.access_retry_now(access=access)
+                    elif action in self.BY_STAFF:
+                        outcome = service(reservation=reservation, by=request.user)
+                        self.message_user(
+                            request, f"{reservation}: {outcome.message}", messages.SUCCESS
+                        )
                     else:
                         service(reservation=reservation)
                     # In the reservation's history, with who and when.
@@ -1047,3 +1142,58 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         if request.POST.get("confirmed") != "yes":
             return self._confirmation(request, "rotate", list(queryset), bulk=True)
         self._run(request, "rotate", queryset)
+
+    @admin.action(description="Hold until the guest is verified: codes come off the locks")
+    def hold_selected(self, request, queryset):
+        """For stays confirmed before a listing required verification (they keep their
+        codes otherwise): asks first, saying how many are held and how many codes come
+        off the locks, then holds them and says how many."""
+        now = timezone.now()
+        chosen = list(queryset.select_related("listing__property"))
+        holdable = [r for r in chosen if verification.hold_problem(r, now) is None]
+        if not holdable:
+            self.message_user(
+                request,
+                "None of the selected stays can be held: each is already held or verified, "
+                "has begun, or is not a confirmed coming stay.",
+                messages.WARNING,
+            )
+            return None
+        if request.POST.get("confirmed") != "yes":
+            on_locks = verification.codes_at_provider(holdable)
+            skipped = len(chosen) - len(holdable)
+            warning = (
+                f"{len(holdable)} of the {len(chosen)} selected stays will be held until "
+                f"their guests are verified; {on_locks} of them have a code on the locks, "
+                "which comes off now. Their guests are told nothing more until verified."
+            )
+            if skipped:
+                warning += (
+                    f" {skipped} will be left as they are (already held or verified, begun, "
+                    "or not a confirmed coming stay)."
+                )
+            context = {
+                **self.admin_site.each_context(request),
+                "title": "Hold until verified?",
+                "opts": self.model._meta,
+                "action": "hold",
+                "label": "Hold until verified",
+                "warning": warning,
+                "reservations": [(r, "") for r in holdable],
+                "bulk": True,
+                "bulk_action": "hold_selected",
+                "back_url": reverse("admin:reservations_reservation_changelist"),
+            }
+            return TemplateResponse(
+                request, "admin/reservations/reservation/confirm_action.html", context
+            )
+        held = verification.reservations_hold(reservations=holdable, by=request.user, now=now)
+        for reservation in held:
+            self.log_change(request, reservation, "Held until the guest is verified.")
+        skipped = len(chosen) - len(held)
+        self.message_user(
+            request,
+            f"{len(held)} stays held until their guests are verified"
+            + (f"; {skipped} left as they were." if skipped else "."),
+            messages.SUCCESS,
+        )

@@ -41,7 +41,10 @@ def guest_doors(reservation: Reservation, now=None) -> list[GuestDoor]:
 
     Reads `lock_accesses` (with their devices and assignments) and `code`: prefetch them
     for many stays.
+    Empty while the code is held until the guest is verified: nobody is told a held code.
     """
+    if reservation.code_held:
+        return []
     code = stay_code(reservation)
     stay_value = code.value if code is not None else ""
     doors = []
@@ -63,6 +66,17 @@ def guest_doors(reservation: Reservation, now=None) -> list[GuestDoor]:
     return sorted(doors, key=lambda door: door.name.casefold())
 
 
+HELD_PROBLEM = (
+    "The code is held until the guest is verified: it is on no lock and shown to nobody "
+    "until the stay is marked verified."
+)
+
+
+def held_problem(reservation: Reservation) -> str | None:
+    """Why nobody may see or copy the stay's code now (None when they may)."""
+    return HELD_PROBLEM if reservation.code_held else None
+
+
 def send_problem(reservation: Reservation, now=None) -> str | None:
     """Why the guest cannot be sent a code for this stay (None when they can)."""
     now = now or timezone.now()
@@ -75,6 +89,8 @@ def send_problem(reservation: Reservation, now=None) -> str | None:
         return "The stay is over: its code no longer opens any door."
     if stay_code(reservation) is None:
         return "No code yet: it is generated when the reservation is confirmed."
+    if reservation.code_held:
+        return HELD_PROBLEM
     if not guest_doors(reservation, now):
         return (
             "No door at this listing takes guest codes: give a lock guest access "

@@ -63,6 +63,23 @@ class Reservation(models.Model):
         editable=False,
         help_text="The guest's first unlock with their code.",
     )
+    # Guest verification (reservations.verification): whether this stay's code is held
+    # until the guest is verified (its listing's rule when it was confirmed, or a
+    # manager's hold), and when and by what it was verified.
+    verification_required = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text="The code is held (on no lock, in no message) until the stay is verified.",
+    )
+    verified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    verified_by = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="What verified the guest: a verification service, a PMS, a member of staff.",
+    )
+    # When the manager was told the guest is still not verified (once per stay).
+    verification_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # Before the guest arrives: when the next pre-arrival check of the locks is due
@@ -143,6 +160,7 @@ class Reservation(models.Model):
     CODE_STATES = [
         ("none", "No code yet (the reservation is not confirmed)"),
         ("generated", "Generated; no lock takes it"),
+        ("held", "Held until the guest is verified: on no lock, shown to nobody"),
         ("planned", "Waiting for its programming instant"),
         ("programming", "Being put on the locks"),
         ("requested", "Sent to every lock; not every lock has confirmed it yet"),
@@ -163,6 +181,10 @@ class Reservation(models.Model):
             return "none"
         accesses = list(self.lock_accesses.all())
         wanted = [a.current_state(now) for a in accesses if a.wanted]
+        # Held, and no code still leaving a lock (that says "removing" below).
+        leaving_now = any(a.state not in final for a in accesses if not a.wanted)
+        if self.code_held and all(s == State.HELD for s in wanted) and not leaving_now:
+            return "held"
         if wanted:
             if State.FAILED in wanted:
                 return "failed"
@@ -185,6 +207,12 @@ class Reservation(models.Model):
         if any(s not in final for s in leaving):
             return "removing"
         return "revoked" if State.REVOKED in leaving else "removed"
+
+    @property
+    def code_held(self) -> bool:
+        """The guest must be verified and is not: the code is planned, on no lock and
+        shown to nobody (reservations.verification)."""
+        return self.verification_required and self.verified_at is None
 
     @property
     def is_live(self) -> bool:
@@ -244,6 +272,8 @@ class LockAccess(CodeDigests, models.Model):
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
+        # Planned, but held back until the guest is verified: on no lock, never due.
+        HELD = "held", "Held until the guest is verified"
         PROGRAMMING = "programming", "Sending to the provider"
         # The provider accepted the code; the lock has not reported it yet.
         REQUESTED = "requested", "Sent, not yet confirmed"
@@ -281,6 +311,7 @@ class LockAccess(CodeDigests, models.Model):
         UNASSIGNED = "unassigned", "Lock no longer used by the listing"
         NO_GUEST_ACCESS = "no_guest_access", "Guest access switched off"
         MOVED = "moved", "Reservation moved to another listing"
+        VERIFICATION_REVOKED = "verification_revoked", "Held: guest not verified"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="+", editable=False
@@ -480,6 +511,40 @@ class LockAccessLog(models.Model):
             models.Index(fields=["access", "-at"], name="lock_access_log_access_time"),
             models.Index(fields=["provider_id"], name="lock_access_log_provider_id"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({format_instant(self.at)})"
+
+
+class VerificationStep(models.Model):
+    """One step of a stay's guest verification, as its history shows it: the code held,
+    the guest verified (by what), the verification revoked, the manager alerted."""
+
+    class Kind(models.TextChoices):
+        HELD = "held", "Code held until the guest is verified"
+        VERIFIED = "verified", "Guest verified"
+        UNVERIFIED = "unverified", "Verification revoked"
+        ALERTED = "alerted", "Still not verified before check-in: manager alerted"
+        IGNORED = "ignored", "Verified after the stay: nothing to do"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    reservation = models.ForeignKey(
+        Reservation, on_delete=models.CASCADE, related_name="verification_steps"
+    )
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    # Who or what: a person's name (staff in the admin), an API key's label, a service.
+    by = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=300, blank=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        verbose_name = "verification step"
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["reservation", "-at"], name="verification_step_stay")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({format_instant(self.at)})"

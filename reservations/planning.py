@@ -36,7 +36,13 @@ logger = logging.getLogger(__name__)
 State = LockAccess.State
 Reason = LockAccess.Reason
 # A code leaving for these reasons is "revoked"; at the end of its window, "removed".
-REVOKING_REASONS = {Reason.CANCELLED, Reason.UNASSIGNED, Reason.NO_GUEST_ACCESS, Reason.MOVED}
+REVOKING_REASONS = {
+    Reason.CANCELLED,
+    Reason.UNASSIGNED,
+    Reason.NO_GUEST_ACCESS,
+    Reason.MOVED,
+    Reason.VERIFICATION_REVOKED,
+}
 FINAL_STATES = LockAccess.FINAL_STATES
 
 
@@ -186,6 +192,8 @@ def _ensure_code(
 def _leave_reason(reservation: Reservation, access: LockAccess, listing_id: int) -> str:
     if reservation.status == Reservation.Status.CANCELLED:
         return Reason.CANCELLED
+    if _held(reservation) and access.device_id in _held_devices(reservation):
+        return Reason.VERIFICATION_REVOKED
     if reservation.ended_at is not None or reservation.status == Reservation.Status.CHECKED_OUT:
         return Reason.ENDED_EARLY if timezone.now() < access.ends_at else Reason.WINDOW_ENDED
     if access.assignment_id is None or access.assignment.listing_id != listing_id:
@@ -229,12 +237,32 @@ def _needs_update(access: LockAccess, now) -> bool:
 
 def _doors_told(accesses) -> dict[int, tuple[str, datetime.datetime, datetime.datetime]]:
     """What the guest can be told of each door the stay uses: its code and window. A
-    change here (a new code, a door added or dropped, other times) is a changed code."""
+    change here (a new code, a door added or dropped, other times) is a changed code. A
+    code held until the guest is verified is told to nobody."""
     return {
         access.device_id: (access.door_code, access.starts_at, access.ends_at)
         for access in accesses
-        if access.wanted and access.state not in FINAL_STATES
+        if access.wanted and access.state not in FINAL_STATES | {State.HELD}
     }
+
+
+def _held(reservation: Reservation) -> bool:
+    """A live stay whose code waits for its guest's verification (and whose stay is not
+    over: a code is never held back from a guest already inside)."""
+    return reservation.is_live and reservation.code_held
+
+
+def _held_devices(reservation: Reservation) -> set[int]:
+    return getattr(reservation, "_held_device_ids", set())
+
+
+def _must_leave_for_hold(access: LockAccess | None, now) -> bool:
+    """A lock of a held stay whose code is at the provider, or on its way there or off
+    it: the code comes off (a verification revoked) before the lock is held."""
+    if access is None or access.state in FINAL_STATES | {State.HELD}:
+        return False
+    claimed = access.claimed_until is not None and access.claimed_until > now
+    return _at_provider(access) or claimed or access.state == State.REMOVING
 
 
 @transaction.atomic
@@ -260,6 +288,8 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         )
     }
     told_before = _doors_told(accesses.values())
+    was_held = any(a.state == State.HELD for a in accesses.values())
+    held = _held(reservation)
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
     trimmed_neighbours: set[int] = set()
@@ -281,6 +311,13 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
                 assignment,
                 _plan(reservation, code, overrides.get(assignment.pk)),
             )
+    if held:
+        # The planner plans no step on the lock for a held stay; a code already at the
+        # provider (a verification revoked) leaves it first, with the locks below.
+        leaving = {d for d in wanted if _must_leave_for_hold(accesses.get(d), now)}
+        reservation._held_device_ids = leaving
+        for device_id in leaving:
+            del wanted[device_id]
 
     for device_id, (assignment, plan) in wanted.items():
         access = accesses.pop(device_id, None)
@@ -301,11 +338,19 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         access.program_at = plan.program_at
         if was_final and now < plan.ends_at:
             access_states.move(access, State.PLANNED)  # a lock given back to the stay
+        if held:
+            if access.state not in FINAL_STATES:
+                access_states.move(access, State.HELD)
+        elif access.state == State.HELD:
+            access_states.move(access, State.PLANNED)  # verified: due at its instant
         if failure:
             access_states.move(access, State.FAILED)
             access.last_error, access.last_error_at = failure, now
             # A code already on the lock still has to leave it at the end of its window.
             access.due_at = access.ends_at if _at_provider(access) else None
+        elif held:
+            access.last_error = ""
+            access.due_at = None  # nothing to do on the lock until the guest is verified
         else:
             if access.state == State.FAILED and access.attempts == 0:
                 access_states.move(access, State.PLANNED)
@@ -335,9 +380,10 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
     told_after = _doors_told(
         LockAccess.objects.filter(reservation_id=reservation_id).select_related("device")
     )
-    if reservation.status == Reservation.Status.CANCELLED and told_before:
+    # (A held code was told to nobody, but what waited for it, say an email, goes too.)
+    if reservation.status == Reservation.Status.CANCELLED and (told_before or was_held):
         signals.announce(signals.CODE_REVOKED, reservation_id=reservation_id, at=now)
-    elif reservation.is_live and told_before and told_after != told_before:
+    elif reservation.is_live and not held and told_before and told_after != told_before:
         signals.announce(signals.CODE_CHANGED, reservation_id=reservation_id, at=now)
     transaction.on_commit(lambda: enqueue_processing(reservation_id))
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.

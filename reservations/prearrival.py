@@ -9,6 +9,8 @@ default) Keystay reads each lock of the stay back from the provider and judges i
   access-control entrance), or it only puts the code on the lock when its window opens
   (a lock without native scheduling, before the window): shown as unconfirmed, and raised
   only at the last check;
+- held for verification: the stay's code is held until its guest is verified
+  (reservations.verification), so no lock holds it on purpose: no alert, no retry here;
 - failed: anything else (sent long ago and not confirmed, failed on the lock, never sent).
   The lock is retried at once (its code is sent again), a backup code is pulled where the
   lock uses the pool, the stay is raised on the dashboard (one open alert per stay and
@@ -24,7 +26,6 @@ import logging
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -32,11 +33,10 @@ from django.utils import timezone
 from core.public_url import absolute_url
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device
-from properties.selectors import manager_emails
 
 from . import access_states, readback
 from .access_states import access_log
-from .alerts import alert_open
+from .alerts import alert_open, managers_email
 from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation
 from .planning import enqueue_processing
 from .prearrival_times import PREARRIVAL_RECHECK, prearrival_next
@@ -53,12 +53,13 @@ CODE_SETTLE = datetime.timedelta(minutes=15)
 # A claimed check belongs to its worker this long; one that died is taken again after it.
 CHECK_LEASE = datetime.timedelta(minutes=5)
 
-PASSED, TOO_FRESH, NOT_YET_SENT, UNCONFIRMABLE, FAILED = (
+PASSED, TOO_FRESH, NOT_YET_SENT, UNCONFIRMABLE, FAILED, HELD = (
     "passed",
     "too fresh",
     "not yet sent",
     "cannot be confirmed",
     "failed",
+    "held for verification",
 )
 
 
@@ -169,6 +170,14 @@ def prearrival_check(*, reservation: Reservation, now: datetime.datetime) -> Che
         for access in accesses:
             prearrival_alerts_resolve(access=access, now=now)
         return result
+    if reservation.code_held:
+        # Held until the guest is verified: not on the lock on purpose, which is no lock
+        # failure (reservations.verification raises the stay itself). Checked again at
+        # the next check hour, in case the guest is verified by then.
+        for access in accesses:
+            result.verdicts[access.pk] = HELD
+        result.next_check_at = prearrival_next(reservation=reservation, after=now)
+        return result
     last = prearrival_next(reservation=reservation, after=now) is None
     devices = {a.device_id: a.device for a in accesses}
     gateways: dict[int, SeamGateway] = {}
@@ -254,9 +263,6 @@ def _email_managers(
     reservation: Reservation, failing: list[tuple[LockAccess, DeviceAlert]]
 ) -> int:
     """One email to the organization's managers naming each newly raised lock."""
-    recipients = manager_emails(organization_id=reservation.organization_id)
-    if not recipients:
-        return 0
     listing = reservation.listing
     zone = listing.property.zone
     check_in = timezone.localtime(reservation.check_in, zone).strftime("%A %Y-%m-%d %H:%M %Z")
@@ -279,16 +285,12 @@ def _email_managers(
         "until they confirm it.",
         f"Reservation: {_reservation_url(reservation)}",
     ]
-    try:
-        return send_mail(
-            subject=f"Code not confirmed on {locks} for {reservation.guest_name} ({listing})",
-            message="\n".join(lines),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except Exception:  # a mail server down must not undo the alert (the dashboard shows it)
-        logger.exception("Pre-arrival email for reservation %s not sent", reservation.pk)
-        return 0
+    return managers_email(
+        organization_id=reservation.organization_id,
+        subject=f"Code not confirmed on {locks} for {reservation.guest_name} ({listing})",
+        lines=lines,
+        about=f"the pre-arrival check of reservation {reservation.pk}",
+    )
 
 
 def _claim(pk: int, due: datetime.datetime, now: datetime.datetime) -> datetime.datetime | None:

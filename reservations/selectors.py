@@ -33,16 +33,24 @@ def taken_codes(
     unmanaged codes (made in the lock's app or a PMS) on them in that period.
 
     A code occupies a lock from its programming instant to the end of its window; an
-    unmanaged code for its window, an ongoing one (no window) for all time.
+    unmanaged code for its window, an ongoing one (no window) for all time. A code held
+    until its guest is verified keeps its digits too, also while it is off the lock
+    after a verification was revoked: it goes on the lock the moment the guest is.
     """
     if not device_ids:
         return set()
     rows = LockAccess.objects.filter(
+        Q(state__in=LockAccess.LIVE_STATES, wanted=True)
+        | Q(state__in=LockAccess.LIVE_STATES, provider_id__gt="")
+        | Q(state=State.HELD)
+        | Q(
+            reason=LockAccess.Reason.VERIFICATION_REVOKED,
+            reservation__status=Reservation.Status.CONFIRMED,
+        ),
         device_id__in=device_ids,
-        state__in=LockAccess.LIVE_STATES,
         program_at__lt=end,
         ends_at__gt=start,
-    ).filter(Q(wanted=True) | ~Q(provider_id=""))
+    )
     if exclude_reservation_id is not None:
         rows = rows.exclude(reservation_id=exclude_reservation_id)
     taken = set()
@@ -178,6 +186,9 @@ STAY_ROW_FIELDS = [
     "status",
     "ended_at",
     "arrived_at",
+    # Whether its code is held until the guest is verified (Reservation.code_held).
+    "verification_required",
+    "verified_at",
     "listing__organization_id",
     "listing__name",
     "listing__property_id",

@@ -19,7 +19,7 @@ from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
 from locks.models import LockAssignment
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing
 
-from . import access_states
+from . import access_states, verification
 from .access_states import access_log
 from .codes import CodeRefused, LockRules, check_code
 from .doors import send_problem
@@ -152,7 +152,11 @@ def reservation_save(*, reservation: Reservation, now=None) -> Reservation:
         raise ValidationError({"status": problem})
     reservation.full_clean()
     _stamp_status(reservation, previous, now)
+    # Confirmed at a listing that requires a verified guest: its code is held until then.
+    held = verification.hold_on_confirm(reservation=reservation, previous_status=previous)
     reservation.save()
+    if held:
+        verification.held_recorded(reservation=reservation, now=now)
     reservation_replan(reservation=reservation, now=now)
     return reservation
 

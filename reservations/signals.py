@@ -25,7 +25,25 @@ CODE_REVOKED = "reservation.code_revoked"
 LOCK_CONFIRMED = "lock_access.confirmed"
 LOCK_FAILED = "lock_access.failed"
 ARRIVED = "reservation.arrived"
-EVENTS = (CODE_GENERATED, CODE_CHANGED, LOCK_CONFIRMED, LOCK_FAILED, ARRIVED, CODE_REVOKED)
+# Guest verification (reservations.verification): the code held until the guest is
+# verified, released when they are (with the doors and codes, as a code event), held
+# again when a verification is revoked, and the manager alerted before check-in.
+VERIFICATION_HELD = "reservation.verification_held"
+VERIFIED = "reservation.verified"
+VERIFICATION_REVOKED = "reservation.verification_revoked"
+VERIFICATION_OVERDUE = "reservation.verification_overdue"
+EVENTS = (
+    CODE_GENERATED,
+    CODE_CHANGED,
+    LOCK_CONFIRMED,
+    LOCK_FAILED,
+    ARRIVED,
+    CODE_REVOKED,
+    VERIFICATION_HELD,
+    VERIFIED,
+    VERIFICATION_REVOKED,
+    VERIFICATION_OVERDUE,
+)
 
 # kwargs: event (one of EVENTS), reservation_id (int), lock_access_id (int | None: set for
 # the lock_access.* events), at (aware datetime: when it happened).

@@ -123,5 +123,8 @@ def reconcile_locks() -> str:
 
 
 def prearrival_checks() -> int:
-    """The periodic pre-arrival check: every stay whose check is due (each claimed)."""
-    return prearrival_run_due()
+    """The periodic pre-arrival check: every stay whose check is due (each claimed), and
+    every stay still awaiting its guest's verification whose alert time has come."""
+    from .verification import verification_alerts_run
+
+    return prearrival_run_due() + verification_alerts_run()

@@ -32,6 +32,7 @@ from .selectors import (
     stay_doors,
     stays_by_local_day,
 )
+from .verification import stays_awaiting_verification
 
 
 def dashboard(request):
@@ -81,6 +82,7 @@ def dashboard(request):
         row.alerts = trouble.alerts if trouble else []
         row.zone = trouble.zone if trouble else None
     shown_above = {row.device.pk for row in at_risk}
+    unverified = stays_awaiting_verification(user=user, now=now)
     zones = (
         scope_queryset(Property.objects.all(), user)
         .order_by("time_zone")
@@ -97,6 +99,9 @@ def dashboard(request):
         "reconnect_html": reconnect_html(user=user),
         "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
         "prearrival": prearrival_alerts(user=user),
+        # Guests whose code is held for verification, nearest first; on top at check-in.
+        "unverified": unverified,
+        "unverified_at_door": any(stay.at_the_door for stay in unverified),
         "failing": failing,
         "late": list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:200]),
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),

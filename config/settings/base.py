@@ -339,6 +339,9 @@ KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", d
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
 PREARRIVAL_CHECK_HOURS = env("PREARRIVAL_CHECK_HOURS", default="24,2")
+# Hours before check-in at which a stay whose guest must be verified and is not yet is
+# raised on the dashboard and emailed to the managers (once per stay).
+VERIFICATION_ALERT_HOURS = env.int("VERIFICATION_ALERT_HOURS", default=24)
 # Guest messages: a confirmed stay whose door-code email no stay event planned (one
 # confirmed again after a cancellation) is planned by a catch-up this often.
 GUEST_MESSAGES_CATCH_UP_MINUTES = env.int("GUEST_MESSAGES_CATCH_UP_MINUTES", default=5)

@@ -42,6 +42,7 @@ def test_a_manager_creates_a_property_in_their_organization(manager_api, org_a):
         "timezone",
         "check_in_time",
         "check_out_time",
+        "requires_verification",
     }
     assert body["organization"] == org_a.organization.pk
     assert (body["check_in_time"], body["check_out_time"]) == ("15:00", "11:00")
@@ -348,3 +349,18 @@ def test_a_staff_member_who_manages_another_organization_still_cannot_change_thi
     client = session_client(org_a.staff)
     response = client.patch(detail(LISTINGS, org_a.listing.pk), {"name": "Mine"})
     assert response.status_code == 403
+
+
+def test_a_listing_requires_verification_or_follows_its_property(manager_api, org_a):
+    listing = detail(LISTINGS, org_a.listing.pk)
+    assert manager_api.get(listing).json()["requires_verification"] is None
+    answer = manager_api.patch(listing, {"requires_verification": True}, format="json")
+    assert answer.status_code == 200 and answer.json()["requires_verification"] is True
+    org_a.listing.refresh_from_db()
+    assert org_a.listing.verification_required
+    manager_api.patch(listing, {"requires_verification": None}, format="json")
+    manager_api.patch(
+        detail(PROPERTIES, org_a.property.pk), {"requires_verification": True}, format="json"
+    )
+    org_a.listing.refresh_from_db()
+    assert org_a.listing.requires_verification is None and org_a.listing.verification_required
