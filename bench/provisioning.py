@@ -312,12 +312,11 @@ def wait_for_clusters(count: int, redis: bool) -> None:
         time.sleep(0.5)
 
 
-def cluster_cpu(clusters: list[subprocess.Popen]) -> float:
-    """CPU seconds used so far by every process of these clusters (each runs in a session
-    of its own: its sentinel, pusher, monitor and workers; Seam's fake and PostgreSQL are
-    not counted)."""
+def cluster_processes(clusters: list[subprocess.Popen]):
+    """(pid, fields of /proc/<pid>/stat after the command) of every process of these
+    clusters (each runs in a session of its own: its sentinel, pusher, monitor and
+    workers)."""
     sessions = {cluster.pid for cluster in clusters}
-    ticks = 0
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -328,8 +327,29 @@ def cluster_cpu(clusters: list[subprocess.Popen]) -> float:
             continue  # gone meanwhile
         # After the command: state, ppid, pgrp, session, ..., utime, stime, cutime, cstime.
         if int(fields[3]) in sessions:
-            ticks += sum(int(value) for value in fields[11:15])
+            yield int(entry.name), fields
+
+
+def cluster_cpu(clusters: list[subprocess.Popen]) -> float:
+    """CPU seconds used so far by the clusters' processes (Seam's fake and PostgreSQL are
+    not counted)."""
+    ticks = sum(
+        sum(int(value) for value in fields[11:15]) for _, fields in cluster_processes(clusters)
+    )
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def largest_rss_mb(clusters: list[subprocess.Popen]) -> float:
+    """The resident memory of the clusters' largest process now, in MB."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    largest = 0
+    for pid, _ in cluster_processes(clusters):
+        try:
+            with open(f"/proc/{pid}/statm") as statm:
+                largest = max(largest, int(statm.read().split()[1]) * page)
+        except OSError:
+            continue
+    return largest / 2**20
 
 
 def stop_clusters(clusters: list[subprocess.Popen]) -> None:
@@ -405,7 +425,9 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         total = backlog.count()
         deadline = time.monotonic() + args.max_seconds
         done = 0
+        rss = 0.0
         while time.monotonic() < deadline:
+            rss = max(rss, largest_rss_mb(clusters))
             elapsed = (timezone.now() - t0).total_seconds()
             if to_cancel and elapsed >= 4 * (len(cancels) + 1):
                 pk = to_cancel.pop(0)
@@ -456,6 +478,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         "workers": workers,
         "seeded": seeded,
         "cpu": cpu,
+        "rss": rss,
         "codes": len(programmed),
         "total": total,
         "wall": wall,
@@ -604,6 +627,10 @@ def main() -> None:
                 f"      Keystay's CPU per code: {per_code:5.1f} ms (the workers' processes, "
                 f"{result['cpu']:.1f} s for {result['codes']:,} codes; goal <= "
                 f"{BASELINE_CPU_MS / 3:.1f} ms, a third of {BASELINE_CPU_MS:.1f} ms before)"
+            )
+            print(
+                f"      largest worker process's resident memory: {result['rss']:.0f} MB "
+                "(goal: < 300 MB)"
             )
             burst_goal = "  (goal with 4 workers: p99 <= 30 s)" if workers == 4 else ""
             for label, values, goal in (
