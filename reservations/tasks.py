@@ -65,8 +65,8 @@ def _sweep(*, helpers: int, until_idle: bool = False) -> int:
             helpers = 0 if called else helpers
         done = process_due(stop_after=stop_after)
         worked += done
-        if until_idle and not done:
-            return worked
+        if until_idle and (not done or time.monotonic() > deadline):
+            return worked  # a helper leaves its worker to other tasks
         if done and time.monotonic() <= deadline:
             continue  # more may be due behind what this pass took
         wait = _wait(deadline=deadline, handover=handover)
@@ -78,16 +78,17 @@ def _sweep(*, helpers: int, until_idle: bool = False) -> int:
 def _wait(*, deadline: float, handover: float) -> float | None:
     """How long the sweep sleeps before its next look (None: it ends now).
 
-    Within its time, until the nearest due instant, SWEEP_PAUSE at most; past it, only
-    for a step falling due before the next sweep is sure to run (`handover`)."""
+    Until the nearest due instant, SWEEP_PAUSE at most (a step made due at once, such as
+    a cancellation, is taken at the next look). Past its time, the sweep stays only while
+    a step falls due before the next sweep is sure to run (`handover`)."""
     from django.utils import timezone
 
     now = time.monotonic()
-    if now < deadline:
-        return seconds_to_next_due(now=timezone.now(), longest=min(SWEEP_PAUSE, deadline - now))
-    left = handover - now
-    wait = seconds_to_next_due(now=timezone.now(), longest=max(left, 0.0))
-    return wait if wait < left else None
+    end = deadline if now < deadline else handover
+    wait = seconds_to_next_due(now=timezone.now(), longest=max(end - now, 0.0))
+    if now >= deadline and wait >= end - now:
+        return None
+    return min(wait, SWEEP_PAUSE)
 
 
 def _call_in_helpers(most: int) -> int:

@@ -132,7 +132,11 @@ def test_the_sweep_sleeps_until_the_next_step_then_hands_over_to_the_next_sweep(
         assert tasks._wait(deadline=clock + 30, handover=clock + 75) == pytest.approx(2.0)
         LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=20))
         assert tasks._wait(deadline=clock + 30, handover=clock + 75) == tasks.SWEEP_PAUSE
-        # Past its time: it stays for a step due before the next sweep surely runs...
-        assert tasks._wait(deadline=clock, handover=clock + 45) == pytest.approx(20.0)
+        # Past its time: it stays for a step due before the next sweep surely runs (looking
+        # every SWEEP_PAUSE meanwhile)...
+        assert tasks._wait(deadline=clock, handover=clock + 45) == tasks.SWEEP_PAUSE
+        LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=3))
+        assert tasks._wait(deadline=clock, handover=clock + 45) == pytest.approx(3.0)
+        LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=20))
         # ...and leaves when the next one falls due after that.
         assert tasks._wait(deadline=clock, handover=clock + 15) is None
