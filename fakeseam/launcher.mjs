@@ -493,6 +493,34 @@ function forward(req, body) {
   });
 }
 
+// Seam answers access_codes/list (and access_codes/unmanaged/list) with one device's codes
+// when asked for one device_id; the fake (1.86.0) answers access_codes/list with every code
+// of the workspace, so a benchmark would measure the fake. Asked for one device's managed
+// codes, the proxy sends the fake that device's unmanaged list (the same key, the same
+// device_id check, a small answer) and, if it is accepted, answers the device's managed
+// codes from the fake's store itself (the objects the fake would send, in its order). An
+// outage of the route (/outage) is still the fake's to answer.
+async function forwardDeviceCodes(req, body, route, params) {
+  const device_id = params.device_id == null ? null : String(params.device_id);
+  const listing = route === "/access_codes/list" || route === "/access_codes/unmanaged/list";
+  const outage = Object.values(db().simulatedWorkspaceOutages ?? {}).some((o) => o?.routes?.includes(route));
+  if (route !== "/access_codes/list" || device_id == null || params.access_code_ids != null || outage) {
+    const answer = await forward(req, body);
+    const payload = listing && device_id != null && answer.status === 200 ? parseJson(answer.body) : null;
+    if (device_id != null && Array.isArray(payload?.access_codes)) {
+      payload.access_codes = payload.access_codes.filter((c) => c.device_id === device_id);
+      answer.body = Buffer.from(JSON.stringify(payload), "utf8");
+    }
+    return answer;
+  }
+  const check = { method: req.method, headers: req.headers, url: req.url.replace(route, "/access_codes/unmanaged/list") };
+  const answer = await forward(check, body);
+  if (answer.status !== 200) return answer;
+  const access_codes = db().access_codes.filter((c) => c.device_id === device_id && c.is_managed !== false && !c.is_backup);
+  answer.body = Buffer.from(JSON.stringify({ access_codes, ok: true }), "utf8");
+  return answer;
+}
+
 const parseJson = (buffer) => {
   try {
     const value = JSON.parse(buffer.toString("utf8"));
@@ -553,7 +581,7 @@ async function answerApi(req, res, route, params, json, body) {
   const deviceBefore =
     route === "/access_codes/delete" ? db().devices.find((d) => d.device_id === deviceOf(params)) : null;
 
-  const answer = await forward(req, body);
+  const answer = await forwardDeviceCodes(req, body, route, params);
   if (answer.status >= 200 && answer.status < 300) {
     const payload = (answer.headers["content-type"] ?? "").includes("json") ? parseJson(answer.body) : null;
     if (PAGINATED_ROUTES.has(route)) notePageCursor(route, params, payload);

@@ -119,11 +119,11 @@ class _Gateways:
         self._lock = threading.Lock()
 
     def for_device(self, device: Device) -> SeamGateway:
-        connection = device.connection
+        # By the connection's id: its row (and its key) is read once per run, not per step.
         with self._lock:
-            if connection.pk not in self._open:
-                self._open[connection.pk] = SeamGateway.for_connection(connection)
-            return self._open[connection.pk]
+            if device.connection_id not in self._open:
+                self._open[device.connection_id] = SeamGateway.for_connection(device.connection)
+            return self._open[device.connection_id]
 
     def close(self) -> None:
         for gateway in self._open.values():
@@ -180,6 +180,24 @@ def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) ->
     return list(
         dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
     )
+
+
+def seconds_to_next_due(*, now, longest: float) -> float:
+    """How long a waiting worker may sleep: until the nearest instant a step falls due
+    (its due instant, a lock's pause ending), `longest` at most.
+
+    As healthchecks' sendalerts: the worker wakes for the next due instant rather than
+    looking every few seconds; `longest` bounds the wait (a safety net for work it could
+    not foresee, e.g. a step whose claim ran out)."""
+    nearest = (
+        LockAccess.objects.filter(due_at__gt=now)
+        .order_by("due_at")
+        .values_list("due_at", flat=True)
+        .first()
+    )
+    if nearest is None:
+        return longest
+    return max(0.0, min((nearest - now).total_seconds(), longest))
 
 
 def process_due(
@@ -302,14 +320,18 @@ def _in_own_thread(work, *args) -> int:
 
 
 def _next_step(device_id: int, skip: set[int]) -> int | None:
+    return next(iter(_next_steps(device_id, skip)), None)
+
+
+def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[int]:
+    """The lock's next `count` due steps, in STEP_ORDER."""
     now = timezone.now()
-    return (
+    return list(
         _due(now)
         .filter(device_id=device_id)
         .exclude(pk__in=skip)
         .order_by(*STEP_ORDER)
-        .values_list("pk", flat=True)
-        .first()
+        .values_list("pk", flat=True)[:count]
     )
 
 
@@ -328,13 +350,17 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
             return worked  # another worker holds the lock and carries out its steps
         renewed = time.monotonic()
         tried: set[int] = set()
+        more = True
         try:
-            while len(tried) < STEPS_PER_TURN:
+            while more and len(tried) < STEPS_PER_TURN:
                 if stop_after is not None and time.monotonic() > stop_after:
                     return worked
-                pk = _next_step(device_id, tried)
-                if pk is None:
+                # The next step, and whether another one was due: if not, the look after
+                # letting go (below) is the only one needed.
+                steps = _next_steps(device_id, tried, count=2)
+                if not steps:
                     break
+                pk, more = steps[0], len(steps) > 1
                 tried.add(pk)
                 # Renewed once half of it is gone: a step never starts on a lease that
                 # could run out under it (a step takes seconds, a lease minutes).
@@ -377,7 +403,7 @@ class _Outcome:
 
 
 def _process(pk: int, token: str, gateways: _Gateways) -> None:
-    access = LockAccess.objects.select_related("device__connection", "reservation").get(pk=pk)
+    access = LockAccess.objects.select_related("device", "reservation").get(pk=pk)
     if _leaving(access):
         working = State.REMOVING
     elif access.provider_id or timezone.now() >= access.program_at:
@@ -410,7 +436,7 @@ def _process(pk: int, token: str, gateways: _Gateways) -> None:
         retryable = not error.refused or _leaving(access)
         _record_failure(pk, token, error.message, retryable=retryable)
         return
-    _record_success(pk, token, outcome)
+    _record_success(pk, token, outcome, device=access.device)
 
 
 # The provider's words for "this lock already holds that code".
@@ -569,8 +595,12 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
     code = access.code if device.can_specify_pin_code else None
     if not access.provider_id:
         _check_free_slot(access)
-        found = gateway.find_access_codes(
-            device_id=device.provider_device_id, name_prefix=_name_prefix(access)
+        found = (
+            gateway.find_access_codes(
+                device_id=device.provider_device_id, name_prefix=_name_prefix(access)
+            )
+            if _maybe_sent(access)
+            else []
         )
         if found:  # adopt it; never put a second copy on the lock
             keep, extras = found[0], found[1:]
@@ -627,6 +657,17 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
         provider_starts_at=access.provider_starts_at,
         provider_ends_at=access.provider_ends_at,
         logs=adopted,
+    )
+
+
+def _maybe_sent(access: LockAccess) -> bool:
+    """Whether a create of this row's code may have reached the provider unseen: a row
+    still planned (no worker was sending it when it stopped), never requested and never
+    failed has sent nothing, and needs no look-up for a copy to adopt. A worker that
+    died or lost its database half-way left the row `programming`; an unanswered create
+    counts as a failed attempt."""
+    return not (
+        access.state == State.PLANNED and access.attempts == 0 and access.programmed_at is None
     )
 
 
@@ -730,7 +771,8 @@ def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outco
     )
 
 
-def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
+def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | None = None) -> None:
+    """`device`: the row's lock as the worker read it (saves reading it again)."""
     now = timezone.now()
     with transaction.atomic():
         # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
@@ -763,7 +805,7 @@ def _record_success(pk: int, token: str, outcome: _Outcome) -> None:
             access.provider_user_id = ""
             access.removal_requested_at = access.removal_requested_at or now
             access.removed_at = now
-        device = access.device
+        device = device or access.device
         if device.max_active_codes is not None and (outcome.requested or outcome.removed):
             _slots_alert(device, used=slots_in_use(device), capacity=device.max_active_codes)
         access_states.move(

@@ -9,16 +9,25 @@ from locks.tasks import connections_with_a_key
 
 from .events import events_reconcile
 from .prearrival import prearrival_run_due
-from .provisioning import due_lock_ids, process_due, provisioning_concurrency
+from .provisioning import (
+    due_lock_ids,
+    process_due,
+    provisioning_concurrency,
+    seconds_to_next_due,
+)
 from .readback import lock_reconcile_by_id, locks_due_for_reconcile
 
 logger = logging.getLogger(__name__)
 
 # The sweep runs every minute and keeps looking for due work for most of that minute,
-# so a step is carried out within seconds of its due instant even though django-q2's
-# scheduler itself may start a schedule up to 30 s late.
+# sleeping until the nearest due instant between looks (SWEEP_PAUSE at most), so that a
+# step is carried out within a second or two of its due instant. django-q2's scheduler
+# may start a schedule up to 30 s late: a sweep past its SWEEP_SECONDS still waits for a
+# step falling due before the next sweep is sure to run (HANDOVER_SECONDS after this one
+# started), so that no step falls between two sweeps.
 SWEEP_SECONDS = 45
 SWEEP_PAUSE = 5
+HANDOVER_SECONDS = 90
 # A backlog larger than one worker clears quickly (thousands of codes falling due at the
 # same check-in hour) calls in up to this many other workers, wherever they run.
 SWEEP_HELPERS = 8
@@ -45,24 +54,41 @@ def sweep_helper() -> int:
 
 def _sweep(*, helpers: int, until_idle: bool = False) -> int:
     worked = 0
-    deadline = time.monotonic() + SWEEP_SECONDS
+    started = time.monotonic()
+    deadline = started + SWEEP_SECONDS
+    handover = started + HANDOVER_SECONDS
     # Well inside django-q2's 120 s task timeout, however slow the provider.
-    stop_after = deadline + 30
+    stop_after = handover + 5
     while True:
         if helpers:
             called = _call_in_helpers(helpers)
             helpers = 0 if called else helpers
         done = process_due(stop_after=stop_after)
         worked += done
-        if until_idle and not done:
-            return worked
-        if done:
-            if time.monotonic() > deadline:
-                return worked
+        if until_idle and (not done or time.monotonic() > deadline):
+            return worked  # a helper leaves its worker to other tasks
+        if done and time.monotonic() <= deadline:
             continue  # more may be due behind what this pass took
-        if time.monotonic() + SWEEP_PAUSE > deadline:
+        wait = _wait(deadline=deadline, handover=handover)
+        if wait is None:
             return worked
-        time.sleep(SWEEP_PAUSE)
+        time.sleep(wait)
+
+
+def _wait(*, deadline: float, handover: float) -> float | None:
+    """How long the sweep sleeps before its next look (None: it ends now).
+
+    Until the nearest due instant, SWEEP_PAUSE at most (a step made due at once, such as
+    a cancellation, is taken at the next look). Past its time, the sweep stays only while
+    a step falls due before the next sweep is sure to run (`handover`)."""
+    from django.utils import timezone
+
+    now = time.monotonic()
+    end = deadline if now < deadline else handover
+    wait = seconds_to_next_due(now=timezone.now(), longest=max(end - now, 0.0))
+    if now >= deadline and wait >= end - now:
+        return None
+    return min(wait, SWEEP_PAUSE)
 
 
 def _call_in_helpers(most: int) -> int:

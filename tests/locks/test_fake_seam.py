@@ -26,8 +26,7 @@ def iso(moment: datetime) -> str:
 
 
 def codes_on(client: Seam, device_id: str) -> list:
-    # The fake ignores access_codes/list's device_id filter (Seam's API honours it).
-    return [c for c in client.access_codes.list(device_id=device_id) if c.device_id == device_id]
+    return client.access_codes.list(device_id=device_id)
 
 
 def stay(days: int = 2) -> dict[str, str]:
@@ -210,6 +209,43 @@ def test_outage_makes_create_fail_until_it_ends(seam_client: Seam, fake_seam: Fa
     fake_seam.control("/outage", routes=[])
     seam_client.access_codes.create(device_id=device_id, code="4829", name="R-1005")
     assert len(codes_on(seam_client, device_id)) == 1
+
+
+def test_a_code_list_for_one_lock_holds_that_locks_codes_only(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    # As Seam does (the fake alone answers with every code of the workspace): a read-back
+    # of one lock carries that lock's codes, not the workspace's.
+    front, back = fake_seam.seed["devices"]["front_door"], fake_seam.seed["devices"]["back_door"]
+    made = seam_client.access_codes.create(device_id=front, code="4829", name="R-1", **stay())
+    seam_client.access_codes.create(device_id=back, code="5937", name="R-2", **stay())
+    seam_client.access_codes.simulate.create_unmanaged_access_code(
+        device_id=back, code="6148", name="Cleaner"
+    )
+
+    listed = seam_client.access_codes.list(device_id=front)
+    assert [(c.access_code_id, c.code, c.name) for c in listed] == [
+        (made.access_code_id, "4829", "R-1")
+    ]
+    assert [c.code for c in seam_client.access_codes.list(device_id=back)] == ["5937"]
+    assert [c.code for c in seam_client.access_codes.unmanaged.list(device_id=back)] == ["6148"]
+    assert seam_client.access_codes.unmanaged.list(device_id=front) == []
+
+
+def test_a_code_list_still_needs_the_key_and_fails_in_an_outage(
+    seam_client: Seam, fake_seam: FakeSeam
+):
+    device_id = fake_seam.seed["devices"]["front_door"]
+    with pytest.raises(SeamHttpUnauthorizedError):
+        make_seam_client(api_key="seam_bad", endpoint=fake_seam.url).access_codes.list(
+            device_id=device_id
+        )
+    fake_seam.control("/outage", routes=["/access_codes/list"])
+    with pytest.raises(httpx.HTTPStatusError) as failure:
+        seam_client.access_codes.list(device_id=device_id)
+    assert failure.value.response.status_code == 503
+    fake_seam.control("/outage", routes=[])
+    assert seam_client.access_codes.list(device_id=device_id) == []
 
 
 def test_reset_restores_the_seeded_state(seam_client: Seam, fake_seam: FakeSeam):

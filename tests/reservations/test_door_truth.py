@@ -10,6 +10,8 @@ import datetime
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -107,6 +109,38 @@ def test_a_lock_in_step_with_keystay_makes_two_calls_and_changes_nothing(wired):
         result = readback.lock_reconcile(device=wired.gate, gateway=gateway)
     assert result.calls == 2 and not result.findings  # one managed, one unmanaged list
     assert access_on(reservation, wired.gate).state == State.REQUESTED
+
+
+def test_a_pass_where_nothing_drifted_writes_nothing(wired):
+    # A lock whose codes are as Keystay planned them (confirmed, and a code made in the
+    # lock's app, imported already): its read-back is two lists, no write to the lock and
+    # no change to any stay's code; only the lock's own bookkeeping (its lease, when it
+    # was read, when its app's codes were last seen) is written.
+    reservation = in_stay(wired)
+    wired.seam.access_codes.simulate.create_unmanaged_access_code(
+        device_id=wired.side.provider_device_id, code="852741", name="Cleaner Ana"
+    )
+    wired.lock_reports_set(wired.side)
+    side = access_on(reservation, wired.side)
+    assert side.state == State.CONFIRMED
+    logs = LockAccessLog.objects.count()
+    wired.fake.requests(clear=True)
+
+    with wired.seam_gateway() as gateway, CaptureQueriesContext(connection) as queries:
+        result = readback.lock_reconcile(device=wired.side, gateway=gateway)
+
+    assert result.calls == 2 and not result.findings
+    assert wired.fake.requests() == {"/access_codes/list": 1, "/access_codes/unmanaged/list": 1}
+    writes = [
+        q["sql"]
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+    ]
+    assert writes and all(
+        '"locks_device"' in sql or '"locks_unmanagedcode"' in sql for sql in writes
+    ), writes
+    assert access_on(reservation, wired.side).updated_at == side.updated_at
+    assert LockAccessLog.objects.count() == logs
 
 
 def test_a_keystay_code_left_on_a_lock_after_its_stay_is_removed(wired):

@@ -1,12 +1,14 @@
 """Which due step goes first, and who works it: a backlog calls in other workers."""
 
 import datetime
+import time
 
 import pytest
+import time_machine
 from django.utils import timezone
 
 from locks import pacing
-from reservations import services, tasks
+from reservations import provisioning, services, tasks
 from reservations.models import LockAccess
 from tests.factories import DeviceFactory, ReservationFactory
 
@@ -100,3 +102,41 @@ def test_revocations_then_nearest_deadlines_go_first_whatever_fell_due_earlier()
         soon,
         tomorrow,
     ]
+
+
+def test_a_waiting_worker_wakes_for_the_nearest_due_instant():
+    now = timezone.now().replace(microsecond=0)
+    later = [LockAccess.objects.get(pk=s.pk) for s in due_steps_on(3)]
+    for step, seconds in zip(later, (-30, 3, 40), strict=True):  # one due already
+        LockAccess.objects.filter(pk=step.pk).update(
+            due_at=now + datetime.timedelta(seconds=seconds)
+        )
+
+    with time_machine.travel(now, tick=False):
+        assert provisioning.seconds_to_next_due(now=now, longest=60) == 3.0
+        # Bounded: a safety net looks again after `longest` whatever is planned.
+        assert provisioning.seconds_to_next_due(now=now, longest=2) == 2.0
+    with time_machine.travel(now + datetime.timedelta(seconds=10), tick=False):
+        assert provisioning.seconds_to_next_due(now=timezone.now(), longest=60) == 30.0
+    with time_machine.travel(now + datetime.timedelta(seconds=41), tick=False):
+        assert provisioning.seconds_to_next_due(now=timezone.now(), longest=60) == 60
+
+
+def test_the_sweep_sleeps_until_the_next_step_then_hands_over_to_the_next_sweep():
+    now = timezone.now().replace(microsecond=0)
+    (step,) = due_steps_on(1)
+    LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=2))
+    with time_machine.travel(now, tick=False):
+        clock = time.monotonic()
+        # Within its time: until the step's due instant, SWEEP_PAUSE at most.
+        assert tasks._wait(deadline=clock + 30, handover=clock + 75) == pytest.approx(2.0)
+        LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=20))
+        assert tasks._wait(deadline=clock + 30, handover=clock + 75) == tasks.SWEEP_PAUSE
+        # Past its time: it stays for a step due before the next sweep surely runs (looking
+        # every SWEEP_PAUSE meanwhile)...
+        assert tasks._wait(deadline=clock, handover=clock + 45) == tasks.SWEEP_PAUSE
+        LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=3))
+        assert tasks._wait(deadline=clock, handover=clock + 45) == pytest.approx(3.0)
+        LockAccess.objects.filter(pk=step.pk).update(due_at=now + datetime.timedelta(seconds=20))
+        # ...and leaves when the next one falls due after that.
+        assert tasks._wait(deadline=clock, handover=clock + 15) is None
