@@ -101,6 +101,37 @@ def feed_create(
     return feed
 
 
+def feeds_bulk_create(*, organization, feeds: list[tuple[int, str, str]], now=None) -> int:
+    """New feeds (listing id, channel, link) whose links were checked already (the listing
+    import's plan): written in one INSERT, each read at once after the commit. A link the
+    listing reads already is skipped (added meanwhile). Returns how many were created."""
+    now = now or timezone.now()
+    listing_ids = {listing_id for listing_id, _channel, _url in feeds}
+    listings = Listing.objects.filter(organization=organization).in_bulk(listing_ids)
+    present = {
+        (feed.listing_id, feed.url)
+        for feed in CalendarFeed.objects.filter(listing_id__in=listing_ids).only(
+            "listing_id", "url_ciphertext"
+        )
+    }
+    new = []
+    for listing_id, channel, url in feeds:
+        listing = listings.get(listing_id)
+        if listing is None or (listing_id, url) in present:
+            continue
+        present.add((listing_id, url))
+        feed = CalendarFeed(
+            listing=listing, organization_id=organization.pk, channel=channel, next_sync_at=now
+        )
+        feed.set_url(url)
+        new.append(feed)
+    # SQLite and PostgreSQL give a batch's ids back.
+    created = CalendarFeed.objects.bulk_create(new, batch_size=500)
+    for feed in created:
+        feed_sync_soon(feed_id=feed.pk)
+    return len(created)
+
+
 def feed_update(*, feed: CalendarFeed, url: str = "", now=None, **fields) -> CalendarFeed:
     """Change a feed; a new URL is a new calendar (its validators and state start over)."""
     now = now or timezone.now()

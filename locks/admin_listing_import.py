@@ -24,13 +24,13 @@ from properties.models import Organization
 
 from . import import_uploads
 from .listing_import import (
-    COLUMNS,
     FORMATS,
     LOCK_COLUMNS,
     NEW,
     SKIP,
     UPDATE,
     ImportPlan,
+    column_rank,
     dump_plan,
     export_listings,
     format_for_name,
@@ -104,7 +104,7 @@ def _preview_rank(cell: tuple[str, str, str | None]) -> int:
     column = cell[0]
     if column in PREVIEW_FIRST:
         return PREVIEW_FIRST.index(column)
-    return len(PREVIEW_FIRST) + COLUMNS.index(column)
+    return len(PREVIEW_FIRST) + column_rank(column)
 
 
 def preview_table(plan: ImportPlan) -> SafeString:
