@@ -29,9 +29,11 @@ from django.utils import timezone
 
 from core import outbound
 from core.public_url import absolute_url
+from core.timezones import format_instant
 from properties.models import Listing
 from properties.selectors import manager_emails
-from reservations.models import Reservation
+from reservations.alerts import listing_alert_open, listing_alerts_resolve
+from reservations.models import DeviceAlert, Reservation
 from reservations.selectors import double_booking_warnings
 from reservations.services import reservation_cancel, reservation_create, reservation_update
 
@@ -302,6 +304,24 @@ def _sync(feed: CalendarFeed, now) -> SyncResult:
         return _succeeded(feed, now, message, result=result)
 
 
+FEED_ALERTS = (DeviceAlert.Kind.FEED_FAILING, DeviceAlert.Kind.FEED_GONE)
+
+
+def _alert_key(feed: CalendarFeed) -> str:
+    return f"feed-{feed.pk}"
+
+
+def _open_alert(feed: CalendarFeed, kind: str, now, message: str) -> None:
+    """An alert in the alerts list (beside the locks'), about the feed's listing."""
+    listing_alert_open(
+        listing=feed.listing,
+        kind=kind,
+        key=_alert_key(feed),
+        at=now,
+        message=f"{feed} ({feed.masked_url}): {message}",
+    )
+
+
 def _succeeded(feed: CalendarFeed, now, message: str, *, result=None) -> SyncResult:
     recovered = feed.failing or feed.gone_since is not None
     feed.last_success_at = now
@@ -312,6 +332,9 @@ def _succeeded(feed: CalendarFeed, now, message: str, *, result=None) -> SyncRes
     feed.save()
     if recovered:
         logger.info("Calendar feed %s read again", feed.pk)
+        listing_alerts_resolve(
+            kinds=FEED_ALERTS, key=_alert_key(feed), at=now, resolution="The calendar reads again."
+        )
     result = result or SyncResult("not_modified", message)
     result.message = message
     return result
@@ -326,6 +349,7 @@ def _failed(feed: CalendarFeed, now, message: str, *, result=None) -> SyncResult
     feed.last_error = message[:300]
     feed.save()
     if first and feed.gone_since is None:
+        _open_alert(feed, DeviceAlert.Kind.FEED_FAILING, now, f"{message} Nothing was cancelled.")
         _email_managers(
             feed,
             subject=f"Calendar feed failing: {feed}",
@@ -349,6 +373,13 @@ def _gone(feed: CalendarFeed, now, status: int) -> SyncResult:
     after = datetime.timedelta(hours=settings.KEYSTAY_CALENDAR_FEED_GONE_ALERT_HOURS)
     if feed.gone_alerted_at is None and now - feed.gone_since >= after:
         feed.gone_alerted_at = now
+        _open_alert(
+            feed,
+            DeviceAlert.Kind.FEED_GONE,
+            now,
+            f"HTTP {status} since {format_instant(feed.gone_since, feed.listing.property.zone)}: "
+            "the host may have made a new link. Paste it into the listing's calendar feeds.",
+        )
         _email_managers(
             feed,
             subject=f"Calendar link no longer works: {feed}",
@@ -610,4 +641,7 @@ def _email_managers(feed: CalendarFeed, *, subject: str, body: str) -> int:
 
 def feed_delete(*, feed: CalendarFeed) -> None:
     """The feed goes; its stays stay (a person cancels them if they are not coming)."""
+    listing_alerts_resolve(
+        kinds=FEED_ALERTS, key=_alert_key(feed), at=timezone.now(), resolution="Feed removed."
+    )
     feed.delete()

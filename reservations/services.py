@@ -21,6 +21,7 @@ from properties.models import MAX_CODE_LEAD_MINUTES, Listing
 
 from . import access_states
 from .access_states import access_log
+from .alerts import double_booking_alerts_refresh
 from .codes import CodeRefused, LockRules, check_code
 from .doors import send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
@@ -154,6 +155,7 @@ def reservation_save(*, reservation: Reservation, now=None) -> Reservation:
     _stamp_status(reservation, previous, now)
     reservation.save()
     reservation_replan(reservation=reservation, now=now)
+    double_booking_alerts_refresh(reservation=reservation, now=now, new=previous is None)
     return reservation
 
 
@@ -192,6 +194,7 @@ def reservation_end_stay(*, reservation: Reservation, now=None) -> Reservation:
     reservation.status = Reservation.Status.CHECKED_OUT
     reservation.save(update_fields=["ended_at", "status", "updated_at"])
     reservation_replan(reservation=reservation, now=now)
+    double_booking_alerts_refresh(reservation=reservation, now=now)
     return reservation
 
 
