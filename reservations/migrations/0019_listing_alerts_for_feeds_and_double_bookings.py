@@ -6,36 +6,69 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('locks', '0010_unmanaged_code_lookup_digest'),
-        ('properties', '0010_organization_and_listing_guest_language'),
-        ('reservations', '0018_guest_search_text_and_index'),
+        ("locks", "0010_unmanaged_code_lookup_digest"),
+        ("properties", "0010_organization_and_listing_guest_language"),
+        ("reservations", "0018_guest_search_text_and_index"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='devicealert',
-            name='listing',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='properties.listing'),
+            model_name="devicealert",
+            name="listing",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="+",
+                to="properties.listing",
+            ),
         ),
         migrations.AlterField(
-            model_name='devicealert',
-            name='device',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='alerts', to='locks.device'),
+            model_name="devicealert",
+            name="device",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="alerts",
+                to="locks.device",
+            ),
         ),
         migrations.AlterField(
-            model_name='devicealert',
-            name='kind',
-            field=models.CharField(choices=[('offline', 'Lock offline'), ('low_battery', 'Battery low'), ('code_failed', 'Code failed on lock'), ('few_slots', 'Lock nearly out of code slots'), ('vacant_unlock', 'Unlocked while vacant'), ('prearrival_fail', 'Code not confirmed before arrival'), ('feed_failing', 'Calendar feed failing'), ('feed_gone', 'Calendar link no longer works'), ('double_booking', 'Double booking')], max_length=16),
+            model_name="devicealert",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("offline", "Lock offline"),
+                    ("low_battery", "Battery low"),
+                    ("code_failed", "Code failed on lock"),
+                    ("few_slots", "Lock nearly out of code slots"),
+                    ("vacant_unlock", "Unlocked while vacant"),
+                    ("prearrival_fail", "Code not confirmed before arrival"),
+                    ("feed_failing", "Calendar feed failing"),
+                    ("feed_gone", "Calendar link no longer works"),
+                    ("double_booking", "Double booking"),
+                ],
+                max_length=16,
+            ),
         ),
         migrations.AddConstraint(
-            model_name='devicealert',
-            constraint=models.UniqueConstraint(condition=models.Q(('device__isnull', True), ('resolved_at__isnull', True)), fields=('listing', 'kind', 'access_code_id'), name='listing_alert_one_open_per_problem'),
+            model_name="devicealert",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("device__isnull", True), ("resolved_at__isnull", True)),
+                fields=("listing", "kind", "access_code_id"),
+                name="listing_alert_one_open_per_problem",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='devicealert',
-            constraint=models.CheckConstraint(condition=models.Q(('device__isnull', False), ('listing__isnull', False), _connector='OR'), name='alert_about_a_lock_or_a_listing'),
+            model_name="devicealert",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("device__isnull", False), ("listing__isnull", False), _connector="OR"
+                ),
+                name="alert_about_a_lock_or_a_listing",
+            ),
         ),
     ]
