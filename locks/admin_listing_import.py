@@ -205,6 +205,12 @@ class ListingImportExportMixin:
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "app_label": self.opts.app_label,
+                # The admin's <title> is "{title} | Keystay": never " | Keystay" alone.
+                "title": (
+                    "Import listings"
+                    if template == self.import_template_name
+                    else "Export listings"
+                ),
                 **context,
             },
         )
