@@ -17,7 +17,8 @@ Kind = DeviceAlert.Kind
 
 def alert_open(
     *,
-    device,
+    device=None,
+    listing=None,
     kind: str,
     at,
     event=None,
@@ -25,19 +26,21 @@ def alert_open(
     reservation=None,
     message: str = "",
 ) -> DeviceAlert | None:
-    """Raise a problem on the dashboard: one open alert per device, kind and key
-    (`access_code_id`). Returns the new alert, or None when it was open already (so that
-    whoever raised it does not, say, email again)."""
+    """Raise a problem on the dashboard: one open alert per device (or, for an alert about
+    a listing and no lock, per listing), kind and key (`access_code_id`). Returns the new
+    alert, or None when it was open already (so that whoever raised it does not, say,
+    email again)."""
+    place = {"device": device} if device is not None else {"listing": listing, "device": None}
     current = DeviceAlert.objects.filter(
-        device=device, kind=kind, access_code_id=access_code_id, resolved_at__isnull=True
+        **place, kind=kind, access_code_id=access_code_id, resolved_at__isnull=True
     )
     if current.exists():
         return None
     try:
         with transaction.atomic():
             return DeviceAlert.objects.create(
-                organization_id=device.organization_id,
-                device=device,
+                organization_id=(device or listing).organization_id,
+                **place,
                 kind=kind,
                 access_code_id=access_code_id,
                 reservation=reservation,
@@ -64,28 +67,14 @@ def listing_alert_open(
 ) -> DeviceAlert | None:
     """Raise a problem about a listing and no lock (a calendar feed, a double booking):
     one open alert per listing, kind and key. None when it was open already."""
-    current = DeviceAlert.objects.filter(
+    return alert_open(
         listing=listing,
-        device__isnull=True,
         kind=kind,
+        at=at,
         access_code_id=key,
-        resolved_at__isnull=True,
+        reservation=reservation,
+        message=message,
     )
-    if current.exists():
-        return None
-    try:
-        with transaction.atomic():
-            return DeviceAlert.objects.create(
-                organization_id=listing.organization_id,
-                listing=listing,
-                kind=kind,
-                access_code_id=key,
-                reservation=reservation,
-                message=message[:300],
-                opened_at=at,
-            )
-    except IntegrityError:
-        return None
 
 
 def listing_alerts_resolve(*, kinds, key: str, at, resolution: str) -> int:
