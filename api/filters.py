@@ -162,7 +162,8 @@ class EventFilter(filters.FilterSet):
 
 class AlertFilter(filters.FilterSet):
     """Alerts: open ones unless `state` says otherwise. A listing's alerts are those of the
-    locks assigned to it and those of its stays (a failed code of a lock it left)."""
+    locks assigned to it, those of its stays (a failed code of a lock it left) and its own
+    (a calendar feed, a double booking)."""
 
     STATES = [("open", "Open"), ("resolved", "Resolved"), ("all", "All")]
 
@@ -190,4 +191,6 @@ class AlertFilter(filters.FilterSet):
 
     def filter_listing(self, queryset, name, value):
         doors = LockAssignment.objects.filter(listing_id=value).values("device_id")
-        return queryset.filter(Q(device_id__in=doors) | Q(reservation__listing_id=value))
+        return queryset.filter(
+            Q(device_id__in=doors) | Q(reservation__listing_id=value) | Q(listing_id=value)
+        )

@@ -808,8 +808,9 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class AlertSerializer(serializers.ModelSerializer):
-    """A problem at a lock, a work item: open until its cause goes away (or, for an unlock
-    while vacant, until acknowledged); kept once resolved."""
+    """A problem at a lock (`device`), or at a listing with no lock (`listing`: a calendar
+    feed failing, a double booking), a work item: open until its cause goes away (or, for
+    an unlock while vacant, until acknowledged); kept once resolved."""
 
     state = serializers.ChoiceField(
         choices=[
@@ -832,6 +833,7 @@ class AlertSerializer(serializers.ModelSerializer):
             "kind",
             "state",
             "device",
+            "listing",
             "reservation",
             "event",
             "message",

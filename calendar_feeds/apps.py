@@ -9,9 +9,13 @@ class CalendarFeedsConfig(AppConfig):
     verbose_name = "Calendar feeds"
 
     def ready(self) -> None:
+        from locks import listing_import as listing_import_columns
         from reservations import panels as reservation_panels
 
         from . import panels
+        from .listing_import import IMPORT_COLUMN
+
+        listing_import_columns.register_column(IMPORT_COLUMN)
 
         reservation_panels.register_dashboard_section(
             "calendar-feeds", panels.dashboard_section, order=10

@@ -19,6 +19,13 @@ from properties.models import Listing, Organization
 from reservations.models import Reservation
 
 
+def url_hint(url: str) -> str:
+    """What pages, exports and emails show of a feed link: its host and last characters."""
+    found = origin(url)
+    host = found[1] if found else "?"
+    return f"{host}/…{url[-4:]}"[:120]
+
+
 class Channel(models.TextChoices):
     AIRBNB = "airbnb", "Airbnb"
     VRBO = "vrbo", "Vrbo"
@@ -96,9 +103,7 @@ class CalendarFeed(models.Model):
 
     def set_url(self, url: str) -> None:
         self.url = url
-        found = origin(url)
-        host = found[1] if found else "?"
-        self.url_hint = f"{host}/…{url[-4:]}"[:120]
+        self.url_hint = url_hint(url)
 
     @property
     def masked_url(self) -> str:

@@ -29,9 +29,11 @@ from django.utils import timezone
 
 from core import outbound
 from core.public_url import absolute_url
+from core.timezones import format_instant
 from properties.models import Listing
 from properties.selectors import manager_emails
-from reservations.models import Reservation
+from reservations.alerts import listing_alert_open, listing_alerts_resolve
+from reservations.models import DeviceAlert, Reservation
 from reservations.selectors import double_booking_warnings
 from reservations.services import reservation_cancel, reservation_create, reservation_update
 
@@ -99,6 +101,37 @@ def feed_create(
     feed.save()
     feed_sync_soon(feed_id=feed.pk)
     return feed
+
+
+def feeds_bulk_create(*, organization, feeds: list[tuple[int, str, str]], now=None) -> int:
+    """New feeds (listing id, channel, link) whose links were checked already (the listing
+    import's plan): written in one INSERT, each read at once after the commit. A link the
+    listing reads already is skipped (added meanwhile). Returns how many were created."""
+    now = now or timezone.now()
+    listing_ids = {listing_id for listing_id, _channel, _url in feeds}
+    listings = Listing.objects.filter(organization=organization).in_bulk(listing_ids)
+    present = {
+        (feed.listing_id, feed.url)
+        for feed in CalendarFeed.objects.filter(listing_id__in=listing_ids).only(
+            "listing_id", "url_ciphertext"
+        )
+    }
+    new = []
+    for listing_id, channel, url in feeds:
+        listing = listings.get(listing_id)
+        if listing is None or (listing_id, url) in present:
+            continue
+        present.add((listing_id, url))
+        feed = CalendarFeed(
+            listing=listing, organization_id=organization.pk, channel=channel, next_sync_at=now
+        )
+        feed.set_url(url)
+        new.append(feed)
+    # SQLite and PostgreSQL give a batch's ids back.
+    created = CalendarFeed.objects.bulk_create(new, batch_size=500)
+    for feed in created:
+        feed_sync_soon(feed_id=feed.pk)
+    return len(created)
 
 
 def feed_update(*, feed: CalendarFeed, url: str = "", now=None, **fields) -> CalendarFeed:
@@ -271,6 +304,24 @@ def _sync(feed: CalendarFeed, now) -> SyncResult:
         return _succeeded(feed, now, message, result=result)
 
 
+FEED_ALERTS = (DeviceAlert.Kind.FEED_FAILING, DeviceAlert.Kind.FEED_GONE)
+
+
+def _alert_key(feed: CalendarFeed) -> str:
+    return f"feed-{feed.pk}"
+
+
+def _open_alert(feed: CalendarFeed, kind: str, now, message: str) -> None:
+    """An alert in the alerts list (beside the locks'), about the feed's listing."""
+    listing_alert_open(
+        listing=feed.listing,
+        kind=kind,
+        key=_alert_key(feed),
+        at=now,
+        message=f"{feed} ({feed.masked_url}): {message}",
+    )
+
+
 def _succeeded(feed: CalendarFeed, now, message: str, *, result=None) -> SyncResult:
     recovered = feed.failing or feed.gone_since is not None
     feed.last_success_at = now
@@ -281,6 +332,9 @@ def _succeeded(feed: CalendarFeed, now, message: str, *, result=None) -> SyncRes
     feed.save()
     if recovered:
         logger.info("Calendar feed %s read again", feed.pk)
+        listing_alerts_resolve(
+            kinds=FEED_ALERTS, key=_alert_key(feed), at=now, resolution="The calendar reads again."
+        )
     result = result or SyncResult("not_modified", message)
     result.message = message
     return result
@@ -295,6 +349,7 @@ def _failed(feed: CalendarFeed, now, message: str, *, result=None) -> SyncResult
     feed.last_error = message[:300]
     feed.save()
     if first and feed.gone_since is None:
+        _open_alert(feed, DeviceAlert.Kind.FEED_FAILING, now, f"{message} Nothing was cancelled.")
         _email_managers(
             feed,
             subject=f"Calendar feed failing: {feed}",
@@ -318,6 +373,13 @@ def _gone(feed: CalendarFeed, now, status: int) -> SyncResult:
     after = datetime.timedelta(hours=settings.KEYSTAY_CALENDAR_FEED_GONE_ALERT_HOURS)
     if feed.gone_alerted_at is None and now - feed.gone_since >= after:
         feed.gone_alerted_at = now
+        _open_alert(
+            feed,
+            DeviceAlert.Kind.FEED_GONE,
+            now,
+            f"HTTP {status} since {format_instant(feed.gone_since, feed.listing.property.zone)}: "
+            "the host may have made a new link. Paste it into the listing's calendar feeds.",
+        )
         _email_managers(
             feed,
             subject=f"Calendar link no longer works: {feed}",
@@ -396,18 +458,23 @@ def _reconcile(feed: CalendarFeed, parsed: ical.Parsed, now) -> SyncResult:
     # An unchanged calendar of 2,000 events is one UPDATE of when they were seen, not
     # 2,000: an event is written only when what it says (or its stay) changed.
     feed.events.exclude(pk__in=[event.pk for event in missing]).update(last_seen_at=now)
+    stays = _ListingStays(feed, known.values())
+    new_events: list[FeedEvent] = []
     for uid, item in items.items():
         event = known.get(uid)
         # No savepoint per event (two queries each): the reservation services open their
         # own, so a stay refused by validation leaves the rest of the read intact.
         try:
-            applied = _apply(feed, event, item, now, result)
-            if applied is not None and (
-                applied.pk is None or _shape(applied) != shapes.get(applied.pk)
-            ):
+            applied = _apply(feed, event, item, now, result, stays)
+            if applied is None:
+                continue
+            if applied.pk is None:
+                new_events.append(applied)  # written together below: one INSERT
+            elif _shape(applied) != shapes.get(applied.pk):
                 applied.save()
         except ValidationError as error:
             result.errors.append(f"{item.starts_on}: {_first_message(error)}")
+    FeedEvent.objects.bulk_create(new_events, batch_size=500)
 
     for event in missing:
         try:
@@ -421,8 +488,81 @@ def _first_message(error: ValidationError) -> str:
     return (error.messages or ["not valid"])[0][:150]
 
 
+class _ListingStays:
+    """The listing's live stays, read once per read of a calendar (and only when an event
+    is new) instead of two or three queries per new event; kept up to date as the read
+    creates and moves stays. Answers what `_new_kind` and the double-booking check ask."""
+
+    def __init__(self, feed: CalendarFeed, events):
+        self.feed = feed
+        # Stays this feed's events follow (new ones join as the read creates them).
+        self.of_this_feed = {e.reservation_id for e in events if e.reservation_id}
+        self._live: dict[int, Reservation] | None = None
+        self._followed: set[int] = set()
+
+    @property
+    def live(self) -> dict[int, Reservation]:
+        if self._live is None:
+            listing = self.feed.listing
+            self._live = {
+                stay.pk: stay
+                for stay in Reservation.objects.filter(listing=listing, status__in=LIVE)
+            }
+            self._followed = set(
+                FeedEvent.objects.filter(reservation_id__in=list(self._live)).values_list(
+                    "reservation_id", flat=True
+                )
+            )
+        return self._live
+
+    def by_external_id(self, external_id: str) -> Reservation | None:
+        """The live stay with this external id (the latest check-in first, as the model
+        orders stays)."""
+        found = [stay for stay in self.live.values() if stay.external_id == external_id]
+        return min(found, key=lambda stay: (-stay.check_in.timestamp(), stay.pk), default=None)
+
+    def is_followed(self, reservation: Reservation) -> bool:
+        self.live  # noqa: B018 (reads the followed stays with the live ones)
+        return reservation.pk in self._followed
+
+    def other_on_same_days(self, check_in, check_out) -> bool:
+        return any(
+            stay.check_in == check_in
+            and stay.check_out == check_out
+            and stay.pk not in self.of_this_feed
+            for stay in self.live.values()
+        )
+
+    def saved(self, reservation: Reservation) -> None:
+        """A stay this read created, moved or brought back, now followed by this feed."""
+        self.of_this_feed.add(reservation.pk)
+        self._followed.add(reservation.pk)
+        if reservation.status in LIVE:
+            self.live[reservation.pk] = reservation
+        else:
+            self.live.pop(reservation.pk, None)
+
+    def double_booking_warnings(self, reservation: Reservation) -> list[str]:
+        """The selector's warnings, asked only when a stay in memory overlaps (the usual
+        stay overlaps none: no query)."""
+        overlaps = any(
+            stay.pk != reservation.pk
+            and stay.status == Status.CONFIRMED
+            and stay.ended_at is None
+            and stay.check_in < reservation.check_out
+            and stay.check_out > reservation.check_in
+            for stay in self.live.values()
+        )
+        return double_booking_warnings(reservation) if overlaps else []
+
+
 def _apply(
-    feed: CalendarFeed, event: FeedEvent | None, item: ical.FeedItem, now, result: SyncResult
+    feed: CalendarFeed,
+    event: FeedEvent | None,
+    item: ical.FeedItem,
+    now,
+    result: SyncResult,
+    stays: _ListingStays,
 ) -> FeedEvent | None:
     """What the event says now, applied to its stay; the event is returned unsaved."""
     listing = feed.listing
@@ -435,7 +575,7 @@ def _apply(
     event.starts_on, event.ends_on = item.starts_on, item.ends_on
 
     if event.reservation_id is None and event.kind != FeedEvent.Kind.STAY:
-        event.kind = _new_kind(feed, item, check_in, check_out, event)
+        event.kind = _new_kind(feed, item, check_in, check_out, event, stays)
         if event.kind == FeedEvent.Kind.STAY and event.reservation is None:
             reservation = reservation_create(
                 listing=listing,
@@ -449,8 +589,9 @@ def _apply(
                 external_id=item.confirmation_code,
             )
             _remember(event, reservation)
+            stays.saved(reservation)
             result.created += 1
-            result.double_bookings += double_booking_warnings(reservation)
+            result.double_bookings += stays.double_booking_warnings(reservation)
         elif event.kind != FeedEvent.Kind.STAY:
             result.ignored += 1
         return event
@@ -483,9 +624,10 @@ def _apply(
     if changes:
         reservation = reservation_update(reservation=reservation, now=now, **changes)
         _remember(event, reservation)
+        stays.saved(reservation)
         result.changed += 1
         if {"check_in", "check_out", "status"} & set(changes):
-            result.double_bookings += double_booking_warnings(reservation)
+            result.double_bookings += stays.double_booking_warnings(reservation)
     return event
 
 
@@ -511,23 +653,24 @@ def _shape(event: FeedEvent) -> tuple:
 
 
 def _new_kind(
-    feed: CalendarFeed, item: ical.FeedItem, check_in, check_out, event: FeedEvent
+    feed: CalendarFeed,
+    item: ical.FeedItem,
+    check_in,
+    check_out,
+    event: FeedEvent,
+    stays: _ListingStays,
 ) -> str:
     """Stay, block, or a booking Keystay already has (from the API with the same
     confirmation code, or another feed's stay on the same days): one booking, one stay."""
     if not rules.is_stay(feed.channel, feed.events_rule, item):
         return FeedEvent.Kind.BLOCK
-    live = Reservation.objects.filter(listing=feed.listing, status__in=LIVE)
     if item.confirmation_code:
-        known = live.filter(external_id=item.confirmation_code).first()
-        if known is not None and not FeedEvent.objects.filter(reservation=known).exists():
+        known = stays.by_external_id(item.confirmation_code)
+        if known is not None and not stays.is_followed(known):
             _remember(event, known)  # the API's stay, now followed by its feed
+            stays.saved(known)
             return FeedEvent.Kind.STAY
-    other = (
-        live.filter(check_in=check_in, check_out=check_out)
-        .exclude(pk__in=FeedEvent.objects.filter(feed=feed).values("reservation"))
-        .exists()
-    )
+    other = stays.other_on_same_days(check_in, check_out)
     return FeedEvent.Kind.DUPLICATE if other else FeedEvent.Kind.STAY
 
 
@@ -579,4 +722,7 @@ def _email_managers(feed: CalendarFeed, *, subject: str, body: str) -> int:
 
 def feed_delete(*, feed: CalendarFeed) -> None:
     """The feed goes; its stays stay (a person cancels them if they are not coming)."""
+    listing_alerts_resolve(
+        kinds=FEED_ALERTS, key=_alert_key(feed), at=timezone.now(), resolution="Feed removed."
+    )
     feed.delete()

@@ -24,13 +24,13 @@ from properties.models import Organization
 
 from . import import_uploads
 from .listing_import import (
-    COLUMNS,
     FORMATS,
     LOCK_COLUMNS,
     NEW,
     SKIP,
     UPDATE,
     ImportPlan,
+    column_rank,
     dump_plan,
     export_listings,
     format_for_name,
@@ -104,7 +104,7 @@ def _preview_rank(cell: tuple[str, str, str | None]) -> int:
     column = cell[0]
     if column in PREVIEW_FIRST:
         return PREVIEW_FIRST.index(column)
-    return len(PREVIEW_FIRST) + COLUMNS.index(column)
+    return len(PREVIEW_FIRST) + column_rank(column)
 
 
 def preview_table(plan: ImportPlan) -> SafeString:
@@ -205,6 +205,12 @@ class ListingImportExportMixin:
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "app_label": self.opts.app_label,
+                # The admin's <title> is "{title} | Keystay": never " | Keystay" alone.
+                "title": (
+                    "Import listings"
+                    if template == self.import_template_name
+                    else "Export listings"
+                ),
                 **context,
             },
         )

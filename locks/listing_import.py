@@ -36,7 +36,7 @@ import io
 import json
 import re
 import zoneinfo
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -120,6 +120,61 @@ FALSE_WORDS = frozenset({"no", "n", "false", "0", "off"})
 TIME_PATTERN = re.compile(r"^(\d{1,2})[:.h](\d{2})(?::(\d{2}))?$")
 
 NEW, UPDATE, SKIP = "new", "update", "skip"
+
+
+# ---------------------------------------------------------------------------------------
+# Columns other apps add (registered in their AppConfig.ready): locks knows nothing of
+# what they hold, only how to ask for their cells, their plan and their writes.
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExtraCell:
+    """What a registered column's cell does in one row: shown in the preview (`shown`, and
+    `old` when it changes), written through `payload` (JSON-able; None: nothing to write),
+    or refused (`problem`: the row is an error and nothing is imported)."""
+
+    shown: str = ""
+    old: str | None = None
+    payload: object = None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class ExtraColumn:
+    """A column of the listing import and export owned by another app.
+
+    - `export(listing_ids)`: the cells of those listings (a subquery of their ids), as
+      text: listing id → cell. Secrets are masked here (the export is a file).
+    - `plan(organization, rows)`: rows are (row number, listing id or None for a new
+      listing, the cell's text); returns row number → ExtraCell. Reads, never writes.
+    - `apply(organization, writes)`: writes are (listing id, payload), inside the import's
+      transaction, after new listings have their ids.
+    """
+
+    name: str
+    export: Callable[..., dict[int, str]]
+    plan: Callable[..., dict[int, ExtraCell]]
+    apply: Callable[..., None]
+
+
+EXTRA_COLUMNS: dict[str, ExtraColumn] = {}
+
+
+def register_column(column: ExtraColumn) -> None:
+    """Add a column after Keystay's own (idempotent: a second registration replaces)."""
+    EXTRA_COLUMNS[column.name] = column
+
+
+def all_columns() -> tuple[str, ...]:
+    """The columns an export writes and an import reads: locks' own, then registered ones."""
+    return COLUMNS + tuple(EXTRA_COLUMNS)
+
+
+def column_rank(column: str) -> int:
+    if column in COLUMN_ORDER:
+        return COLUMN_ORDER[column]
+    return len(COLUMNS) + list(EXTRA_COLUMNS).index(column)
 
 
 @dataclass(frozen=True)
@@ -658,6 +713,7 @@ class RowPlan:
     listing_id: int | None = None
     values: dict = field(default_factory=dict)  # listing fields to write (all, when new)
     lock_plan: LockPlan | None = None
+    extra: dict = field(default_factory=dict)  # registered column → its ExtraCell payload
 
     def as_dict(self) -> dict:
         return {
@@ -711,13 +767,13 @@ def _read_header(table: Table, problems: list[Problem]) -> tuple[dict[str, str],
         canonical.append(key)
         if not key:
             continue
-        if key not in COLUMNS:
+        if key not in COLUMNS and key not in EXTRA_COLUMNS:
             problems.append(
                 Problem(
                     1,
                     text,
                     "Keystay does not know this column. Remove it, or name it as one of: "
-                    f"{', '.join(COLUMNS)}.",
+                    f"{', '.join(all_columns())}.",
                 )
             )
         elif key in seen:
@@ -808,6 +864,7 @@ class _Planner:
             if external_id:
                 self.rows_by_external_id.setdefault(external_id, []).append(number)
         self._plan_properties(rows)
+        extra_cells = self._plan_extra_columns(rows)
         problems: list[Problem] = []
         planned: list[RowPlan] = []
         for number, values in rows:
@@ -822,6 +879,10 @@ class _Planner:
             lock_plan = None
             if not errors:
                 lock_plan = self._plan_locks(listing, values, error)
+            for column, cells in extra_cells.items():
+                cell = cells.get(number)
+                if cell is not None and cell.problem:
+                    error(column, cell.problem)
             if errors:
                 problems.extend(errors)
                 continue
@@ -831,7 +892,14 @@ class _Planner:
                 row.cells.extend(cells)
                 if row.lock_plan and row.action == SKIP:
                     row.action = UPDATE
-            row.cells.sort(key=lambda cell: COLUMN_ORDER[cell[0]])
+            for column, cells in extra_cells.items():
+                cell = cells.get(number) or ExtraCell()
+                row.cells.append((column, cell.shown, cell.old))
+                if cell.payload is not None:
+                    row.extra[column] = cell.payload
+                    if row.action == SKIP:
+                        row.action = UPDATE
+            row.cells.sort(key=lambda cell: column_rank(cell[0]))
             planned.append(row)
         return ImportPlan(
             organization=self.organization,
@@ -839,8 +907,22 @@ class _Planner:
             problems=sorted(problems, key=_order),
             existing=self.existing,
             new_properties=self.new_properties,
-            columns=[column for column in COLUMNS if column in self.columns],
+            columns=[column for column in all_columns() if column in self.columns],
         )
+
+    def _plan_extra_columns(self, rows: list[tuple[int, dict]]) -> dict[str, dict]:
+        """Each registered column the file has: its owner's plan of every row, in one call
+        (so that it reads what it needs in a fixed number of queries)."""
+        planned = {}
+        for name, column in EXTRA_COLUMNS.items():
+            if name not in self.columns:
+                continue
+            cells = []
+            for number, values in rows:
+                listing = self.existing.listings.get(cell_text(values["external_id"]))
+                cells.append((number, listing[0] if listing else None, cell_text(values[name])))
+            planned[name] = column.plan(self.organization, cells)
+        return planned
 
     def _plan_properties(self, rows: list[tuple[int, dict]]) -> None:
         """The properties the file names for the first time, with their time zone.
@@ -1174,6 +1256,10 @@ def apply_import(*, plan: ImportPlan) -> list[int]:
         _update_listings([row for row in rows if row.action == UPDATE and row.values], properties)
         lock_rows = [row for row in rows if row.lock_plan]
         _write_assignments(lock_rows)
+        for name, column in EXTRA_COLUMNS.items():
+            writes = [(row.listing_id, row.extra[name]) for row in rows if name in row.extra]
+            if writes:
+                column.apply(org, writes)
         replan = sorted(
             {row.listing_id for row in lock_rows}
             | {
@@ -1340,7 +1426,7 @@ def _try_apply(plan: ImportPlan) -> ImportResult | None:
 # ---------------------------------------------------------------------------------------
 
 # Bump when what a kept plan means changes: a plan kept by another version is not used.
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 # Times travel as text in the kept plan's JSON.
 TIME_FIELDS = tuple(
     name for name in LISTING_FIELDS if isinstance(Listing._meta.get_field(name), models.TimeField)
@@ -1386,6 +1472,7 @@ def _plan_payload(plan: ImportPlan, data: bytes, file_format: str) -> dict:
             None
             if row.lock_plan is None
             else [row.lock_plan.delete, row.lock_plan.update, row.lock_plan.create],
+            row.extra,
         ]
         for row in plan.rows
     ]
@@ -1417,7 +1504,17 @@ def load_plan(
     ):
         return None
     rows = []
-    for number, external_id, action, listing_id, prop, new_prop, values, locks in payload["rows"]:
+    for (
+        number,
+        external_id,
+        action,
+        listing_id,
+        prop,
+        new_prop,
+        values,
+        locks,
+        extra,
+    ) in payload["rows"]:
         for name in TIME_FIELDS:
             if values.get(name) is not None:
                 values[name] = datetime.time.fromisoformat(values[name])
@@ -1437,6 +1534,7 @@ def load_plan(
                     update=[tuple(a) for a in locks[1]],
                     create=[tuple(a) for a in locks[2]],
                 ),
+                extra=extra,
             )
         )
     return ImportPlan(
@@ -1468,7 +1566,7 @@ EXPORT_VALUES = {
 
 
 def export_rows(*, listings: QuerySet[Listing], native: bool = False) -> list[list]:
-    """The listings as rows of COLUMNS, read as tuples in two queries. Lock cells come from
+    """The listings as rows of `all_columns()`, read as tuples in two queries. Lock cells come from
     the same `lock_cell` the import compares with, so a re-import changes nothing."""
     listing_ids = listings.order_by().values("pk")
     locks: dict[int, list[tuple[str, bool, str]]] = {}
@@ -1477,6 +1575,7 @@ def export_rows(*, listings: QuerySet[Listing], native: bool = False) -> list[li
     )
     for listing_id, role, guest, name in assignments.iterator(chunk_size=QUERY_CHUNK):
         locks.setdefault(listing_id, []).append((role, guest, name))
+    extras = [column.export(listing_ids) for column in EXTRA_COLUMNS.values()]
     rows = []
     ordered = (
         Listing.objects.filter(pk__in=listing_ids)
@@ -1494,6 +1593,7 @@ def export_rows(*, listings: QuerySet[Listing], native: bool = False) -> list[li
         ]
         assigned = locks.get(pk, [])
         cells.extend(escape_formula(lock_cell(column, assigned)) for column in LOCK_COLUMNS)
+        cells.extend(escape_formula(extra.get(pk, "")) for extra in extras)
         rows.append(cells)
     return rows
 
@@ -1504,19 +1604,20 @@ def export_listings(*, listings: QuerySet[Listing], file_format: str) -> bytes:
     if file_format in ("csv", "tsv"):
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter="," if file_format == "csv" else "\t")
-        writer.writerow(COLUMNS)
+        writer.writerow(all_columns())
         writer.writerows(rows)
         # UTF-8 with a BOM, so that Excel reads accents right.
         return ("\ufeff" + buffer.getvalue()).encode()
     if file_format == "json":
-        return json.dumps([dict(zip(COLUMNS, row, strict=True)) for row in rows]).encode()
+        columns = all_columns()
+        return json.dumps([dict(zip(columns, row, strict=True)) for row in rows]).encode()
     if file_format == "xlsx":
         import openpyxl
         from openpyxl.cell import WriteOnlyCell
 
         book = openpyxl.Workbook(write_only=True)
         sheet = book.create_sheet("Listings")
-        sheet.append(COLUMNS)
+        sheet.append(all_columns())
 
         def text_cell(value: str) -> WriteOnlyCell:
             # openpyxl turns any text that starts with "=" into a formula; text is text.

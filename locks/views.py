@@ -43,11 +43,16 @@ LIST_URL = "smart_devices:list"
 
 
 def reconnect_html(*, user) -> str:
-    """The list of provider accounts whose owner must sign in again, with a Reconnect
-    button each, for any page that raises them (Smart Devices and the dashboard)."""
-    return render_to_string(
-        "locks/_reconnect.html", {"reconnect": accounts_to_reconnect(user=user)}
-    )
+    """The list of provider accounts whose owner must sign in again, for any page that
+    raises them (Smart Devices and the dashboard): a Reconnect button each for a manager of
+    its organization; staff, who cannot reconnect, are told who does."""
+    accounts = accounts_to_reconnect(user=user)
+    managed = access.managed_organization_ids(user)
+    for account in accounts:
+        account.can_reconnect = user.is_superuser or (
+            account.connection.organization_id in managed
+        )
+    return render_to_string("locks/_reconnect.html", {"reconnect": accounts})
 
 
 @dataclass

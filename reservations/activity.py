@@ -166,7 +166,7 @@ def alerts_open(*, user) -> QuerySet[DeviceAlert]:
     resolved, acknowledged or not (the dashboard)."""
     return scope_queryset(
         DeviceAlert.objects.filter(resolved_at__isnull=True)
-        .select_related("device", "reservation")
+        .select_related("device", "listing", "reservation")
         .order_by("-opened_at", "-pk"),
         user,
     )

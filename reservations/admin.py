@@ -233,15 +233,18 @@ class LockAccessInline(admin.TabularInline):
 
     @admin.display(description="on the lock")
     def programming(self, obj):
-        """Each step with its time: planned, sent, confirmed by the lock, removed."""
+        """Each step with its time, in the order they happened (a lock's confirmation can
+        carry an earlier time than a later re-send): planned, sent, confirmed by the lock,
+        removed; what is still awaited last."""
         zone = self._zone(obj)
         steps = [("planned", obj.program_at)]
         steps += [("sent", obj.programmed_at)] if obj.programmed_at else []
         steps += [("confirmed", obj.confirmed_at)] if obj.confirmed_at else []
-        if obj.programmed_at and not obj.confirmed_at and obj.state == State.REQUESTED:
-            steps.append(("not yet confirmed by the lock", None))
         steps += [("removal sent", obj.removal_requested_at)] if obj.removal_requested_at else []
         steps += [("removed", obj.removed_at)] if obj.removed_at else []
+        steps.sort(key=lambda step: step[1])  # stable: steps at one instant keep their order
+        if obj.programmed_at and not obj.confirmed_at and obj.state == State.REQUESTED:
+            steps.append(("not yet confirmed by the lock", None))
         return format_html_join(
             mark_safe("<br>"),
             "{} {}",

@@ -2,6 +2,8 @@
 can be acknowledged (an action, not an edit)."""
 
 from django.contrib import admin, messages
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
@@ -80,12 +82,13 @@ class OpenAlertFilter(admin.SimpleListFilter):
 @admin.register(DeviceAlert)
 class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     resource_classes = [DeviceAlertResource]
-    list_display = ["opened", "device", "kind", "message", "state", "acknowledged"]
+    list_display = ["opened", "place", "kind", "message", "state", "acknowledged"]
     list_filter = [OpenAlertFilter, "kind", ("device", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["device"]
+    list_select_related = ["device", "listing"]
     ordering = ["-opened_at"]
     fields = [
         "device",
+        "listing",
         "kind",
         "message",
         "reservation",
@@ -100,9 +103,19 @@ class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     actions = ["acknowledge_selected"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(_zone=lock_place(ZONE))
+        # A lock's alert in its place's zone; a listing's (a calendar feed, a double
+        # booking) in its property's.
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_zone=Coalesce(lock_place(ZONE), F("listing__property__time_zone")))
+        )
 
-    @admin.display(description="opened (the lock's local time)", ordering="opened_at")
+    @admin.display(description="lock or listing")
+    def place(self, obj):
+        return obj.device or obj.listing or "—"
+
+    @admin.display(description="opened (local time)", ordering="opened_at")
     def opened(self, obj):
         return format_instant(obj.opened_at, zone_named(obj._zone))
 

@@ -93,7 +93,7 @@ def send_problem(reservation: Reservation, now=None) -> str | None:
         return HELD_PROBLEM
     if not guest_doors(reservation, now):
         return (
-            "No door at this listing takes guest codes: give a lock guest access "
-            "before sending the code."
+            "No door at this listing takes guest codes: a manager gives one of its locks "
+            "guest access (the listing's page) before the code is sent."
         )
     return None

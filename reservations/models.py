@@ -703,6 +703,9 @@ class LockEvent(models.Model):
 class DeviceAlert(models.Model):
     """A problem the dashboard raises: a work item staff acknowledge, kept once resolved.
 
+    Most are about a lock (`device`); those about a listing and no lock (a calendar feed
+    failing, a double booking) have `listing` instead: one list of alerts for managers.
+
     An alert whose cause goes away resolves itself and says how (`resolution`); one that
     is about a single event (an unlock while vacant) has no cause to go away: it is
     resolved when someone acknowledges it. Alerts are never deleted: they are the history.
@@ -717,6 +720,11 @@ class DeviceAlert(models.Model):
         # One per stay and lock while open (access_code_id: the code's provider id, or
         # Keystay's name for a code that never reached the provider).
         PREARRIVAL_FAILED = "prearrival_fail", "Code not confirmed before arrival"
+        # About a listing (no device). Key (access_code_id): "feed-<id>" for a feed; for a
+        # double booking, the two stays' ids "<lower>-<higher>".
+        FEED_FAILING = "feed_failing", "Calendar feed failing"
+        FEED_GONE = "feed_gone", "Calendar link no longer works"
+        DOUBLE_BOOKING = "double_booking", "Double booking"
 
     # Kinds about one event: acknowledging one resolves it.
     EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK})
@@ -724,7 +732,13 @@ class DeviceAlert(models.Model):
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False
     )
-    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="alerts")
+    device = models.ForeignKey(
+        Device, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    # An alert about a listing and no lock (a calendar feed, a double booking).
+    listing = models.ForeignKey(
+        Listing, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
     kind = models.CharField(max_length=16, choices=Kind.choices)
     # For a failed code: Seam's access_code_id, and the stay it belongs to when known. For
     # an unlock while vacant: Seam's event id, so that each unlock is its own alert.
@@ -767,13 +781,27 @@ class DeviceAlert(models.Model):
                 condition=Q(resolved_at__isnull=True),
                 name="device_alert_one_open_per_problem",
             ),
+            models.UniqueConstraint(
+                fields=["listing", "kind", "access_code_id"],
+                condition=Q(resolved_at__isnull=True, device__isnull=True),
+                name="listing_alert_one_open_per_problem",
+            ),
+            models.CheckConstraint(
+                condition=Q(device__isnull=False) | Q(listing__isnull=False),
+                name="alert_about_a_lock_or_a_listing",
+            ),
         ]
         indexes = [
             models.Index(fields=["organization", "resolved_at"], name="device_alert_org_open")
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()}: {self.device}"
+        return f"{self.get_kind_display()}: {self.device or self.listing}"
+
+    @property
+    def place(self):
+        """What the alert is about: its lock, else its listing."""
+        return self.device or self.listing
 
     @property
     def is_open(self) -> bool:

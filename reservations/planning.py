@@ -319,6 +319,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         for device_id in leaving:
             del wanted[device_id]
 
+    touched: list[LockAccess] = []
     for device_id, (assignment, plan) in wanted.items():
         access = accesses.pop(device_id, None)
         if access is None:
@@ -360,6 +361,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
             access.save()
         else:
             access.save(update_fields=PLAN_FIELDS)
+        touched.append(access)
 
     for access in accesses.values():  # locks the stay no longer uses
         if access.wanted or access.state not in FINAL_STATES:
@@ -374,6 +376,7 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
             if claimed:
                 access.due_at = now  # the worker finishes, then the removal runs
             access.save(update_fields=PLAN_FIELDS)
+            touched.append(access)
 
     _prearrival_reschedule(reservation, now)
     reservation_id = reservation.pk
@@ -385,7 +388,10 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         signals.announce(signals.CODE_REVOKED, reservation_id=reservation_id, at=now)
     elif reservation.is_live and not held and told_before and told_after != told_before:
         signals.announce(signals.CODE_CHANGED, reservation_id=reservation_id, at=now)
-    transaction.on_commit(lambda: enqueue_processing(reservation_id))
+    # A worker now only for a step due now (a stay next month, or at a listing without
+    # locks, has none): the sweep carries out every later step when it falls due.
+    if any(access.due_at is not None and access.due_at <= now for access in touched):
+        transaction.on_commit(lambda: enqueue_processing(reservation_id))
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.
     # Trimming is idempotent, so these re-plans trim nothing more and stop here.
     for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):

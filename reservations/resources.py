@@ -8,6 +8,8 @@ column of its own (core.exports).
 
 from __future__ import annotations
 
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from import_export import fields
 
 from core.exports import FormulaSafeResource, local_time
@@ -135,6 +137,7 @@ class DeviceAlertResource(FormulaSafeResource):
     time_zone = fields.Field(column_name="time zone")
     property = fields.Field(attribute="place_property", column_name="property")
     lock = fields.Field(attribute="device__name", column_name="lock")
+    listing = fields.Field(attribute="listing__name", column_name="listing")
     problem = fields.Field(column_name="problem")
     message = fields.Field(attribute="message", column_name="message")
     state = fields.Field(column_name="state")
@@ -150,6 +153,7 @@ class DeviceAlertResource(FormulaSafeResource):
             "time_zone",
             "property",
             "lock",
+            "listing",
             "problem",
             "message",
             "state",
@@ -161,9 +165,14 @@ class DeviceAlertResource(FormulaSafeResource):
         export_order = fields
 
     def filter_export(self, queryset, **kwargs):
-        return queryset.select_related("device").annotate(
-            place_zone=lock_place("listing__property__time_zone"),
-            place_property=lock_place("listing__property__name"),
+        # A listing's alert (a calendar feed, a double booking) is at its property.
+        return queryset.select_related("device", "listing").annotate(
+            place_zone=Coalesce(
+                lock_place("listing__property__time_zone"), F("listing__property__time_zone")
+            ),
+            place_property=Coalesce(
+                lock_place("listing__property__name"), F("listing__property__name")
+            ),
         )
 
     def dehydrate_opened(self, obj: DeviceAlert) -> str:

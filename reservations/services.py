@@ -21,6 +21,7 @@ from properties.models import MAX_CODE_LEAD_MINUTES, Listing
 
 from . import access_states, verification
 from .access_states import access_log
+from .alerts import double_booking_alerts_refresh
 from .codes import CodeRefused, LockRules, check_code
 from .doors import send_problem
 from .models import AccessOverride, LockAccess, Reservation, ReservationCode
@@ -158,6 +159,7 @@ def reservation_save(*, reservation: Reservation, now=None) -> Reservation:
     if held:
         verification.held_recorded(reservation=reservation, now=now)
     reservation_replan(reservation=reservation, now=now)
+    double_booking_alerts_refresh(reservation=reservation, now=now, new=previous is None)
     return reservation
 
 
@@ -196,6 +198,7 @@ def reservation_end_stay(*, reservation: Reservation, now=None) -> Reservation:
     reservation.status = Reservation.Status.CHECKED_OUT
     reservation.save(update_fields=["ended_at", "status", "updated_at"])
     reservation_replan(reservation=reservation, now=now)
+    double_booking_alerts_refresh(reservation=reservation, now=now)
     return reservation
 
 

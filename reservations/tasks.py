@@ -7,6 +7,7 @@ from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
 from locks.tasks import connections_with_a_key
 
+from .alerts import double_booking_alerts_expire
 from .events import events_reconcile
 from .prearrival import prearrival_run_due
 from .provisioning import (
@@ -146,6 +147,11 @@ def reconcile_locks() -> str:
     for device_id in due:
         async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
     return f"{len(due)} locks queued"
+
+
+def double_bookings_expire() -> int:
+    """Resolve the double-booking alerts whose stays are over."""
+    return double_booking_alerts_expire()
 
 
 def prearrival_checks() -> int:

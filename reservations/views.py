@@ -137,10 +137,15 @@ def alert_acknowledge_view(request, pk: int):
     """
     alert = get_object_or_404(scope_queryset(DeviceAlert.objects.all(), request.user), pk=pk)
     alert = alert_acknowledge(alert=alert, by=request.user)
-    messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.device}.")
-    # Back to the alert's row: its stay's, or its lock's (each lock is listed once).
+    messages.success(request, f"Alert acknowledged: {alert.get_kind_display()} at {alert.place}.")
+    # Back to the alert's row: its stay's, or its lock's (each lock is listed once), or the
+    # section of a listing's alert.
     if alert.kind == DeviceAlert.Kind.PREARRIVAL_FAILED:
         section = "#prearrival"
+    elif alert.kind == DeviceAlert.Kind.DOUBLE_BOOKING:
+        section = "#double-bookings"
+    elif alert.device_id is None:
+        section = "#alerts"
     else:
         section = f"#lock-{alert.device_id}"
     return redirect(reverse("dashboard") + section)

@@ -417,6 +417,11 @@ KEYSTAY_SCHEDULES = [
         "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
     },
     {
+        "name": "Double bookings: resolve the alerts of stays that are over",
+        "func": "reservations.tasks.double_bookings_expire",
+        "minutes": 60,
+    },
+    {
         "name": "Calendar feeds: read every due feed (a task per feed)",
         "func": "calendar_feeds.tasks.sync_due",
         "minutes": KEYSTAY_CALENDAR_FEED_INTERVAL_MINUTES,
