@@ -17,6 +17,7 @@ from django.db.models import (
     Prefetch,
     Q,
     QuerySet,
+    Subquery,
     When,
 )
 from django.utils import timezone
@@ -336,61 +337,70 @@ class LockAtRisk:
     zone: zoneinfo.ZoneInfo | None = None
 
 
-def locks_at_risk(*, user, now, within=LOCK_HEALTH_WINDOW) -> list[LockAtRisk]:
-    """Locks offline or under their organization's battery threshold, each with the
-    confirmed, not ended stays checking in within `within` at a listing where the lock has
-    guest access; the lock of the soonest arrival first. Two queries, however many rows."""
-    risky = LockAssignment.objects.filter(
-        Q(device__online=False) | battery_low("device__"),
-        guest_access=True,
-        device__removed_at__isnull=True,
-    )
-    reservations = scope_queryset(
-        Reservation.objects.filter(
-            Exists(risky.filter(listing_id=OuterRef("listing_id"))),
-            status=Reservation.Status.CONFIRMED,
-            ended_at__isnull=True,
-            check_in__gte=now,
-            check_in__lte=now + within,
-        )
-        .select_related("listing__property")
-        .prefetch_related(
-            Prefetch(
-                "listing__assignments",
-                queryset=risky.select_related("device__organization").order_by(
-                    "device__name", "pk"
-                ),
-                to_attr="risky_assignments",
-            )
-        )
-        .order_by("check_in", "pk"),
-        user,
-    )
-    locks: dict[int, LockAtRisk] = {}
-    for reservation in reservations[:500]:
-        for assignment in reservation.listing.risky_assignments:
-            device = assignment.device
-            if device.pk not in locks:
-                locks[device.pk] = LockAtRisk(device, device_problems(device), [])
-            locks[device.pk].arrivals.append(reservation)
-    return list(locks.values())
-
-
-def at_risk_before_arrival(now, within=LOCK_HEALTH_WINDOW) -> Q:
-    """Devices that `locks_at_risk` lists: offline or under their battery threshold,
-    present at the provider, with guest access at a listing where a confirmed stay, not
-    ended, checks in within `within` (the lock list's "trouble: before an arrival")."""
-    arriving = Reservation.objects.filter(
-        listing_id=OuterRef("listing_id"),
+def _arriving(now, within, **where) -> QuerySet[Reservation]:
+    """Confirmed stays, not ended, checking in within `within` of `now`."""
+    return Reservation.objects.filter(
         status=Reservation.Status.CONFIRMED,
         ended_at__isnull=True,
         check_in__gte=now,
         check_in__lte=now + within,
+        **where,
     )
+
+
+def at_risk_before_arrival(now, within=LOCK_HEALTH_WINDOW) -> Q:
+    """Locks offline or under their battery threshold, present at the provider, with
+    guest access at a listing where a stay arrives within `within` (`_arriving`): the
+    dashboard's first section and the lock list's "trouble: before an arrival"."""
     doors = LockAssignment.objects.filter(
-        Exists(arriving), device_id=OuterRef("pk"), guest_access=True
+        Exists(_arriving(now, within, listing_id=OuterRef("listing_id"))),
+        device_id=OuterRef("pk"),
+        guest_access=True,
     )
     return Q(Q(online=False) | battery_low(), Exists(doors), removed_at__isnull=True)
+
+
+def locks_at_risk(
+    *, user, now, within=LOCK_HEALTH_WINDOW, url: str = "", what: str = "", limit=None
+) -> Section:
+    """Locks at risk before an arrival (`at_risk_before_arrival`), the lock of the soonest
+    arrival first, each with its problems and the stays arriving at its listings: the first
+    `limit` and how many. Four queries, however many rows."""
+    first_arrival = _arriving(
+        now,
+        within,
+        listing__assignments__device_id=OuterRef("pk"),
+        listing__assignments__guest_access=True,
+    ).order_by("check_in")
+    devices = first_rows(
+        scope_queryset(
+            Device.objects.filter(at_risk_before_arrival(now, within))
+            .annotate(first_arrival=Subquery(first_arrival.values("check_in")[:1]))
+            .select_related("organization")
+            .order_by("first_arrival", "name", "pk"),
+            user,
+        ),
+        url=url,
+        what=what,
+        limit=limit,
+    )
+    doors = LockAssignment.objects.filter(
+        device_id__in=[device.pk for device in devices], guest_access=True
+    ).values_list("listing_id", "device_id")
+    locks_of: dict[int, list[int]] = {}
+    for listing_id, device_id in doors:
+        locks_of.setdefault(listing_id, []).append(device_id)
+    rows = {device.pk: LockAtRisk(device, device_problems(device), []) for device in devices}
+    arrivals = (
+        _arriving(now, within, listing_id__in=list(locks_of))
+        .select_related("listing__property")
+        .order_by("check_in", "pk")
+    )
+    for reservation in arrivals if locks_of else []:
+        for device_id in locks_of[reservation.listing_id]:
+            rows[device_id].arrivals.append(reservation)
+    devices.rows = list(rows.values())
+    return devices
 
 
 def prearrival_alerts(*, user, url: str = "", what: str = "") -> Section:
@@ -448,7 +458,7 @@ def in_trouble() -> Q:
 
 
 def locks_in_trouble(
-    *, user, limit: int | None = None, only=None, leave_out=()
+    *, user, limit: int | None = None, only=None, leave_out=None
 ) -> list[LockTrouble]:
     """Locks in trouble (`in_trouble`), each once with its problems and its alerts, by
     name: the first `limit`, of `only` these device ids if given, `leave_out` left out.
@@ -457,7 +467,7 @@ def locks_in_trouble(
     devices = Device.objects.filter(in_trouble())
     if only is not None:
         devices = devices.filter(pk__in=only)
-    if leave_out:
+    if leave_out is not None:
         devices = devices.exclude(pk__in=leave_out)
     devices = scope_queryset(
         devices.select_related("organization", "connection")

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
+from locks.models import Device
 from locks.selectors import assignments_flagged
 from locks.views import reconnect_html
 from properties.models import Property
@@ -25,6 +26,7 @@ from .selectors import (
     accesses_late,
     accesses_unconfirmed,
     arriving_on,
+    at_risk_before_arrival,
     codeless_doors_by_listing,
     doors_prefetch,
     doors_without_codes,
@@ -87,9 +89,11 @@ def dashboard(request):
             reservation.leaving_doors = stay_doors(reservation, now, leaving=True)
     # Each lock in trouble once: with the arrivals it puts at risk at the top, else below.
     devices = reverse("admin:locks_device_changelist")
-    every_at_risk = locks_at_risk(user=user, now=now)
-    at_risk = Section.of(
-        every_at_risk, url=f"{devices}?trouble=arrival", what="locks in trouble before an arrival"
+    at_risk = locks_at_risk(
+        user=user,
+        now=now,
+        url=f"{devices}?trouble=arrival",
+        what="locks in trouble before an arrival",
     )
     shown = [row.device.pk for row in at_risk]
     alerts_of = {
@@ -99,7 +103,10 @@ def dashboard(request):
         trouble = alerts_of.get(row.device.pk)
         row.alerts = trouble.alerts if trouble else []
         row.zone = trouble.zone if trouble else None
-    shown_above = [row.device.pk for row in every_at_risk]
+    # The locks below leave out those above (all of them, shown or one click away).
+    at_risk_ids = scope_queryset(Device.objects.filter(at_risk_before_arrival(now)), user).values(
+        "pk"
+    )
     counts = lock_trouble_counts(user=user)
     context = {
         **admin.site.each_context(request),
@@ -140,8 +147,8 @@ def dashboard(request):
             what="codes not yet confirmed, by stay",
         ),
         "locks": Section(
-            locks_in_trouble(user=user, leave_out=shown_above, limit=sections.SECTION_ROWS),
-            counts["locks"] - len(shown_above),
+            locks_in_trouble(user=user, leave_out=at_risk_ids, limit=sections.SECTION_ROWS),
+            counts["locks"] - at_risk.count,
             f"{devices}?trouble=yes",
             "locks in trouble",
         ),
