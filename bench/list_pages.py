@@ -191,8 +191,9 @@ def pages(seeded) -> list[tuple[str, str, str | None, dict]]:
     ]
 
 
-def measure(seeded, *, superuser, runs: int = 5, echo=print) -> list[Figure]:
-    """Every page of `pages()` and its baseline, `runs` times each (median)."""
+def measure(seeded, *, superuser, runs: int = 5, echo=print, only=None) -> list[Figure]:
+    """Every page of `pages()` (or those whose name starts with one of `only`) and its
+    baseline, `runs` times each (median)."""
     product, plain = Client(), Client()
     product.force_login(seeded.manager)
     plain.force_login(superuser)
@@ -200,6 +201,8 @@ def measure(seeded, *, superuser, runs: int = 5, echo=print) -> list[Figure]:
     # The bench looks one code up many times: the per-person limit would refuse it.
     with override_settings(ROOT_URLCONF=__name__, CODE_LOOKUP_RATE="100000/minute"):
         for name, url, plain_url, headers in pages(seeded):
+            if only and not any(name.strip().startswith(prefix) for prefix in only):
+                continue
             figure = Figure(name, *_measure_pair(product, url, headers, plain, plain_url, runs))
             figures.append(figure)
             if echo:
