@@ -76,10 +76,10 @@ def dashboard(request):
         )
     # The doors of the rows shown only, in one query; the guest doors that take no codes
     # come from their own section's rows.
-    listed = {
-        r.pk: r for day in days for rows in (day["arrivals"], day["departures"]) for r in rows
-    }
-    prefetch_related_objects(list(listed.values()), *doors_prefetch())
+    # Every row read, a stay arriving today and leaving tomorrow in both lists (two
+    # objects of one stay: each needs its doors).
+    listed = [r for day in days for rows in (day["arrivals"], day["departures"]) for r in rows]
+    prefetch_related_objects(listed, *doors_prefetch())
     no_codes = doors_without_codes(user=user)
     codeless = codeless_doors_by_listing(no_codes)
     for day in days:

@@ -128,3 +128,14 @@ def test_the_dashboards_queries_stay_the_same_past_the_cut(
             page = manager_client.get(reverse("dashboard")).content.decode()
     assert "Codes failing (9)" in page
     assert section(page, "failing").count("ks-see-all") == 1
+
+
+def test_a_one_night_stay_is_in_todays_arrivals_and_tomorrows_departures_with_its_doors(
+    wired, manager_client
+):
+    stay = wired.book(days_ahead=0, nights=1, guest_name="One Night")
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    for module, day in (("arrivals", "today"), ("departures", "tomorrow")):
+        part = the_day(page, module, day)
+        assert "One Night" in part
+    assert stay.listing.name in the_day(page, "departures", "tomorrow")
