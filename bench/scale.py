@@ -124,7 +124,8 @@ def print_growth(small: dict, large: dict) -> None:
     for a, b in zip(small["figures"] or [], large["figures"] or [], strict=True):
         print(
             f"  {b.page:<44}{a.median_ms:8.1f} ms -> {b.median_ms:8.1f} ms "
-            f"{b.median_ms / a.median_ms:6.2f}x  ({a.queries} -> {b.queries} queries)"
+            f"{b.median_ms / a.median_ms:6.2f}x  ({a.queries} -> {b.queries} queries; "
+            f"cpu {a.cpu_ms:.0f} -> {b.cpu_ms:.0f} ms)"
         )
     ds, dl = small["due"], large["due"]
     if ds is None:
