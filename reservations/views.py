@@ -74,10 +74,9 @@ def dashboard(request):
                 ),
             }
         )
-    # The doors of the rows shown only, in one query; the guest doors that take no codes
-    # come from their own section's rows.
-    # Every row read, a stay arriving today and leaving tomorrow in both lists (two
-    # objects of one stay: each needs its doors).
+    # The doors of the rows shown only, in one query (a stay arriving today and leaving
+    # tomorrow is two objects, each needing its doors); the guest doors that take no
+    # codes come from their own section's rows.
     listed = [r for day in days for rows in (day["arrivals"], day["departures"]) for r in rows]
     prefetch_related_objects(listed, *doors_prefetch())
     no_codes = doors_without_codes(user=user)
