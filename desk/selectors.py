@@ -264,7 +264,7 @@ def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
             for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:LISTED]
             if not access.device.codes_unsupported
         ],
-        at_risk=locks_at_risk(user=user, now=now, limit=LISTED).rows,
+        at_risk=locks_at_risk(user=user, now=now, limit=LISTED, counted=False).rows,
         properties=sorted(properties.values(), key=lambda p: p.name.casefold()),
         capped=capped,
         listed=limit,

@@ -64,11 +64,19 @@ class Section:
 
 
 def first_rows(
-    queryset: QuerySet, *, url: str = "", what: str = "", limit: int | None = None
+    queryset: QuerySet,
+    *,
+    url: str = "",
+    what: str = "",
+    limit: int | None = None,
+    counted: bool = True,
 ) -> Section:
     """The first `limit` rows of an ordered queryset and their count (which stops at
-    COUNT_CAP + 1 rows): two queries, whether the rows reach the limit or not."""
+    COUNT_CAP + 1 rows): two queries, whether the rows reach the limit or not; one when
+    not `counted` (the count is then the rows')."""
     rows = list(queryset[: limit or SECTION_ROWS])
+    if not counted:
+        return Section(rows, len(rows), url, what)
     count = queryset.order_by().values("pk")[: COUNT_CAP + 1].count()
     return Section(rows, max(count, len(rows)), url, what)
 

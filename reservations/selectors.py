@@ -361,11 +361,18 @@ def at_risk_before_arrival(now, within=LOCK_HEALTH_WINDOW) -> Q:
 
 
 def locks_at_risk(
-    *, user, now, within=LOCK_HEALTH_WINDOW, url: str = "", what: str = "", limit=None
+    *,
+    user,
+    now,
+    within=LOCK_HEALTH_WINDOW,
+    url: str = "",
+    what: str = "",
+    limit=None,
+    counted: bool = True,
 ) -> Section:
     """Locks at risk before an arrival (`at_risk_before_arrival`), the lock of the soonest
     arrival first, each with its problems and the stays arriving at its listings: the first
-    `limit` and how many. Four queries, however many rows."""
+    `limit` and how many (unless not `counted`). Four queries, however many rows."""
     first_arrival = _arriving(
         now,
         within,
@@ -383,6 +390,7 @@ def locks_at_risk(
         url=url,
         what=what,
         limit=limit,
+        counted=counted,
     )
     doors = LockAssignment.objects.filter(
         device_id__in=[device.pk for device in devices], guest_access=True
