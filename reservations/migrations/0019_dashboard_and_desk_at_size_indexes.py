@@ -5,28 +5,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('locks', '0010_unmanaged_code_lookup_digest'),
-        ('properties', '0010_organization_and_listing_guest_language'),
-        ('reservations', '0018_guest_search_text_and_index'),
+        ("locks", "0010_unmanaged_code_lookup_digest"),
+        ("properties", "0010_organization_and_listing_guest_language"),
+        ("reservations", "0018_guest_search_text_and_index"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='lockaccess',
-            index=models.Index(fields=['reservation', 'wanted', 'state'], name='lock_access_stay_door'),
+            model_name="lockaccess",
+            index=models.Index(
+                fields=["reservation", "wanted", "state"], name="lock_access_stay_door"
+            ),
         ),
         migrations.AddIndex(
-            model_name='lockaccess',
-            index=models.Index(models.F('state'), django.db.models.functions.comparison.Coalesce('due_at', 'program_at'), condition=models.Q(('wanted', True)), name='lock_access_waiting_due'),
+            model_name="lockaccess",
+            index=models.Index(
+                models.F("state"),
+                django.db.models.functions.comparison.Coalesce("due_at", "program_at"),
+                condition=models.Q(("wanted", True)),
+                name="lock_access_waiting_due",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(fields=['listing', 'check_out', 'check_in', 'status', 'ended_at'], name='reservation_listing_check_out'),
+            model_name="reservation",
+            index=models.Index(
+                fields=["listing", "check_out", "check_in", "status", "ended_at"],
+                name="reservation_listing_check_out",
+            ),
         ),
         migrations.AddIndex(
-            model_name='reservation',
-            index=models.Index(fields=['organization', 'check_out', 'status', 'ended_at', 'listing', 'check_in'], name='reservation_org_check_out'),
+            model_name="reservation",
+            index=models.Index(
+                fields=["organization", "check_out", "status", "ended_at", "listing", "check_in"],
+                name="reservation_org_check_out",
+            ),
         ),
     ]

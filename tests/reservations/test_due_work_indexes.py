@@ -177,8 +177,9 @@ def test_the_dashboards_reads_of_the_stays_not_over_come_from_indexes(
     manager_client, org_a, history
 ):
     """The stays with a code but no door and the double bookings test each stay not over:
-    read from the organization's check-out index alone, each tested against an index (a stay's doors; its
-    listing's stays ending after it begins), never a walk through every stay."""
+    read from the organization's check-out index alone, each tested against an index (a
+    stay's doors; its listing's stays ending after it begins), never a walk through every
+    stay."""
     dashboard = lambda: manager_client.get(reverse("dashboard"))  # noqa: E731
     no_door = plan(captured_sql(dashboard, containing=("NOT EXISTS", "reservationcode")))
     assert "reservation_org_check_out" in no_door and "lock_access_stay_door" in no_door, no_door
