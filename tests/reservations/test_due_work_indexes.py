@@ -173,6 +173,14 @@ def test_locks_near_a_stay_are_read_from_lock_accesses_alone(org_a):
     assert "JOIN" not in sql and "ORDER BY" not in sql
 
 
+def through(found: str, index: str) -> bool:
+    """On SQLite, the plan names `index`; PostgreSQL picks among the usable indexes by
+    its statistics of the small test tables: there, no table is read whole."""
+    if connection.vendor == "sqlite":
+        return index in found
+    return "Seq Scan" not in found
+
+
 def test_the_dashboards_reads_of_the_stays_not_over_come_from_indexes(
     manager_client, org_a, history
 ):
@@ -182,11 +190,12 @@ def test_the_dashboards_reads_of_the_stays_not_over_come_from_indexes(
     stay."""
     dashboard = lambda: manager_client.get(reverse("dashboard"))  # noqa: E731
     no_door = plan(captured_sql(dashboard, containing=("NOT EXISTS", "reservationcode")))
-    assert "reservation_org_check_out" in no_door and "lock_access_stay_door" in no_door, no_door
+    assert through(no_door, "reservation_org_check_out"), no_door
+    assert through(no_door, "lock_access_stay_door"), no_door
     overlaps = plan(
         captured_sql(dashboard, containing=('"listing_id" = ("reservations_reservation"',))
     )
-    assert "reservation_listing_check_out" in overlaps, overlaps
+    assert through(overlaps, "reservation_listing_check_out"), overlaps
 
 
 def test_the_dashboards_late_codes_are_one_range_of_the_waiting_codes_index(
@@ -197,4 +206,4 @@ def test_the_dashboards_late_codes_are_one_range_of_the_waiting_codes_index(
             lambda: manager_client.get(reverse("dashboard")), containing=("COALESCE", "ORDER BY")
         )
     )
-    assert "lock_access_waiting_due" in found, found
+    assert through(found, "lock_access_waiting_due"), found
