@@ -31,7 +31,9 @@ import seed_large  # noqa: E402  (bench/ is on sys.path: this script's folder)
 SMALL = 0.01  # 2,000 reservations
 
 
-def run_size(scale: float, *, runs: int, steps: int, fake, parts: set[str]) -> dict:
+def run_size(
+    scale: float, *, runs: int, steps: int, fake, parts: set[str], pages: list[str] | None = None
+) -> dict:
     import due_work
     import list_pages
     from django.conf import settings
@@ -60,7 +62,7 @@ def run_size(scale: float, *, runs: int, steps: int, fake, parts: set[str]) -> d
         if "lists" in parts:
             print(f"list pages (median of {runs}; plain = baseline of the same model):")
             print(list_pages.HEADER)
-            figures = list_pages.measure(seeded, superuser=superuser, runs=runs)
+            figures = list_pages.measure(seeded, superuser=superuser, runs=runs, only=pages)
         if "due" not in parts:
             return {"seeded": seeded, "seconds": seconds, "figures": figures, "due": due}
         due = due_work.measure(seeded, fake=fake, steps=steps)
@@ -86,6 +88,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100, help="steps due in the due-work bench")
     parser.add_argument("--only", choices=["lists", "due"], help="one part only")
     parser.add_argument("--no-small", action="store_true", help="the large size only")
+    parser.add_argument(
+        "--page",
+        action="append",
+        dest="pages",
+        help="only the pages whose name starts with this (repeatable): 'dashboard', 'front desk'",
+    )
     args = parser.parse_args()
     parts = {args.only} if args.only else {"lists", "due"}
     seed_large.configure()
@@ -97,8 +105,12 @@ def main() -> None:
     try:
         small = None
         if not args.no_small:
-            small = run_size(SMALL, runs=args.runs, steps=args.steps, fake=fake, parts=parts)
-        large = run_size(args.scale, runs=args.runs, steps=args.steps, fake=fake, parts=parts)
+            small = run_size(
+                SMALL, runs=args.runs, steps=args.steps, fake=fake, parts=parts, pages=args.pages
+            )
+        large = run_size(
+            args.scale, runs=args.runs, steps=args.steps, fake=fake, parts=parts, pages=args.pages
+        )
     finally:
         fake.stop()
     if small is not None:
@@ -112,7 +124,8 @@ def print_growth(small: dict, large: dict) -> None:
     for a, b in zip(small["figures"] or [], large["figures"] or [], strict=True):
         print(
             f"  {b.page:<44}{a.median_ms:8.1f} ms -> {b.median_ms:8.1f} ms "
-            f"{b.median_ms / a.median_ms:6.2f}x  ({a.queries} -> {b.queries} queries)"
+            f"{b.median_ms / a.median_ms:6.2f}x  ({a.queries} -> {b.queries} queries; "
+            f"cpu {a.cpu_ms:.0f} -> {b.cpu_ms:.0f} ms)"
         )
     ds, dl = small["due"], large["due"]
     if ds is None:

@@ -17,7 +17,13 @@ from core.access import principal_of, scope_queryset
 from core.search_text import digits, fold
 from locks.models import UnmanagedCode
 from properties.models import Property
-from reservations.models import AccessOverride, LockAccess, Reservation, ReservationCode
+from reservations.models import (
+    WAITING_SINCE,
+    AccessOverride,
+    LockAccess,
+    Reservation,
+    ReservationCode,
+)
 from reservations.selectors import (
     STAY_ROW_FIELDS,
     DoorState,
@@ -125,15 +131,10 @@ def _first(rows, key: str, limit: int) -> list[Reservation]:
 
 
 def _late(*, user, now) -> list[LockAccess]:
-    """The codes late to reach their lock (LockAccess.late), earliest due first: those
-    with a due instant and those without, each on the (state, due_at) index, sorted here.
-    Asked at once (an OR of the two, ordered by due_at), PostgreSQL reads every lock
-    access to find the few late ones."""
-    late = accesses_late(user=user, now=now).order_by()
-    cutoff = now - LockAccess.LATE_AFTER
-    rows = [*late.filter(due_at__lt=cutoff)[:SHOWN], *late.filter(due_at__isnull=True)[:SHOWN]]
-    rows.sort(key=lambda access: (access.due_at or access.program_at, access.pk))
-    return rows[:LISTED]
+    """The codes late to reach their lock (LockAccess.late), earliest due first: one range
+    of the waiting codes' index (reservations.models.WAITING_SINCE)."""
+    late = accesses_late(user=user, now=now).order_by(WAITING_SINCE, "pk")
+    return list(late[:LISTED])
 
 
 def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
@@ -263,7 +264,7 @@ def front_desk(*, user, now, property_id: int | None = None) -> FrontDesk:
             for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:LISTED]
             if not access.device.codes_unsupported
         ],
-        at_risk=locks_at_risk(user=user, now=now)[:LISTED],
+        at_risk=locks_at_risk(user=user, now=now, limit=LISTED, counted=False).rows,
         properties=sorted(properties.values(), key=lambda p: p.name.casefold()),
         capped=capped,
         listed=limit,

@@ -1,10 +1,25 @@
 """Reads that pages, the dashboard and the API share."""
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.db.models import Q, QuerySet
 
 from core.access import scope_queryset
 
-from .models import ConnectedAccount, LockAssignment, UnmanagedCode
+from . import endpoints
+from .models import ConnectedAccount, Device, LockAssignment, LockProviderConnection, UnmanagedCode
+
+
+def codes_unsupported(prefix: str = "") -> Q:
+    """`Device.codes_unsupported` as a condition on devices (through `prefix`): the
+    demo's entrances. Nothing (and no query) unless the demo's fake server is named."""
+    if not getattr(settings, "SEAM_FAKE_ENDPOINT", ""):
+        return Q(**{f"{prefix}pk__in": []})
+    demo = [
+        pk
+        for pk, endpoint in LockProviderConnection.objects.values_list("pk", "endpoint")
+        if endpoints.is_demo_fake(endpoint)
+    ]
+    return Q(**{f"{prefix}kind": Device.Kind.ACS_ENTRANCE, f"{prefix}connection_id__in": demo})
 
 
 def assignments_flagged(*, user) -> QuerySet[LockAssignment]:

@@ -40,9 +40,13 @@ from .models import AccessOverride, LockAccess, Reservation, ReservationCode, Ve
 from .resources import ReservationResource
 from .selectors import (
     DAYS,
+    arriving_on,
+    double_booked,
     double_booking_warnings,
+    failing,
+    leaving_on,
     overlapping_stays,
-    stays_by_local_day,
+    unconfirmed,
     without_guest_door,
 )
 
@@ -403,6 +407,9 @@ class OverrideInline(admin.StackedInline):
 
 
 class FailingFilter(admin.SimpleListFilter):
+    """The stays of the dashboard's lists of codes: each value, the stays of the rows it
+    lists (the same condition), e.g. `?codes=failing` those of "Codes failing"."""
+
     title = "codes"
     parameter_name = "codes"
 
@@ -411,24 +418,45 @@ class FailingFilter(admin.SimpleListFilter):
             ("failing", "A lock is failing"),
             ("late", "Late: not sent when due"),
             ("no_door", "A code but no door"),
+            ("unconfirmed", "Sent, not confirmed, within a day"),
             ("requested", "Sent, not yet confirmed"),
             ("confirmed", "Confirmed on the locks"),
         ]
 
     def queryset(self, request, queryset):
         # A subquery, not a join: a join would list a stay once per matching lock.
-        if self.value() == "failing":
-            failing = LockAccess.objects.filter(state=State.FAILED)
-            return queryset.filter(pk__in=failing.values("reservation_id"))
-        if self.value() == "late":
-            late = LockAccess.objects.filter(LockAccess.late(timezone.now()))
-            return queryset.filter(pk__in=late.values("reservation_id"))
+        now = timezone.now()
         if self.value() == "no_door":
-            return queryset.filter(without_guest_door(timezone.now()))
-        if self.value() in (State.REQUESTED, State.CONFIRMED):
-            matching = LockAccess.objects.filter(state=self.value(), wanted=True)
-            return queryset.filter(pk__in=matching.values("reservation_id"))
-        return queryset
+            return queryset.filter(without_guest_door(now))
+        condition = {
+            "failing": failing,
+            "late": lambda: LockAccess.late(now),
+            "unconfirmed": lambda: unconfirmed(now),
+            State.REQUESTED: lambda: Q(state=State.REQUESTED, wanted=True),
+            State.CONFIRMED: lambda: Q(state=State.CONFIRMED, wanted=True),
+        }.get(self.value())
+        if condition is None:
+            return queryset
+        matching = LockAccess.objects.filter(condition())
+        return queryset.filter(pk__in=matching.values("reservation_id"))
+
+
+class OverlapFilter(admin.SimpleListFilter):
+    """The dashboard's double bookings: confirmed stays, not over, that overlap another."""
+
+    title = "double booked"
+    parameter_name = "overlap"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overlaps another confirmed stay")]
+
+    def queryset(self, request, queryset):
+        if self.value() != "yes":
+            return queryset
+        # Over every stay: a stay's overlap is with one of its listing's, whatever the
+        # other filters keep.
+        pairs = double_booked(Reservation.objects.all(), timezone.now())
+        return queryset.filter(pk__in={stay[2] for pair in pairs for stay in pair})
 
 
 class VerificationFilter(admin.SimpleListFilter):
@@ -454,7 +482,7 @@ class VerificationFilter(admin.SimpleListFilter):
 
 class LocalDayFilter(admin.SimpleListFilter):
     """Stays arriving (or leaving) on each property's own today or tomorrow: the
-    dashboard's lists, one click away."""
+    dashboard's lists, one click away (the same condition, `arriving_on`/`leaving_on`)."""
 
     def lookups(self, request, model_admin):
         return [(key, key.capitalize()) for key in DAYS]
@@ -462,21 +490,21 @@ class LocalDayFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() not in DAYS:
             return queryset
-        days = stays_by_local_day(queryset, now=timezone.now())
-        stays = getattr(days, self.stays)[DAYS[self.value()]]
-        return queryset.filter(pk__in=[reservation.pk for reservation in stays])
+        # Every zone in use: each stay is held to its own property's.
+        zones = Property.objects.order_by().values_list("time_zone", flat=True).distinct()
+        return queryset.filter(self.on(list(zones), timezone.now(), DAYS[self.value()]))
 
 
 class ArrivingFilter(LocalDayFilter):
     title = "arriving"
     parameter_name = "arriving"
-    stays = "arrivals"
+    on = staticmethod(arriving_on)
 
 
 class LeavingFilter(LocalDayFilter):
     title = "leaving"
     parameter_name = "leaving"
-    stays = "departures"
+    on = staticmethod(leaving_on)
 
 
 def rotation_text(reservation: Reservation) -> str:
@@ -602,6 +630,7 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
     list_filter = [
         "status",
         FailingFilter,
+        OverlapFilter,
         ArrivingFilter,
         LeavingFilter,
         VerificationFilter,

@@ -4,16 +4,19 @@ can be acknowledged (an action, not an edit)."""
 from django.contrib import admin, messages
 from django.db.models import F
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
 from core.timezones import format_instant
+from locks.models import Device
 
 from .activity import lock_place, zone_named
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
 from .resources import DeviceAlertResource, LockEventResource
+from .selectors import at_risk_before_arrival, in_trouble
 
 # A lock's events and alerts are in the zone of its first listing's property.
 ZONE = "listing__property__time_zone"
@@ -142,3 +145,29 @@ class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
             alert_acknowledge(alert=alert, by=request.user)
             done += 1
         self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+
+
+class TroubleFilter(admin.SimpleListFilter):
+    """The lock list's "in trouble": the dashboard's locks offline, low on battery or
+    raising an alert (`in_trouble`). Added to the lock admin here, where the alerts are."""
+
+    title = "trouble"
+    parameter_name = "trouble"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("yes", "Offline, low on battery or an open alert"),
+            ("arrival", "Offline or low on battery before an arrival"),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(in_trouble())
+        if self.value() == "arrival":
+            return queryset.filter(at_risk_before_arrival(timezone.now()))
+        return queryset
+
+
+_devices = admin.site._registry[Device]
+if TroubleFilter not in _devices.list_filter:
+    _devices.list_filter = [*_devices.list_filter, TroubleFilter]

@@ -8,6 +8,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce, NullIf
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from core import languages
@@ -116,12 +117,26 @@ class Reservation(models.Model):
         ]
         indexes = [
             models.Index(fields=["listing", "check_in"]),
+            # A listing's stays that end after an instant, whether they are live and when
+            # they begin, from the index alone: the dashboard's double bookings.
+            models.Index(
+                fields=["listing", "check_out", "check_in", "status", "ended_at"],
+                name="reservation_listing_check_out",
+            ),
             models.Index(fields=["organization", "check_in"]),
             # The changelist's "source" filter lists an organization's distinct sources.
             models.Index(fields=["organization", "source"]),
             # The dashboard's departures: stays leaving around today, at check-out or ended
             # by staff (the few ended stays only: a null is never looked up).
             models.Index(fields=["check_out"]),
+            # An organization's stays not over, with the columns that say whether a stay
+            # is live and where and when it is: read from the index alone (the dashboard's
+            # stays with a code but no door, its double bookings). Led by the organization,
+            # which SQLite prefers without statistics, then the range of check-outs.
+            models.Index(
+                fields=["organization", "check_out", "status", "ended_at", "listing", "check_in"],
+                name="reservation_org_check_out",
+            ),
             models.Index(
                 fields=["ended_at"],
                 condition=Q(ended_at__isnull=False),
@@ -263,6 +278,11 @@ class ReservationCode(CodeDigests, models.Model):
         return "•" * 4
 
 
+# When a code waiting for its lock was due: its next try, else its programming instant.
+# LockAccess.late compares it, and the dashboard sorts by it, on one index.
+WAITING_SINCE = Coalesce("due_at", "program_at")
+
+
 class LockAccess(CodeDigests, models.Model):
     """One lock's part of a reservation: its window, its state, the provider's code id.
 
@@ -287,6 +307,8 @@ class LockAccess(CodeDigests, models.Model):
 
     # The code is gone from the lock for good (the provider confirmed its removal).
     FINAL_STATES = frozenset({State.REMOVED, State.REVOKED})
+    # Waiting to go on the lock (LockAccess.late).
+    WAITING_STATES = [State.PLANNED, State.PROGRAMMING]
     # The provider holds the code for the stay.
     AT_PROVIDER_STATES = frozenset({State.REQUESTED, State.CONFIRMED})
     # A code may be on the lock (or about to be).
@@ -399,6 +421,19 @@ class LockAccess(CodeDigests, models.Model):
             # filter, among the few rows in that state rather than all of them; late codes
             # (LockAccess.late): the planned ones due before an instant.
             models.Index(fields=["state", "due_at"]),
+            # Whether a stay has a door for its code (without_guest_door), from the index.
+            models.Index(fields=["reservation", "wanted", "state"], name="lock_access_stay_door"),
+            # Late codes (LockAccess.late, the dashboard's and the front desk's): the codes
+            # waiting for their lock, by when they were due, on one range of the index per
+            # state (an OR of due_at and program_at read every waiting code on PostgreSQL).
+            # Its condition is a column, not a list of states: SQLite matches a partial
+            # index's IN list to a query's only when written with the same literals.
+            models.Index(
+                "state",
+                Coalesce("due_at", "program_at"),
+                condition=Q(wanted=True),
+                name="lock_access_waiting_due",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -444,13 +479,12 @@ class LockAccess(CodeDigests, models.Model):
     @classmethod
     def late(cls, now) -> Q:
         """Codes for the guest still waiting to go on their lock (planned, or being sent)
-        more than LATE_AFTER past the instant they were due, while their window still
-        matters."""
-        cutoff = now - cls.LATE_AFTER
+        more than LATE_AFTER past the instant they were due (their next try, else their
+        programming instant), while their window still matters."""
         return Q(
-            Q(due_at__lt=cutoff) | Q(due_at__isnull=True, program_at__lt=cutoff),
+            LessThan(WAITING_SINCE, now - cls.LATE_AFTER),
             wanted=True,
-            state__in=[cls.State.PLANNED, cls.State.PROGRAMMING],
+            state__in=cls.WAITING_STATES,
             ends_at__gt=now,
         )
 

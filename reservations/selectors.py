@@ -7,14 +7,29 @@ import datetime
 import zoneinfo
 from collections.abc import Mapping
 
-from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, QuerySet
+from django.db.models import (
+    Case,
+    Count,
+    Exists,
+    F,
+    Min,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    When,
+)
 from django.utils import timezone
 
 from core.access import scope_queryset
 from locks.models import Device, LockAssignment, battery_low
+from locks.selectors import codes_unsupported
 
+from . import sections
 from .activity import device_zone
 from .models import DeviceAlert, LockAccess, Reservation, ReservationCode
+from .sections import Section, first_rows
 
 State = LockAccess.State
 
@@ -68,24 +83,36 @@ def taken_codes(
     return taken
 
 
-def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
+def unconfirmed(now, within=datetime.timedelta(hours=24)) -> Q:
     """Codes the provider accepted that the lock has not confirmed yet, for stays under
-    way or starting soon: sent is not the same as on the door."""
+    way or starting within `within`: sent is not the same as on the door."""
+    return Q(
+        state=LockAccess.State.REQUESTED,
+        wanted=True,
+        starts_at__lt=now + within,
+        ends_at__gt=now,
+    )
+
+
+def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
     return scope_queryset(
-        LockAccess.objects.filter(
-            state=LockAccess.State.REQUESTED,
-            wanted=True,
-            starts_at__lt=now + within,
-            ends_at__gt=now,
-        ).select_related("device", "reservation__listing__property"),
+        LockAccess.objects.filter(unconfirmed(now, within)).select_related(
+            "device", "reservation__listing__property"
+        ),
         user,
     )
+
+
+def failing() -> Q:
+    """Lock accesses with a provider failure not resolved yet, on a door that takes codes
+    (one that cannot is listed as such, not as failing every few minutes)."""
+    return Q(state=LockAccess.State.FAILED) & ~codes_unsupported("device__")
 
 
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
     return scope_queryset(
-        LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(
+        LockAccess.objects.filter(failing()).select_related(
             "device__connection", "reservation__listing__property"
         ),
         user,
@@ -109,9 +136,10 @@ def without_guest_door(now) -> Q:
     doors = LockAccess.objects.filter(reservation_id=OuterRef("pk"), wanted=True).exclude(
         state__in=LockAccess.FINAL_STATES
     )
+    # The door first: nearly every stay has one, and SQLite stops there.
     return Q(
-        Exists(ReservationCode.objects.filter(reservation_id=OuterRef("pk"))),
         ~Exists(doors),
+        Exists(ReservationCode.objects.filter(reservation_id=OuterRef("pk"))),
         status=Reservation.Status.CONFIRMED,
         ended_at__isnull=True,
         check_out__gt=now,
@@ -125,17 +153,20 @@ def stays_without_guest_door(*, user, now) -> QuerySet[Reservation]:
     )
 
 
-def first_stays_without_guest_door(*, user, now, limit: int = 200) -> list[Reservation]:
-    """The first `limit` of them by check-in. Found first (check-in and id only), then
-    read: ordered by the database, they would be sought in check-in order through every
-    stay of the organization, rather than among the stays not over (the check-out index)."""
+def first_stays_without_guest_door(*, user, now, url: str = "", what: str = "") -> Section:
+    """The first of them by check-in, and how many. Found first (check-in and id only),
+    then read: ordered by the database, they would be sought in check-in order through
+    every stay of the organization, rather than among the stays not over (the check-out
+    index)."""
     found = stays_without_guest_door(user=user, now=now).order_by().values_list("check_in", "pk")
-    first = [pk for _, pk in sorted(found)[:limit]]
-    return list(
+    found = sorted(found)
+    first = [pk for _, pk in found[: sections.SECTION_ROWS]]
+    rows = list(
         Reservation.objects.filter(pk__in=first)
         .select_related("listing__property")
         .order_by("check_in", "pk")
     )
+    return Section(rows, min(len(found), sections.COUNT_CAP + 1), url, what)
 
 
 # ------------------------------------------------------------- today and tomorrow
@@ -150,31 +181,64 @@ def departs_at(reservation: Reservation) -> datetime.datetime:
     return reservation.check_out
 
 
-def _day(instant: datetime.datetime, zone: zoneinfo.ZoneInfo, now) -> int:
-    """Days from the property's own today to the local day of `instant`."""
-    return (timezone.localtime(instant, zone).date() - timezone.localtime(now, zone).date()).days
+def local_day(zone_name: str, now, offset: int) -> tuple[datetime.datetime, datetime.datetime]:
+    """The instants of a zone's local day `offset` (0 today, 1 tomorrow) at `now`: [start,
+    end), 23 or 25 hours on a daylight-saving change."""
+    zone = zoneinfo.ZoneInfo(zone_name)
+    day = timezone.localtime(now, zone).date() + datetime.timedelta(days=offset)
+    start = datetime.datetime.combine(day, datetime.time(), zone)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), zone)
+    return start, end
 
 
-@dataclasses.dataclass
-class StayDays:
-    """Stays arriving and leaving on each property's own today (0) and tomorrow (1)."""
+def _on_local_day(field: str, zones, now, offset: int) -> Q:
+    """`field` on its property's local day `offset`: one range per zone (an OR), inside
+    the range of them all (which the index on `field` reads)."""
+    days = {name: local_day(name, now, offset) for name in zones}
+    if not days:
+        return Q(pk__in=[])
+    each = Q()
+    for name, (start, end) in days.items():
+        each |= Q(
+            listing__property__time_zone=name,
+            **{f"{field}__gte": start, f"{field}__lt": end},
+        )
+    low = min(start for start, _ in days.values())
+    high = max(end for _, end in days.values())
+    return Q(each, **{f"{field}__gte": low, f"{field}__lt": high})
 
-    arrivals: dict[int, list[Reservation]]
-    departures: dict[int, list[Reservation]]
 
-    def listed(self) -> list[Reservation]:
-        """Each stay of the lists once (a stay may arrive and leave in them)."""
-        stays = {}
-        for day in [*self.arrivals.values(), *self.departures.values()]:
-            stays.update((reservation.pk, reservation) for reservation in day)
-        return list(stays.values())
+def arriving_on(zones, now, offset: int) -> Q:
+    """Confirmed stays, not ended, checking in on their property's own today (offset 0) or
+    tomorrow (1): the dashboard's arrivals and the reservation list's "arriving" filter.
+    `zones`: the time zones of the properties read (any superset will do)."""
+    return Q(
+        _on_local_day("check_in", zones, now, offset),
+        status=Reservation.Status.CONFIRMED,
+        ended_at__isnull=True,
+    )
 
 
-# Each property's today and tomorrow lie within these bounds of `now`, whatever its zone:
-# its today began less than a day ago (25 hours on a daylight-saving change) and its
-# tomorrow ends less than two days from now (50 hours at most).
-LOCAL_DAYS_BEFORE = datetime.timedelta(hours=26)
-LOCAL_DAYS_AFTER = datetime.timedelta(hours=50)
+def leaving_on(zones, now, offset: int) -> Q:
+    """Confirmed or checked-out stays whose guest leaves on their property's local day
+    `offset`: at check-out, or earlier when staff ended the stay (`departs_at`). A
+    cancelled stay never leaves."""
+    at_check_out = Q(ended_at__isnull=True) | Q(ended_at__gte=F("check_out"))
+    return Q(
+        Q(_on_local_day("check_out", zones, now, offset), at_check_out)
+        | Q(_on_local_day("ended_at", zones, now, offset), ended_at__lt=F("check_out")),
+        status__in=[Reservation.Status.CONFIRMED, Reservation.Status.CHECKED_OUT],
+    )
+
+
+def with_departure(reservations: QuerySet[Reservation]) -> QuerySet[Reservation]:
+    """Annotated with `departs_at` (see `departs_at`), in that order."""
+    return reservations.annotate(
+        departs_at=Case(
+            When(ended_at__lt=F("check_out"), then=F("ended_at")), default=F("check_out")
+        )
+    ).order_by("departs_at", "pk")
+
 
 # What the lists read of each stay, its listing and property (the rest is left unread).
 STAY_ROW_FIELDS = [
@@ -196,43 +260,6 @@ STAY_ROW_FIELDS = [
     "listing__property__name",
     "listing__property__time_zone",
 ]
-
-
-def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
-    """Arrivals: confirmed stays, not ended, checking in that day. Departures: confirmed or
-    checked-out stays whose guest leaves that day (at check-out, or when staff ended the
-    stay). A cancelled stay is neither. One query (the fields of STAY_ROW_FIELDS), plus
-    the caller's prefetches.
-
-    Each day is the property's own: the slice read covers every zone's today and tomorrow
-    (on the check-in, check-out and ended_at indexes), and each stay is placed by its local
-    date.
-    """
-    Status = Reservation.Status
-    low, high = now - LOCAL_DAYS_BEFORE, now + LOCAL_DAYS_AFTER
-    rows = (
-        reservations.filter(
-            Q(status=Status.CONFIRMED, ended_at__isnull=True, check_in__range=(low, high))
-            | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], check_out__range=(low, high))
-            | Q(status__in=[Status.CONFIRMED, Status.CHECKED_OUT], ended_at__range=(low, high))
-        )
-        .select_related("listing__property")
-        .only(*STAY_ROW_FIELDS)
-        # Sorted here, not by the database: an ORDER BY would have it walk every stay of
-        # the organization in check-in order rather than the three ranges.
-        .order_by()
-    )
-    days = StayDays({0: [], 1: []}, {0: [], 1: []})
-    for reservation in sorted(rows, key=lambda r: (r.check_in, r.pk)):
-        zone = reservation.listing.property.zone
-        if reservation.is_live and _day(reservation.check_in, zone, now) in days.arrivals:
-            days.arrivals[_day(reservation.check_in, zone, now)].append(reservation)
-        reservation.departs_at = departs_at(reservation)
-        if _day(reservation.departs_at, zone, now) in days.departures:
-            days.departures[_day(reservation.departs_at, zone, now)].append(reservation)
-    for leaving in days.departures.values():
-        leaving.sort(key=lambda r: (r.departs_at, r.pk))
-    return days
 
 
 def doors_prefetch() -> list[Prefetch]:
@@ -321,51 +348,85 @@ class LockAtRisk:
     zone: zoneinfo.ZoneInfo | None = None
 
 
-def locks_at_risk(*, user, now, within=LOCK_HEALTH_WINDOW) -> list[LockAtRisk]:
-    """Locks offline or under their organization's battery threshold, each with the
-    confirmed, not ended stays checking in within `within` at a listing where the lock has
-    guest access; the lock of the soonest arrival first. Two queries, however many rows."""
-    risky = LockAssignment.objects.filter(
-        Q(device__online=False) | battery_low("device__"),
+def _arriving(now, within, **where) -> QuerySet[Reservation]:
+    """Confirmed stays, not ended, checking in within `within` of `now`."""
+    return Reservation.objects.filter(
+        status=Reservation.Status.CONFIRMED,
+        ended_at__isnull=True,
+        check_in__gte=now,
+        check_in__lte=now + within,
+        **where,
+    )
+
+
+def at_risk_before_arrival(now, within=LOCK_HEALTH_WINDOW) -> Q:
+    """Locks offline or under their battery threshold, present at the provider, with
+    guest access at a listing where a stay arrives within `within` (`_arriving`): the
+    dashboard's first section and the lock list's "trouble: before an arrival"."""
+    doors = LockAssignment.objects.filter(
+        Exists(_arriving(now, within, listing_id=OuterRef("listing_id"))),
+        device_id=OuterRef("pk"),
         guest_access=True,
-        device__removed_at__isnull=True,
     )
-    reservations = scope_queryset(
-        Reservation.objects.filter(
-            Exists(risky.filter(listing_id=OuterRef("listing_id"))),
-            status=Reservation.Status.CONFIRMED,
-            ended_at__isnull=True,
-            check_in__gte=now,
-            check_in__lte=now + within,
-        )
+    return Q(Q(online=False) | battery_low(), Exists(doors), removed_at__isnull=True)
+
+
+def locks_at_risk(
+    *,
+    user,
+    now,
+    within=LOCK_HEALTH_WINDOW,
+    url: str = "",
+    what: str = "",
+    limit=None,
+    counted: bool = True,
+) -> Section:
+    """Locks at risk before an arrival (`at_risk_before_arrival`), the lock of the soonest
+    arrival first, each with its problems and the stays arriving at its listings: the first
+    `limit` and how many (unless not `counted`). Four queries, however many rows."""
+    first_arrival = _arriving(
+        now,
+        within,
+        listing__assignments__device_id=OuterRef("pk"),
+        listing__assignments__guest_access=True,
+    ).order_by("check_in")
+    devices = first_rows(
+        scope_queryset(
+            Device.objects.filter(at_risk_before_arrival(now, within))
+            .annotate(first_arrival=Subquery(first_arrival.values("check_in")[:1]))
+            .select_related("organization")
+            .order_by("first_arrival", "name", "pk"),
+            user,
+        ),
+        url=url,
+        what=what,
+        limit=limit,
+        counted=counted,
+    )
+    doors = LockAssignment.objects.filter(
+        device_id__in=[device.pk for device in devices], guest_access=True
+    ).values_list("listing_id", "device_id")
+    locks_of: dict[int, list[int]] = {}
+    for listing_id, device_id in doors:
+        locks_of.setdefault(listing_id, []).append(device_id)
+    rows = {device.pk: LockAtRisk(device, device_problems(device), []) for device in devices}
+    arrivals = (
+        _arriving(now, within, listing_id__in=list(locks_of))
         .select_related("listing__property")
-        .prefetch_related(
-            Prefetch(
-                "listing__assignments",
-                queryset=risky.select_related("device__organization").order_by(
-                    "device__name", "pk"
-                ),
-                to_attr="risky_assignments",
-            )
-        )
-        .order_by("check_in", "pk"),
-        user,
+        .order_by("check_in", "pk")
     )
-    locks: dict[int, LockAtRisk] = {}
-    for reservation in reservations[:500]:
-        for assignment in reservation.listing.risky_assignments:
-            device = assignment.device
-            if device.pk not in locks:
-                locks[device.pk] = LockAtRisk(device, device_problems(device), [])
-            locks[device.pk].arrivals.append(reservation)
-    return list(locks.values())
+    for reservation in arrivals if locks_of else []:
+        for device_id in locks_of[reservation.listing_id]:
+            rows[device_id].arrivals.append(reservation)
+    devices.rows = list(rows.values())
+    return devices
 
 
-def prearrival_alerts(*, user, limit: int = 200) -> list[DeviceAlert]:
+def prearrival_alerts(*, user, url: str = "", what: str = "") -> Section:
     """Open "code not confirmed before arrival" alerts, soonest check-in first, each with
-    its `access` (the stay's lock access on that lock, with any backup code), or None.
-    Two queries, however many rows."""
-    alerts = list(
+    its `access` (the stay's lock access on that lock, with any backup code), or None:
+    the first rows and their count. Three queries at most, however many rows."""
+    alerts = first_rows(
         scope_queryset(
             DeviceAlert.objects.filter(
                 kind=DeviceAlert.Kind.PREARRIVAL_FAILED, resolved_at__isnull=True
@@ -373,7 +434,9 @@ def prearrival_alerts(*, user, limit: int = 200) -> list[DeviceAlert]:
             .select_related("device", "reservation__listing__property")
             .order_by(F("reservation__check_in").asc(nulls_last=True), "pk"),
             user,
-        )[:limit]
+        ),
+        url=url,
+        what=what,
     )
     pairs = {(a.reservation_id, a.device_id) for a in alerts if a.reservation_id}
     accesses = {}
@@ -397,24 +460,42 @@ class LockTrouble:
     zone: zoneinfo.ZoneInfo | None
 
 
-def locks_in_trouble(*, user, limit: int = 200) -> list[LockTrouble]:
-    """Locks offline, under their battery threshold or with an open alert (other than a
-    code not confirmed before arrival, which the dashboard raises with its stay), each
-    once with its problems and its alerts, by name. Three queries, however many rows;
-    its times are in the zone of the lock's first listing."""
-    open_alerts = DeviceAlert.objects.filter(resolved_at__isnull=True).exclude(
+def _open_alerts():
+    """Open alerts listed with their lock (a code not confirmed before arrival is raised
+    with its stay instead)."""
+    return DeviceAlert.objects.filter(resolved_at__isnull=True).exclude(
         kind=DeviceAlert.Kind.PREARRIVAL_FAILED
     )
+
+
+def in_trouble() -> Q:
+    """Devices offline, under their battery threshold (both while present at the
+    provider) or with an open alert."""
+    return Q(removed_at__isnull=True) & (Q(online=False) | battery_low()) | Exists(
+        _open_alerts().filter(device_id=OuterRef("pk"))
+    )
+
+
+def locks_in_trouble(
+    *, user, limit: int | None = None, only=None, leave_out=None
+) -> list[LockTrouble]:
+    """Locks in trouble (`in_trouble`), each once with its problems and its alerts, by
+    name: the first `limit`, of `only` these device ids if given, `leave_out` left out.
+    Three queries, however many rows; its times are in the zone of the lock's first
+    listing."""
+    devices = Device.objects.filter(in_trouble())
+    if only is not None:
+        devices = devices.filter(pk__in=only)
+    if leave_out is not None:
+        devices = devices.exclude(pk__in=leave_out)
     devices = scope_queryset(
-        Device.objects.filter(
-            Q(removed_at__isnull=True) & (Q(online=False) | battery_low())
-            | Exists(open_alerts.filter(device_id=OuterRef("pk")))
-        )
-        .select_related("organization", "connection")
+        devices.select_related("organization", "connection")
         .prefetch_related(
             Prefetch(
                 "alerts",
-                queryset=open_alerts.select_related("reservation").order_by("-opened_at", "-pk"),
+                queryset=_open_alerts()
+                .select_related("reservation")
+                .order_by("-opened_at", "-pk"),
                 to_attr="open_alerts",
             ),
             Prefetch(
@@ -428,10 +509,23 @@ def locks_in_trouble(*, user, limit: int = 200) -> list[LockTrouble]:
         user,
     )
     rows = []
-    for device in devices[:limit]:
+    for device in devices[: limit or sections.SECTION_ROWS]:
         problems = device_problems(device) if device.removed_at is None else []
         rows.append(LockTrouble(device, problems, device.open_alerts, device_zone(device)))
     return rows
+
+
+def lock_trouble_counts(*, user) -> dict[str, int]:
+    """How many locks are in trouble, offline, low on battery (both while present at the
+    provider), and how many alerts they have open: two queries."""
+    present = Q(removed_at__isnull=True)
+    counts = scope_queryset(Device.objects.all(), user).aggregate(
+        locks=Count("pk", filter=in_trouble()),
+        offline=Count("pk", filter=present & Q(online=False)),
+        low_battery=Count("pk", filter=present & battery_low()),
+    )
+    counts["alerts"] = scope_queryset(_open_alerts(), user).count()
+    return counts
 
 
 @dataclasses.dataclass
@@ -548,38 +642,41 @@ def double_booking_warnings(reservation: Reservation) -> list[str]:
     ]
 
 
-def double_bookings(*, user, now, limit: int = 200) -> list[tuple[Reservation, Reservation]]:
-    """Pairs of confirmed stays at one listing that overlap and are not over yet, each
-    pair once (the earlier-arriving stay first)."""
-    live = scope_queryset(
-        Reservation.objects.filter(
-            status=Reservation.Status.CONFIRMED, ended_at__isnull=True, check_out__gt=now
-        ),
-        user,
-    )
-    later = Reservation.objects.filter(
+def double_booked(reservations: QuerySet[Reservation], now) -> list[tuple[tuple, tuple]]:
+    """Pairs of confirmed stays, not over, that overlap at their listing, each pair once,
+    as (listing_id, check_in, pk, check_out) tuples, the earlier arrival first.
+
+    The stays that overlap another are found in the database (each stay not over, from
+    the check-out index, against its listing's stays that end after it begins, on the
+    (listing, check-out) index: the few to come, not the listing's past), then paired
+    here, a listing's stays in check-in order."""
+    live = Q(status=Reservation.Status.CONFIRMED, ended_at__isnull=True, check_out__gt=now)
+    other = Reservation.objects.filter(
+        live,
         listing_id=OuterRef("listing_id"),
-        status=Reservation.Status.CONFIRMED,
-        ended_at__isnull=True,
-        check_in__lt=OuterRef("check_out"),
         check_out__gt=OuterRef("check_in"),
+        check_in__lt=OuterRef("check_out"),
     ).exclude(pk=OuterRef("pk"))
-    firsts = list(
-        live.filter(Exists(later))
-        .select_related("listing__property")
-        .order_by("check_in", "pk")[: limit * 2]
-    )
-    pairs: list[tuple[Reservation, Reservation]] = []
-    seen: set[frozenset[int]] = set()
-    for stay in firsts:
-        for other in firsts:
-            if other.pk == stay.pk or other.listing_id != stay.listing_id:
-                continue
-            key = frozenset((stay.pk, other.pk))
-            if key in seen or not (
-                other.check_in < stay.check_out and other.check_out > stay.check_in
-            ):
-                continue
-            seen.add(key)
-            pairs.append((stay, other) if stay.check_in <= other.check_in else (other, stay))
-    return pairs[:limit]
+    found = reservations.filter(live, Exists(other)).order_by()
+    pairs = []
+    listing, staying = None, []
+    for stay in sorted(found.values_list("listing_id", "check_in", "pk", "check_out")):
+        if stay[0] != listing:
+            listing, staying = stay[0], []
+        # The stays of the listing that began before this one and end after it begins.
+        staying = [other for other in staying if other[3] > stay[1]]
+        pairs += [(other, stay) for other in staying]
+        staying.append(stay)
+    return pairs
+
+
+def double_bookings(*, user, now, url: str = "", what: str = "") -> Section:
+    """Pairs of confirmed stays at one listing that overlap and are not over yet, each
+    pair once (the earlier-arriving stay first), the first pairs read and how many."""
+    pairs = double_booked(scope_queryset(Reservation.objects.all(), user), now)
+    pairs.sort(key=lambda pair: (pair[0][1], pair[0][2], pair[1][1], pair[1][2]))
+    section = Section.of(pairs, url=url, what=what)
+    shown = {stay[2] for pair in section.rows for stay in pair}
+    stay = Reservation.objects.select_related("listing__property").in_bulk(shown)
+    section.rows = [(stay[first[2]], stay[second[2]]) for first, second in section.rows]
+    return section

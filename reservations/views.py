@@ -8,125 +8,172 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from core.access import scope_queryset
+from locks.models import Device
 from locks.selectors import assignments_flagged
 from locks.views import reconnect_html
 from properties.models import Property
 
+from . import sections
 from .alerts import alert_acknowledge
-from .models import DeviceAlert, LockAccess, Reservation
+from .models import WAITING_SINCE, DeviceAlert, LockAccess, Reservation
 from .panels import dashboard_sections
+from .sections import SECTION_ROWS, Section, first_rows
 from .selectors import (
     DAYS,
     LOCK_HEALTH_WINDOW,
+    STAY_ROW_FIELDS,
     accesses_failing,
     accesses_late,
     accesses_unconfirmed,
+    arriving_on,
+    at_risk_before_arrival,
     codeless_doors_by_listing,
     doors_prefetch,
     doors_without_codes,
     double_bookings,
     first_stays_without_guest_door,
+    leaving_on,
+    lock_trouble_counts,
     locks_at_risk,
     locks_in_trouble,
     prearrival_alerts,
     stay_doors,
-    stays_by_local_day,
+    with_departure,
 )
 from .verification import stays_awaiting_verification
 
 
 def dashboard(request):
+    """Each list shows its first rows (SECTION_ROWS) with its count and "see all": the
+    admin list filtered by the same condition (reservations.sections). A constant number
+    of queries, and rows read bounded, however many stays, codes and locks there are."""
     user = request.user
     now = timezone.now()
-    stays = stays_by_local_day(scope_queryset(Reservation.objects.all(), user), now=now)
-    # Each day shows its first rows, with the day's count and "see all" (the admin list,
-    # filtered): at thousands of stays a day, drawing every door of every one was most of
-    # the page's time. The doors of the rows shown only, in one query; the guest doors
-    # that take no codes come from their own section's rows.
-    shown = {
-        offset: (stays.arrivals[offset][:DAY_ROWS], stays.departures[offset][:DAY_ROWS])
-        for offset in DAYS.values()
-    }
-    listed = {r.pk: r for pair in shown.values() for rows in pair for r in rows}
-    prefetch_related_objects(list(listed.values()), *doors_prefetch())
-    no_codes = doors_without_codes(user=user)
-    codeless = codeless_doors_by_listing(no_codes)
-    days = []
-    for key, offset in DAYS.items():
-        arrivals, departures = shown[offset]
-        for reservation in arrivals:
-            reservation.doors = stay_doors(reservation, now, codeless=codeless)
-        for reservation in departures:
-            reservation.leaving_doors = stay_doors(reservation, now, leaving=True)
-        days.append(
-            {
-                "key": key,
-                "arrivals": arrivals,
-                "arrivals_count": len(stays.arrivals[offset]),
-                "departures": departures,
-                "departures_count": len(stays.departures[offset]),
-            }
-        )
-    # A door that cannot take codes on its provider is listed as such, not as a failure.
-    failing = [
-        access
-        for access in accesses_failing(user=user).order_by("last_error_at", "pk")[:200]
-        if not access.device.codes_unsupported
-    ]
-    # Each lock in trouble once: with the arrivals it puts at risk at the top, else below.
-    at_risk = locks_at_risk(user=user, now=now)
-    locks = locks_in_trouble(user=user)
-    alerts_of = {row.device.pk: row for row in locks}
-    for row in at_risk:
-        trouble = alerts_of.get(row.device.pk)
-        row.alerts = trouble.alerts if trouble else []
-        row.zone = trouble.zone if trouble else None
-    shown_above = {row.device.pk for row in at_risk}
-    unverified = stays_awaiting_verification(user=user, now=now)
-    zones = (
+    reservations = reverse("admin:reservations_reservation_changelist")
+    stays = scope_queryset(Reservation.objects.all(), user)
+    zones = list(
         scope_queryset(Property.objects.all(), user)
         .order_by("time_zone")
         .values_list("time_zone", flat=True)
         .distinct()
     )
+    rows = stays.select_related("listing__property").only(*STAY_ROW_FIELDS)
+    days = []
+    for key, offset in DAYS.items():
+        days.append(
+            {
+                "key": key,
+                "arrivals": first_rows(
+                    rows.filter(arriving_on(zones, now, offset)).order_by("check_in", "pk"),
+                    url=f"{reservations}?arriving={key}",
+                    what=key,
+                ),
+                "departures": first_rows(
+                    with_departure(rows.filter(leaving_on(zones, now, offset))),
+                    url=f"{reservations}?leaving={key}",
+                    what=key,
+                ),
+            }
+        )
+    # The doors of the rows shown only, in one query (a stay arriving today and leaving
+    # tomorrow is two objects, each needing its doors); the guest doors that take no
+    # codes come from their own section's rows.
+    listed = [r for day in days for rows in (day["arrivals"], day["departures"]) for r in rows]
+    prefetch_related_objects(listed, *doors_prefetch())
+    no_codes = doors_without_codes(user=user)
+    codeless = codeless_doors_by_listing(no_codes)
+    for day in days:
+        for reservation in day["arrivals"]:
+            reservation.doors = stay_doors(reservation, now, codeless=codeless)
+        for reservation in day["departures"]:
+            reservation.leaving_doors = stay_doors(reservation, now, leaving=True)
+    # Each lock in trouble once: with the arrivals it puts at risk at the top, else below.
+    devices = reverse("admin:locks_device_changelist")
+    at_risk = locks_at_risk(
+        user=user,
+        now=now,
+        url=f"{devices}?trouble=arrival",
+        what="locks in trouble before an arrival",
+    )
+    shown = [row.device.pk for row in at_risk]
+    alerts_of = {
+        row.device.pk: row for row in locks_in_trouble(user=user, only=shown, limit=len(shown))
+    }
+    for row in at_risk:
+        trouble = alerts_of.get(row.device.pk)
+        row.alerts = trouble.alerts if trouble else []
+        row.zone = trouble.zone if trouble else None
+    # The locks below leave out those above (all of them, shown or one click away).
+    at_risk_ids = scope_queryset(Device.objects.filter(at_risk_before_arrival(now)), user).values(
+        "pk"
+    )
+    counts = lock_trouble_counts(user=user)
+    unverified = stays_awaiting_verification(user=user, now=now)
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
-        "zones": list(zones),
+        "zones": zones,
         # First: what could keep a guest arriving soon out, then codes not on their doors.
         "at_risk": at_risk,
         # Accounts whose locks take no codes until their owner signs in again.
         "reconnect_html": reconnect_html(user=user),
         "at_risk_hours": int(LOCK_HEALTH_WINDOW.total_seconds() // 3600),
-        "prearrival": prearrival_alerts(user=user),
+        "prearrival": prearrival_alerts(
+            user=user,
+            url=reverse("admin:reservations_devicealert_changelist")
+            + "?state=open&kind__exact=prearrival_fail",
+            what="open alerts",
+        ),
         # Guests whose code is held for verification, nearest first; on top at check-in.
         "unverified": unverified,
         "unverified_at_door": any(stay.at_the_door for stay in unverified),
-        "failing": failing,
-        "late": list(accesses_late(user=user, now=now).order_by("due_at", "pk")[:200]),
+        "failing": first_rows(
+            accesses_failing(user=user).order_by("last_error_at", "pk"),
+            url=f"{reservations}?codes=failing",
+            what="codes failing, by stay",
+        ),
+        "late": first_rows(
+            accesses_late(user=user, now=now).order_by(WAITING_SINCE, "pk"),
+            url=f"{reservations}?codes=late",
+            what="late codes, by stay",
+        ),
         "late_minutes": int(LockAccess.LATE_AFTER.total_seconds() // 60),
-        "no_door": first_stays_without_guest_door(user=user, now=now),
-        "double_bookings": double_bookings(user=user, now=now),
+        "no_door": first_stays_without_guest_door(
+            user=user, now=now, url=f"{reservations}?codes=no_door", what="stays"
+        ),
+        "double_bookings": double_bookings(
+            user=user, now=now, url=f"{reservations}?overlap=yes", what="double bookings' stays"
+        ),
         "sections": dashboard_sections(request),
-        "unconfirmed": list(
-            accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk")[:200]
+        "unconfirmed": first_rows(
+            accesses_unconfirmed(user=user, now=now).order_by("starts_at", "pk"),
+            url=f"{reservations}?codes=unconfirmed",
+            what="codes not yet confirmed, by stay",
         ),
-        "locks": [row for row in locks if row.device.pk not in shown_above],
-        "locks_count": len(locks),
-        "offline_count": sum(1 for row in locks if "offline" in row.problems),
-        "low_battery_count": sum(
-            1 for row in locks if row.device.removed_at is None and row.device.battery_is_low
+        "locks": Section(
+            locks_in_trouble(user=user, leave_out=at_risk_ids, limit=sections.SECTION_ROWS),
+            counts["locks"] - at_risk.count,
+            f"{devices}?trouble=yes",
+            "locks in trouble",
         ),
-        "alert_count": sum(len(row.alerts) for row in locks),
+        "locks_count": counts["locks"],
+        "offline_count": counts["offline"],
+        "low_battery_count": counts["low_battery"],
+        "alert_count": counts["alerts"],
         "days": days,
         "no_codes": no_codes,
-        "flagged": list(assignments_flagged(user=user).order_by("listing__name")),
+        "flagged": first_rows(
+            assignments_flagged(user=user).order_by("listing__name", "pk"),
+            url=f"{devices}?removed=yes",
+            what="doors of locks gone at the provider",
+        ),
     }
     return render(request, "reservations/dashboard.html", context)
 
 
-# The rows each day's arrivals and departures show; the rest are one click away.
-DAY_ROWS = 25
+# The rows each day's arrivals and departures show (as every list); the rest are one
+# click away.
+DAY_ROWS = SECTION_ROWS
 
 
 @require_POST

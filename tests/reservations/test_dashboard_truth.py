@@ -288,13 +288,22 @@ def test_a_door_that_takes_no_codes_is_said_so_not_failing(org_a, manager_client
 def test_counts_link_to_the_admin_lists_they_count(org_a, manager_client):
     page = manager_client.get(reverse("dashboard")).content.decode()
     stays = reverse("admin:reservations_reservation_changelist")
-    for query in ("codes=failing", "codes=late", "codes=no_door", "codes=requested"):
-        assert f'href="{stays}?{query}"' in page
-    for query in ("arriving=today", "arriving=tomorrow", "leaving=today", "leaving=tomorrow"):
+    for query in (
+        "codes=failing",
+        "codes=late",
+        "codes=no_door",
+        "codes=unconfirmed",
+        "overlap=yes",
+        "arriving=today",
+        "arriving=tomorrow",
+        "leaving=today",
+        "leaving=tomorrow",
+    ):
         assert f'href="{stays}?{query}"' in page
         assert manager_client.get(f"{stays}?{query}").status_code == 200
-    for query in ("codes=late", "codes=no_door"):
-        assert manager_client.get(f"{stays}?{query}").status_code == 200
+    devices = reverse("admin:locks_device_changelist")
+    assert f'href="{devices}?trouble=yes"' in page
+    assert manager_client.get(f"{devices}?trouble=yes").status_code == 200
 
 
 # ------------------------------------------------------------------- query counts
