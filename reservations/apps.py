@@ -1,4 +1,12 @@
 from django.apps import AppConfig
+from django.db import connections
+from django.db.models.signals import post_migrate
+
+
+def _repair_search_index(sender, using, **kwargs) -> None:
+    from .search_index import sqlite_search_repair
+
+    sqlite_search_repair(connections[using])
 
 
 class ReservationsConfig(AppConfig):
@@ -11,6 +19,9 @@ class ReservationsConfig(AppConfig):
 
         from . import receivers
 
+        post_migrate.connect(
+            _repair_search_index, sender=self, dispatch_uid="reservations.repair_search_index"
+        )
         properties_signals.listings_changed.connect(
             receivers.replan_listings, dispatch_uid="reservations.replan_on_listing_change"
         )

@@ -462,8 +462,8 @@ class LockTrouble:
 
 def _open_alerts():
     """Open alerts listed with their lock (a code not confirmed before arrival is raised
-    with its stay instead)."""
-    return DeviceAlert.objects.filter(resolved_at__isnull=True).exclude(
+    with its stay instead; a feed's or a double booking's, with its listing)."""
+    return DeviceAlert.objects.filter(resolved_at__isnull=True, device__isnull=False).exclude(
         kind=DeviceAlert.Kind.PREARRIVAL_FAILED
     )
 
