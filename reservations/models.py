@@ -393,6 +393,8 @@ class LockAccess(CodeDigests, models.Model):
         UNASSIGNED = "unassigned", "Lock no longer used by the listing"
         NO_GUEST_ACCESS = "no_guest_access", "Guest access switched off"
         MOVED = "moved", "Reservation moved to another listing"
+        NO_STAFF_ACCESS = "no_staff_access", "Staff access switched off"
+        TURNOVER_DONE = "turnover_done", "Turnover done: unit ready"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="+", editable=False

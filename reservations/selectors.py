@@ -28,6 +28,7 @@ def taken_codes(
     start: datetime.datetime,
     end: datetime.datetime,
     exclude_reservation_id: int | None = None,
+    exclude_turnover_id: int | None = None,
 ) -> set[str]:
     """Codes other stays hold on these locks at some instant of [start, end), and the
     unmanaged codes (made in the lock's app or a PMS) on them in that period.
@@ -45,6 +46,8 @@ def taken_codes(
     ).filter(Q(wanted=True) | ~Q(provider_id=""))
     if exclude_reservation_id is not None:
         rows = rows.exclude(reservation_id=exclude_reservation_id)
+    if exclude_turnover_id is not None:
+        rows = rows.exclude(turnover_id=exclude_turnover_id)
     taken = set()
     for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
         taken.update(code for code in (access.code, access.provider_code) if code)

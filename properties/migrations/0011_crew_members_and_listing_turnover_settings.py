@@ -7,57 +7,125 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('properties', '0010_organization_and_listing_guest_language'),
+        ("properties", "0010_organization_and_listing_guest_language"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='listing',
-            name='early_check_in_max_minutes',
-            field=models.PositiveIntegerField(default=0, help_text="When the unit is marked ready, the next guest's code may start up to this long before check-in. 0: never early.", validators=[django.core.validators.MaxValueValidator(1440)], verbose_name='early check-in (at most, minutes)'),
+            model_name="listing",
+            name="early_check_in_max_minutes",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="When the unit is marked ready, the next guest's code may start up to this long before check-in. 0: never early.",
+                validators=[django.core.validators.MaxValueValidator(1440)],
+                verbose_name="early check-in (at most, minutes)",
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='turnover_buffer_minutes',
-            field=models.PositiveIntegerField(default=0, help_text="The crew's code opens this long before check-out and closes this long after the next check-in (never into another stay's own time).", validators=[django.core.validators.MaxValueValidator(240)], verbose_name='turnover code buffer (minutes)'),
+            model_name="listing",
+            name="turnover_buffer_minutes",
+            field=models.PositiveIntegerField(
+                default=0,
+                help_text="The crew's code opens this long before check-out and closes this long after the next check-in (never into another stay's own time).",
+                validators=[django.core.validators.MaxValueValidator(240)],
+                verbose_name="turnover code buffer (minutes)",
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='turnover_minutes',
-            field=models.PositiveIntegerField(default=240, help_text='How long the turnover after a check-out with no stay next lasts.', validators=[django.core.validators.MinValueValidator(15), django.core.validators.MaxValueValidator(1440)], verbose_name='turnover after a last stay (minutes)'),
+            model_name="listing",
+            name="turnover_minutes",
+            field=models.PositiveIntegerField(
+                default=240,
+                help_text="How long the turnover after a check-out with no stay next lasts.",
+                validators=[
+                    django.core.validators.MinValueValidator(15),
+                    django.core.validators.MaxValueValidator(1440),
+                ],
+                verbose_name="turnover after a last stay (minutes)",
+            ),
         ),
         migrations.AddField(
-            model_name='listing',
-            name='turnovers_enabled',
-            field=models.BooleanField(default=False, help_text='Each gap between stays is a turnover with its own code on staff doors.', verbose_name='turnovers'),
+            model_name="listing",
+            name="turnovers_enabled",
+            field=models.BooleanField(
+                default=False,
+                help_text="Each gap between stays is a turnover with its own code on staff doors.",
+                verbose_name="turnovers",
+            ),
         ),
         migrations.CreateModel(
-            name='CrewMember',
+            name="CrewMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(blank=True, max_length=254)),
-                ('phone', models.CharField(blank=True, max_length=32)),
-                ('kind', models.CharField(choices=[('cleaner', 'Cleaner'), ('maintenance', 'Maintenance'), ('owner', 'Owner'), ('vendor', 'Vendor'), ('other', 'Other')], default='cleaner', max_length=16)),
-                ('active', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='crew_members', to='properties.organization')),
-                ('user', models.ForeignKey(blank=True, help_text='The Keystay account of this person, if they have one.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='crew_members', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(blank=True, max_length=254)),
+                ("phone", models.CharField(blank=True, max_length=32)),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("cleaner", "Cleaner"),
+                            ("maintenance", "Maintenance"),
+                            ("owner", "Owner"),
+                            ("vendor", "Vendor"),
+                            ("other", "Other"),
+                        ],
+                        default="cleaner",
+                        max_length=16,
+                    ),
+                ),
+                ("active", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="crew_members",
+                        to="properties.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The Keystay account of this person, if they have one.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="crew_members",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.AddField(
-            model_name='listing',
-            name='default_crew_member',
-            field=models.ForeignKey(blank=True, help_text='Who gets each new turnover. Empty: assigned by hand.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='properties.crewmember'),
+            model_name="listing",
+            name="default_crew_member",
+            field=models.ForeignKey(
+                blank=True,
+                help_text="Who gets each new turnover. Empty: assigned by hand.",
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="properties.crewmember",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='crewmember',
-            constraint=models.CheckConstraint(condition=models.Q(('kind__in', ['cleaner', 'maintenance', 'owner', 'vendor', 'other'])), name='crew_member_kind_valid'),
+            model_name="crewmember",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind__in", ["cleaner", "maintenance", "owner", "vendor", "other"])
+                ),
+                name="crew_member_kind_valid",
+            ),
         ),
     ]
