@@ -276,6 +276,7 @@ def turnover_replan(*, turnover: Turnover, now=None, force_new_code: bool = Fals
             "assignment", "device"
         )
     }
+    told_before = _told(accesses.values())
     wanted: dict[int, tuple[LockAssignment, Plan]] = {}
     failure = ""
     starts, ends = turnover.window
@@ -303,6 +304,20 @@ def turnover_replan(*, turnover: Turnover, now=None, force_new_code: bool = Fals
     )
     turnover_id = turnover.pk
     transaction.on_commit(lambda: enqueue_turnover_processing(turnover_id))
+    if wanted and not failure:
+        told_after = _told(LockAccess.objects.filter(turnover_id=turnover_id))
+        if turnover.notified_at is None or told_after != told_before:
+            # The assignee is told (again): their doors, code or window are new.
+            signals.announce_crew(signals.TURNOVER_PLANNED, turnover_id=turnover_id, at=now)
+
+
+def _told(accesses) -> set[tuple]:
+    """What the assignee is told of each door: its code and window."""
+    return {
+        (a.device_id, a.code, a.starts_at, a.ends_at)
+        for a in accesses
+        if a.wanted and a.state not in LockAccess.FINAL_STATES
+    }
 
 
 def turnover_assign(*, turnover: Turnover, assignee, now=None) -> Turnover:
