@@ -266,7 +266,7 @@ def turnover_replan(*, turnover: Turnover, now=None, force_new_code: bool = Fals
     does for a stay); enqueues processing when the transaction commits."""
     now = now or timezone.now()
     turnover = (
-        Turnover.objects.select_for_update()
+        Turnover.objects.select_for_update(of=("self",))
         .select_related("listing__property", "assignee")
         .get(pk=turnover.pk)
     )
@@ -366,7 +366,7 @@ def turnover_done(*, turnover: Turnover, by: str, now=None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
-            Turnover.objects.select_for_update()
+            Turnover.objects.select_for_update(of=("self",))
             .select_related("listing__property", "next_stay__listing")
             .get(pk=turnover.pk)
         )
