@@ -7,11 +7,9 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from locks.models import LockAssignment
-from properties.models import CrewMember
 from reservations import readback, services, turnovers
 from reservations.models import LockAccess, Reservation, ReservationCode, Turnover
-from tests.fixtures_lifecycle import run_at
+from tests.fixtures_lifecycle import run_at, same_day_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -21,30 +19,6 @@ State = LockAccess.State
 
 def seam_time(value):
     return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-@pytest.fixture
-def crew(wired):
-    """Garden Gate: guests and crew; Side Door: guests only; the back door (Fake August
-    Lock 2): the crew's storeroom, no guest access. Rosa cleans by default."""
-    listing = wired.listing
-    rosa = CrewMember.objects.create(
-        organization=listing.organization, name="Rosa", email="rosa@example.com"
-    )
-    LockAssignment.objects.filter(listing=listing, device=wired.gate).update(staff_access=True)
-    LockAssignment.objects.filter(listing=listing, device=wired.back).update(staff_access=True)
-    listing.turnovers_enabled = True
-    listing.default_crew_member = rosa
-    listing.save()
-    wired.rosa = rosa
-    return wired
-
-
-def same_day_pair(wired):
-    """Maria leaves at 11:00 on day 5; Jon arrives at 15:00 the same day."""
-    first = wired.book(days_ahead=3, nights=2)
-    second = wired.book(days_ahead=5, nights=2, guest_name="Jon Park", guest_phone="")
-    return first, second
 
 
 def turnover_of(stay) -> Turnover:
