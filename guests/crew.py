@@ -25,7 +25,12 @@ from core.client_address import client_ip
 from core.public_url import absolute_url
 from core.ratelimit import Rate, hit
 from reservations.models import LockAccess, Turnover
-from reservations.turnovers import task_token, turnover_done, turnover_for_token
+from reservations.turnovers import (
+    task_token,
+    turnover_done,
+    turnover_for_token,
+    turnover_notified,
+)
 
 from .content import local_text
 
@@ -113,7 +118,7 @@ def crew_task_notify(*, turnover_id: int, now=None) -> bool:
     except Exception as error:  # a mail server down: the task page still works
         logger.warning("Turnover %s: assignee not emailed (%s)", turnover_id, error)
         return False
-    Turnover.objects.filter(pk=turnover_id).update(notified_at=now)
+    turnover_notified(turnover_id=turnover_id, at=now)
     return True
 
 

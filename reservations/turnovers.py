@@ -150,8 +150,7 @@ def listing_turnovers_sync(*, listing_id: int, now=None) -> list[int]:
             turnover.next_stay = next_stay
             turnover.starts_at, turnover.ends_at = starts, ends
             turnover.impossible = impossible
-            if turnover.state == TState.CANCELLED:
-                turnover.state = TState.PLANNED  # the stay is back
+            reopen = turnover.state == TState.CANCELLED  # the stay is back
             after = (
                 turnover.pk,
                 listing.pk,
@@ -159,22 +158,42 @@ def listing_turnovers_sync(*, listing_id: int, now=None) -> list[int]:
                 starts,
                 ends,
                 impossible,
-                turnover.state,
+                TState.PLANNED if reopen else turnover.state,
             )
             if before != after:
-                turnover.save()
+                if turnover.pk is None:
+                    turnover.save()
+                else:
+                    turnover.save(update_fields=SPAN_FIELDS)
+                if reopen:
+                    _set_state(turnover, TState.PLANNED)
                 changed.append(turnover)
     for turnover in existing.values():  # no stay to follow here any more
         moved_to = turnover.after_stay.listing
         if moved_to.pk != listing_id and moved_to.turnovers_enabled:
             continue  # moved with its stay: the other listing's sync takes it
         if turnover.state in LIVE:
-            turnover.state = TState.CANCELLED
-            turnover.save(update_fields=["state", "updated_at"])
+            _set_state(turnover, TState.CANCELLED)
             changed.append(turnover)
     for turnover in changed:
         turnover_replan(turnover=turnover, now=now)
     return [t.pk for t in changed]
+
+
+# What a sync writes on a turnover it keeps.
+SPAN_FIELDS = ["listing", "next_stay", "starts_at", "ends_at", "impossible", "updated_at"]
+
+
+def _set_state(turnover: Turnover, to: str, **fields) -> None:
+    """Write a turnover's own state (a task's: planned, started, done, cancelled), with
+    the fields that go with it. A lock access's state is reservations.access_states'."""
+    Turnover.objects.filter(pk=turnover.pk).update(state=to, updated_at=timezone.now(), **fields)
+    turnover.refresh_from_db(fields=["state", *fields])
+
+
+def turnover_notified(*, turnover_id: int, at) -> None:
+    """The assignee was emailed their doors, code and window (guests.crew)."""
+    Turnover.objects.filter(pk=turnover_id).update(notified_at=at, updated_at=at)
 
 
 def turnovers_follow_stay(*, reservation: Reservation, now) -> None:
@@ -373,13 +392,7 @@ def turnover_done(*, turnover: Turnover, by: str, now=None) -> bool:
         if locked.state not in LIVE:
             return False
         early = early_start(locked, now)
-        locked.state = TState.DONE
-        locked.done_at = now
-        locked.done_by = by[:200]
-        locked.early_check_in_from = early
-        locked.save(
-            update_fields=["state", "done_at", "done_by", "early_check_in_from", "updated_at"]
-        )
+        _set_state(locked, TState.DONE, done_at=now, done_by=by[:200], early_check_in_from=early)
         turnover_replan(turnover=locked, now=now)
         if early is not None:
             stay = locked.next_stay
