@@ -93,10 +93,11 @@ class AssignmentFilter(filters.FilterSet):
     device = IdFilter(field_name="device_id")
     role = filters.ChoiceFilter(choices=LockAssignment.Role.choices)
     guest_access = filters.BooleanFilter()
+    staff_access = filters.BooleanFilter()
 
     class Meta:
         model = LockAssignment
-        fields = ["listing", "device", "role", "guest_access"]
+        fields = ["listing", "device", "role", "guest_access", "staff_access"]
 
 
 class ConnectionFilter(filters.FilterSet):

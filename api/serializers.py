@@ -230,7 +230,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = LockAssignment
-        fields = ["id", "listing", "device", "role", "guest_access"]
+        fields = ["id", "listing", "device", "role", "guest_access", "staff_access", "label"]
         validators = []
 
     def validate(self, attrs):
@@ -375,10 +375,18 @@ class LockSerializer(serializers.ModelSerializer):
         "a code the lock picked itself): tell the guest this door's code."
     )
 
+    door = serializers.CharField(
+        source="door_name",
+        read_only=True,
+        help_text="What the guest reads for this door: the label its listing gave the lock, "
+        "else the lock's name.",
+    )
+
     class Meta:
         model = LockAccess
         fields = [
             "device",
+            "door",
             "state",
             "starts_at",
             "ends_at",

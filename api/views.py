@@ -230,7 +230,8 @@ class DeviceViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
 
 
 class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
-    """Which devices a listing uses: one primary lock at most, guest access per lock."""
+    """Which devices a listing uses: one primary lock at most; per lock, guest access, staff
+    (crew) access and the label guests and crew read."""
 
     queryset = LockAssignment.objects.all()
     serializer_class = api.AssignmentSerializer
@@ -246,6 +247,8 @@ class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
                 device=data["device"],
                 role=data.get("role", LockAssignment.Role.SECONDARY),
                 guest_access=data.get("guest_access", True),
+                staff_access=data.get("staff_access", False),
+                label=data.get("label", ""),
             )
 
     def perform_update(self, serializer):
@@ -255,6 +258,8 @@ class AssignmentViewSet(ScopedViewSet, viewsets.ModelViewSet):
                 assignment=assignment,
                 role=data.get("role", assignment.role),
                 guest_access=data.get("guest_access", assignment.guest_access),
+                staff_access=data.get("staff_access"),
+                label=data.get("label"),
             )
 
     def perform_destroy(self, instance):
@@ -319,7 +324,9 @@ class ReservationViewSet(
     queryset = Reservation.objects.select_related("listing", "code").prefetch_related(
         Prefetch(
             "lock_accesses",
-            LockAccess.objects.select_related("device").order_by("device__name", "pk"),
+            LockAccess.objects.select_related("device", "assignment").order_by(
+                "device__name", "pk"
+            ),
         )
     )
     serializer_class = api.ReservationSerializer

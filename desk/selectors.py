@@ -390,7 +390,7 @@ def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeM
     accesses = sorted(
         LockAccess.objects.filter(pk__in=[row["pk"] for row in ids[:SHOWN]])
         .filter(organization_id__in=organization_ids)
-        .select_related("device", stay),
+        .select_related("device", "assignment", stay),
         key=lambda access: (-access.ends_at.timestamp(), access.pk),
     )
     seen_stays = set()
@@ -403,7 +403,7 @@ def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeM
                 "backup code" if backup else "guest code on the door",
                 access.organization_id,
                 reservation,
-                access.device.name,
+                access.door_name,
                 access.backup_starts_at if backup else access.starts_at,
                 access.backup_ends_at if backup else access.ends_at,
                 LockAccess.State(access.current_state()).label,
@@ -449,7 +449,7 @@ def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeM
                 "override code",
                 reservation.organization_id,
                 reservation,
-                override.assignment.device.name,
+                override.assignment.door_label,
                 override.starts_at or reservation.check_in,
                 override.ends_at or reservation.check_out,
                 reservation.get_status_display(),

@@ -60,7 +60,9 @@ def load(reservation: Reservation) -> Reservation:
     """Read what the page needs in a fixed number of queries."""
     prefetch_related_objects(
         [reservation],
-        Prefetch("lock_accesses", queryset=LockAccess.objects.select_related("device")),
+        Prefetch(
+            "lock_accesses", queryset=LockAccess.objects.select_related("device", "assignment")
+        ),
     )
     stay_code(reservation)  # the stay's code, read once
     return reservation

@@ -41,7 +41,10 @@ def load_reservation(reservation_id: int) -> Reservation | None:
     return (
         Reservation.objects.select_related("listing__property", "code")
         .prefetch_related(
-            Prefetch("lock_accesses", LockAccess.objects.select_related("device").order_by("pk"))
+            Prefetch(
+                "lock_accesses",
+                LockAccess.objects.select_related("device", "assignment").order_by("pk"),
+            )
         )
         .filter(pk=reservation_id)
         .first()
@@ -83,7 +86,7 @@ def doors_part(reservation: Reservation, *, at: datetime.datetime) -> list[dict]
 def lock_access_part(access: LockAccess) -> dict:
     return {
         "id": access.pk,
-        "door": access.device.name,
+        "door": access.door_name,
         "state": access.state,
         "confirmed_at": _iso(access.confirmed_at),
         "error": access.last_error or None,

@@ -242,7 +242,7 @@ class LockAssignmentForm(forms.ModelForm):
 
     class Meta:
         model = LockAssignment
-        fields = ["listing", "device", "role", "guest_access"]
+        fields = ["listing", "device", "role", "guest_access", "staff_access", "label"]
 
     def clean(self):
         cleaned = super().clean()
@@ -262,14 +262,23 @@ class LockAssignmentForm(forms.ModelForm):
 
 @admin.register(LockAssignment)
 class LockAssignmentAdmin(OrganizationScopedAdmin):
-    list_display = ["device", "listing", "role", "guest_access", "property"]
+    list_display = [
+        "device",
+        "label",
+        "listing",
+        "role",
+        "guest_access",
+        "staff_access",
+        "property",
+    ]
     list_filter = [
         "role",
         "guest_access",
+        "staff_access",
         ("listing__property", admin.RelatedOnlyFieldListFilter),
     ]
     list_select_related = ["device", "listing__property"]
-    search_fields = ["device__name", "listing__name", "listing__external_id"]
+    search_fields = ["device__name", "label", "listing__name", "listing__external_id"]
     autocomplete_fields = ["listing", "device"]
 
     @admin.display(description="property", ordering="listing__property__name")
@@ -282,7 +291,12 @@ class LockAssignmentAdmin(OrganizationScopedAdmin):
     # import: the same rules, and the listing's stays re-plan.
 
     def save_model(self, request, obj, form, change):
-        data = {"role": obj.role, "guest_access": obj.guest_access}
+        data = {
+            "role": obj.role,
+            "guest_access": obj.guest_access,
+            "staff_access": obj.staff_access,
+            "label": obj.label,
+        }
         if not change:
             saved = lock_services.assignment_create(listing=obj.listing, device=obj.device, **data)
         else:
@@ -386,7 +400,7 @@ class LockAssignmentInline(ManagerOnlyInline, admin.TabularInline):
     formset = LockAssignmentFormSet
     extra = 0
     autocomplete_fields = ["device"]
-    fields = ["device", "role", "guest_access"]
+    fields = ["device", "label", "role", "guest_access", "staff_access"]
 
 
 class PrimaryLockFilter(admin.SimpleListFilter):
@@ -566,6 +580,8 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                     assignment=LockAssignment.objects.get(pk=assignment.pk),
                     role=assignment.role,
                     guest_access=assignment.guest_access,
+                    staff_access=assignment.staff_access,
+                    label=assignment.label,
                 )
             for assignment in formset.new_objects:
                 lock_services.assignment_create(
@@ -573,4 +589,6 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
                     device=assignment.device,
                     role=assignment.role,
                     guest_access=assignment.guest_access,
+                    staff_access=assignment.staff_access,
+                    label=assignment.label,
                 )

@@ -96,6 +96,11 @@ class AssignDevicesForm(forms.Form):
     guest_access = forms.BooleanField(
         required=False, initial=True, help_text="Guests' codes are put on these locks."
     )
+    staff_access = forms.BooleanField(
+        required=False,
+        initial=False,
+        help_text="Crew codes (cleaners, maintenance) are put on these locks.",
+    )
 
     def __init__(self, *args, devices: list[Device], listings: list[Listing], **kwargs):
         super().__init__(*args, **kwargs)

@@ -322,6 +322,19 @@ class LockAssignment(models.Model):
     guest_access = models.BooleanField(
         default=True, help_text="Guests' codes are put on this lock."
     )
+    staff_access = models.BooleanField(
+        default=False,
+        help_text="Crew codes (cleaners, maintenance) are put on this lock.",
+    )
+    label = models.CharField(
+        "door label",
+        max_length=60,
+        blank=True,
+        help_text=(
+            'What guests and crew read for this door ("Front gate"); the device\'s '
+            "name when empty."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -346,6 +359,11 @@ class LockAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.device} at {self.listing} ({self.get_role_display()})"
+
+    @property
+    def door_label(self) -> str:
+        """The door's name for guests and crew: its label, else the device's name."""
+        return self.label or self.device.name
 
     def clean(self) -> None:
         if (

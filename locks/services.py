@@ -447,6 +447,8 @@ def assignments_create(
     devices: list[Device],
     role: str = LockAssignment.Role.SECONDARY,
     guest_access: bool = True,
+    staff_access: bool = False,
+    label: str = "",
 ) -> list[LockAssignment]:
     """Assign devices to one listing; raises ValidationError with a message per problem."""
     problems = assignments_problems(listing=listing, devices=devices, role=role)
@@ -454,13 +456,19 @@ def assignments_create(
         raise ValidationError(problems)
     try:
         with transaction.atomic():
-            created = [
-                LockAssignment.objects.create(
-                    listing=listing, device=device, role=role, guest_access=guest_access
+            created = []
+            for device in devices:
+                assignment = LockAssignment(
+                    listing=listing,
+                    device=device,
+                    role=role,
+                    guest_access=guest_access,
+                    staff_access=staff_access,
+                    label=label.strip(),
                 )
-                for device in devices
-            ]
-            if guest_access:
+                assignment.save()
+                created.append(assignment)
+            if guest_access or staff_access:
                 notify_listing_locks_changed(listing_ids=[listing.pk])
             return created
     except IntegrityError as error:  # a concurrent assignment won the race
@@ -471,38 +479,75 @@ def assignments_create(
 
 @transaction.atomic
 def assignment_create(
-    *, listing: Listing, device: Device, role: str, guest_access: bool
+    *,
+    listing: Listing,
+    device: Device,
+    role: str,
+    guest_access: bool,
+    staff_access: bool = False,
+    label: str = "",
 ) -> LockAssignment:
     (assignment,) = assignments_create(
-        listing=listing, devices=[device], role=role, guest_access=guest_access
+        listing=listing,
+        devices=[device],
+        role=role,
+        guest_access=guest_access,
+        staff_access=staff_access,
+        label=label,
     )
     return assignment
 
 
 @transaction.atomic
 def assignment_move(
-    *, assignment: LockAssignment, listing: Listing, device: Device, role: str, guest_access: bool
+    *,
+    assignment: LockAssignment,
+    listing: Listing,
+    device: Device,
+    role: str,
+    guest_access: bool,
+    staff_access: bool = False,
+    label: str = "",
 ) -> LockAssignment:
     """Another listing or device on an assignment: the old pair ends (its codes leave that
     lock), the new one starts, with the same rules as a new assignment."""
     assignment_delete(assignment=LockAssignment.objects.get(pk=assignment.pk))
-    return assignment_create(listing=listing, device=device, role=role, guest_access=guest_access)
+    return assignment_create(
+        listing=listing,
+        device=device,
+        role=role,
+        guest_access=guest_access,
+        staff_access=staff_access,
+        label=label,
+    )
 
 
 @transaction.atomic
 def assignment_update(
-    *, assignment: LockAssignment, role: str, guest_access: bool
+    *,
+    assignment: LockAssignment,
+    role: str,
+    guest_access: bool,
+    staff_access: bool | None = None,
+    label: str | None = None,
 ) -> LockAssignment:
+    """Change an assignment's role, access flags or label (None keeps the stored value).
+
+    The listing's stays re-plan when the role or an access flag changes; a new label only
+    changes what guests and crew read next."""
     problems = assignments_problems(
         listing=assignment.listing, devices=[assignment.device], role=role, replacing=assignment
     )
     if problems:
         raise ValidationError(problems)
-    changed = (assignment.role, assignment.guest_access) != (role, guest_access)
+    staff_access = assignment.staff_access if staff_access is None else staff_access
+    label = assignment.label if label is None else label.strip()
+    before = (assignment.role, assignment.guest_access, assignment.staff_access)
     assignment.role, assignment.guest_access = role, guest_access
+    assignment.staff_access, assignment.label = staff_access, label
     assignment.full_clean()
-    assignment.save(update_fields=["role", "guest_access"])
-    if changed:
+    assignment.save(update_fields=["role", "guest_access", "staff_access", "label"])
+    if before != (role, guest_access, staff_access):
         notify_listing_locks_changed(listing_ids=[assignment.listing_id])
     return assignment
 

@@ -308,6 +308,7 @@ def connection_assign(request: HttpRequest, pk: int) -> HttpResponse:
                 devices=data["devices"],
                 role=data["role"],
                 guest_access=data["guest_access"],
+                staff_access=data["staff_access"],
             )
         except ValidationError as error:
             form.add_error(None, error.messages)
@@ -315,8 +316,9 @@ def connection_assign(request: HttpRequest, pk: int) -> HttpResponse:
             role = LockAssignment.Role(data["role"]).label.lower()
             names = ", ".join(a.device.name for a in assignments)
             guests = "guest codes on" if data["guest_access"] else "no guest codes"
+            crew = ", crew codes on" if data["staff_access"] else ""
             messages.success(
-                request, f"Assigned {names} to {data['listing']} as {role} ({guests})."
+                request, f"Assigned {names} to {data['listing']} as {role} ({guests}{crew})."
             )
             return redirect(LIST_URL)
     return _render_list(request, assign_form=form, assign_connection_id=connection.pk)

@@ -39,7 +39,8 @@ def stay_code(reservation: Reservation) -> ReservationCode | None:
 def guest_doors(reservation: Reservation, now=None) -> list[GuestDoor]:
     """The doors whose code is (or will be) on the lock for this stay, by name.
 
-    Reads `lock_accesses` (with their devices) and `code`: prefetch them for many stays.
+    Reads `lock_accesses` (with their devices and assignments) and `code`: prefetch them
+    for many stays.
     """
     code = stay_code(reservation)
     stay_value = code.value if code is not None else ""
@@ -51,7 +52,7 @@ def guest_doors(reservation: Reservation, now=None) -> list[GuestDoor]:
         doors.append(
             GuestDoor(
                 access_id=access.pk,
-                name=access.device.name,
+                name=access.door_name,
                 code=door_code,
                 own_code=bool(door_code) and door_code != stay_value,
                 state=access.current_state(now),

@@ -6,7 +6,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce, NullIf
 from django.utils import timezone
 
 from core import languages
@@ -519,6 +520,18 @@ class LockAccess(CodeDigests, models.Model):
     provider_code = EncryptedValue("provider_code_ciphertext", "provider_code_digest")
 
     backup_code = EncryptedValue("backup_code_ciphertext", "backup_code_digest")
+
+    @property
+    def door_name(self) -> str:
+        """What guests and crew read for this door: the label its listing gave the lock,
+        else the lock's own name. Select `assignment` with `device` when reading many."""
+        label = self.assignment.label if self.assignment_id else ""
+        return label or self.device.name
+
+    @staticmethod
+    def door_name_expression():
+        """`door_name` in the database, to annotate or order many rows by."""
+        return Coalesce(NullIf(F("assignment__label"), Value("")), F("device__name"))
 
     @property
     def door_code(self) -> str:

@@ -229,15 +229,15 @@ def stays_by_local_day(reservations: QuerySet[Reservation], *, now) -> StayDays:
 
 def doors_prefetch() -> list[Prefetch]:
     """What `stay_doors` reads of each stay, for many stays in one query: its lock
-    accesses (the fields it reads, with their lock's name) as the list `door_accesses`."""
+    accesses (the fields it reads, with their door's name) as the list `door_accesses`."""
     return [
         Prefetch(
             "lock_accesses",
             queryset=LockAccess.objects.only(
                 "reservation_id", "device_id", "wanted", "reason", "state", "starts_at", "ends_at"
             )
-            .annotate(device_name=F("device__name"))
-            .order_by("device__name", "pk"),
+            .annotate(door=LockAccess.door_name_expression())
+            .order_by("door", "pk"),
             to_attr="door_accesses",
         ),
     ]
@@ -277,7 +277,7 @@ def stay_doors(
             label = "to be removed"  # still on the lock (or on its way): the sweep takes it off
         if not access.wanted and access.reason:
             label += f" ({access.get_reason_display().lower()})"
-        doors.append(DoorState(access.device_name, access.device_id, state, label))
+        doors.append(DoorState(access.door, access.device_id, state, label))
     if not leaving and codeless:
         for device in codeless.get(reservation.listing_id, ()):
             label = "takes no codes on this provider"

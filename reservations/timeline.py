@@ -537,7 +537,11 @@ def _days(range_: Range, today: datetime.date) -> list[DayTick]:
 
 def _device_detail(assignment: LockAssignment) -> str:
     parts = [assignment.get_role_display()]
+    if assignment.label:
+        parts.append(f"“{assignment.label}”")
     parts.append("guest codes" if assignment.guest_access else "no guest codes")
+    if assignment.staff_access:
+        parts.append("crew codes")
     if assignment.device.kind == assignment.device.Kind.ACS_ENTRANCE:
         parts.append("entrance")
         if assignment.guest_access and assignment.device.codes_unsupported:

@@ -251,6 +251,8 @@ def test_an_assignment_reads_with_the_contract_fields(manager_api, org_a):
         "device": org_a.device.pk,
         "role": "primary",
         "guest_access": True,
+        "staff_access": False,
+        "label": "",
     }
 
 

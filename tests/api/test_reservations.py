@@ -63,6 +63,7 @@ def test_a_confirmed_reservation_comes_back_with_its_code_and_every_guest_lock(m
     gate = locks[wired.gate.pk]
     assert set(gate) == {
         "device",
+        "door",
         "state",
         "starts_at",
         "ends_at",
@@ -72,6 +73,7 @@ def test_a_confirmed_reservation_comes_back_with_its_code_and_every_guest_lock(m
         "own_code",
     }
     assert gate["state"] == "planned" and gate["provider_id"] == ""
+    assert gate["door"] == "Garden Gate"  # no label given: the lock's own name
     assert gate["code"] == reservation.code.value and gate["own_code"] is False
 
 
