@@ -57,8 +57,9 @@ class CrewDoor:
 
 def door_name(access: LockAccess) -> str:
     """What the crew reads for a door: its label, else the device's name."""
-    label = getattr(access.assignment, "label", "") if access.assignment_id else ""
-    return label or access.device.name
+    if access.assignment_id is not None:
+        return access.assignment.door_label
+    return access.device.name
 
 
 def crew_doors(turnover: Turnover) -> list[CrewDoor]:

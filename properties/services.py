@@ -346,6 +346,10 @@ LISTING_CODE_FIELDS = {
     "override_max_extension_minutes",
     # The stays' next pre-arrival check moves with the hours.
     "prearrival_check_hours",
+    # Turnovers follow (reservations.turnovers): made, dropped, their windows moved.
+    "turnovers_enabled",
+    "turnover_minutes",
+    "turnover_buffer_minutes",
 }
 
 

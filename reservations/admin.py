@@ -1047,3 +1047,6 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         if request.POST.get("confirmed") != "yes":
             return self._confirmation(request, "rotate", list(queryset), bulk=True)
         self._run(request, "rotate", queryset)
+
+
+from . import admin_turnovers  # noqa: E402, F401  (registers the turnovers)

@@ -105,13 +105,16 @@ def wired(org_a, fake_seam, seam_client):
 
 @pytest.fixture
 def crew(wired):
-    """Garden Gate: guests and crew; Side Door: guests only; the back door (Fake August
-    Lock 2): the crew's storeroom, no guest access. Rosa cleans by default."""
+    """Garden Gate (labelled "Front gate"): guests and crew; Side Door: guests only; the
+    back door (Fake August Lock 2): the crew's storeroom, no guest access. Rosa cleans by
+    default."""
     listing = wired.listing
     rosa = CrewMember.objects.create(
         organization=listing.organization, name="Rosa", email="rosa@example.com"
     )
-    LockAssignment.objects.filter(listing=listing, device=wired.gate).update(staff_access=True)
+    LockAssignment.objects.filter(listing=listing, device=wired.gate).update(
+        staff_access=True, label="Front gate"
+    )
     LockAssignment.objects.filter(listing=listing, device=wired.back).update(staff_access=True)
     listing.turnovers_enabled = True
     listing.default_crew_member = rosa
