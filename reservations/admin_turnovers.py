@@ -12,7 +12,7 @@ from core.admin_scoping import OrganizationScopedAdmin
 from core.timezones import format_instant
 
 from .models import LockAccess, Turnover
-from .turnovers import turnover_assign, turnover_done
+from .turnovers import turnover_assign, turnover_code_state, turnover_done
 
 
 class TurnoverAccessInline(admin.TabularInline):
@@ -38,21 +38,6 @@ class TurnoverAccessInline(admin.TabularInline):
 
     def has_view_permission(self, request, obj=None):
         return org_access.can_view(request.user, obj)
-
-
-def code_state(turnover: Turnover, now=None) -> str:
-    """Where the crew code is, in one word, from each door's state (prefetched)."""
-    if turnover.impossible:
-        return "no code (no time to clean)"
-    accesses = [a for a in turnover.lock_accesses.all() if a.wanted]
-    if not accesses:
-        return "none"
-    states = {a.current_state(now) for a in accesses}
-    if len(states) == 1:
-        return next(iter(states))
-    if LockAccess.State.FAILED in states:
-        return LockAccess.State.FAILED
-    return "mixed: " + ", ".join(sorted(states))
 
 
 @admin.register(Turnover)
@@ -114,7 +99,7 @@ class TurnoverAdmin(OrganizationScopedAdmin):
 
     @admin.display(description="crew code")
     def crew_code(self, obj):
-        return format_html("<span data-code-state>{}</span>", code_state(obj))
+        return format_html("<span data-code-state>{}</span>", turnover_code_state(obj))
 
     def save_model(self, request, obj, form, change):
         if change and "assignee" in form.changed_data:

@@ -231,6 +231,21 @@ def listings_turnovers_replan(*, listing_ids, now=None) -> int:
     return count
 
 
+def turnover_code_state(turnover: Turnover, now=None) -> str:
+    """Where the crew code is, in one word, from each door's state (prefetched)."""
+    if turnover.impossible:
+        return "no code (no time to clean)"
+    accesses = [a for a in turnover.lock_accesses.all() if a.wanted]
+    if not accesses:
+        return "none"
+    states = {a.current_state(now) for a in accesses}
+    if len(states) == 1:
+        return next(iter(states))
+    if LockAccess.State.FAILED in states:
+        return LockAccess.State.FAILED
+    return "mixed: " + ", ".join(sorted(states))
+
+
 def _leave_reason(turnover: Turnover, access: LockAccess) -> str:
     if turnover.state == TState.DONE:
         return Reason.TURNOVER_DONE
