@@ -8,8 +8,16 @@ import time_machine
 from django.utils import timezone
 
 from reservations import readback, services, turnovers
-from reservations.models import LockAccess, Reservation, ReservationCode, Turnover
+from reservations.models import (
+    DeviceAlert,
+    LockAccess,
+    LockEvent,
+    Reservation,
+    ReservationCode,
+    Turnover,
+)
 from tests.fixtures_lifecycle import run_at, same_day_pair
+from tests.reservations.test_arrival_and_vacant_unlock import unlock
 
 pytestmark = pytest.mark.django_db
 
@@ -206,3 +214,41 @@ def test_early_start_never_before_the_turnovers_own_start(crew):
         assert turnovers.turnover_done(turnover=turnover, by="Rosa")
     turnover.refresh_from_db()
     assert turnover.early_check_in_from == turnover.starts_at
+
+
+def test_a_crew_unlock_in_its_window_starts_the_turnover_and_raises_no_alert(crew):
+    first = crew.book(days_ahead=3, nights=2)  # nobody next: 11:00 to 15:00
+    turnover = turnover_of(first)
+    run_at(turnover.starts_at - crew.listing.lead_time + MINUTE)
+    code_id = LockAccess.objects.get(turnover=turnover, device=crew.gate).provider_id
+    inside = turnover.starts_at + datetime.timedelta(minutes=32)
+    unlock(crew, crew.gate, at=inside, access_code_id=code_id, method="keycode")
+    event = LockEvent.objects.get(kind=LockEvent.Kind.UNLOCKED)
+    assert event.who == "Cleaner Rosa" and event.turnover == turnover
+    turnover.refresh_from_db()
+    assert turnover.state == Turnover.State.STARTED and turnover.started_at == inside
+    assert not DeviceAlert.objects.filter(kind=DeviceAlert.Kind.VACANT_UNLOCK).exists()
+
+    # The same code after its window, nobody staying: an unlock while vacant.
+    after = turnover.ends_at + datetime.timedelta(hours=1)
+    unlock(crew, crew.gate, at=after, access_code_id=code_id, method="keycode")
+    (alert,) = DeviceAlert.objects.filter(kind=DeviceAlert.Kind.VACANT_UNLOCK)
+    assert "Cleaner Rosa" in alert.message
+
+
+def test_crew_codes_take_slots_and_a_full_lock_is_raised_before_a_guest_is_refused(crew):
+    """A crew code holds one of the lock's slots like a guest's: Maria's code and the
+    crew's fill the gate's two; Jon's waits, the lock raised before his code was due."""
+    crew.gate.max_active_codes = 2
+    crew.gate.save(update_fields=["max_active_codes"])
+    first, second = same_day_pair(crew)
+    turnover = turnover_of(first)
+    run_at(turnover.starts_at - crew.listing.lead_time + MINUTE)
+    assert LockAccess.objects.get(turnover=turnover, device=crew.gate).provider_id
+    assert services.slots_in_use(crew.gate) == 2
+    assert DeviceAlert.objects.filter(
+        kind=DeviceAlert.Kind.FEW_SLOTS, device=crew.gate, resolved_at__isnull=True
+    ).exists()
+    run_at(second.check_in - crew.listing.lead_time + MINUTE)
+    refused = LockAccess.objects.get(reservation=second, device=crew.gate)
+    assert refused.state == State.FAILED and "No free code slot" in refused.last_error
