@@ -9,7 +9,9 @@ class ReservationsConfig(AppConfig):
         from locks import signals as locks_signals
         from properties import signals as properties_signals
 
-        from . import receivers
+        from . import panels, receivers, turnovers
+
+        panels.register_dashboard_section("turnovers", turnovers.dashboard_section, order=5)
 
         properties_signals.listings_changed.connect(
             receivers.replan_listings, dispatch_uid="reservations.replan_on_listing_change"

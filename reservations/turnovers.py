@@ -28,9 +28,11 @@ import logging
 from django.core import signing
 from django.db import transaction
 from django.db.models import Q
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 
+from core.access import scope_queryset
 from locks.models import LockAssignment
 from properties.models import Listing
 
@@ -460,3 +462,34 @@ def turnover_for_token(token: str) -> Turnover | None:
     if not constant_time_compare(turnover.link_key, key):
         return None
     return turnover
+
+
+# ------------------------------------------------------------------------ dashboard
+
+
+def turnovers_soon(*, user, now=None) -> list[Turnover]:
+    """The person's organizations' turnovers of today and tomorrow (their window meets
+    the next 48 hours, or the last 12), soonest first, each with its `crew_code_state`."""
+    now = now or timezone.now()
+    rows = list(
+        scope_queryset(Turnover.objects.all(), user)
+        .exclude(state=TState.CANCELLED)
+        .filter(
+            starts_at__lt=now + datetime.timedelta(hours=48),
+            ends_at__gt=now - datetime.timedelta(hours=12),
+        )
+        .select_related("listing__property", "assignee")
+        .prefetch_related("lock_accesses")
+        .order_by("starts_at", "pk")[:100]
+    )
+    for turnover in rows:
+        turnover.crew_code_state = turnover_code_state(turnover, now)
+    return rows
+
+
+def dashboard_section(request) -> str:
+    return render_to_string(
+        "reservations/_turnovers.html",
+        {"turnovers": turnovers_soon(user=request.user)},
+        request=request,
+    )

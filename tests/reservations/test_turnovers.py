@@ -5,6 +5,7 @@ import datetime
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from reservations import readback, services, turnovers
@@ -252,3 +253,22 @@ def test_crew_codes_take_slots_and_a_full_lock_is_raised_before_a_guest_is_refus
     run_at(second.check_in - crew.listing.lead_time + MINUTE)
     refused = LockAccess.objects.get(reservation=second, device=crew.gate)
     assert refused.state == State.FAILED and "No free code slot" in refused.last_error
+
+
+def test_the_dashboard_and_the_feed_show_the_crew(crew, manager_client, org_b, client):
+    first = crew.book(days_ahead=0, nights=1)  # leaves tomorrow at 11:00
+    turnover = turnover_of(first)
+    run_at(turnover.starts_at - crew.listing.lead_time + MINUTE)  # on the doors
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    section = page.split('id="turnovers"')[1].split('<div class="module"')[0]
+    assert "Cleaner Rosa" in section and crew.listing.name in section
+    assert "Not yet" in section and turnover.code not in section  # never the code itself
+
+    code_id = LockAccess.objects.get(turnover=turnover, device=crew.gate).provider_id
+    unlock(
+        crew, crew.gate, at=turnover.starts_at + MINUTE, access_code_id=code_id, method="keycode"
+    )
+    feed = manager_client.get(reverse("activity_feed")).content.decode()
+    assert "Cleaner Rosa" in feed and f"turnover of {crew.listing.name}" in feed
+    client.force_login(org_b.manager)
+    assert "Cleaner Rosa" not in client.get(reverse("dashboard")).content.decode()
