@@ -272,3 +272,13 @@ def test_the_dashboard_and_the_feed_show_the_crew(crew, manager_client, org_b, c
     assert "Cleaner Rosa" in feed and f"turnover of {crew.listing.name}" in feed
     client.force_login(org_b.manager)
     assert "Cleaner Rosa" not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_the_timeline_has_a_crew_lane_with_each_turnover(crew, manager_client):
+    first, second = same_day_pair(crew)
+    turnover = turnover_of(first)
+    html = manager_client.get(reverse("listing_timeline", args=[crew.listing.pk])).content
+    svg = html.decode().split("<svg", 1)[1]
+    crew_lane = svg.split(f'data-lane="{crew.listing.pk}-crew"')[1].split("</g>\n    </g>")[0]
+    assert 'data-kind="crew"' in crew_lane and "Cleaner Rosa" in crew_lane
+    assert f"/admin/reservations/turnover/{turnover.pk}/" in crew_lane
