@@ -364,26 +364,31 @@ class Listing(models.Model):
     )
     turnover_minutes = models.PositiveIntegerField(
         "turnover after a last stay (minutes)",
-        default=DEFAULT_TURNOVER_MINUTES,
+        null=True,
+        blank=True,
         validators=[MinValueValidator(15), MaxValueValidator(24 * 60)],
-        help_text="How long the turnover after a check-out with no stay next lasts.",
+        help_text=(
+            "How long the turnover after a check-out with no stay next lasts. Empty: 4 hours."
+        ),
     )
     turnover_buffer_minutes = models.PositiveIntegerField(
         "turnover code buffer (minutes)",
-        default=0,
+        null=True,
+        blank=True,
         validators=[MaxValueValidator(4 * 60)],
         help_text=(
             "The crew's code opens this long before check-out and closes this long "
-            "after the next check-in (never into another stay's own time)."
+            "after the turnover ends. Empty: none."
         ),
     )
     early_check_in_max_minutes = models.PositiveIntegerField(
         "early check-in (at most, minutes)",
-        default=0,
+        null=True,
+        blank=True,
         validators=[MaxValueValidator(24 * 60)],
         help_text=(
             "When the unit is marked ready, the next guest's code may start up to this "
-            "long before check-in. 0: never early."
+            "long before check-in. Empty or 0: never early."
         ),
     )
     active = models.BooleanField(default=True)
@@ -461,6 +466,21 @@ class Listing(models.Model):
         return datetime.timedelta(
             minutes=DEFAULT_OVERRIDE_EXTENSION_MINUTES if minutes is None else minutes
         )
+
+    @builtins.property
+    def turnover_duration(self) -> datetime.timedelta:
+        """How long a turnover with no stay next lasts."""
+        minutes = self.turnover_minutes
+        return datetime.timedelta(minutes=DEFAULT_TURNOVER_MINUTES if minutes is None else minutes)
+
+    @builtins.property
+    def turnover_buffer(self) -> datetime.timedelta:
+        return datetime.timedelta(minutes=self.turnover_buffer_minutes or 0)
+
+    @builtins.property
+    def early_check_in_max(self) -> datetime.timedelta:
+        """How far before check-in a unit ready early may start the guest's code."""
+        return datetime.timedelta(minutes=self.early_check_in_max_minutes or 0)
 
     @builtins.property
     def prearrival_hours(self) -> list[int]:

@@ -329,7 +329,7 @@ class Turnover(CodeDigests, models.Model):
     def window(self) -> tuple[datetime.datetime, datetime.datetime]:
         """When the crew's code opens the staff doors: the turnover widened by the
         listing's turnover buffer."""
-        buffer = datetime.timedelta(minutes=self.listing.turnover_buffer_minutes)
+        buffer = self.listing.turnover_buffer
         return self.starts_at - buffer, self.ends_at + buffer
 
     @property

@@ -72,6 +72,7 @@ def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
             wanted=True,
             starts_at__lt=now + within,
             ends_at__gt=now,
+            reservation__isnull=False,  # a crew code's: the dashboard's turnovers
         ).select_related("device", "reservation__listing__property"),
         user,
     )
@@ -80,9 +81,10 @@ def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
     return scope_queryset(
-        LockAccess.objects.filter(state=LockAccess.State.FAILED).select_related(
-            "device__connection", "reservation__listing__property"
-        ),
+        # A crew code's failure shows on the dashboard's turnovers (their code state).
+        LockAccess.objects.filter(
+            state=LockAccess.State.FAILED, reservation__isnull=False
+        ).select_related("device__connection", "reservation__listing__property"),
         user,
     )
 
@@ -90,7 +92,7 @@ def accesses_failing(*, user) -> QuerySet[LockAccess]:
 def accesses_late(*, user, now) -> QuerySet[LockAccess]:
     """Codes that should be on their lock by now and are not sent yet (LockAccess.late)."""
     return scope_queryset(
-        LockAccess.objects.filter(LockAccess.late(now)).select_related(
+        LockAccess.objects.filter(LockAccess.late(now), reservation__isnull=False).select_related(
             "device", "reservation__listing__property"
         ),
         user,

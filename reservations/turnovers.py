@@ -86,7 +86,7 @@ def turnover_span(
     # Wall-clock arithmetic in the property's zone: 4 hours after 01:00 on the night the
     # clocks change is 05:00 there.
     zone = listing.property.zone
-    local_end = starts.astimezone(zone) + datetime.timedelta(minutes=listing.turnover_minutes)
+    local_end = starts.astimezone(zone) + listing.turnover_duration
     ends = local_end.astimezone(datetime.UTC)
     if next_stay is not None:
         ends = min(ends, next_stay.check_in)
@@ -381,14 +381,14 @@ def early_start(turnover: Turnover, now) -> datetime.datetime | None:
     code's start already."""
     listing = turnover.listing
     next_stay = turnover.next_stay
-    if next_stay is None or not listing.early_check_in_max_minutes or not next_stay.is_live:
+    if next_stay is None or not listing.early_check_in_max or not next_stay.is_live:
         return None
     sent = ReservationCode.objects.filter(
         reservation_id=next_stay.pk, sent_at__isnull=False
     ).exists()
     if not sent:
         return None
-    limit = next_stay.check_in - datetime.timedelta(minutes=listing.early_check_in_max_minutes)
+    limit = next_stay.check_in - listing.early_check_in_max
     start = max(now.replace(second=0, microsecond=0), limit, turnover.starts_at)
     if start >= next_stay.window[0]:
         return None

@@ -17,8 +17,9 @@ class Migration(migrations.Migration):
             model_name="listing",
             name="early_check_in_max_minutes",
             field=models.PositiveIntegerField(
-                default=0,
-                help_text="When the unit is marked ready, the next guest's code may start up to this long before check-in. 0: never early.",
+                blank=True,
+                null=True,
+                help_text="When the unit is marked ready, the next guest's code may start up to this long before check-in. Empty or 0: never early.",
                 validators=[django.core.validators.MaxValueValidator(1440)],
                 verbose_name="early check-in (at most, minutes)",
             ),
@@ -27,8 +28,9 @@ class Migration(migrations.Migration):
             model_name="listing",
             name="turnover_buffer_minutes",
             field=models.PositiveIntegerField(
-                default=0,
-                help_text="The crew's code opens this long before check-out and closes this long after the next check-in (never into another stay's own time).",
+                blank=True,
+                null=True,
+                help_text="The crew's code opens this long before check-out and closes this long after the turnover ends. Empty: none.",
                 validators=[django.core.validators.MaxValueValidator(240)],
                 verbose_name="turnover code buffer (minutes)",
             ),
@@ -37,8 +39,9 @@ class Migration(migrations.Migration):
             model_name="listing",
             name="turnover_minutes",
             field=models.PositiveIntegerField(
-                default=240,
-                help_text="How long the turnover after a check-out with no stay next lasts.",
+                blank=True,
+                null=True,
+                help_text="How long the turnover after a check-out with no stay next lasts. Empty: 4 hours.",
                 validators=[
                     django.core.validators.MinValueValidator(15),
                     django.core.validators.MaxValueValidator(1440),

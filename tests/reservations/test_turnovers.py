@@ -263,6 +263,12 @@ def test_the_dashboard_and_the_feed_show_the_crew(crew, manager_client, org_b, c
     section = page.split('id="turnovers"')[1].split('<div class="module"')[0]
     assert "Cleaner Rosa" in section and crew.listing.name in section
     assert "Not yet" in section and turnover.code not in section  # never the code itself
+    # A crew code failing on a door: shown on its turnover, the page still whole.
+    LockAccess.objects.filter(turnover=turnover, device=crew.back).update(state=State.FAILED)
+    page = manager_client.get(reverse("dashboard"))
+    assert page.status_code == 200
+    section = page.content.decode().split('id="turnovers"')[1].split('<div class="module"')[0]
+    assert ">failed<" in section
 
     code_id = LockAccess.objects.get(turnover=turnover, device=crew.gate).provider_id
     unlock(
