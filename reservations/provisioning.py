@@ -57,6 +57,7 @@ from .planning import (
     gone_state,
     reservation_replan,
 )
+from .turnovers import turnover_replan
 
 logger = logging.getLogger(__name__)
 
@@ -531,17 +532,8 @@ def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> 
     own_code = bool(access.code) and code is not None and access.code == code.value
     if own_code and not _code_is_kept(reservation, code, now):
         with transaction.atomic():
-            row = LockAccess.objects.select_for_update().get(pk=access.pk)
-            if row.claim_token != token:
+            if not _release_as_duplicate(access, token, "a new code for every lock", now):
                 return
-            row.claimed_until, row.claim_token = None, ""
-            row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
-            access_log(
-                row,
-                [(Log.DUPLICATE, "", "The lock already held it: a new code for every lock.")],
-                source=LockAccessLog.Source.WORKER,
-                at=now,
-            )
             locked = Reservation.objects.select_for_update().get(pk=reservation.pk)
             _ensure_code(locked, _guest_locks(locked.listing), now, force_new=True)
             reservation_replan(reservation=locked, now=now)
@@ -561,24 +553,29 @@ def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> 
     )
 
 
+def _release_as_duplicate(access: LockAccess, token: str, answer: str, now) -> bool:
+    """Give back a row refused as a duplicate, with the answer on its history (in the
+    caller's transaction); False when another worker holds it now."""
+    row = LockAccess.objects.select_for_update().get(pk=access.pk)
+    if row.claim_token != token:
+        return False
+    row.claimed_until, row.claim_token = None, ""
+    row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
+    access_log(
+        row,
+        [(Log.DUPLICATE, "", f"The lock already held it: {answer}.")],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
+    return True
+
+
 def _duplicate_refused_turnover(access: LockAccess, token: str, now) -> None:
     """A turnover's code is the crew's alone: the turnover gets a new code on every door
     (its assignee is told again)."""
-    from .turnovers import turnover_replan
-
     with transaction.atomic():
-        row = LockAccess.objects.select_for_update().get(pk=access.pk)
-        if row.claim_token != token:
-            return
-        row.claimed_until, row.claim_token = None, ""
-        row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
-        access_log(
-            row,
-            [(Log.DUPLICATE, "", "The lock already held it: a new code for the turnover.")],
-            source=LockAccessLog.Source.WORKER,
-            at=now,
-        )
-        turnover_replan(turnover=access.turnover, now=now, force_new_code=True)
+        if _release_as_duplicate(access, token, "a new code for the turnover", now):
+            turnover_replan(turnover=access.turnover, now=now, force_new_code=True)
 
 
 def _leaving(access: LockAccess) -> bool:

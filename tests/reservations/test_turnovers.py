@@ -288,3 +288,21 @@ def test_the_timeline_has_a_crew_lane_with_each_turnover(crew, manager_client):
     crew_lane = svg.split(f'data-lane="{crew.listing.pk}-crew"')[1].split("</g>\n    </g>")[0]
     assert 'data-kind="crew"' in crew_lane and "Cleaner Rosa" in crew_lane
     assert f"/admin/reservations/turnover/{turnover.pk}/" in crew_lane
+
+
+def test_a_crew_code_the_lock_already_holds_gives_the_turnover_a_new_code(crew):
+    first, _ = same_day_pair(crew)
+    turnover = turnover_of(first)
+    old = turnover.code
+    # Someone put the same digits on the storeroom door by other means.
+    crew.seam.access_codes.create(device_id=crew.back.provider_device_id, code=old, name="Owner")
+    run_at(turnover.starts_at - crew.listing.lead_time + MINUTE)
+    run_at(turnover.starts_at - crew.listing.lead_time + 2 * MINUTE)
+    turnover.refresh_from_db()
+    assert turnover.code != old
+    (on_back,) = crew_codes(crew, crew.back)
+    (on_gate,) = crew_codes(crew, crew.gate)
+    assert on_back.code == on_gate.code == turnover.code
+    assert LockAccess.objects.get(turnover=turnover, device=crew.back).logs.filter(
+        kind="duplicate"
+    )
