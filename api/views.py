@@ -561,8 +561,7 @@ class CrewMemberViewSet(ScopedViewSet, viewsets.ModelViewSet):
     ordering = ["name", "id"]
 
     def perform_destroy(self, instance):
-        # Kept for the record of past turnovers: a crew member leaves by going inactive.
-        CrewMember.objects.filter(pk=instance.pk).update(active=False)
+        property_services.crew_member_deactivate(crew_member=instance)
 
 
 class TurnoverViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):

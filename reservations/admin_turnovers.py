@@ -56,7 +56,7 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "crew_code",
     ]
     list_filter = ["state", "impossible", ("assignee", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["listing__property", "assignee"]
+    list_select_related = ["listing__property", "assignee", "after_stay"]
     search_fields = ["listing__name", "assignee__name", "after_stay__guest_name"]
     fields = [
         "listing",
