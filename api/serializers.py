@@ -18,7 +18,7 @@ from core.timezones import local_instant, validate_time_zone
 from locks.endpoints import validate_endpoint
 from locks.listing_import import format_for_name, size_problem
 from locks.models import Device, LockAssignment, LockProviderConnection
-from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization, Property
+from properties.models import MAX_CODE_LEAD_MINUTES, CrewMember, Listing, Organization, Property
 from reservations.models import (
     AccessOverride,
     DeviceAlert,
@@ -26,9 +26,11 @@ from reservations.models import (
     LockEvent,
     Reservation,
     ReservationCode,
+    Turnover,
 )
 from reservations.selectors import double_booking_warnings
 from reservations.services import override_problems, status_change_problem
+from reservations.turnovers import turnover_code_state
 
 from .authentication import principal_for
 from .fields import BoundedDateTimeField, DeviceKindField, InstantOrDateField, LocalTimeField
@@ -908,3 +910,75 @@ class ListingImportResultSerializer(serializers.Serializer):
     totals = serializers.DictField(child=serializers.IntegerField())
     rows = ImportRowSerializer(many=True)
     errors = ImportProblemSerializer(many=True)
+
+
+# --------------------------------------------------------------------------- crew
+
+
+class CrewMemberSerializer(OrganizationOnCreateMixin, serializers.ModelSerializer):
+    """Someone of the organization who opens doors but is not a guest."""
+
+    organization = ScopedPrimaryKeyRelatedField(
+        manage=True,
+        queryset=Organization.objects.all(),
+        required=False,
+        help_text="Needed only when you manage several organizations.",
+    )
+
+    class Meta:
+        model = CrewMember
+        fields = ["id", "organization", "name", "email", "phone", "kind", "active"]
+
+    def validate(self, attrs):
+        self.resolve_organization(attrs)
+        return attrs
+
+
+class TurnoverSerializer(serializers.ModelSerializer):
+    """The gap between a stay's check-out and the next check-in: who cleans, when, and
+    where its crew code is. The code itself is told to the assignee, never listed."""
+
+    code_state = serializers.SerializerMethodField(
+        help_text="Where the crew code is: none, planned, requested, confirmed, active…"
+    )
+    window_starts_at = serializers.SerializerMethodField()
+    window_ends_at = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Turnover
+        fields = [
+            "id",
+            "listing",
+            "after_stay",
+            "next_stay",
+            "starts_at",
+            "ends_at",
+            "window_starts_at",
+            "window_ends_at",
+            "assignee",
+            "state",
+            "impossible",
+            "code_state",
+            "started_at",
+            "done_at",
+            "done_by",
+            "early_check_in_from",
+        ]
+        read_only_fields = fields
+
+    def get_code_state(self, turnover: Turnover) -> str:
+        return turnover_code_state(turnover, self.context.get("now"))
+
+    def get_window_starts_at(self, turnover: Turnover) -> datetime.datetime:
+        return turnover.window[0]
+
+    def get_window_ends_at(self, turnover: Turnover) -> datetime.datetime:
+        return turnover.window[1]
+
+
+class TurnoverAssignSerializer(serializers.Serializer):
+    assignee = ScopedPrimaryKeyRelatedField(
+        queryset=CrewMember.objects.filter(active=True),
+        allow_null=True,
+        help_text="A crew member of the turnover's organization; null: nobody.",
+    )

@@ -44,6 +44,8 @@ router.register("overrides", views.OverrideViewSet, basename="override")
 router.register("calendar-feeds", calendar_feeds.CalendarFeedViewSet, basename="calendar-feed")
 router.register("events", views.EventViewSet, basename="event")
 router.register("alerts", views.AlertViewSet, basename="alert")
+router.register("crew-members", views.CrewMemberViewSet, basename="crew-member")
+router.register("turnovers", views.TurnoverViewSet, basename="turnover")
 router.register(
     "webhook-endpoints", outgoing_webhooks.WebhookEndpointViewSet, basename="webhook-endpoint"
 )

@@ -28,11 +28,19 @@ from locks.listing_import import import_listings, size_problem
 from locks.models import Device, LockAssignment, LockProviderConnection
 from locks.services import connection_create, connection_request_sync, devices_sync
 from properties import services as property_services
-from properties.models import Listing, Property
+from properties.models import CrewMember, Listing, Property
 from reservations import services as reservation_services
 from reservations import verification
 from reservations.alerts import alert_acknowledge
-from reservations.models import AccessOverride, DeviceAlert, LockAccess, LockEvent, Reservation
+from reservations.models import (
+    AccessOverride,
+    DeviceAlert,
+    LockAccess,
+    LockEvent,
+    Reservation,
+    Turnover,
+)
+from reservations.turnovers import turnover_assign, turnover_done
 
 from . import filters
 from . import serializers as api
@@ -589,3 +597,63 @@ class AlertViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
     def acknowledge(self, request, pk=None, format=None):
         alert = alert_acknowledge(alert=self.get_object(), by=request.user)
         return Response(self.get_serializer(self.reread(alert)).data)
+
+
+# --------------------------------------------------------------------------- crew
+
+
+class CrewMemberViewSet(ScopedViewSet, viewsets.ModelViewSet):
+    """People who open doors but are not guests (cleaners, maintenance, owners, vendors).
+    Managers add and change them; a turnover gives its assignee a code of their own."""
+
+    queryset = CrewMember.objects.all()
+    serializer_class = api.CrewMemberSerializer
+    ordering_fields = ["id", "name", "created_at"]
+    ordering = ["name", "id"]
+
+    def perform_destroy(self, instance):
+        property_services.crew_member_deactivate(crew_member=instance)
+
+
+class TurnoverViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
+    """Turnovers, soonest first: listed, assigned, and marked done ("unit ready") by
+    staff or a cleaning app. They follow the stays by themselves."""
+
+    managers_write = False  # assigning and marking done are staff's work too
+    queryset = Turnover.objects.select_related("listing__property").prefetch_related(
+        "lock_accesses"
+    )
+    serializer_class = api.TurnoverSerializer
+    ordering_fields = ["id", "starts_at"]
+    ordering = ["starts_at", "id"]
+
+    @extend_schema(
+        summary="Assign the turnover to a crew member (or to nobody)",
+        request=api.TurnoverAssignSerializer,
+        responses={200: api.TurnoverSerializer, 400: VALIDATION_ERROR},
+    )
+    @action(detail=True, methods=["post"])
+    def assign(self, request, pk=None, format=None):
+        turnover = self.get_object()
+        payload = api.TurnoverAssignSerializer(data=request.data, context={"request": request})
+        payload.is_valid(raise_exception=True)
+        assignee = payload.validated_data["assignee"]
+        if assignee is not None and assignee.organization_id != turnover.organization_id:
+            raise serializers.ValidationError(
+                {"assignee": ["Pick a crew member of the turnover's organization."]}
+            )
+        turnover_assign(turnover=turnover, assignee=assignee)
+        return Response(self.get_serializer(self.reread(turnover)).data)
+
+    @extend_schema(
+        summary="Done: the unit is ready (marking it twice does nothing more)",
+        request=None,
+        responses={200: api.TurnoverSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def done(self, request, pk=None, format=None):
+        turnover = self.get_object()
+        principal = principal_for(request)
+        who = principal.label or str(request.user)
+        turnover_done(turnover=turnover, by=f"{who} (API)")
+        return Response(self.get_serializer(self.reread(turnover)).data)

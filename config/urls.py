@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 
 from calendar_feeds.demo import DEMO_CALENDAR_PATH, demo_calendar
 from desk.views import sign_in
+from guests.crew import crew_task_page
 from guests.views import guest_link_regenerate, guest_page
 from properties.views import invitation_accept, invitation_page
 from reservations import feed, timeline_views, webhook_from_seam
@@ -63,6 +64,8 @@ urlpatterns = [
     path("invitations/", invitation_page, name="invitation_page"),
     # The guest's private page: the signed token is the only key (see guests.links).
     path("g/<str:token>/", guest_page, name="guest_page"),
+    # A crew member's private task page for one turnover (see guests.crew).
+    path("t/<str:token>/", crew_task_page, name="crew_task_page"),
     path("api/", include("api.urls")),
     path("api/auth/", include("rest_framework.urls")),  # browsable API sign-in
     # Seam's webhook deliveries: outside the admin, signed (Svix) instead of signed in.

@@ -390,7 +390,7 @@ def stays_holding_code(*, organization_ids: set[int], digest: str) -> list[CodeM
     )
     accesses = sorted(
         LockAccess.objects.filter(pk__in=[row["pk"] for row in ids[:SHOWN]])
-        .filter(organization_id__in=organization_ids)
+        .filter(organization_id__in=organization_ids, reservation__isnull=False)
         .select_related("device", "assignment", stay),
         key=lambda access: (-access.ends_at.timestamp(), access.pk),
     )

@@ -16,6 +16,7 @@ class GuestsConfig(AppConfig):
         from .panel import reservation_panel
 
         signals.stay_event.connect(receivers.on_stay_event, dispatch_uid="guests.messages")
+        signals.crew_event.connect(receivers.on_crew_event, dispatch_uid="guests.crew")
         organization_created.connect(
             receivers.on_organization_created, dispatch_uid="guests.ready_made_templates"
         )

@@ -139,6 +139,17 @@ def default_wording(kind: str) -> tuple[str, str]:
     """Keystay's wording (subject, body) in the active language, when neither the listing
     nor the organization has a template. The placeholders stay as they are in every
     translation."""
+    if kind == Kind.READY_EARLY:
+        return (
+            _("Your place at {listing} is ready early"),
+            _(
+                "Hello {guest_name},\n\n"
+                "Good news: your place at {listing} is ready early. "
+                "Your code works from {ready_from}.\n\n"
+                "Your door codes:\n{doors}\n\n"
+                "Your private guest page: {guest_link}\n"
+            ),
+        )
     if kind == Kind.CHANGED:
         return (
             _("Your stay at {listing} has changed"),
@@ -216,6 +227,7 @@ def values_for(
         "guest_link": guest_url(reservation, request),
         "check_in_instructions": listing.check_in_instructions.strip(),
         "changes": changes,
+        "ready_from": local_text(reservation.window[0], zone),
     }
 
 

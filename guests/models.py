@@ -53,6 +53,8 @@ class MessageTemplate(models.Model):
         CODE = "code", "Door codes"
         # A short note once the guest was told and their times, codes or doors changed.
         CHANGED = "changed", "Times or codes changed"
+        # The unit was marked ready early: the guest's code works from an earlier time.
+        READY_EARLY = "ready_early", "Ready early"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="message_templates"
@@ -141,9 +143,10 @@ class MessageTemplate(models.Model):
             and self.listing.organization_id != self.organization_id
         ):
             errors["listing"] = "Pick a listing of the template's organization."
-        if self.kind == self.Kind.CHANGED and self.send_hours_before is not None:
+        if self.kind != self.Kind.CODE and self.send_hours_before is not None:
             errors["send_hours_before"] = (
-                "A change message goes out when something changes: it has no send time."
+                "Only the door-code message has a send time: the others go out when "
+                "something happens."
             )
         if errors:
             raise ValidationError(errors)

@@ -43,6 +43,10 @@ PLACEHOLDERS: dict[str, str] = {
         "What changed since the guest was last told (times, codes, doors); empty in a "
         "first message."
     ),
+    "ready_from": (
+        "When the guest's code starts working, in the property's local time (earlier "
+        "when the unit was ready early)."
+    ),
 }
 
 # name -> the longest text it becomes. Names and the address are their fields' caps; the
@@ -55,6 +59,7 @@ PLACEHOLDER_MAX_LENGTHS: dict[str, int] = {
     "property_address": ADDRESS_MAX_LENGTH,
     "check_in": 120,
     "check_out": 120,
+    "ready_from": 120,
     "doors": 4_000,
     "guest_link": 500,
     "check_in_instructions": CHECK_IN_INSTRUCTIONS_MAX_LENGTH,

@@ -7,7 +7,7 @@ import logging
 from reservations import signals
 from reservations.models import Reservation
 
-from . import services
+from . import crew, services
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,16 @@ def on_organization_created(sender, organization_id, **kwargs):
     """A new organization starts with the ready-made templates switched on: its first
     guest is told without a manager writing anything."""
     services.ready_made_templates_create(organization_id=organization_id, active=True)
+
+
+def on_crew_event(sender, event, turnover_id, reservation_id=None, at=None, **kwargs):
+    """READY_EARLY tells the next guest; TURNOVER_PLANNED tells the assignee."""
+    if event == signals.READY_EARLY and reservation_id is not None:
+        reservation = Reservation.objects.filter(pk=reservation_id).first()
+        if reservation is not None:
+            services.message_ready_early(reservation=reservation)
+    elif event == signals.TURNOVER_PLANNED:
+        crew.crew_task_notify(turnover_id=turnover_id)
 
 
 def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):

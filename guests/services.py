@@ -299,6 +299,21 @@ def message_changed_check(*, reservation: Reservation, now=None) -> GuestMessage
 
 
 @transaction.atomic
+def message_ready_early(*, reservation: Reservation, now=None) -> GuestMessage | None:
+    """The unit was ready early and the guest's code starts earlier: they are told now
+    (a "ready early" email through the same delivery as every other message)."""
+    now = now or timezone.now()
+    if not _live(reservation, now):
+        return None
+    message = _create_pending(
+        reservation, kind=Kind.READY_EARLY, trigger=Trigger.EVENT, due_at=now
+    )
+    if message is not None:
+        message_id = message.pk
+        transaction.on_commit(lambda: _enqueue_send(message_id))
+    return message
+
+
 def messages_cancel(*, reservation: Reservation, note: str, now=None) -> int:
     """The stay was cancelled: no email waiting for it goes out."""
     now = now or timezone.now()

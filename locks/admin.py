@@ -572,6 +572,20 @@ class ListingAdmin(ListingImportExportMixin, OrganizationScopedAdmin):
             },
         ),
         ("Guests", {"fields": ["language", "check_in_instructions", "requires_verification"]}),
+        (
+            "Turnovers",
+            {
+                "description": (
+                    "Each gap between stays is a turnover with its own code on the doors "
+                    "with staff access."
+                ),
+                "fields": [
+                    ("turnovers_enabled", "default_crew_member"),
+                    ("turnover_minutes", "turnover_buffer_minutes"),
+                    "early_check_in_max_minutes",
+                ],
+            },
+        ),
     ]
     readonly_fields = ["codes_made_outside"]
 

@@ -20,7 +20,15 @@ from core.languages import language_field
 from core.widgets import TimeZoneInput
 
 from . import services, sign_in
-from .models import FailedSignIn, Invitation, Listing, Membership, Organization, Property
+from .models import (
+    CrewMember,
+    FailedSignIn,
+    Invitation,
+    Listing,
+    Membership,
+    Organization,
+    Property,
+)
 from .resources import PropertyResource
 
 
@@ -419,3 +427,31 @@ class FailedSignInAdmin(admin.ModelAdmin):
 # /account/two-factor/; an operator resets a lost one with `manage.py two_factor_reset`.
 admin.site.unregister(TOTPDevice)
 admin.site.unregister(StaticDevice)
+
+
+@admin.register(CrewMember)
+class CrewMemberAdmin(OrganizationScopedAdmin):
+    """People of the organization who open doors but are not guests (cleaners, owners,
+    vendors): each turnover gives its assignee a code of their own."""
+
+    ordering = ["name"]
+    list_display = ["name", "kind", "email", "phone", "active", "organization"]
+    list_filter = ["kind", "active", ("organization", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["organization"]
+    search_fields = ["name", "email", "phone"]
+    fields = ["organization", "name", "kind", "email", "phone", "active", "user"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user":
+            # Members of the person's organizations only (a user has no organization of
+            # its own to scope by).
+            organizations = access.managed_organization_ids(request.user)
+            formfield = admin.ModelAdmin.formfield_for_foreignkey(
+                self, db_field, request, **kwargs
+            )
+            if not request.user.is_superuser:
+                formfield.queryset = formfield.queryset.filter(
+                    memberships__organization_id__in=organizations
+                ).distinct()
+            return formfield
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

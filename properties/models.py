@@ -234,6 +234,9 @@ MAX_CODE_LEAD_MINUTES = 7 * 24 * 60
 # window when the listing does not say; and the most a listing may allow.
 DEFAULT_OVERRIDE_EXTENSION_MINUTES = 24 * 60
 MAX_OVERRIDE_EXTENSION_MINUTES = 7 * 24 * 60
+# A turnover after a check-out with no stay next lasts this long when the listing does not
+# say otherwise.
+DEFAULT_TURNOVER_MINUTES = 4 * 60
 
 
 def parse_prearrival_hours(text: str) -> list[int]:
@@ -364,6 +367,50 @@ class Listing(models.Model):
             "Empty: the property's rule."
         ),
     )
+    # Turnovers (reservations.turnovers): the gap between one stay's check-out and the
+    # next check-in, a task for a crew member with a code of its own on staff doors.
+    turnovers_enabled = models.BooleanField(
+        "turnovers",
+        default=False,
+        help_text="Each gap between stays is a turnover with its own code on staff doors.",
+    )
+    default_crew_member = models.ForeignKey(
+        "CrewMember",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who gets each new turnover. Empty: assigned by hand.",
+    )
+    turnover_minutes = models.PositiveIntegerField(
+        "turnover after a last stay (minutes)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(15), MaxValueValidator(24 * 60)],
+        help_text=(
+            "How long the turnover after a check-out with no stay next lasts. Empty: 4 hours."
+        ),
+    )
+    turnover_buffer_minutes = models.PositiveIntegerField(
+        "turnover code buffer (minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(4 * 60)],
+        help_text=(
+            "The crew's code opens this long before check-out and closes this long "
+            "after the turnover ends. Empty: none."
+        ),
+    )
+    early_check_in_max_minutes = models.PositiveIntegerField(
+        "early check-in (at most, minutes)",
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(24 * 60)],
+        help_text=(
+            "When the unit is marked ready, the next guest's code may start up to this "
+            "long before check-in. Empty or 0: never early."
+        ),
+    )
     active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -400,6 +447,14 @@ class Listing(models.Model):
                 raise ValidationError(
                     {"property": "A listing stays in its organization: pick a property of it."}
                 )
+        if (
+            self.default_crew_member_id
+            and self.property_id
+            and self.default_crew_member.organization_id != self.property.organization_id
+        ):
+            raise ValidationError(
+                {"default_crew_member": "Pick a crew member of the listing's organization."}
+            )
 
     def validate_constraints(self, exclude=None):
         # The form excludes `organization` (not editable): fill it before the unique check.
@@ -441,6 +496,21 @@ class Listing(models.Model):
         return self.property.requires_verification
 
     @builtins.property
+    def turnover_duration(self) -> datetime.timedelta:
+        """How long a turnover with no stay next lasts."""
+        minutes = self.turnover_minutes
+        return datetime.timedelta(minutes=DEFAULT_TURNOVER_MINUTES if minutes is None else minutes)
+
+    @builtins.property
+    def turnover_buffer(self) -> datetime.timedelta:
+        return datetime.timedelta(minutes=self.turnover_buffer_minutes or 0)
+
+    @builtins.property
+    def early_check_in_max(self) -> datetime.timedelta:
+        """How far before check-in a unit ready early may start the guest's code."""
+        return datetime.timedelta(minutes=self.early_check_in_max_minutes or 0)
+
+    @builtins.property
     def prearrival_hours(self) -> list[int]:
         """The pre-arrival checks' hours before check-in, largest first."""
         return parse_prearrival_hours(
@@ -453,6 +523,55 @@ class Listing(models.Model):
 
     def local_check_out(self, day: datetime.date) -> datetime.datetime:
         return datetime.datetime.combine(day, self.effective_check_out_time, self.property.zone)
+
+
+class CrewMember(models.Model):
+    """Someone of the organization who opens doors but is not a guest: a cleaner, a
+    maintenance person, the owner, a vendor. Gets a code per turnover on staff doors."""
+
+    class Kind(models.TextChoices):
+        CLEANER = "cleaner", "Cleaner"
+        MAINTENANCE = "maintenance", "Maintenance"
+        OWNER = "owner", "Owner"
+        VENDOR = "vendor", "Vendor"
+        OTHER = "other", "Other"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="crew_members"
+    )
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    email = models.EmailField(blank=True)
+    phone = models.CharField(max_length=32, blank=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CLEANER)
+    active = models.BooleanField(default=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="crew_members",
+        help_text="The Keystay account of this person, if they have one.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["cleaner", "maintenance", "owner", "vendor", "other"]),
+                name="crew_member_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @builtins.property
+    def title(self) -> str:
+        """As the activity feed names them: "Cleaner Rosa"."""
+        return f"{self.get_kind_display()} {self.name}"
 
 
 class FailedSignIn(AccessAttempt):

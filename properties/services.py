@@ -346,6 +346,10 @@ LISTING_CODE_FIELDS = {
     "override_max_extension_minutes",
     # The stays' next pre-arrival check moves with the hours.
     "prearrival_check_hours",
+    # Turnovers follow (reservations.turnovers): made, dropped, their windows moved.
+    "turnovers_enabled",
+    "turnover_minutes",
+    "turnover_buffer_minutes",
 }
 
 
@@ -438,3 +442,9 @@ def listings_bulk_update(*, changes: dict[tuple[str, object], list[int]]) -> Non
     for (name, value), ids in changes.items():
         for start in range(0, len(ids), QUERY_CHUNK):
             Listing.objects.filter(pk__in=ids[start : start + QUERY_CHUNK]).update(**{name: value})
+
+
+def crew_member_deactivate(*, crew_member) -> None:
+    """A crew member leaves by going inactive: kept for the record of past turnovers,
+    given no new one."""
+    type(crew_member).objects.filter(pk=crew_member.pk).update(active=False)

@@ -101,7 +101,7 @@ def feed_events(
     if until is not None:
         events = events.filter(occurred_at__lt=until)
     return (
-        events.select_related("device", "reservation", "unmanaged_code")
+        events.select_related("device", "reservation", "unmanaged_code", "turnover__listing")
         .prefetch_related(_assignments_with_property())
         .order_by("-occurred_at", "-pk")
     )

@@ -1229,3 +1229,6 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
             + (f"; {skipped} left as they were." if skipped else "."),
             messages.SUCCESS,
         )
+
+
+from . import admin_turnovers  # noqa: E402, F401  (registers the turnovers)

@@ -17,7 +17,9 @@ class ReservationsConfig(AppConfig):
         from locks import signals as locks_signals
         from properties import signals as properties_signals
 
-        from . import receivers
+        from . import panels, receivers, turnovers
+
+        panels.register_dashboard_section("turnovers", turnovers.dashboard_section, order=5)
 
         post_migrate.connect(
             _repair_search_index, sender=self, dispatch_uid="reservations.repair_search_index"

@@ -30,6 +30,7 @@ from . import signals
 from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockEvent, Reservation
 from .readback import access_for_code, code_event_apply
+from .turnovers import turnover_started
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ def event_record(
 
 
 def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent:
-    reservation, unmanaged, name = _attribution(connection, device, event)
+    reservation, unmanaged, turnover, name = _attribution(connection, device, event)
     method = ""
     if kind in {Kind.UNLOCKED, Kind.LOCKED, Kind.ACCESS_DENIED}:
         method = METHODS.get(event.method, Method.UNKNOWN)
@@ -147,6 +148,7 @@ def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent
         method=method,
         reservation=reservation,
         unmanaged_code=unmanaged,
+        turnover=turnover,
         person_name=name[:200],
         detail=_detail(kind, event)[:300],
         battery_level=_clamp(event.battery_level),
@@ -154,29 +156,42 @@ def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent
     )
 
 
+def _holder(access: LockAccess):
+    """(reservation, unmanaged code, turnover, name) of a Keystay code's holder."""
+    if access.turnover_id is not None:
+        return None, None, access.turnover, access.turnover.holder_name
+    return access.reservation, None, None, access.reservation.guest_name
+
+
 def _attribution(connection, device: Device, event: EventInfo):
-    """Whose code it was: a reservation's guest, or an unmanaged code's name."""
+    """Whose code it was: a reservation's guest, a turnover's crew member, or an
+    unmanaged code's name: (reservation, unmanaged code, turnover, name)."""
     access_code_id = event.access_code_id
     if not access_code_id:
         return _attribution_by_digits(device, event)
     # Any id the stay's lock access ever held: a late unlock still finds its guest.
     access = access_for_code(device, access_code_id)
     if access is not None:
-        return access.reservation, None, access.reservation.guest_name
+        return _holder(access)
     code = UnmanagedCode.objects.filter(device=device, provider_id=access_code_id).first()
     if code is not None:
-        return None, code, code.display_name
+        return None, code, None, code.display_name
     # A stay's code id is cleared once the code is removed; an event delivered late (a
     # reconcile after check-out) is attributed like the earlier events of that code.
     earlier = (
         LockEvent.objects.filter(connection=connection, access_code_id=access_code_id)
         .exclude(person_name="")
-        .select_related("reservation", "unmanaged_code")
+        .select_related("reservation", "unmanaged_code", "turnover")
         .order_by("-occurred_at")
         .first()
     )
     if earlier is not None:
-        return earlier.reservation, earlier.unmanaged_code, earlier.person_name
+        return (
+            earlier.reservation,
+            earlier.unmanaged_code,
+            earlier.turnover,
+            earlier.person_name,
+        )
     return _attribution_by_digits(device, event)
 
 
@@ -184,16 +199,16 @@ def _attribution_by_digits(device: Device, event: EventInfo):
     """Where the provider reports the digits entered: the stay whose window it was, or
     the unmanaged code, that holds them on this lock."""
     if not event.code:
-        return None, None, ""
+        return None, None, None, ""
     at = event.occurred_at
     stays = LockAccess.objects.filter(device=device, program_at__lte=at, ends_at__gt=at)
-    for access in stays.select_related("reservation"):
+    for access in stays.select_related("reservation", "turnover__assignee"):
         if event.code in (access.code, access.provider_code):
-            return access.reservation, None, access.reservation.guest_name
+            return _holder(access)
     for code in UnmanagedCode.objects.filter(device=device).exclude(code_ciphertext=""):
         if code.code == event.code:
-            return None, code, code.display_name
-    return None, None, ""
+            return None, code, None, code.display_name
+    return None, None, None, ""
 
 
 def _detail(kind: str, event: EventInfo) -> str:
@@ -290,6 +305,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
         return True
     elif kind == Kind.UNLOCKED:
         _arrival(lock_event)
+        _crew_arrival(lock_event)
         _vacant_unlock(lock_event, device)
     # An unlock by a code nobody knows: probably made in the lock's app since the last
     # import; read the lock's unmanaged codes again to put a name on it. Seam's
@@ -335,6 +351,25 @@ def _arrival(lock_event: LockEvent) -> None:
         stays.filter(arrived_at__gt=at).update(arrived_at=at)
 
 
+def _crew_valid(lock_event: LockEvent, device: Device) -> bool:
+    """A turnover's code used inside its own window on this lock."""
+    at = lock_event.occurred_at
+    return LockAccess.objects.filter(
+        turnover_id=lock_event.turnover_id,
+        device=device,
+        starts_at__lte=at,
+        ends_at__gt=at,
+    ).exists()
+
+
+def _crew_arrival(lock_event: LockEvent) -> None:
+    """The first unlock with a turnover's code, inside its window, marks it started."""
+    if lock_event.turnover_id is None:
+        return
+    if _crew_valid(lock_event, lock_event.device):
+        turnover_started(turnover_id=lock_event.turnover_id, at=lock_event.occurred_at)
+
+
 def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:
     """A guest-access door opened by a code while nobody stays there: an alert.
 
@@ -355,6 +390,8 @@ def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:
         after_start = code.starts_at is None or code.starts_at <= at
         if after_start and (code.ends_at is None or at < code.ends_at):
             return
+    if lock_event.turnover_id is not None and _crew_valid(lock_event, device):
+        return  # the crew inside their turnover's window
     if lock_event.reservation_id is not None:
         # The stay's own window on this lock (an override may open it earlier or later).
         valid = LockAccess.objects.filter(

@@ -1,10 +1,11 @@
-"""Which codes found on the locks are Keystay's own stays' codes (for `locks.leftovers`).
+"""Which codes found on the locks are Keystay's own codes, a stay's or a turnover crew's
+(for `locks.leftovers`).
 
 A code made outside Keystay may be marked leftover and removed by a manager; never one
-that a Keystay record says is a guest's. `locks` cannot read these records (it sits
-below this app), so it asks through its `unmanaged_codes_claimed` signal and this app
-answers. A record of any state counts, removed or revoked ones too: a code Keystay once
-gave a guest is never deleted as somebody else's.
+that a Keystay record says is a guest's or a crew member's. `locks` cannot read these
+records (it sits below this app), so it asks through its `unmanaged_codes_claimed` signal
+and this app answers. A record of any state counts, removed or revoked ones too: a code
+Keystay once gave a guest is never deleted as somebody else's.
 """
 
 from __future__ import annotations
@@ -13,21 +14,22 @@ from collections import defaultdict
 
 from django.db.models import Q
 
-from .models import AccessOverride, LockAccess, LockAccessLog, ReservationCode
+from .models import AccessOverride, LockAccess, LockAccessLog, ReservationCode, Turnover
 from .provisioning import OWN_NAME
 
-NAMED = "Named as a Keystay guest's code"
-HELD_ID = "A Keystay guest's code (the provider's id is on a stay's record)"
-HELD_DIGITS = "The digits of a Keystay guest's code"
+NAMED = "Named as a Keystay guest's or crew's code"
+HELD_ID = "A Keystay guest's or crew's code (the provider's id is on Keystay's record)"
+HELD_DIGITS = "The digits of a Keystay guest's or crew's code"
 
 
 def stay_codes_among(codes) -> dict[int, str]:
     """Of these UnmanagedCode rows, the ones Keystay holds as a stay's code: pk → why.
 
-    Matched by name (Keystay's own prefix), by provider id (a lock access's code or
+    Matched by name (Keystay's own prefixes), by provider id (a lock access's code or
     backup code, or any id in a lock access's history) and by value (the keyed hashes of
-    the stay's code, each lock's code, backup code and override code) within the code's
-    organization. A handful of indexed queries per organization, whatever the count.
+    the stay's code, each lock's code, backup code, override code and turnover code)
+    within the code's organization. A handful of indexed queries per organization,
+    whatever the count.
     """
     claimed: dict[int, str] = {}
     by_org: dict[int, list] = defaultdict(list)
@@ -71,6 +73,11 @@ def stay_codes_among(codes) -> dict[int, str]:
             held_digests.update(
                 AccessOverride.objects.filter(
                     reservation__organization_id=org_id, code_digest__in=digests
+                ).values_list("code_digest", flat=True)
+            )
+            held_digests.update(
+                Turnover.objects.filter(
+                    organization_id=org_id, code_digest__in=digests
                 ).values_list("code_digest", flat=True)
             )
         for code in group:

@@ -17,7 +17,7 @@ from core.search_text import guest_search_text
 from core.timezones import format_instant
 from core.validators import validate_single_line
 from locks.models import Device, LockProviderConnection, UnmanagedCode
-from properties.models import MAX_CODE_LEAD_MINUTES, Listing, Organization
+from properties.models import MAX_CODE_LEAD_MINUTES, CrewMember, Listing, Organization
 
 
 class Reservation(models.Model):
@@ -83,6 +83,14 @@ class Reservation(models.Model):
     verification_alerted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The unit was marked ready early (a turnover done before check-in, where the listing
+    # allows early check-in): the guest's code works from this instant on every door.
+    early_access_from = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The unit was ready early: the guest's code works from this instant.",
+    )
     # Before the guest arrives: when the next pre-arrival check of the locks is due
     # (reservations.prearrival); null when none is left.
     prearrival_check_at = models.DateTimeField(
@@ -166,6 +174,8 @@ class Reservation(models.Model):
         buffer to check-out plus its buffer, cut short when staff ended the stay early."""
         listing = self.listing
         starts = self.check_in - datetime.timedelta(minutes=listing.buffer_before_minutes)
+        if self.early_access_from is not None:
+            starts = min(starts, self.early_access_from)
         ends = self.check_out + datetime.timedelta(minutes=listing.buffer_after_minutes)
         if self.ended_at is not None:
             ends = min(ends, self.ended_at)
@@ -283,8 +293,111 @@ class ReservationCode(CodeDigests, models.Model):
 WAITING_SINCE = Coalesce("due_at", "program_at")
 
 
+class Turnover(CodeDigests, models.Model):
+    """The gap between one stay's check-out and the next check-in (or a set duration
+    after a check-out with nothing next): a task for a crew member, with a code of its
+    own valid only in that window (plus the listing's turnover buffer) on the listing's
+    staff-access doors. Kept in step with the stays by reservations.turnovers."""
+
+    class State(models.TextChoices):
+        PLANNED = "planned", "Planned"
+        STARTED = "started", "Started"  # the first unlock with its code
+        DONE = "done", "Done — unit ready"
+        CANCELLED = "cancelled", "Cancelled"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    listing = models.ForeignKey(Listing, on_delete=models.CASCADE, related_name="turnovers")
+    # The stay whose check-out it follows (one turnover per check-out), and the next one.
+    after_stay = models.OneToOneField(
+        Reservation, on_delete=models.CASCADE, related_name="turnover", editable=False
+    )
+    next_stay = models.ForeignKey(
+        Reservation,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    # The turnover's own time: check-out to the next check-in (or the set duration).
+    starts_at = models.DateTimeField(editable=False)
+    ends_at = models.DateTimeField(editable=False)
+    assignee = models.ForeignKey(
+        CrewMember,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="turnovers",
+        help_text="Who cleans. New turnovers go to the listing's default crew member.",
+    )
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
+    # Check-out and the next check-in at the same instant (or overlapping stays): no
+    # time to clean, raised for the manager, and never given a code.
+    impossible = models.BooleanField(default=False, editable=False)
+    code_ciphertext = models.TextField(blank=True, editable=False)
+    code_digest = digest_field()
+    # The private task page's key (reservations.turnovers.task_token): a new key
+    # revokes every link sent before.
+    link_key = models.CharField(max_length=64, blank=True, editable=False)
+    notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True, editable=False)
+    done_at = models.DateTimeField(null=True, blank=True, editable=False)
+    done_by = models.CharField(max_length=200, blank=True, editable=False)
+    # Where the next guest's code was made to start by the unit being ready early.
+    early_check_in_from = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        ordering = ["starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gte=F("starts_at")), name="turnover_ends_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=["planned", "started", "done", "cancelled"]),
+                name="turnover_state_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "starts_at"], name="turnover_org_start"),
+            models.Index(fields=["listing", "starts_at"], name="turnover_listing_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Turnover of {self.listing} after {self.after_stay.guest_name}"
+
+    code = EncryptedValue("code_ciphertext", "code_digest")
+
+    @property
+    def window(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """When the crew's code opens the staff doors: the turnover widened by the
+        listing's turnover buffer."""
+        buffer = self.listing.turnover_buffer
+        return self.starts_at - buffer, self.ends_at + buffer
+
+    @property
+    def is_live(self) -> bool:
+        """Its code should be (or go) on the doors."""
+        return (
+            self.state in (self.State.PLANNED, self.State.STARTED)
+            and not self.impossible
+            and self.listing.turnovers_enabled
+        )
+
+    @property
+    def holder_name(self) -> str:
+        """Who holds its code, as the feed and the lock's code name say it."""
+        return self.assignee.title if self.assignee_id else "Turnover crew"
+
+
 class LockAccess(CodeDigests, models.Model):
-    """One lock's part of a reservation: its window, its state, the provider's code id.
+    """One lock's part of a reservation (or of a turnover: its holder is one or the
+    other): its window, its state, the provider's code id.
 
     `due_at` is the next instant Keystay must act on this row (program, update, remove,
     retry); the sweeper claims due rows with a compare-and-set on `claimed_until`.
@@ -334,12 +447,26 @@ class LockAccess(CodeDigests, models.Model):
         NO_GUEST_ACCESS = "no_guest_access", "Guest access switched off"
         MOVED = "moved", "Reservation moved to another listing"
         VERIFICATION_REVOKED = "verification_revoked", "Held: guest not verified"
+        NO_STAFF_ACCESS = "no_staff_access", "Staff access switched off"
+        TURNOVER_DONE = "turnover_done", "Turnover done: unit ready"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="+", editable=False
     )
+    # The holder: a stay's code or a turnover's, never both (lock_access_one_holder).
     reservation = models.ForeignKey(
-        Reservation, on_delete=models.CASCADE, related_name="lock_accesses"
+        Reservation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="lock_accesses",
+    )
+    turnover = models.ForeignKey(
+        Turnover,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="lock_accesses",
     )
     assignment = models.ForeignKey(
         "locks.LockAssignment",
@@ -408,6 +535,14 @@ class LockAccess(CodeDigests, models.Model):
             models.UniqueConstraint(
                 fields=["reservation", "device"], name="lock_access_one_per_reservation_device"
             ),
+            models.UniqueConstraint(
+                fields=["turnover", "device"], name="lock_access_one_per_turnover_device"
+            ),
+            models.CheckConstraint(
+                condition=Q(reservation__isnull=False, turnover__isnull=True)
+                | Q(reservation__isnull=True, turnover__isnull=False),
+                name="lock_access_one_holder",
+            ),
             models.CheckConstraint(
                 condition=Q(ends_at__gt=F("starts_at")), name="lock_access_window_positive"
             ),
@@ -437,7 +572,14 @@ class LockAccess(CodeDigests, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.device} for {self.reservation}"
+        return f"{self.device} for {self.reservation or self.turnover}"
+
+    @property
+    def holder_key(self) -> tuple[str, int]:
+        """("reservation", id) or ("turnover", id): what a processing run is scoped by."""
+        if self.turnover_id is not None:
+            return ("turnover", self.turnover_id)
+        return ("reservation", self.reservation_id)
 
     code = EncryptedValue("code_ciphertext", "code_digest")
 
@@ -692,6 +834,10 @@ class LockEvent(models.Model):
     )
     unmanaged_code = models.ForeignKey(
         UnmanagedCode, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    # A crew member's turnover code.
+    turnover = models.ForeignKey(
+        Turnover, null=True, blank=True, on_delete=models.SET_NULL, related_name="lock_events"
     )
     person_name = models.CharField(max_length=200, blank=True)
     detail = models.CharField(max_length=300, blank=True)

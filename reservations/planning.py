@@ -40,6 +40,7 @@ REVOKING_REASONS = {
     Reason.CANCELLED,
     Reason.UNASSIGNED,
     Reason.NO_GUEST_ACCESS,
+    Reason.NO_STAFF_ACCESS,
     Reason.MOVED,
     Reason.VERIFICATION_REVOKED,
 }
@@ -265,6 +266,79 @@ def _must_leave_for_hold(access: LockAccess | None, now) -> bool:
     return _at_provider(access) or claimed or access.state == State.REMOVING
 
 
+def _write_plans(
+    *,
+    holder: dict,
+    organization_id: int,
+    accesses: dict[int, LockAccess],
+    wanted: dict[int, tuple[LockAssignment, Plan]],
+    failure: str,
+    leave_reason,
+    now,
+    held: bool = False,
+) -> list[LockAccess]:
+    """Write each lock's plan for one holder (a stay or a turnover): `wanted` by device,
+    the holder's other `accesses` (locked by the caller) leave their locks for
+    `leave_reason(access)`. `failure`: no code fits every lock (each wanted lock fails).
+    `held`: a stay's code waiting for its guest's verification, planned on no lock.
+    Returns the rows written."""
+    touched: list[LockAccess] = []
+    for device_id, (assignment, plan) in wanted.items():
+        access = accesses.pop(device_id, None)
+        if access is None:
+            access = LockAccess(**holder, organization_id=organization_id, device_id=device_id)
+        is_new = access.pk is None
+        was_final = access.state in FINAL_STATES
+        access.assignment = assignment
+        access.wanted = True
+        access.reason = Reason.NONE
+        if plan.code or not _at_provider(access):
+            access.code = plan.code  # without a new code, the one on the lock stays
+        access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
+        access.program_at = plan.program_at
+        if was_final and now < plan.ends_at:
+            access_states.move(access, State.PLANNED)  # a lock given back to the stay
+        if held:
+            if access.state not in FINAL_STATES:
+                access_states.move(access, State.HELD)
+        elif access.state == State.HELD:
+            access_states.move(access, State.PLANNED)  # verified: due at its instant
+        if failure:
+            access_states.move(access, State.FAILED)
+            access.last_error, access.last_error_at = failure, now
+            # A code already on the lock still has to leave it at the end of its window.
+            access.due_at = access.ends_at if _at_provider(access) else None
+        elif held:
+            access.last_error = ""
+            access.due_at = None  # nothing to do on the lock until the guest is verified
+        else:
+            if access.state == State.FAILED and access.attempts == 0:
+                access_states.move(access, State.PLANNED)
+                access.last_error = ""
+            access.due_at = _next_due(access, now)
+        if is_new:
+            access.save()
+        else:
+            access.save(update_fields=PLAN_FIELDS)
+        touched.append(access)
+
+    for access in accesses.values():  # locks the stay no longer uses
+        if access.wanted or access.state not in FINAL_STATES:
+            access.wanted = False
+            access.reason = leave_reason(access)
+            claimed = access.claimed_until is not None and access.claimed_until > now
+            if not (_at_provider(access) or access.attempts or claimed):
+                # Never reached the provider (and no worker is on it): nothing to remove.
+                access_states.move(access, gone_state(access.reason))
+                access.removed_at = now
+            access.due_at = _next_due(access, now)
+            if claimed:
+                access.due_at = now  # the worker finishes, then the removal runs
+            access.save(update_fields=PLAN_FIELDS)
+            touched.append(access)
+    return touched
+
+
 @transaction.atomic
 def reservation_replan(*, reservation: Reservation, now=None) -> None:
     """Bring every lock's plan in line with the reservation, its listing and overrides.
@@ -319,64 +393,16 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
         for device_id in leaving:
             del wanted[device_id]
 
-    touched: list[LockAccess] = []
-    for device_id, (assignment, plan) in wanted.items():
-        access = accesses.pop(device_id, None)
-        if access is None:
-            access = LockAccess(
-                reservation=reservation,
-                organization_id=reservation.organization_id,
-                device_id=device_id,
-            )
-        is_new = access.pk is None
-        was_final = access.state in FINAL_STATES
-        access.assignment = assignment
-        access.wanted = True
-        access.reason = Reason.NONE
-        if plan.code or not _at_provider(access):
-            access.code = plan.code  # without a new code, the one on the lock stays
-        access.starts_at, access.ends_at = plan.starts_at, plan.ends_at
-        access.program_at = plan.program_at
-        if was_final and now < plan.ends_at:
-            access_states.move(access, State.PLANNED)  # a lock given back to the stay
-        if held:
-            if access.state not in FINAL_STATES:
-                access_states.move(access, State.HELD)
-        elif access.state == State.HELD:
-            access_states.move(access, State.PLANNED)  # verified: due at its instant
-        if failure:
-            access_states.move(access, State.FAILED)
-            access.last_error, access.last_error_at = failure, now
-            # A code already on the lock still has to leave it at the end of its window.
-            access.due_at = access.ends_at if _at_provider(access) else None
-        elif held:
-            access.last_error = ""
-            access.due_at = None  # nothing to do on the lock until the guest is verified
-        else:
-            if access.state == State.FAILED and access.attempts == 0:
-                access_states.move(access, State.PLANNED)
-                access.last_error = ""
-            access.due_at = _next_due(access, now)
-        if is_new:
-            access.save()
-        else:
-            access.save(update_fields=PLAN_FIELDS)
-        touched.append(access)
-
-    for access in accesses.values():  # locks the stay no longer uses
-        if access.wanted or access.state not in FINAL_STATES:
-            access.wanted = False
-            access.reason = _leave_reason(reservation, access, listing.pk)
-            claimed = access.claimed_until is not None and access.claimed_until > now
-            if not (_at_provider(access) or access.attempts or claimed):
-                # Never reached the provider (and no worker is on it): nothing to remove.
-                access_states.move(access, gone_state(access.reason))
-                access.removed_at = now
-            access.due_at = _next_due(access, now)
-            if claimed:
-                access.due_at = now  # the worker finishes, then the removal runs
-            access.save(update_fields=PLAN_FIELDS)
-            touched.append(access)
+    touched = _write_plans(
+        holder={"reservation": reservation},
+        organization_id=reservation.organization_id,
+        accesses=accesses,
+        wanted=wanted,
+        failure=failure,
+        leave_reason=lambda access: _leave_reason(reservation, access, listing.pk),
+        now=now,
+        held=held,
+    )
 
     _prearrival_reschedule(reservation, now)
     reservation_id = reservation.pk
@@ -392,6 +418,10 @@ def reservation_replan(*, reservation: Reservation, now=None) -> None:
     # locks, has none): the sweep carries out every later step when it falls due.
     if any(access.due_at is not None and access.due_at <= now for access in touched):
         transaction.on_commit(lambda: enqueue_processing(reservation_id))
+    # The turnovers around the stay follow its dates, its listing and its status.
+    from .turnovers import turnovers_follow_stay
+
+    turnovers_follow_stay(reservation=reservation, now=now)
     # Their overrides were trimmed to keep out of this stay: their locks follow at once.
     # Trimming is idempotent, so these re-plans trim nothing more and stop here.
     for neighbour in Reservation.objects.filter(pk__in=trimmed_neighbours).order_by("pk"):
@@ -513,6 +543,27 @@ def enqueue_processing(reservation_id: int) -> None:
             reservation_id,
             error,
         )
+
+
+def enqueue_turnover_processing(turnover_id: int) -> None:
+    """enqueue_processing for a turnover's code."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("reservations.tasks.process_turnover", turnover_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Turnover %s: work not queued (%s); the sweep will carry it out", turnover_id, error
+        )
+
+
+def enqueue_holder(holder: tuple[str, int]) -> None:
+    """Enqueue the processing of one holder's codes (LockAccess.holder_key)."""
+    kind, pk = holder
+    if kind == "turnover":
+        enqueue_turnover_processing(pk)
+    else:
+        enqueue_processing(pk)
 
 
 def _stays_with_codes(now) -> Q:

@@ -6,17 +6,16 @@ on `claimed_until`/`claim_token` (so two workers never work one row), calls Seam
 any database lock, and records the outcome, re-reading the plan in case a re-plan
 changed it meanwhile. Every state a row takes goes through reservations.access_states.
 
-Where a holder other than a reservation would plug in (a cleaner's turnover code): the
-worker reads only the lock access itself (its device, code, window, `wanted`, `reason`)
-except in three places, which are the seam:
-- `_access_name`/`_name_prefix`: codes are named `KS<reservation>-<device> <guest>` so
-  that Keystay finds its code again after an unanswered create (and the read-back
-  recognises them by OWN_NAME); another holder needs a prefix of its own here.
-- `_duplicate_refused`: a duplicate code is answered by giving the *stay* a new code
-  (reservations.planning); another holder needs its own answer.
-- `enqueue_processing(reservation_id)` and `process_due(reservation_id=...)` scope a
-  run by stay.
-`LockAccess.reservation` and `ends_at` are required by the model today.
+A lock access is held by a stay or by a turnover (a crew member's code); the worker reads
+only the lock access itself (its device, code, window, `wanted`, `reason`) except in three
+places, which are where the holder matters:
+- `_access_name`/`_name_prefix`: codes are named `KS<reservation>-<device> <guest>` for a
+  stay and `KT<turnover>-<device> <crew member>` for a turnover, so that Keystay finds its
+  code again after an unanswered create (and the read-back recognises both by OWN_NAME).
+- `_duplicate_refused`: a duplicate code is answered by giving the stay a new code
+  (before its guest has it) or the turnover a new code (reservations.turnovers).
+- `enqueue_processing(reservation_id)`/`enqueue_turnover_processing(turnover_id)` and
+  `process_due(reservation_id=..., turnover_id=...)` scope a run by holder.
 """
 
 from __future__ import annotations
@@ -58,6 +57,7 @@ from .planning import (
     gone_state,
     reservation_replan,
 )
+from .turnovers import turnover_replan
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +88,31 @@ def _access_name(access: LockAccess) -> str:
     for constraint in access.device.code_constraints:
         if constraint.get("constraint_type") == "name_length" and constraint.get("max_length"):
             limit = constraint["max_length"]
-    return f"{prefix}{access.reservation.guest_name}"[:limit].rstrip()
+    if access.turnover_id is not None:
+        who = access.turnover.holder_name
+    else:
+        who = access.reservation.guest_name
+    return f"{prefix}{who}"[:limit].rstrip()
 
 
 def _name_prefix(access: LockAccess) -> str:
+    if access.turnover_id is not None:
+        return f"KT{access.turnover_id}-{access.device_id} "
     return f"KS{access.reservation_id}-{access.device_id} "
 
 
-# Any Keystay stay's code name (see _access_name): its reservation and its device.
-OWN_NAME = re.compile(r"^KS(\d+)-(\d+) ")
+# Any Keystay code's name (see _access_name): S for a stay, T for a turnover; the
+# holder's id and the device's.
+OWN_NAME = re.compile(r"^K([ST])(\d+)-(\d+) ")
+
+
+def holder_of_name(name: str) -> tuple[str, int, int] | None:
+    """("reservation" | "turnover", holder id, device id) of a Keystay code's name."""
+    match = OWN_NAME.match(name or "")
+    if match is None:
+        return None
+    kind = "turnover" if match.group(1) == "T" else "reservation"
+    return kind, int(match.group(2)), int(match.group(3))
 
 
 def _claim(pk: int) -> str | None:
@@ -157,9 +173,17 @@ def _due(now) -> QuerySet[LockAccess]:
 
 def due_reservation_ids(device_id: int, now) -> list[int]:
     """The stays with a step due on this lock that no worker holds."""
-    return list(
-        _due(now).filter(device_id=device_id).values_list("reservation_id", flat=True).distinct()
-    )
+    return [pk for kind, pk in due_holders(device_id, now) if kind == "reservation"]
+
+
+def due_holders(device_id: int, now) -> set[tuple[str, int]]:
+    """The holders (LockAccess.holder_key) with a step due on this lock that no worker
+    holds."""
+    rows = _due(now).filter(device_id=device_id).values_list("reservation_id", "turnover_id")
+    return {
+        ("turnover", turnover_id) if turnover_id else ("reservation", reservation_id)
+        for reservation_id, turnover_id in rows.distinct()
+    }
 
 
 # Which due step goes first. A code leaving a lock it should no longer open (cancelled,
@@ -171,12 +195,20 @@ def due_reservation_ids(device_id: int, now) -> list[int]:
 STEP_ORDER = ("wanted", Greatest("due_at", "starts_at"), "due_at", "pk")
 
 
-def due_lock_ids(*, now, reservation_id: int | None = None, limit: int = 500) -> list[int]:
+def due_lock_ids(
+    *,
+    now,
+    reservation_id: int | None = None,
+    turnover_id: int | None = None,
+    limit: int = 500,
+) -> list[int]:
     """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
-    step (looking at `limit` steps at most)."""
+    step (looking at `limit` steps at most); of one stay's or one turnover's codes."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
+    if turnover_id is not None:
+        due = due.filter(turnover_id=turnover_id)
     return list(
         dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
     )
@@ -205,6 +237,7 @@ def process_due(
     now=None,
     limit: int = 500,
     reservation_id: int | None = None,
+    turnover_id: int | None = None,
     stop_after: float | None = None,
     concurrency: int | None = None,
 ) -> int:
@@ -224,6 +257,7 @@ def process_due(
     queue = _DueLocks(
         now=now or timezone.now(),
         reservation_id=reservation_id,
+        turnover_id=turnover_id,
         limit=limit,
         stop_after=stop_after,
     )
@@ -254,9 +288,12 @@ class _DueLocks:
     while a slow lock still holds its own thread.
     """
 
-    def __init__(self, *, now, reservation_id: int | None, limit: int, stop_after):
+    def __init__(
+        self, *, now, reservation_id: int | None, turnover_id: int | None, limit: int, stop_after
+    ):
         self._mutex = threading.Lock()
         self._reservation_id = reservation_id
+        self._turnover_id = turnover_id
         self._limit = limit
         self._turns_left = limit
         self._stop_after = stop_after
@@ -270,7 +307,12 @@ class _DueLocks:
 
     def _read(self, now) -> None:
         self._read_at = time.monotonic()
-        due = due_lock_ids(now=now, reservation_id=self._reservation_id, limit=self._limit)
+        due = due_lock_ids(
+            now=now,
+            reservation_id=self._reservation_id,
+            turnover_id=self._turnover_id,
+            limit=self._limit,
+        )
         # A lock still due after a few turns in this run (its steps keep falling due)
         # waits for the next run rather than spinning in this one.
         self._waiting = deque(
@@ -403,7 +445,9 @@ class _Outcome:
 
 
 def _process(pk: int, token: str, gateways: _Gateways) -> None:
-    access = LockAccess.objects.select_related("device", "reservation").get(pk=pk)
+    access = LockAccess.objects.select_related("device", "reservation", "turnover__assignee").get(
+        pk=pk
+    )
     if _leaving(access):
         working = State.REMOVING
     elif access.provider_id or timezone.now() >= access.program_at:
@@ -506,22 +550,16 @@ def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> 
     on the dashboard) for staff to rotate it or free the lock.
     """
     now = timezone.now()
+    if access.turnover_id is not None:
+        _duplicate_refused_turnover(access, token, now)
+        return
     reservation = access.reservation
     code = ReservationCode.objects.filter(reservation=reservation).first()
     own_code = bool(access.code) and code is not None and access.code == code.value
     if own_code and not _code_is_kept(reservation, code, now):
         with transaction.atomic():
-            row = LockAccess.objects.select_for_update().get(pk=access.pk)
-            if row.claim_token != token:
+            if not _release_as_duplicate(access, token, "a new code for every lock", now):
                 return
-            row.claimed_until, row.claim_token = None, ""
-            row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
-            access_log(
-                row,
-                [(Log.DUPLICATE, "", "The lock already held it: a new code for every lock.")],
-                source=LockAccessLog.Source.WORKER,
-                at=now,
-            )
             locked = Reservation.objects.select_for_update().get(pk=reservation.pk)
             _ensure_code(locked, _guest_locks(locked.listing), now, force_new=True)
             reservation_replan(reservation=locked, now=now)
@@ -539,6 +577,31 @@ def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> 
         source=LockAccessLog.Source.WORKER,
         at=now,
     )
+
+
+def _release_as_duplicate(access: LockAccess, token: str, answer: str, now) -> bool:
+    """Give back a row refused as a duplicate, with the answer on its history (in the
+    caller's transaction); False when another worker holds it now."""
+    row = LockAccess.objects.select_for_update().get(pk=access.pk)
+    if row.claim_token != token:
+        return False
+    row.claimed_until, row.claim_token = None, ""
+    row.save(update_fields=["claimed_until", "claim_token", "updated_at"])
+    access_log(
+        row,
+        [(Log.DUPLICATE, "", f"The lock already held it: {answer}.")],
+        source=LockAccessLog.Source.WORKER,
+        at=now,
+    )
+    return True
+
+
+def _duplicate_refused_turnover(access: LockAccess, token: str, now) -> None:
+    """A turnover's code is the crew's alone: the turnover gets a new code on every door
+    (its assignee is told again)."""
+    with transaction.atomic():
+        if _release_as_duplicate(access, token, "a new code for the turnover", now):
+            turnover_replan(turnover=access.turnover, now=now, force_new_code=True)
 
 
 def _leaving(access: LockAccess) -> bool:
@@ -836,7 +899,7 @@ def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> No
         access = LockAccess.objects.select_for_update().get(pk=pk)
         if access.claim_token != token:
             return  # another worker owns the row now
-        if access.state != State.FAILED:
+        if access.state != State.FAILED and access.reservation_id is not None:
             signals.announce(
                 signals.LOCK_FAILED,
                 reservation_id=access.reservation_id,

@@ -37,8 +37,8 @@ from locks.unmanaged import unmanaged_codes_import
 from . import access_states, signals
 from .access_states import access_log
 from .models import DeviceAlert, LockAccess, LockAccessLog
-from .planning import enqueue_processing
-from .provisioning import OWN_NAME, due_reservation_ids, retry_delay
+from .planning import enqueue_holder
+from .provisioning import due_holders, holder_of_name, retry_delay
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,9 @@ CODE_EVENTS = {
 def access_for_code(device: Device, provider_id: str) -> LockAccess | None:
     """The lock access that holds (or once held) a provider code id on this lock: its
     history keeps every id it had (removed, re-created, rotated)."""
-    holding = LockAccess.objects.filter(device=device).select_related("reservation")
+    holding = LockAccess.objects.filter(device=device).select_related(
+        "reservation", "turnover__assignee"
+    )
     return (
         holding.filter(provider_id=provider_id).first()
         or holding.filter(logs__provider_id=provider_id).first()
@@ -135,7 +137,7 @@ def code_event_apply(*, device: Device, event: EventInfo) -> bool:
             access.save(update_fields=[*fields, "updated_at"])
         access_log(access, entries, source=Source.EVENT, at=now, event_id=event.event_id)
     if "due_at" in fields:
-        enqueue_processing(access.reservation_id)
+        enqueue_holder(access.holder_key)
     return True
 
 
@@ -157,11 +159,12 @@ class ReconcileResult:
 
 
 def _is_own(code: ProviderCode, device: Device, recorded_ids: set[str]) -> bool:
-    """Proven Keystay's: an id Keystay recorded, or Keystay's name for a stay it knows."""
+    """Proven Keystay's: an id Keystay recorded, or Keystay's name (a stay's or a
+    turnover's) for this lock."""
     if code.provider_id in recorded_ids:
         return True
-    match = OWN_NAME.match(code.name or "")
-    return bool(match) and int(match.group(2)) == device.pk
+    holder = holder_of_name(code.name)
+    return holder is not None and holder[2] == device.pk
 
 
 def lock_reconcile(
@@ -187,9 +190,9 @@ def lock_reconcile(
         result, wake = _reconcile(device, gateway, now)
     finally:
         pacing.lease_release(device.pk, token)
-    wake |= set(due_reservation_ids(device.pk, timezone.now()))
-    for reservation_id in sorted(wake):
-        enqueue_processing(reservation_id)
+    wake |= due_holders(device.pk, timezone.now())
+    for holder in sorted(wake):
+        enqueue_holder(holder)
     if result.findings:
         logger.info("Lock %s reconciled: %s", device.pk, result)
     return result
@@ -209,7 +212,7 @@ def _reconcile(
     accesses = list(
         LockAccess.objects.filter(device=device)
         .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
-        .select_related("reservation")
+        .select_related("reservation", "turnover")
     )
     by_pk = {a.pk: a for a in accesses}
     current_ids = {a.provider_id for a in accesses if a.provider_id}
@@ -225,7 +228,7 @@ def _reconcile(
         recorded_ids.add(provider_id)
         if provider_id not in known and access_id in by_pk:
             known[provider_id] = by_pk[access_id]
-    wake: set[int] = set()
+    wake: set[tuple[str, int]] = set()
 
     for access in accesses:
         if not access.provider_id or access.state in LockAccess.FINAL_STATES:
@@ -236,7 +239,7 @@ def _reconcile(
             if leaving:
                 # Gone at the provider: the worker confirms the removal on its next look.
                 access_states.write_unclaimed(access, due_at=now)
-                wake.add(access.reservation_id)
+                wake.add(access.holder_key)
                 continue
             # Missing at the provider (deleted there, lost in an outage): nobody else will
             # put it back. Keep the old id in the history, then program it anew.
@@ -251,7 +254,7 @@ def _reconcile(
                 provider_starts_at=None,
             )
             result.findings["re-created"] += 1
-            wake.add(access.reservation_id)
+            wake.add(access.holder_key)
             continue
         if leaving:
             continue  # the worker removes it; a failure there is retried and shown
@@ -274,7 +277,7 @@ def _reconcile(
                     access, provider_code=code.code, drift_seen_at=None, due_at=now
                 )
                 result.findings["restored"] += 1
-                wake.add(access.reservation_id)
+                wake.add(access.holder_key)
             continue
         if access.drift_seen_at is not None:
             # Restored by the provider meanwhile.
@@ -305,14 +308,14 @@ def _reconcile(
         if "deleting" in code.pending_mutations:
             result.findings["being removed by the provider"] += 1
             continue  # already on its way off the lock: neither adopted nor deleted again
-        match = OWN_NAME.match(code.name or "")
+        named = holder_of_name(code.name)
         owner = known.get(code.provider_id)
-        if owner is None and match:
-            reservation_id = int(match.group(1))
-            owner = (
-                next((a for a in accesses if a.reservation_id == reservation_id), None)
-                or LockAccess.objects.filter(reservation_id=reservation_id, device=device).first()
-            )
+        if owner is None and named is not None:
+            kind, holder_id = named[0], named[1]
+            owner = next((a for a in accesses if a.holder_key == (kind, holder_id)), None)
+            if owner is None:
+                field = "turnover_id" if kind == "turnover" else "reservation_id"
+                owner = LockAccess.objects.filter(**{field: holder_id}, device=device).first()
         if (
             owner is not None
             and owner.wanted
@@ -333,7 +336,7 @@ def _reconcile(
                 due_at=now,
             )
             result.findings["adopted"] += 1
-            wake.add(owner.reservation_id)
+            wake.add(owner.holder_key)
             continue
         # Keystay's code that no stay wants on this lock any more: a door left open.
         try:
@@ -357,6 +360,8 @@ def _pending(code: ProviderCode) -> str:
 
 def prearrival_resolved(access: LockAccess, now) -> None:
     """The lock confirmed the code: a pre-arrival alert about it is resolved."""
+    if access.reservation_id is None:
+        return  # a turnover's code: no pre-arrival check
     DeviceAlert.objects.filter(
         kind=DeviceAlert.Kind.PREARRIVAL_FAILED,
         reservation_id=access.reservation_id,
@@ -403,6 +408,8 @@ def _refused_by_lock(access: LockAccess, now, *, held: bool) -> list[str]:
 
 
 def _announce(event: str, access: LockAccess, now) -> None:
+    if access.reservation_id is None:
+        return  # a turnover's code: stay events are about stays
     signals.announce(event, reservation_id=access.reservation_id, lock_access_id=access.pk, at=now)
 
 

@@ -12,6 +12,7 @@ from .events import alerts_sync_from_devices
 from .held_codes import stay_codes_among
 from .models import LockEvent
 from .planning import listings_replan, listings_replan_in_chunks
+from .turnovers import listings_turnovers_replan
 
 
 def replan_listings(sender, *, listing_ids, defer: bool = False, **kwargs) -> None:
@@ -25,8 +26,15 @@ def replan_listings(sender, *, listing_ids, defer: bool = False, **kwargs) -> No
     if defer:
         ids = list(listing_ids)
         transaction.on_commit(lambda: listings_replan_in_chunks(listing_ids=ids))
+        transaction.on_commit(lambda: _turnovers_replan(ids))
     else:
         listings_replan(listing_ids=listing_ids)
+        listings_turnovers_replan(listing_ids=listing_ids)
+
+
+def _turnovers_replan(listing_ids) -> None:
+    with transaction.atomic():
+        listings_turnovers_replan(listing_ids=listing_ids)
 
 
 def alerts_from_devices(sender, *, connection, **kwargs) -> None:

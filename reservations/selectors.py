@@ -43,6 +43,7 @@ def taken_codes(
     start: datetime.datetime,
     end: datetime.datetime,
     exclude_reservation_id: int | None = None,
+    exclude_turnover_id: int | None = None,
 ) -> set[str]:
     """Codes other stays hold on these locks at some instant of [start, end), and the
     unmanaged codes (made in the lock's app or a PMS) on them in that period.
@@ -68,6 +69,8 @@ def taken_codes(
     )
     if exclude_reservation_id is not None:
         rows = rows.exclude(reservation_id=exclude_reservation_id)
+    if exclude_turnover_id is not None:
+        rows = rows.exclude(turnover_id=exclude_turnover_id)
     taken = set()
     for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
         taken.update(code for code in (access.code, access.provider_code) if code)
@@ -96,9 +99,10 @@ def unconfirmed(now, within=datetime.timedelta(hours=24)) -> Q:
 
 def accesses_unconfirmed(*, user, now, within=datetime.timedelta(hours=24)):
     return scope_queryset(
-        LockAccess.objects.filter(unconfirmed(now, within)).select_related(
-            "device", "reservation__listing__property"
-        ),
+        LockAccess.objects.filter(
+            unconfirmed(now, within),
+            reservation__isnull=False,  # a crew code's: the dashboard's turnovers
+        ).select_related("device", "reservation__listing__property"),
         user,
     )
 
@@ -112,7 +116,8 @@ def failing() -> Q:
 def accesses_failing(*, user) -> QuerySet[LockAccess]:
     """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
     return scope_queryset(
-        LockAccess.objects.filter(failing()).select_related(
+        # A crew code's failure shows on the dashboard's turnovers (their code state).
+        LockAccess.objects.filter(failing(), reservation__isnull=False).select_related(
             "device__connection", "reservation__listing__property"
         ),
         user,
@@ -122,7 +127,7 @@ def accesses_failing(*, user) -> QuerySet[LockAccess]:
 def accesses_late(*, user, now) -> QuerySet[LockAccess]:
     """Codes that should be on their lock by now and are not sent yet (LockAccess.late)."""
     return scope_queryset(
-        LockAccess.objects.filter(LockAccess.late(now)).select_related(
+        LockAccess.objects.filter(LockAccess.late(now), reservation__isnull=False).select_related(
             "device", "reservation__listing__property"
         ),
         user,

@@ -33,6 +33,7 @@ from .planning import (
     _ensure_code,
     _guest_locks,
     _override_limits,
+    enqueue_holder,
     enqueue_processing,
     listings_replan,
     listings_replan_in_chunks,
@@ -229,8 +230,8 @@ def access_retry_now(*, access: LockAccess, now=None) -> None:
     """Staff ask for another try at once (after fixing a lock, say)."""
     now = now or timezone.now()
     access_states.retry_now(access.pk, now=now)
-    reservation_id = access.reservation_id
-    transaction.on_commit(lambda: enqueue_processing(reservation_id))
+    holder = access.holder_key
+    transaction.on_commit(lambda: enqueue_holder(holder))
 
 
 def override_problems(

@@ -81,3 +81,40 @@ def announce(
                 )
 
     transaction.on_commit(send)
+
+
+# Crew events, for the apps above (guests tells the assignee and the next guest), sent
+# once the transaction commits like `stay_event`. kwargs: event (one of CREW_EVENTS),
+# turnover_id (int), reservation_id (int | None: the next stay, for READY_EARLY), at.
+TURNOVER_PLANNED = "turnover.planned"  # a turnover's code and window are set or changed
+READY_EARLY = "reservation.ready_early"  # the unit was ready early: the next guest's code
+CREW_EVENTS = (TURNOVER_PLANNED, READY_EARLY)
+crew_event = Signal()
+
+
+def announce_crew(
+    event: str,
+    *,
+    turnover_id: int,
+    reservation_id: int | None = None,
+    at: datetime.datetime | None = None,
+) -> None:
+    """Send a crew event to the apps above once the current transaction commits."""
+    if event not in CREW_EVENTS:
+        raise ValueError(f"Unknown crew event {event!r}")
+    at = at or timezone.now()
+
+    def send() -> None:
+        for receiver, result in crew_event.send_robust(
+            sender=None, event=event, turnover_id=turnover_id, reservation_id=reservation_id, at=at
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r failed on %s for turnover %s",
+                    receiver,
+                    event,
+                    turnover_id,
+                    exc_info=result,
+                )
+
+    transaction.on_commit(send)

@@ -42,6 +42,11 @@ def process_reservation(reservation_id: int) -> int:
     return process_due(reservation_id=reservation_id)
 
 
+def process_turnover(turnover_id: int) -> int:
+    """Run one turnover's due steps now (enqueued when its plan changes)."""
+    return process_due(turnover_id=turnover_id)
+
+
 def sweep() -> int:
     """The periodic sweep: carry out due steps for most of a minute, calling in other
     workers when the backlog is large."""

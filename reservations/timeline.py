@@ -33,7 +33,7 @@ from core.timezones import format_instant as local_text
 from locks.models import LockAssignment, UnmanagedCode
 from properties.models import Listing
 
-from .models import AccessOverride, LockAccess, Reservation
+from .models import AccessOverride, LockAccess, Reservation, Turnover
 
 # Geometry, in SVG user units (the picture scales to the page width: see the template).
 LABEL_WIDTH = 190.0
@@ -58,6 +58,8 @@ MAX_DAYS = 92
 STEP_DAYS = 7
 
 State = LockAccess.State
+# A turnover's buffer is at most a few hours: a day around the range finds every one.
+DAY = datetime.timedelta(days=1)
 
 # A lock's state → the colour class of its bar, and the legend's words for it.
 CODE_STATE_CLASS = {
@@ -345,6 +347,37 @@ def _override_words(override: AccessOverride, zone) -> str:
 # ------------------------------------------------------------------------ bars
 
 
+def _crew_bar(turnover: Turnover, zone) -> Bar:
+    """A turnover on the crew lane: over its code's window, coloured by how far it got."""
+    starts, ends = turnover.window
+    who = turnover.assignee.title if turnover.assignee_id else "Nobody assigned"
+    lines = [
+        f"Turnover: {who}",
+        f"From {local_text(starts, zone)}",
+        f"Until {local_text(ends, zone)}",
+        turnover.get_state_display(),
+    ]
+    if turnover.impossible:
+        css = "crew-impossible"
+        lines.append("No time to clean: the next guests arrive as these leave")
+        ends = starts + datetime.timedelta(minutes=30)  # drawn, though it has no length
+    elif turnover.state == Turnover.State.DONE:
+        css = "crew-done"
+    else:
+        css = "crew"
+    return Bar(
+        kind="crew",
+        css=css,
+        state_label=turnover.get_state_display(),
+        label=who,
+        title="\n".join(lines),
+        href=reverse("admin:reservations_turnover_change", args=[turnover.pk]),
+        starts_at=starts,
+        ends_at=ends,
+        occupies=False,
+    )
+
+
 def _stay_bar(reservation: Reservation, zone) -> Bar:
     ends = reservation.check_out
     if reservation.ended_at is not None and reservation.ended_at < ends:
@@ -589,6 +622,14 @@ def build_timeline(
         .select_related("reservation", "device")
         .order_by("starts_at", "pk")
     )
+    turnovers = list(
+        Turnover.objects.filter(
+            listing_id__in=listing_ids, starts_at__lt=end + DAY, ends_at__gt=start - DAY
+        )
+        .exclude(state=Turnover.State.CANCELLED)
+        .select_related("assignee", "listing")
+        .order_by("starts_at", "pk")
+    )
     overrides = {}
     if accesses:
         for override in AccessOverride.objects.filter(
@@ -611,6 +652,17 @@ def build_timeline(
         )
         stays.bars = [_stay_bar(r, zone) for r in reservations if r.listing_id == listing.pk]
         lanes = [stays]
+        crew = [_crew_bar(t, zone) for t in turnovers if t.listing_id == listing.pk]
+        if crew:
+            lanes.append(
+                Lane(
+                    key=f"{listing.pk}-crew",
+                    kind="crew",
+                    label="Crew",
+                    detail="turnover codes, staff doors",
+                    bars=crew,
+                )
+            )
         by_device: dict[int, Lane] = {}
         for assignment in assignments:
             if assignment.listing_id != listing.pk:

@@ -1,5 +1,6 @@
 """Fixture `wired`: a listing wired to Seam's fake server (two guest-access locks, one
-without), and `run_at` to carry out due work at an instant. Loaded by tests/conftest.py."""
+without), `crew` (the same with turnovers and a cleaner), and `run_at` to carry out due
+work at an instant. Loaded by tests/conftest.py."""
 
 import datetime
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from django.utils import timezone
 from locks.gateway import SeamGateway
 from locks.models import LockAssignment
 from locks.services import connection_create, devices_sync
+from properties.models import CrewMember
 from reservations import readback, services
 from reservations.models import Reservation
 
@@ -99,6 +101,33 @@ def wired(org_a, fake_seam, seam_client):
         fake=fake_seam,
         seam=seam_client,
     )
+
+
+@pytest.fixture
+def crew(wired):
+    """Garden Gate (labelled "Front gate"): guests and crew; Side Door: guests only; the
+    back door (Fake August Lock 2): the crew's storeroom, no guest access. Rosa cleans by
+    default."""
+    listing = wired.listing
+    rosa = CrewMember.objects.create(
+        organization=listing.organization, name="Rosa", email="rosa@example.com"
+    )
+    LockAssignment.objects.filter(listing=listing, device=wired.gate).update(
+        staff_access=True, label="Front gate"
+    )
+    LockAssignment.objects.filter(listing=listing, device=wired.back).update(staff_access=True)
+    listing.turnovers_enabled = True
+    listing.default_crew_member = rosa
+    listing.save()
+    wired.rosa = rosa
+    return wired
+
+
+def same_day_pair(wired):
+    """Maria leaves at 11:00 on day 5; Jon arrives at 15:00 the same day."""
+    first = wired.book(days_ahead=3, nights=2)
+    second = wired.book(days_ahead=5, nights=2, guest_name="Jon Park", guest_phone="")
+    return first, second
 
 
 def run_at(instant):

@@ -1,6 +1,7 @@
 """Every admin changelist costs the same number of queries with 5 rows and with 50 (a
 query per row would add 45)."""
 
+import datetime
 import uuid
 
 import pytest
@@ -10,7 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from locks.models import LockAssignment
-from properties.models import Invitation, Membership
+from properties.models import CrewMember, Invitation, Membership
+from reservations.models import Turnover
 from tests.factories import (
     DeviceFactory,
     LockAssignmentFactory,
@@ -33,6 +35,8 @@ CHANGELISTS = [
     "locks_device",
     "locks_lockassignment",
     "reservations_reservation",
+    "properties_crewmember",
+    "reservations_turnover",
 ]
 
 
@@ -54,6 +58,14 @@ def grow(organization, rows: int) -> None:
             listing=reservation.listing,
             device=DeviceFactory(connection__organization=organization),
             role=LockAssignment.Role.PRIMARY,
+        )
+        Turnover.objects.create(
+            organization=organization,
+            listing=reservation.listing,
+            after_stay=reservation,
+            starts_at=reservation.check_out,
+            ends_at=reservation.check_out + datetime.timedelta(hours=4),
+            assignee=CrewMember.objects.create(organization=organization, name="Rosa"),
         )
 
 

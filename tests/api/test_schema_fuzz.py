@@ -34,8 +34,8 @@ from core import outbound
 from hooks.models import WebhookDelivery, WebhookEndpoint
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment, LockProviderConnection
-from properties.models import Listing, Organization, Property
-from reservations.models import AccessOverride, DeviceAlert, LockEvent, Reservation
+from properties.models import CrewMember, Listing, Organization, Property
+from reservations.models import AccessOverride, DeviceAlert, LockEvent, Reservation, Turnover
 from tests.factories import ReservationFactory
 from tests.hooks.factories import webhook_delivery
 
@@ -64,6 +64,8 @@ MODELS = {
     "webhook-endpoints": WebhookEndpoint,
     "webhook-deliveries": WebhookDelivery,
     "calendar-feeds": CalendarFeed,
+    "crew-members": CrewMember,
+    "turnovers": Turnover,
 }
 # Related ids in request bodies, swapped for existing ones now and then.
 BODY_REFERENCES = {
@@ -73,6 +75,7 @@ BODY_REFERENCES = {
     "device": Device,
     "reservation": Reservation,
     "assignment": LockAssignment,
+    "assignee": CrewMember,
 }
 
 

@@ -26,7 +26,8 @@ from api.services import api_key_create
 from calendar_feeds.models import CalendarFeed
 from core.admin_scoping import OrganizationScopedAdmin
 from locks.models import LeftoverRemoval, UnmanagedCode
-from reservations.models import DeviceAlert, LockEvent
+from properties.models import CrewMember
+from reservations.models import DeviceAlert, LockEvent, Turnover
 from tests.conftest import Org
 from tests.factories import UserFactory
 from tests.hooks.factories import webhook_delivery, webhook_endpoint
@@ -76,6 +77,22 @@ def _lock_event(org: Org):
         occurred_at=timezone.now(),
         reservation=org.reservation,
         person_name=org.reservation.guest_name,
+    )
+
+
+def _crew_member(org: Org):
+    return CrewMember.objects.create(organization=org.organization, name="Rosa")
+
+
+def _turnover(org: Org):
+    stay = org.reservation
+    return Turnover.objects.create(
+        organization=org.organization,
+        listing=org.listing,
+        after_stay=stay,
+        starts_at=stay.check_out,
+        ends_at=stay.check_out + datetime.timedelta(hours=4),
+        assignee=_crew_member(org),
     )
 
 
@@ -198,6 +215,7 @@ BUILDERS = {
     "properties.FailedSignIn": _failed_sign_in,
     "properties.Property": lambda org: org.property,
     "properties.Listing": lambda org: org.listing,
+    "properties.CrewMember": _crew_member,
     "locks.LockProviderConnection": lambda org: org.device.connection,
     "locks.Device": lambda org: org.device,
     "locks.LockAssignment": lambda org: org.assignment,
@@ -206,6 +224,7 @@ BUILDERS = {
     "locks.LeftoverRemoval": _leftover_removal,
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
+    "reservations.Turnover": _turnover,
     "calendar_feeds.CalendarFeed": _calendar_feed,
     "hooks.WebhookEndpoint": webhook_endpoint,
     "hooks.WebhookDelivery": webhook_delivery,

@@ -16,6 +16,8 @@ from locks.leftovers import RESEND_AFTER, leftover_removals_run_due
 from locks.models import Device, LeftoverRemoval, UnmanagedCode
 from locks.services import devices_sync
 from locks.unmanaged import unmanaged_codes_import
+from reservations.models import Turnover
+from tests.fixtures_lifecycle import same_day_pair
 
 pytestmark = pytest.mark.django_db
 
@@ -161,9 +163,9 @@ def test_a_guests_code_can_never_be_marked_leftover(wired, manager_client):
 
     preview = manager_client.get(MATCH, {"pattern": "Fake August Lock 1"}).content.decode()
     assert "1 code to mark as leftover" in preview
-    assert "The digits of a Keystay guest&#x27;s code" in preview
-    assert "Named as a Keystay guest&#x27;s code" in preview
-    assert "the provider&#x27;s id is on a stay&#x27;s record" in preview
+    assert "The digits of a Keystay guest&#x27;s or crew&#x27;s code" in preview
+    assert "Named as a Keystay guest&#x27;s or crew&#x27;s code" in preview
+    assert "the provider&#x27;s id is on Keystay&#x27;s record" in preview
 
     manager_client.post(
         MARK,
@@ -173,6 +175,21 @@ def test_a_guests_code_can_never_be_marked_leftover(wired, manager_client):
     assert list(
         UnmanagedCode.objects.filter(leftover_at__isnull=False).values_list("name", flat=True)
     ) == ["Old PMS"]
+
+
+def test_a_cleaners_turnover_code_can_never_be_marked_leftover(crew, manager_client):
+    first, _second = same_day_pair(crew)
+    turnover = Turnover.objects.get(after_stay=first)
+    assert turnover.code  # the crew's own code, planned on the staff doors
+    same_digits = leave_code(crew, FRONT, turnover.code, "Cleaning company")
+    named = leave_code(crew, FRONT, "861097", f"KT{turnover.pk}-{crew.back.pk} Rosa")
+
+    preview = manager_client.get(MATCH, {"pattern": "Fake August Lock 1"}).content.decode()
+    assert "0 codes to mark as leftover" in preview
+    assert preview.count('class="refused"') == 2
+    assert "The digits of a Keystay guest&#x27;s or crew&#x27;s code" in preview
+    manager_client.post(MARK, {"action": "mark", "code": [same_digits.pk, named.pk]})
+    assert not UnmanagedCode.objects.filter(leftover_at__isnull=False).exists()
 
 
 def test_a_code_a_stay_took_since_it_was_marked_is_refused_not_removed(

@@ -1,0 +1,113 @@
+"""The turnovers in the admin: who cleans when, the crew code's state on each door, and
+staff's "Done — unit ready" (reservations.turnovers.turnover_done)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.html import format_html
+
+from core import access as org_access
+from core.admin_scoping import OrganizationScopedAdmin
+from core.timezones import format_instant
+
+from .models import LockAccess, Turnover
+from .turnovers import turnover_assign, turnover_code_state, turnover_done
+
+
+class TurnoverAccessInline(admin.TabularInline):
+    """The crew code on each staff door: read-only, the lifecycle writes it."""
+
+    model = LockAccess
+    fk_name = "turnover"
+    extra = 0
+    can_delete = False
+    verbose_name = "door"
+    verbose_name_plural = "Crew code on each door"
+    fields = ["device", "state", "starts_at", "ends_at", "provider_id", "last_error"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("device")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_view_permission(self, request, obj=None):
+        return org_access.can_view(request.user, obj)
+
+
+@admin.register(Turnover)
+class TurnoverAdmin(OrganizationScopedAdmin):
+    # Staff may assign a turnover and mark it done; nobody adds or deletes one (they
+    # follow the stays).
+    managers_only = False
+    ordering = ["-starts_at"]
+    list_display = [
+        "listing",
+        "local_start",
+        "local_end",
+        "assignee",
+        "state",
+        "impossible",
+        "crew_code",
+    ]
+    list_filter = ["state", "impossible", ("assignee", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["listing__property", "assignee", "after_stay"]
+    search_fields = ["listing__name", "assignee__name", "after_stay__guest_name"]
+    fields = [
+        "listing",
+        "after_stay",
+        "next_stay",
+        "local_start",
+        "local_end",
+        "assignee",
+        "state",
+        "impossible",
+        "started_at",
+        "done_at",
+        "done_by",
+        "early_check_in_from",
+        "notified_at",
+    ]
+    readonly_fields = [f for f in fields if f != "assignee"]
+    inlines = [TurnoverAccessInline]
+    actions = ["mark_done"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("lock_accesses")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _zone(self, obj):
+        return obj.listing.property.zone
+
+    @admin.display(description="starts", ordering="starts_at")
+    def local_start(self, obj):
+        return format_instant(obj.starts_at, self._zone(obj))
+
+    @admin.display(description="ends", ordering="ends_at")
+    def local_end(self, obj):
+        return format_instant(obj.ends_at, self._zone(obj))
+
+    @admin.display(description="crew code")
+    def crew_code(self, obj):
+        return format_html("<span data-code-state>{}</span>", turnover_code_state(obj))
+
+    def save_model(self, request, obj, form, change):
+        if change and "assignee" in form.changed_data:
+            turnover_assign(turnover=obj, assignee=obj.assignee)
+
+    @admin.action(description="Done — unit ready")
+    def mark_done(self, request, queryset):
+        now = timezone.now()
+        who = request.user.get_full_name() or request.user.get_username()
+        done = sum(turnover_done(turnover=t, by=who, now=now) for t in queryset)
+        messages.success(request, f"{done} turnover(s) marked done.")
