@@ -37,20 +37,20 @@ pytestmark = pytest.mark.django_db
 
 
 # ---------------------------------------------------------------- one object per model
-def _unmanaged_code(org: Org):
+def _unmanaged_code(org: Org, name: str = "Cleaner"):
     now = timezone.now()
     return UnmanagedCode.objects.create(
         organization=org.organization,
         device=org.device,
-        provider_id=f"ac_{org.organization.pk}",
-        name="Cleaner",
+        provider_id=f"ac_{org.organization.pk}_{name.lower().replace(' ', '_')}",
+        name=name,
         first_seen_at=now,
         last_seen_at=now,
     )
 
 
 def _leftover_removal(org: Org):
-    code = _unmanaged_code(org)
+    code = _unmanaged_code(org, name="Old PMS")
     return LeftoverRemoval.objects.create(
         organization=org.organization,
         device=org.device,
