@@ -2,8 +2,9 @@
 
 One set per language Keystay speaks (settings.LANGUAGES), worded by Keystay's own
 translations (guests.content.default_wording): the door codes and arrival details 48 hours
-before check-in, and a note when times or codes change after that. A language added later
-brings its set with its translation file. ("Ready early" joins the set when turnovers do.)
+before check-in, a note when times or codes change after that, and "ready early" when a
+cleaner marks the unit ready before check-in (listings with turnovers and early check-in).
+A language added later brings its set with its translation file.
 
 A new organization gets the set switched on, so its first guest is told without a manager
 writing anything. Organizations that existed before got it switched off (a data
@@ -29,7 +30,11 @@ def ready_made(language: str) -> list[dict]:
     """The set's templates in `language`, as field values."""
     with translation.override(language):
         templates = []
-        for kind, hours in ((Kind.CODE, SEND_HOURS_BEFORE), (Kind.CHANGED, None)):
+        for kind, hours in (
+            (Kind.CODE, SEND_HOURS_BEFORE),
+            (Kind.CHANGED, None),
+            (Kind.READY_EARLY, None),
+        ):
             subject, body = default_wording(kind)
             templates.append(
                 {

@@ -44,7 +44,8 @@ def new_organization(committed):
 def test_a_new_organizations_first_stay_gets_the_ready_made_email(committed, smtp):
     organization, listing = new_organization(committed)
     templates = MessageTemplate.objects.filter(organization=organization)
-    assert templates.count() == 2 * len(language_codes())
+    # The door codes, times changed, and ready early, in every language Keystay speaks.
+    assert templates.count() == 3 * len(language_codes())
     assert all(t.active and t.is_default and t.listing_id is None for t in templates)
     code = templates.get(kind=Kind.CODE, language="en")
     assert code.send_hours_before == 48
@@ -75,6 +76,17 @@ def test_a_new_organizations_guest_who_reads_german_gets_the_german_set(committe
     assert "Check-in: Montag, 15. März 2027, 15:00 EDT" in text_of(sent)
 
 
+def test_the_ready_early_template_is_worded_in_each_language(committed):
+    organization, _listing = new_organization(committed)
+    ready = MessageTemplate.objects.filter(organization=organization, kind=Kind.READY_EARLY)
+    subjects = dict(ready.values_list("language", "subject"))
+    assert subjects["en"] == "Your place at {listing} is ready early"
+    assert subjects["pt"] == "O seu alojamento em {listing} está pronto mais cedo"
+    assert subjects["de"] == "Ihre Unterkunft in {listing} ist früher bereit"
+    assert "{ready_from}" in ready.get(language="fr").body
+    assert all(t.send_hours_before is None for t in ready)
+
+
 def test_the_ready_made_templates_can_be_edited_and_previewed(committed, client):
     organization, listing = new_organization(committed)
     reservation = book(type("W", (), {"listing": listing}), committed)
@@ -95,7 +107,7 @@ def test_an_existing_organization_hears_nothing_new_until_a_manager_switches_the
     give_existing_organizations_the_set()
     organization = ny.listing.organization
     off = MessageTemplate.objects.filter(organization=organization)
-    assert off.count() == 2 * len(language_codes())
+    assert off.count() == 3 * len(language_codes())
     assert not off.filter(active=True).exists() and not off.filter(is_default=False).exists()
 
     reservation = book(ny, committed)
@@ -122,7 +134,7 @@ def test_an_existing_organization_hears_nothing_new_until_a_manager_switches_the
             },
         )
     assert response.status_code == 302
-    assert off.filter(active=True).count() == 2 * len(language_codes())
+    assert off.filter(active=True).count() == 3 * len(language_codes())
     assert (
         'id="ready-made-templates"'
         not in manager_client.get(reverse("dashboard")).content.decode()
@@ -163,7 +175,7 @@ def test_the_migration_keeps_a_managers_own_template_and_another_organization_ap
     assert not MessageTemplate.objects.filter(
         organization=org_a.organization, kind=Kind.CODE, language="en", is_default=True
     ).exists()
-    assert MessageTemplate.objects.filter(organization=org_b.organization).count() == 10
+    assert MessageTemplate.objects.filter(organization=org_b.organization).count() == 15
 
 
 def test_an_organization_a_superuser_adds_in_the_admin_starts_with_the_set(
@@ -179,4 +191,4 @@ def test_an_organization_a_superuser_adds_in_the_admin_starts_with_the_set(
     assert response.status_code == 302, response.content[:500]
     organization = Organization.objects.get(name="Added")
     assert organization.default_language == "fr"
-    assert MessageTemplate.objects.filter(organization=organization, active=True).count() == 10
+    assert MessageTemplate.objects.filter(organization=organization, active=True).count() == 15
