@@ -178,6 +178,22 @@ def double_booking_alerts_refresh(*, reservation: Reservation, now, new: bool = 
         )
 
 
+def verification_alert_key(reservation_id: int) -> str:
+    return f"verify-{reservation_id}"
+
+
+def verification_alerts_expire(*, now) -> int:
+    """A guest not verified is no longer a problem once the stay is over or cancelled
+    (verifying resolves it at once: reservations.verification)."""
+    open_ones = DeviceAlert.objects.filter(kind=Kind.NOT_VERIFIED, resolved_at__isnull=True)
+    return open_ones.filter(
+        Q(reservation__isnull=True)
+        | Q(reservation__check_out__lte=now)
+        | Q(reservation__status=Reservation.Status.CANCELLED)
+        | Q(reservation__ended_at__isnull=False)
+    ).update(resolved_at=now, resolution="The stay is over or cancelled.")
+
+
 def double_booking_alerts_expire(*, now=None) -> int:
     """A double booking whose stays are over is no longer a problem (the overlap lies
     within both stays, so it is over once either is)."""

@@ -905,6 +905,7 @@ class DeviceAlert(models.Model):
         FEED_FAILING = "feed_failing", "Calendar feed failing"
         FEED_GONE = "feed_gone", "Calendar link no longer works"
         DOUBLE_BOOKING = "double_booking", "Double booking"
+        NOT_VERIFIED = "not_verified", "Guest not verified before check-in"
 
     # Kinds about one event: acknowledging one resolves it.
     EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK})

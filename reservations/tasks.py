@@ -3,11 +3,13 @@
 import logging
 import time
 
+from django.utils import timezone
+
 from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
 from locks.tasks import connections_with_a_key
 
-from .alerts import double_booking_alerts_expire
+from .alerts import double_booking_alerts_expire, verification_alerts_expire
 from .events import events_reconcile
 from .prearrival import prearrival_run_due
 from .provisioning import (
@@ -154,9 +156,11 @@ def reconcile_locks() -> str:
     return f"{len(due)} locks queued"
 
 
-def double_bookings_expire() -> int:
-    """Resolve the double-booking alerts whose stays are over."""
-    return double_booking_alerts_expire()
+def listing_alerts_expire() -> int:
+    """Resolve the alerts about stays that are over: double bookings, and guests not
+    verified (their stay over or cancelled)."""
+    now = timezone.now()
+    return double_booking_alerts_expire(now=now) + verification_alerts_expire(now=now)
 
 
 def prearrival_checks() -> int:

@@ -38,8 +38,13 @@ from core.access import scope_queryset
 from core.public_url import absolute_url
 
 from . import signals
-from .alerts import managers_email
-from .models import LockAccess, Reservation, VerificationStep
+from .alerts import (
+    listing_alert_open,
+    listing_alerts_resolve,
+    managers_email,
+    verification_alert_key,
+)
+from .models import DeviceAlert, LockAccess, Reservation, VerificationStep
 from .planning import reservation_replan
 
 Step = VerificationStep.Kind
@@ -156,6 +161,12 @@ def reservation_verify(
     reservation.verified_by = (source or who)[:200]
     reservation.save(update_fields=["verified_at", "verified_by", "updated_at"])
     _step(reservation, Step.VERIFIED, by=who, now=now, detail=source)
+    listing_alerts_resolve(
+        kinds=[DeviceAlert.Kind.NOT_VERIFIED],
+        key=verification_alert_key(reservation.pk),
+        at=now,
+        resolution=f"Verified by {reservation.verified_by}.",
+    )
     if was_held:
         reservation_replan(reservation=reservation, now=now)
     signals.announce(signals.VERIFIED, reservation_id=reservation.pk, at=now)
@@ -283,6 +294,17 @@ def verification_alerts_run(*, now=None, limit: int = 200) -> int:
             detail=f"{hours} h before check-in.",
         )
         signals.announce(signals.VERIFICATION_OVERDUE, reservation_id=pk, at=now)
+        listing_alert_open(
+            listing=reservation.listing,
+            kind=DeviceAlert.Kind.NOT_VERIFIED,
+            key=verification_alert_key(pk),
+            at=now,
+            reservation=reservation,
+            message=(
+                f"{reservation.guest_name} is not verified {hours} h before check-in: "
+                "their code is held, on no lock."
+            ),
+        )
         raised += 1
         _email_managers(reservation, hours)
     return raised

@@ -417,8 +417,8 @@ KEYSTAY_SCHEDULES = [
         "minutes": EVENTS_RECONCILE_INTERVAL_MINUTES,
     },
     {
-        "name": "Double bookings: resolve the alerts of stays that are over",
-        "func": "reservations.tasks.double_bookings_expire",
+        "name": "Listing alerts: resolve double bookings and unverified guests of stays over",
+        "func": "reservations.tasks.listing_alerts_expire",
         "minutes": 60,
     },
     {

@@ -22,6 +22,7 @@ from reservations import tasks as reservation_tasks
 from reservations.models import DeviceAlert, LockAccess, Reservation, VerificationStep
 from reservations.prearrival import HELD, prearrival_run_due
 from reservations.selectors import taken_codes
+from reservations.verification import reservation_verify
 from tests.api.conftest import key_client
 from tests.fixtures_lifecycle import run_at
 from tests.hooks.conftest import local_receivers_allowed, receiver  # noqa: F401  (fixtures)
@@ -247,7 +248,10 @@ def test_an_unverified_stay_raises_its_alert_before_check_in_and_emails_once(
         result = prearrival_check(reservation=reservation, now=CHECK_IN - 2 * HOUR)
         prearrival_run_due()
     assert set(result.verdicts.values()) == {HELD}
-    assert not DeviceAlert.objects.filter(reservation=reservation).exists()
+    # One alert, in the alerts list with the listing's: not verified (no lock failure).
+    [alert] = DeviceAlert.objects.filter(reservation=reservation)
+    assert alert.kind == DeviceAlert.Kind.NOT_VERIFIED and alert.device_id is None
+    assert alert.listing_id == reservation.listing_id and alert.resolved_at is None
     # At check-in the stay tops the dashboard, above the locks in trouble.
     with time_machine.travel(CHECK_IN + 10 * datetime.timedelta(minutes=1), tick=False):
         client.force_login(org_a.manager)
@@ -259,6 +263,11 @@ def test_an_unverified_stay_raises_its_alert_before_check_in_and_emails_once(
         client.force_login(org_a.manager)
         page = client.get(reverse("dashboard")).content.decode()
     assert page.index('id="unverified"') > page.index('id="lock-health"')
+    # Verified at last: the alert is resolved, saying by what.
+    with time_machine.travel(CHECK_IN - HOUR, tick=False), committed():
+        reservation_verify(reservation=reservation, by=org_a.manager, source="IDnow")
+    alert.refresh_from_db()
+    assert alert.resolved_at == CHECK_IN - HOUR and "IDnow" in alert.resolution
 
 
 def test_switching_verification_on_holds_only_stays_confirmed_after(ny, committed):
@@ -303,3 +312,17 @@ def test_a_held_stay_cancelled_drops_the_email_that_waited_for_it(gated, committ
     assert scheduled(reservation).state == GuestMessage.State.CANCELLED
     assert {a.state for a in reservation.lock_accesses.all()} == {State.REVOKED}
     assert gated.smtp.messages == []
+
+
+def test_a_not_verified_alert_is_resolved_when_its_stay_is_cancelled(gated, committed, settings):
+    settings.VERIFICATION_ALERT_HOURS = 24
+    reservation = book(gated, committed)
+    with time_machine.travel(CHECK_IN - 20 * HOUR, tick=False), committed():
+        reservation_tasks.prearrival_checks()
+        services.reservation_cancel(reservation=reservation)
+    [alert] = DeviceAlert.objects.filter(kind=DeviceAlert.Kind.NOT_VERIFIED)
+    assert alert.resolved_at is None  # until the hourly sweep of listing alerts
+    with time_machine.travel(CHECK_IN - 19 * HOUR, tick=False):
+        assert reservation_tasks.listing_alerts_expire() == 1
+    alert.refresh_from_db()
+    assert alert.resolution == "The stay is over or cancelled."
