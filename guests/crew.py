@@ -30,6 +30,8 @@ from reservations.turnovers import (
     turnover_done,
     turnover_for_token,
     turnover_notified,
+    turnover_notify_failed,
+    turnovers_to_notify,
 )
 
 from .content import local_text
@@ -106,9 +108,15 @@ def crew_task_notify(*, turnover_id: int, now=None) -> bool:
     )
     if turnover is None or not turnover.is_live or turnover.assignee is None:
         return False
-    if not turnover.assignee.email or not turnover.code or turnover.window[1] <= now:
+    if not turnover.assignee.email or turnover.window[1] <= now:
         return False
-    if not crew_doors(turnover):
+    problem = ""
+    if not turnover.code:
+        problem = "No code yet: the turnover has no code to send."
+    elif not crew_doors(turnover):
+        problem = "No door of the listing has staff access: nothing to send yet."
+    if problem:
+        turnover_notify_failed(turnover_id=turnover_id, error=problem, at=now)
         return False
     subject, body = compose_task(turnover)
     connection = get_connection(timeout=getattr(settings, "EMAIL_TIMEOUT", None) or 30)
@@ -116,11 +124,20 @@ def crew_task_notify(*, turnover_id: int, now=None) -> bool:
         EmailMessage(
             subject=subject, body=body, to=[turnover.assignee.email], connection=connection
         ).send()
-    except Exception as error:  # a mail server down: the task page still works
+    except Exception as error:  # a mail server down: shown on the turnover, tried again
         logger.warning("Turnover %s: assignee not emailed (%s)", turnover_id, error)
+        turnover_notify_failed(turnover_id=turnover_id, error=f"Email not sent: {error}", at=now)
         return False
     turnover_notified(turnover_id=turnover_id, at=now)
     return True
+
+
+def crew_tasks_notify_due(*, now=None) -> int:
+    """The periodic sweep's part for crews: every assignee not told yet (an email that
+    failed, or one whose turnover had nothing to send) is tried again, backing off.
+    Returns how many were emailed."""
+    now = now or timezone.now()
+    return sum(crew_task_notify(turnover_id=pk, now=now) for pk in turnovers_to_notify(now=now))
 
 
 def _headers(response: HttpResponse) -> HttpResponse:

@@ -72,6 +72,8 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "done_by",
         "early_check_in_from",
         "notified_at",
+        "notify_error",
+        "notify_attempts",
     ]
     readonly_fields = [f for f in fields if f != "assignee"]
     inlines = [TurnoverAccessInline]

@@ -342,6 +342,10 @@ class Turnover(CodeDigests, models.Model):
     # revokes every link sent before.
     link_key = models.CharField(max_length=64, blank=True, editable=False)
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The assignee's email not sent yet: why, and how many tries (retried, backing off).
+    notify_error = models.CharField(max_length=300, blank=True, editable=False)
+    notify_attempts = models.PositiveIntegerField(default=0, editable=False)
+    notify_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_by = models.CharField(max_length=200, blank=True, editable=False)
