@@ -29,7 +29,7 @@ from .models import (
     Organization,
     Property,
 )
-from .resources import PropertyResource
+from .resources import CrewMemberResource, PropertyResource
 
 
 @admin.register(Organization)
@@ -430,10 +430,12 @@ admin.site.unregister(StaticDevice)
 
 
 @admin.register(CrewMember)
-class CrewMemberAdmin(OrganizationScopedAdmin):
+class CrewMemberAdmin(RecordsImportExportMixin, OrganizationScopedAdmin):
     """People of the organization who open doors but are not guests (cleaners, owners,
-    vendors): each turnover gives its assignee a code of their own."""
+    vendors): each turnover gives its assignee a code of their own. Imported and exported
+    with the library's preview, as properties are."""
 
+    resource_classes = [CrewMemberResource]
     ordering = ["name"]
     list_display = ["name", "kind", "email", "phone", "active", "organization"]
     list_filter = ["kind", "active", ("organization", admin.RelatedOnlyFieldListFilter)]

@@ -1,4 +1,5 @@
-"""Properties in and out of a spreadsheet, with django-import-export's preview.
+"""Properties and crew members in and out of a spreadsheet, with django-import-export's
+preview.
 
 A manager sets up many buildings at once, or keeps a copy of their settings. A row names
 its organization; the lookup, and the properties a row may update, are the person's
@@ -14,7 +15,7 @@ from import_export import fields
 from core import access
 from core.exports import FormulaSafeResource, ScopedForeignKeyWidget
 
-from .models import Organization, Property
+from .models import CrewMember, Organization, Property
 
 
 class PropertyResource(FormulaSafeResource):
@@ -52,3 +53,37 @@ class PropertyResource(FormulaSafeResource):
         # The rows an import may update: a name in another organization is a new row of
         # the person's own, never an edit of someone else's.
         return access.scope_queryset(Property.objects.all(), self.user, manage=True)
+
+
+class CrewMemberResource(FormulaSafeResource):
+    """A cleaning company's roster at once. A row is found again by its organization and
+    name; its kind must be one of Keystay's (cleaner, maintenance, owner, vendor, other),
+    checked on its row. Whether a person is active is exported, never imported: a person
+    leaves through the crew member's page or the API, which keeps their turnovers'
+    record."""
+
+    organization = fields.Field(attribute="organization", column_name="organization")
+    name = fields.Field(attribute="name", column_name="name")
+    kind = fields.Field(attribute="kind", column_name="kind")
+    email = fields.Field(attribute="email", column_name="email")
+    phone = fields.Field(attribute="phone", column_name="phone")
+    active = fields.Field(attribute="active", column_name="active", readonly=True)
+
+    class Meta:
+        model = CrewMember
+        fields = ("organization", "name", "kind", "email", "phone", "active")
+        export_order = fields
+        import_id_fields = ("organization", "name")
+        clean_model_instances = True
+        skip_unchanged = True
+        report_skipped = True
+
+    def __init__(self, *, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        managed = access.scope_queryset(Organization.objects.all(), user, manage=True)
+        self.fields["organization"].widget = ScopedForeignKeyWidget(
+            Organization, "name", queryset=managed
+        )
+
+    def get_queryset(self):
+        return access.scope_queryset(CrewMember.objects.all(), self.user, manage=True)
