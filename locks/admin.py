@@ -529,6 +529,11 @@ LISTING_FORM_FIELDS = [
     "language",
     "check_in_instructions",
     "requires_verification",
+    "turnovers_enabled",
+    "default_crew_member",
+    "turnover_minutes",
+    "turnover_buffer_minutes",
+    "early_check_in_max_minutes",
 ]
 
 
