@@ -137,7 +137,9 @@ def accesses_late(*, user, now) -> QuerySet[LockAccess]:
 def without_guest_door(now) -> Q:
     """Confirmed stays, not over, that have a code but no door to put it on: no lock
     access is wanted (no lock of the listing takes guest codes), so nothing fails and
-    nothing warns, and the guest would be sent a code that opens nothing."""
+    nothing warns, and the guest would be sent a code that opens nothing. A stay whose
+    code is held for its guest's verification is on no lock by design: it is listed with
+    the guests not verified instead."""
     doors = LockAccess.objects.filter(reservation_id=OuterRef("pk"), wanted=True).exclude(
         state__in=LockAccess.FINAL_STATES
     )
@@ -145,6 +147,7 @@ def without_guest_door(now) -> Q:
     return Q(
         ~Exists(doors),
         Exists(ReservationCode.objects.filter(reservation_id=OuterRef("pk"))),
+        ~Q(verification_required=True, verified_at__isnull=True),
         status=Reservation.Status.CONFIRMED,
         ended_at__isnull=True,
         check_out__gt=now,

@@ -97,6 +97,11 @@ def test_the_bulk_hold_asks_first_says_how_many_and_takes_codes_off(wired, manag
     run_at(timezone.now() + datetime.timedelta(minutes=2))
     assert wired.codes_on(wired.gate) == [] and wired.codes_on(wired.side) == []
     assert LogEntry.objects.filter(change_message="Held until the guest is verified.").count() == 2
+    # Held, their codes off the locks by design: not "a code but no door" on the dashboard.
+    dashboard = manager_client.get(reverse("dashboard")).content.decode()
+    no_door = dashboard[dashboard.index('id="no-door"') :]
+    no_door = no_door[: no_door.index("</div>")]
+    assert "Early One" not in no_door and "Later One" not in no_door
 
 
 def test_a_stay_that_has_begun_is_never_held_by_the_bulk_action(wired, manager_client):
