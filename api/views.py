@@ -655,5 +655,8 @@ class TurnoverViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
         turnover = self.get_object()
         principal = principal_for(request)
         who = principal.label or str(request.user)
-        turnover_done(turnover=turnover, by=f"{who} (API)")
+        try:
+            turnover_done(turnover=turnover, by=f"{who} (API)")
+        except DjangoValidationError as error:
+            raise as_api_validation_error(error) from error
         return Response(self.get_serializer(self.reread(turnover)).data)

@@ -4,6 +4,7 @@ staff's "Done — unit ready" (reservations.turnovers.turnover_done)."""
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -111,5 +112,12 @@ class TurnoverAdmin(OrganizationScopedAdmin):
     def mark_done(self, request, queryset):
         now = timezone.now()
         who = request.user.get_full_name() or request.user.get_username()
-        done = sum(turnover_done(turnover=t, by=who, now=now) for t in queryset)
+        done, refused = 0, []
+        for turnover in queryset:
+            try:
+                done += turnover_done(turnover=turnover, by=who, now=now)
+            except ValidationError as error:
+                refused.append(f"{turnover}: {error.messages[0]}")
         messages.success(request, f"{done} turnover(s) marked done.")
+        for reason in refused:
+            messages.warning(request, reason)

@@ -26,6 +26,7 @@ import datetime
 import logging
 
 from django.core import signing
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
@@ -33,6 +34,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 
 from core.access import scope_queryset
+from core.timezones import format_instant
 from locks.models import LockAssignment
 from properties.models import Listing
 
@@ -438,7 +440,9 @@ def early_start(turnover: Turnover, now) -> datetime.datetime | None:
 def turnover_done(*, turnover: Turnover, by: str, now=None) -> bool:
     """The unit is ready: the turnover is done (its code leaves the doors), and where
     the listing allows, the next guest's code starts early and the guest is told.
-    False when it was done (or cancelled) already: marking it twice does nothing more."""
+    False when it was done (or cancelled) already: marking it twice does nothing more.
+    Refused (ValidationError) before the turnover begins, the guests still inside: a tap
+    then would take the crew's code off and start the next guest early, unclean."""
     now = now or timezone.now()
     with transaction.atomic():
         locked = (
@@ -448,6 +452,8 @@ def turnover_done(*, turnover: Turnover, by: str, now=None) -> bool:
         )
         if locked.state not in LIVE:
             return False
+        if now < locked.starts_at:
+            raise ValidationError(not_begun_message(locked))
         early = early_start(locked, now)
         _set_state(locked, TState.DONE, done_at=now, done_by=by[:200], early_check_in_from=early)
         turnover_replan(turnover=locked, now=now)
@@ -461,6 +467,11 @@ def turnover_done(*, turnover: Turnover, by: str, now=None) -> bool:
     logger.info("Turnover %s done by %s (early check-in: %s)", turnover.pk, by, early)
     turnover.refresh_from_db()
     return True
+
+
+def not_begun_message(turnover: Turnover) -> str:
+    begins = format_instant(turnover.starts_at, turnover.listing.property.zone)
+    return f"This turnover begins at {begins}, when the guests leave: mark it done after that."
 
 
 def turnover_started(*, turnover_id: int, at: datetime.datetime) -> None:

@@ -4,6 +4,7 @@ cleaning app lists turnovers, assigns them and marks them done."""
 import datetime
 
 import pytest
+import time_machine
 
 from properties.models import CrewMember
 from reservations.models import Turnover
@@ -53,8 +54,11 @@ def test_staff_assign_and_mark_done_once(staff_api, org_a, org_b):
     assert assigned.json()["assignee"] == rosa.pk
     refused = staff_api.post(f"{url}assign/", {"assignee": stranger.pk}, format="json")
     assert refused.status_code == 400 and "assignee" in refused.json()
-    done = staff_api.post(f"{url}done/")
-    assert done.status_code == 200 and done.json()["state"] == "done"
-    first_done_at = done.json()["done_at"]
-    again = staff_api.post(f"{url}done/")
+    early = staff_api.post(f"{url}done/")  # the guests are still inside
+    assert early.status_code == 400 and "when the guests leave" in str(early.json())
+    with time_machine.travel(turnover.starts_at + datetime.timedelta(hours=1), tick=False):
+        done = staff_api.post(f"{url}done/")
+        assert done.status_code == 200 and done.json()["state"] == "done"
+        first_done_at = done.json()["done_at"]
+        again = staff_api.post(f"{url}done/")
     assert again.json()["done_at"] == first_done_at  # twice does nothing more

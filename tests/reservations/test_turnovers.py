@@ -5,6 +5,7 @@ import datetime
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
@@ -211,10 +212,27 @@ def test_early_start_never_before_the_turnovers_own_start(crew):
     first, second = same_day_pair(crew)
     turnover = turnover_of(first)
     ReservationCode.objects.filter(reservation=second).update(sent_at=timezone.now())
-    with time_machine.travel(first.check_out - datetime.timedelta(hours=1), tick=False):
+    # Done the moment the guests leave, with a day of early check-in allowed: the next
+    # guest starts then, not a day before.
+    with time_machine.travel(first.check_out, tick=False):
         assert turnovers.turnover_done(turnover=turnover, by="Rosa")
     turnover.refresh_from_db()
     assert turnover.early_check_in_from == turnover.starts_at
+
+
+def test_done_before_the_guests_leave_is_refused_and_changes_nothing(crew):
+    crew.listing.early_check_in_max_minutes = 24 * 60
+    crew.listing.save()
+    first, second = same_day_pair(crew)
+    turnover = turnover_of(first)
+    with (
+        time_machine.travel(first.check_out - datetime.timedelta(hours=1), tick=False),
+        pytest.raises(ValidationError, match="when the guests leave"),
+    ):
+        turnovers.turnover_done(turnover=turnover, by="Rosa")
+    turnover.refresh_from_db()
+    assert turnover.state == Turnover.State.PLANNED and turnover.done_at is None
+    assert Reservation.objects.get(pk=second.pk).early_access_from is None
 
 
 def test_a_crew_unlock_in_its_window_starts_the_turnover_and_raises_no_alert(crew):
