@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
+from core.public_url import absolute_url
 from core.timezones import format_instant
 
 from .models import LockAccess, Turnover
-from .turnovers import turnover_assign, turnover_code_state, turnover_done
+from .turnovers import task_token, turnover_assign, turnover_code_state, turnover_done
 
 
 class TurnoverAccessInline(admin.TabularInline):
@@ -25,11 +27,21 @@ class TurnoverAccessInline(admin.TabularInline):
     can_delete = False
     verbose_name = "door"
     verbose_name_plural = "Crew code on each door"
-    fields = ["device", "state", "starts_at", "ends_at", "provider_id", "last_error"]
+    fields = ["device", "state", "local_starts", "local_ends", "provider_id", "last_error"]
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("device")
+        return (
+            super().get_queryset(request).select_related("device", "turnover__listing__property")
+        )
+
+    @admin.display(description="starts")
+    def local_starts(self, obj):
+        return format_instant(obj.starts_at, obj.turnover.listing.property.zone)
+
+    @admin.display(description="ends")
+    def local_ends(self, obj):
+        return format_instant(obj.ends_at, obj.turnover.listing.property.zone)
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -68,13 +80,14 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "assignee",
         "state",
         "impossible",
-        "started_at",
-        "done_at",
+        "local_started",
+        "local_done",
         "done_by",
-        "early_check_in_from",
-        "notified_at",
+        "local_early_check_in",
+        "local_notified",
         "notify_error",
         "notify_attempts",
+        "task_link",
     ]
     readonly_fields = [f for f in fields if f != "assignee"]
     inlines = [TurnoverAccessInline]
@@ -99,6 +112,32 @@ class TurnoverAdmin(OrganizationScopedAdmin):
     @admin.display(description="ends", ordering="ends_at")
     def local_end(self, obj):
         return format_instant(obj.ends_at, self._zone(obj))
+
+    @admin.display(description="started (first unlock)")
+    def local_started(self, obj):
+        return format_instant(obj.started_at, self._zone(obj))
+
+    @admin.display(description="done at")
+    def local_done(self, obj):
+        return format_instant(obj.done_at, self._zone(obj))
+
+    @admin.display(description="next guest early from")
+    def local_early_check_in(self, obj):
+        return format_instant(obj.early_check_in_from, self._zone(obj))
+
+    @admin.display(description="assignee emailed at")
+    def local_notified(self, obj):
+        return format_instant(obj.notified_at, self._zone(obj))
+
+    @admin.display(description="task page")
+    def task_link(self, obj):
+        """The assignee's private page, to pass on another way (a crew member with a
+        phone and no email); anyone holding it sees the code and may mark the unit
+        ready."""
+        if not obj.is_live:
+            return "—"
+        url = absolute_url(reverse("crew_task_page", args=[task_token(obj)]))
+        return format_html('<a href="{0}" rel="noreferrer">{0}</a>', url)
 
     @admin.display(description="crew code")
     def crew_code(self, obj):

@@ -324,3 +324,15 @@ def test_a_crew_code_the_lock_already_holds_gives_the_turnover_a_new_code(crew):
     assert LockAccess.objects.get(turnover=turnover, device=crew.back).logs.filter(
         kind="duplicate"
     )
+
+
+def test_the_turnover_page_gives_the_task_link_and_local_times(crew, manager_client):
+    """A cleaner with a phone and no email gets the link another way; every time on the
+    page is the property's."""
+    first, _second = same_day_pair(crew)
+    turnover = turnover_of(first)
+    page = manager_client.get(
+        reverse("admin:reservations_turnover_change", args=[turnover.pk])
+    ).content.decode()
+    assert reverse("crew_task_page", args=[turnovers.task_token(turnover)]) in page
+    assert " UTC" not in page.split('id="content-main"', 1)[1]
