@@ -86,14 +86,18 @@ def _crew_member(org: Org):
 
 def _turnover(org: Org):
     stay = org.reservation
-    return Turnover.objects.create(
-        organization=org.organization,
-        listing=org.listing,
+    # The stay's own, when an earlier form switched turnovers on for its listing.
+    turnover, _ = Turnover.objects.get_or_create(
         after_stay=stay,
-        starts_at=stay.check_out,
-        ends_at=stay.check_out + datetime.timedelta(hours=4),
-        assignee=_crew_member(org),
+        defaults={
+            "organization": org.organization,
+            "listing": org.listing,
+            "starts_at": stay.check_out,
+            "ends_at": stay.check_out + datetime.timedelta(hours=4),
+            "assignee": _crew_member(org),
+        },
     )
+    return turnover
 
 
 def _device_alert(org: Org):
