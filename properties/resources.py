@@ -18,7 +18,24 @@ from core.exports import FormulaSafeResource, ScopedForeignKeyWidget
 from .models import CrewMember, Organization, Property
 
 
-class PropertyResource(FormulaSafeResource):
+class ManagedOrganizationResource(FormulaSafeResource):
+    """A resource whose rows name their organization: looked up among the organizations
+    the person manages, and only their rows may be updated."""
+
+    def __init__(self, *, user=None, **kwargs):
+        super().__init__(user=user, **kwargs)
+        managed = access.scope_queryset(Organization.objects.all(), user, manage=True)
+        self.fields["organization"].widget = ScopedForeignKeyWidget(
+            Organization, "name", queryset=managed
+        )
+
+    def get_queryset(self):
+        # The rows an import may update: a name in another organization is a new row of
+        # the person's own, never an edit of someone else's.
+        return access.scope_queryset(self._meta.model.objects.all(), self.user, manage=True)
+
+
+class PropertyResource(ManagedOrganizationResource):
     organization = fields.Field(attribute="organization", column_name="organization")
     name = fields.Field(attribute="name", column_name="name")
     address = fields.Field(attribute="address", column_name="address")
@@ -42,20 +59,8 @@ class PropertyResource(FormulaSafeResource):
         skip_unchanged = True
         report_skipped = True
 
-    def __init__(self, *, user=None, **kwargs):
-        super().__init__(user=user, **kwargs)
-        managed = access.scope_queryset(Organization.objects.all(), user, manage=True)
-        self.fields["organization"].widget = ScopedForeignKeyWidget(
-            Organization, "name", queryset=managed
-        )
 
-    def get_queryset(self):
-        # The rows an import may update: a name in another organization is a new row of
-        # the person's own, never an edit of someone else's.
-        return access.scope_queryset(Property.objects.all(), self.user, manage=True)
-
-
-class CrewMemberResource(FormulaSafeResource):
+class CrewMemberResource(ManagedOrganizationResource):
     """A cleaning company's roster at once. A row is found again by its organization and
     name; its kind must be one of Keystay's (cleaner, maintenance, owner, vendor, other),
     checked on its row. Whether a person is active is exported, never imported: a person
@@ -77,13 +82,3 @@ class CrewMemberResource(FormulaSafeResource):
         clean_model_instances = True
         skip_unchanged = True
         report_skipped = True
-
-    def __init__(self, *, user=None, **kwargs):
-        super().__init__(user=user, **kwargs)
-        managed = access.scope_queryset(Organization.objects.all(), user, manage=True)
-        self.fields["organization"].widget = ScopedForeignKeyWidget(
-            Organization, "name", queryset=managed
-        )
-
-    def get_queryset(self):
-        return access.scope_queryset(CrewMember.objects.all(), self.user, manage=True)
