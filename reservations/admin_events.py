@@ -1,5 +1,5 @@
-"""Lock events and device alerts in the admin: what locks reported, read-only; alerts
-can be acknowledged (an action, not an edit)."""
+"""Lock events and alerts (a lock's or a listing's) in the admin: what locks reported,
+read-only; alerts can be acknowledged (an action, not an edit)."""
 
 from django.contrib import admin, messages
 from django.db.models import F

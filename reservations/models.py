@@ -958,7 +958,8 @@ class DeviceAlert(models.Model):
 
     class Meta:
         db_table = "locks_devicealert"
-        verbose_name = "device alert"
+        verbose_name = "alert"
+        verbose_name_plural = "alerts"
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
