@@ -18,6 +18,7 @@ from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
 from core.languages import language_field
+from core.text import counted
 from core.timezones import format_instant
 from reservations.doors import send_problem
 from reservations.models import Reservation
@@ -354,7 +355,9 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
                 retried += services.message_retry_now(message=message)
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.WARNING)
-        self.message_user(request, f"{retried} email(s) being sent again.", messages.SUCCESS)
+        self.message_user(
+            request, f"{counted(retried, 'email')} being sent again.", messages.SUCCESS
+        )
 
     # The reservation page's buttons (rendered by guests.panel).
 

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import access
+from core.text import counted
 from reservations.doors import send_problem, stay_code
 from reservations.models import Reservation
 from reservations.panels import ACTIONS_FORM
@@ -74,7 +75,8 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
     if message.channel == Channel.WEBHOOK:  # sent, or failed for good: nothing between
         return "failed", (
             f"{_local(message.last_error_at, zone)}: {kind} webhook to {message.recipient} "
-            f"({message.note}) failed after {message.attempts} attempts: {message.last_error}"
+            f"({message.note}) failed after {counted(message.attempts, 'attempt')}: "
+            f"{message.last_error}"
         )
     if message.state == State.PLANNED:
         to = message.recipient or "the guest's email"
@@ -86,7 +88,8 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
         )
     if message.state == State.FAILED:
         return "failed", (
-            f"{kind} email failed after {message.attempts} attempts: {message.last_error}"
+            f"{kind} email failed after {counted(message.attempts, 'attempt')}: "
+            f"{message.last_error}"
         )
     if message.state == State.CANCELLED:
         return "closed", f"{kind} email cancelled: {message.note}"

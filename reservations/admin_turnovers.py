@@ -12,6 +12,7 @@ from django.utils.html import format_html
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
 from core.public_url import absolute_url
+from core.text import counted
 from core.timezones import format_instant
 
 from .models import LockAccess, Turnover
@@ -157,6 +158,6 @@ class TurnoverAdmin(OrganizationScopedAdmin):
                 done += turnover_done(turnover=turnover, by=who, now=now)
             except ValidationError as error:
                 refused.append(f"{turnover}: {error.messages[0]}")
-        messages.success(request, f"{done} turnover(s) marked done.")
+        messages.success(request, f"{counted(done, 'turnover')} marked done.")
         for reason in refused:
             messages.warning(request, reason)

@@ -5,6 +5,7 @@ import time
 
 from django.utils import timezone
 
+from core.text import counted
 from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
 from locks.tasks import connections_with_a_key
@@ -153,7 +154,7 @@ def reconcile_locks() -> str:
     due = locks_due_for_reconcile()
     for device_id in due:
         async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
-    return f"{len(due)} locks queued"
+    return f"{counted(len(due), 'lock')} queued"
 
 
 def listing_alerts_expire() -> int:

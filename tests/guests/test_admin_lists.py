@@ -92,7 +92,7 @@ def test_staff_retry_failed_emails_from_the_list(client, org_a):
     response = client.post(
         url, {"action": "retry_selected", "_selected_action": [failed.pk]}, follow=True
     )
-    assert "1 email(s) being sent again." in response.content.decode()
+    assert "1 email being sent again." in response.content.decode()
     failed.refresh_from_db()
     assert failed.state == State.RETRYING and failed.attempts == 0
     assert failed.due_at <= timezone.now()  # the sweep (or the task enqueued) sends it
