@@ -23,6 +23,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from core.access import scope_queryset
+from core.timezones import format_instant
 from locks.models import Device, LockAssignment, battery_low
 from locks.selectors import codes_unsupported
 
@@ -637,10 +638,11 @@ def double_booking_warnings(reservation: Reservation) -> list[str]:
     if reservation.status != Reservation.Status.CONFIRMED or reservation.ended_at is not None:
         return []
     zone = reservation.listing.property.zone
+    # In the property's zone, named ("2026-11-30 15:00 WET"), as every admin time is.
     return [
         f"Double booking: overlaps {other.guest_name}'s stay "
-        f"{timezone.localtime(other.check_in, zone):%Y-%m-%d %H:%M} → "
-        f"{timezone.localtime(other.check_out, zone):%Y-%m-%d %H:%M} (reservation {other.pk})."
+        f"{format_instant(other.check_in, zone)} → "
+        f"{format_instant(other.check_out, zone)} (reservation {other.pk})."
         for other in overlapping_stays(
             listing_id=reservation.listing_id,
             check_in=reservation.check_in,
