@@ -14,6 +14,7 @@ from core.admin_scoping import OrganizationScopedAdmin
 from core.public_url import absolute_url
 from core.timezones import format_instant
 
+from . import panels
 from .models import LockAccess, Turnover
 from .turnovers import task_token, turnover_assign, turnover_code_state, turnover_done
 
@@ -85,8 +86,6 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "done_by",
         "local_early_check_in",
         "local_notified",
-        "notify_error",
-        "notify_attempts",
         "task_link",
     ]
     readonly_fields = [f for f in fields if f != "assignee"]
@@ -142,6 +141,14 @@ class TurnoverAdmin(OrganizationScopedAdmin):
     @admin.display(description="crew code")
     def crew_code(self, obj):
         return format_html("<span data-code-state>{}</span>", turnover_code_state(obj))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Sections of the apps above (the crew's messages): see reservations.panels.
+        context["turnover_panels"] = (
+            panels.turnover_rendered(request, obj) if obj is not None else []
+        )
+        context["actions_form"] = panels.ACTIONS_FORM
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         if change and "assignee" in form.changed_data:

@@ -28,7 +28,7 @@ import logging
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
@@ -196,48 +196,9 @@ def _set_state(turnover: Turnover, to: str, **fields) -> None:
 
 
 def turnover_notified(*, turnover_id: int, at) -> None:
-    """The assignee was emailed their doors, code and window (guests.crew)."""
-    Turnover.objects.filter(pk=turnover_id).update(
-        notified_at=at, notify_error="", notify_attempts=0, notify_failed_at=None, updated_at=at
-    )
-
-
-def turnover_notify_failed(*, turnover_id: int, error: str, at) -> None:
-    """The assignee's email could not be sent: shown on the turnover, tried again."""
-    Turnover.objects.filter(pk=turnover_id).update(
-        notify_error=error[:300],
-        notify_attempts=F("notify_attempts") + 1,
-        notify_failed_at=at,
-        updated_at=at,
-    )
-
-
-# After a failed email, the next try waits 1, 2, 4… minutes, at most an hour.
-NOTIFY_RETRY_MAX = datetime.timedelta(hours=1)
-
-
-def turnovers_to_notify(*, now, limit: int = 50) -> list[int]:
-    """Live turnovers whose assignee has not been told yet (a failed email, or one the
-    planner's event could not send), whose next try has come: the oldest first."""
-    rows = (
-        Turnover.objects.filter(
-            notified_at__isnull=True,
-            state__in=[Turnover.State.PLANNED, Turnover.State.STARTED],
-            impossible=False,
-            listing__turnovers_enabled=True,
-            assignee__isnull=False,
-            ends_at__gt=now,
-        )
-        .exclude(assignee__email="")
-        .order_by("starts_at", "pk")
-        .values_list("pk", "notify_attempts", "notify_failed_at")[: limit * 4]
-    )
-    due = []
-    for pk, attempts, failed_at in rows:
-        wait = min(datetime.timedelta(minutes=2 ** min(attempts, 10) // 2), NOTIFY_RETRY_MAX)
-        if failed_at is None or failed_at + wait <= now:
-            due.append(pk)
-    return due[:limit]
+    """The assignee was emailed their doors, code and window (guests.crew): from now on
+    the turnover keeps its code, and a change tells them again."""
+    Turnover.objects.filter(pk=turnover_id).update(notified_at=at, updated_at=at)
 
 
 def turnovers_follow_stay(*, reservation: Reservation, now) -> None:
