@@ -151,7 +151,7 @@ def test_the_crew_email_is_in_the_crew_members_language(
         first, _second = same_day_pair(crew)
     turnover = Turnover.objects.get(after_stay=first)
     [sent] = [m for m in inbox.messages if turnover.code in text_of(m)]
-    assert sent["Subject"].startswith("Limpeza em ")
+    assert sent["Subject"].strip().startswith("Limpeza em ")
     body = text_of(sent)
     assert body.startswith("Olá Rosa,")
     assert "O seu código funciona de" in body and "“Concluído — unidade pronta”" in body
