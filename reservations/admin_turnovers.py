@@ -16,7 +16,8 @@ from core.timezones import format_instant
 
 from . import panels
 from .models import LockAccess, Turnover
-from .turnovers import task_token, turnover_assign, turnover_code_state, turnover_done
+from .selectors import failing
+from .turnovers import soon, task_token, turnover_assign, turnover_code_state, turnover_done
 
 
 class TurnoverAccessInline(admin.TabularInline):
@@ -54,6 +55,39 @@ class TurnoverAccessInline(admin.TabularInline):
         return org_access.can_view(request.user, obj)
 
 
+class WhenFilter(admin.SimpleListFilter):
+    """The dashboard's "Turnovers today and tomorrow", one click away (the same
+    condition, reservations.turnovers.soon)."""
+
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("soon", "Today and tomorrow")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "soon":
+            return queryset.filter(soon(timezone.now()))
+        return queryset
+
+
+class CodesFilter(admin.SimpleListFilter):
+    """The turnovers of the dashboard's crew codes failing (the same condition)."""
+
+    title = "crew code"
+    parameter_name = "codes"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "A lock is failing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            # A subquery, not a join: a turnover is listed once, however many doors fail.
+            matching = LockAccess.objects.filter(failing(), turnover__isnull=False)
+            return queryset.filter(pk__in=matching.values("turnover_id"))
+        return queryset
+
+
 @admin.register(Turnover)
 class TurnoverAdmin(OrganizationScopedAdmin):
     # Staff may assign a turnover and mark it done; nobody adds or deletes one (they
@@ -69,7 +103,13 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "impossible",
         "crew_code",
     ]
-    list_filter = ["state", "impossible", ("assignee", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [
+        WhenFilter,
+        CodesFilter,
+        "state",
+        "impossible",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["listing__property", "assignee", "after_stay"]
     search_fields = ["listing__name", "assignee__name", "after_stay__guest_name"]
     fields = [

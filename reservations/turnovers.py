@@ -30,6 +30,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 
@@ -48,6 +49,7 @@ from .planning import (
     enqueue_turnover_processing,
     reservation_replan,
 )
+from .sections import Section, first_rows
 from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
@@ -479,29 +481,36 @@ def turnover_for_token(token: str) -> Turnover | None:
 # ------------------------------------------------------------------------ dashboard
 
 
-def turnovers_soon(*, user, now=None) -> list[Turnover]:
-    """The person's organizations' turnovers of today and tomorrow (their window meets
-    the next 48 hours, or the last 12), soonest first, each with its `crew_code_state`."""
+def soon(now) -> Q:
+    """Turnovers of today and tomorrow, as the dashboard lists them: not cancelled, their
+    window meets the next 48 hours (or the last 12)."""
+    return ~Q(state=TState.CANCELLED) & Q(
+        starts_at__lt=now + datetime.timedelta(hours=48),
+        ends_at__gt=now - datetime.timedelta(hours=12),
+    )
+
+
+def turnovers_soon(*, user, now=None, url: str = "", what: str = "") -> Section:
+    """The person's organizations' turnovers of today and tomorrow (`soon`), soonest
+    first: the first rows, each with its `crew_code_state`, and how many there are."""
     now = now or timezone.now()
-    rows = list(
-        scope_queryset(Turnover.objects.all(), user)
-        .exclude(state=TState.CANCELLED)
-        .filter(
-            starts_at__lt=now + datetime.timedelta(hours=48),
-            ends_at__gt=now - datetime.timedelta(hours=12),
-        )
+    section = first_rows(
+        scope_queryset(Turnover.objects.filter(soon(now)), user)
         .select_related("listing__property", "assignee")
         .prefetch_related("lock_accesses")
-        .order_by("starts_at", "pk")[:100]
+        .order_by("starts_at", "pk"),
+        url=url,
+        what=what,
     )
-    for turnover in rows:
+    for turnover in section.rows:
         turnover.crew_code_state = turnover_code_state(turnover, now)
-    return rows
+    return section
 
 
 def dashboard_section(request) -> str:
+    url = reverse("admin:reservations_turnover_changelist") + "?when=soon"
     return render_to_string(
         "reservations/_turnovers.html",
-        {"turnovers": turnovers_soon(user=request.user)},
+        {"turnovers": turnovers_soon(user=request.user, url=url, what="turnovers")},
         request=request,
     )
