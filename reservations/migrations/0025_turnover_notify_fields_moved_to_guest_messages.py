@@ -1,4 +1,4 @@
-"""A turnover's email is a guest message of the turnover now (guests 0009 carried each
+"""A turnover's email is a guest message of the turnover now (guests 0010 carried each
 turnover's notify state over, and runs before this): its own retry fields go."""
 
 from django.db import migrations
