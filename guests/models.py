@@ -278,7 +278,7 @@ class GuestMessage(models.Model):
 
     def __str__(self) -> str:
         if self.turnover_id is not None:
-            return f"{self.get_kind_display()} for {self.turnover}"
+            return f"{self.get_kind_display()} to {self.turnover.holder_name}"
         return f"{self.get_kind_display()} to {self.reservation.guest_name}"
 
     @property
