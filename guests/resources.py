@@ -15,7 +15,8 @@ class GuestMessageResource(FormulaSafeResource):
     created = fields.Field(column_name="created")
     time_zone = fields.Field(column_name="time zone")
     to = fields.Field(column_name="to")
-    guest = fields.Field(column_name="guest or crew")
+    # The guest, or for a turnover's message its crew member ("Cleaner Rosa").
+    guest = fields.Field(column_name="guest")
     property = fields.Field(column_name="property")
     listing = fields.Field(column_name="listing")
     message = fields.Field(column_name="message")

@@ -78,6 +78,6 @@ def test_the_message_list_and_export_hold_crew_messages_of_ones_organization(
     assert {r["to"] for r in found} == {"turnover"}
     crew_found = [r for r in found if r["to"] == "turnover"]
     assert len(crew_found) == crew_rows
-    assert crew_found[0]["guest or crew"] == "Cleaner Rosa"
+    assert crew_found[0]["guest"] == "Cleaner Rosa"
     assert crew_found[0]["message"] == "Crew task"
     assert all("bravo" not in r["recipient"] for r in found)
