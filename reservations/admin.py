@@ -466,12 +466,15 @@ class VerificationFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
+            ("awaiting", "Not verified, alert time come (the dashboard's)"),
             ("held", "Held until verified"),
             ("verified", "Verified"),
             ("not_required", "Not required"),
         ]
 
     def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.filter(verification.awaiting(timezone.now()))
         if self.value() == "held":
             return queryset.filter(verification_required=True, verified_at__isnull=True)
         if self.value() == "verified":

@@ -341,11 +341,9 @@ class Turnover(CodeDigests, models.Model):
     # The private task page's key (reservations.turnovers.task_token): a new key
     # revokes every link sent before.
     link_key = models.CharField(max_length=64, blank=True, editable=False)
+    # When the assignee was emailed their doors, code and window; the deliveries (sent,
+    # failing, retried) are guest messages of the turnover (guests.GuestMessage).
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # The assignee's email not sent yet: why, and how many tries (retried, backing off).
-    notify_error = models.CharField(max_length=300, blank=True, editable=False)
-    notify_attempts = models.PositiveIntegerField(default=0, editable=False)
-    notify_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_by = models.CharField(max_length=200, blank=True, editable=False)

@@ -114,14 +114,16 @@ def failing() -> Q:
     return Q(state=LockAccess.State.FAILED) & ~codes_unsupported("device__")
 
 
-def accesses_failing(*, user) -> QuerySet[LockAccess]:
-    """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
+def accesses_failing(*, user, crew: bool = False) -> QuerySet[LockAccess]:
+    """Lock accesses with a provider failure that is not resolved yet: the guests' codes,
+    and with `crew` the turnovers' codes too (the dashboard's "Codes failing")."""
+    holders = Q(reservation__isnull=False)
+    related = ["device__connection", "reservation__listing__property"]
+    if crew:
+        holders |= Q(turnover__isnull=False)
+        related += ["turnover__listing__property", "turnover__assignee"]
     return scope_queryset(
-        # A crew code's failure shows on the dashboard's turnovers (their code state).
-        LockAccess.objects.filter(failing(), reservation__isnull=False).select_related(
-            "device__connection", "reservation__listing__property"
-        ),
-        user,
+        LockAccess.objects.filter(failing()).filter(holders).select_related(*related), user
     )
 
 
