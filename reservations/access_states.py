@@ -35,6 +35,8 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
+from core.bulk_insert import update_many
+
 from .models import LockAccess, LockAccessLog
 
 State = LockAccess.State
@@ -313,4 +315,4 @@ def plans_save(*, created: list[LockAccess], changed: list[LockAccess], fields: 
     ]
     for access in changed:
         access.updated_at = now
-    LockAccess.objects.bulk_update(changed, names, batch_size=500)
+    update_many(LockAccess, changed, names)

@@ -21,6 +21,8 @@ from collections import defaultdict
 from django.db import transaction
 from django.db.models import Q
 
+from core.bulk_insert import update_many
+from core.crypto import decrypt
 from locks.models import LockAssignment, UnmanagedCode
 from properties.models import MAX_OVERRIDE_EXTENSION_MINUTES
 
@@ -49,12 +51,15 @@ REACH = datetime.timedelta(days=1) + datetime.timedelta(minutes=MAX_OVERRIDE_EXT
 class _TakenCodes:
     """The codes held on a set of doors over a period (selectors.taken_codes for many
     stays at once), kept up to date as each stay's plan is written, so that a stay sees
-    the codes of the stays planned before it in the same set."""
+    the codes of the stays planned before it in the same set. Codes are decrypted when a
+    stay asks for its doors' codes, each ciphertext once (`plain`, which the caller may
+    share between sets: the same rows are read again by the next set)."""
 
-    def __init__(self, device_ids: set[int], start, end):
+    def __init__(self, device_ids: set[int], start, end, plain: dict[str, str]):
         self.rows: dict[object, tuple] = {}
         self.by_device: dict[int, set] = defaultdict(set)
         self.unmanaged: dict[int, list] = defaultdict(list)
+        self.plain = plain
         if not device_ids:
             return
         rows = LockAccess.objects.filter(
@@ -68,17 +73,17 @@ class _TakenCodes:
             device_id__in=device_ids,
             program_at__lt=end,
             ends_at__gt=start,
-        ).only(
+        ).values_list(
+            "pk",
             "device_id",
-            "reservation_id",
-            "turnover_id",
             "program_at",
             "ends_at",
+            "reservation_id",
             "code_ciphertext",
             "provider_code_ciphertext",
         )
-        for access in rows:
-            self._add(("pk", access.pk), access)
+        for pk, *row in rows:
+            self._add(("pk", pk), *row)
         unmanaged = (
             UnmanagedCode.objects.filter(device_id__in=device_ids)
             .exclude(code_ciphertext="")
@@ -89,17 +94,9 @@ class _TakenCodes:
         for code in unmanaged:
             self.unmanaged[code.device_id].append((code.starts_at, code.ends_at, code.code))
 
-    def _add(self, key, access: LockAccess) -> None:
-        codes = {code for code in (access.code, access.provider_code) if code}
-        self.rows[key] = (
-            access.device_id,
-            access.program_at,
-            access.ends_at,
-            access.reservation_id,
-            access.turnover_id,
-            codes,
-        )
-        self.by_device[access.device_id].add(key)
+    def _add(self, key, device_id, program_at, ends_at, reservation_id, *ciphertexts) -> None:
+        self.rows[key] = (device_id, program_at, ends_at, reservation_id, ciphertexts)
+        self.by_device[device_id].add(key)
 
     def follow(self, access: LockAccess, stay: Reservation) -> None:
         """A row of `stay` was just planned: it holds its code from now on, or no more."""
@@ -116,17 +113,32 @@ class _TakenCodes:
                 and stay.status == Reservation.Status.CONFIRMED
             )
         ):
-            self._add(key, access)
+            self._add(
+                key,
+                access.device_id,
+                access.program_at,
+                access.ends_at,
+                access.reservation_id,
+                access.code_ciphertext,
+                access.provider_code_ciphertext,
+            )
+
+    def _decrypt(self, ciphertext: str) -> str:
+        try:
+            return self.plain[ciphertext]
+        except KeyError:
+            code = self.plain[ciphertext] = decrypt(ciphertext)
+            return code
 
     def taken(self, device_ids, start, end, *, exclude_reservation_id: int) -> set[str]:
         taken: set[str] = set()
         for device_id in device_ids:
             for key in self.by_device.get(device_id, ()):
-                _, program_at, ends_at, reservation_id, _, codes = self.rows[key]
+                _, program_at, ends_at, reservation_id, ciphertexts = self.rows[key]
                 if reservation_id == exclude_reservation_id:
                     continue
                 if program_at < end and ends_at > start:
-                    taken |= codes
+                    taken.update(self._decrypt(c) for c in ciphertexts if c)
             for starts_at, ends_at, code in self.unmanaged.get(device_id, ()):
                 if (starts_at is None or starts_at < end) and (ends_at is None or ends_at > start):
                     taken.add(code)
@@ -134,9 +146,10 @@ class _TakenCodes:
 
 
 @transaction.atomic
-def stays_replan(*, reservation_ids, now=None) -> int:
+def stays_replan(*, reservation_ids, now=None, plain_codes: dict | None = None) -> int:
     """Re-plan these stays as `reservation_replan` would one by one, in the caller's
-    transaction; returns how many were re-planned."""
+    transaction; returns how many were re-planned. `plain_codes`: the codes decrypted
+    by an earlier set of the same re-plan (ciphertext → code), to decrypt each once."""
     from django.utils import timezone
 
     from .turnovers import listing_turnovers_sync
@@ -184,6 +197,7 @@ def stays_replan(*, reservation_ids, now=None) -> int:
         {a.device_id for stay in live for a in doors[stay.listing_id]},
         min((w[0] for w in windows), default=now),
         max((w[1] for w in windows), default=now),
+        {} if plain_codes is None else plain_codes,
     )
 
     created: list[LockAccess] = []
@@ -263,11 +277,11 @@ def stays_replan(*, reservation_ids, now=None) -> int:
             transaction.on_commit(lambda pk=stay.pk: planning.enqueue_processing(pk))
 
     ReservationCode.objects.bulk_create(new_codes)
-    ReservationCode.objects.bulk_update(
-        rotated, ["code_ciphertext", "code_digest", "generated_at", "rotated_at"]
+    update_many(
+        ReservationCode, rotated, ["code_ciphertext", "code_digest", "generated_at", "rotated_at"]
     )
     access_states.plans_save(created=created, changed=changed, fields=planning.PLAN_FIELDS)
-    Reservation.objects.bulk_update(rescheduled, ["prearrival_check_at"])
+    update_many(Reservation, rescheduled, ["prearrival_check_at"])
     for event in signals.EVENTS:  # each stay's in the order the one-by-one planner tells
         if events.get(event):
             signals.announce_many(event, reservation_ids=events[event], at=now)

@@ -624,8 +624,9 @@ def listings_replan(*, listing_ids, now=None) -> int:
 
     now = now or timezone.now()
     ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
+    plain: dict[str, str] = {}
     for start in range(0, len(ids), REPLAN_CHUNK):
-        stays_replan(reservation_ids=ids[start : start + REPLAN_CHUNK], now=now)
+        stays_replan(reservation_ids=ids[start : start + REPLAN_CHUNK], now=now, plain_codes=plain)
     return len(ids)
 
 
@@ -645,9 +646,10 @@ def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
 
     now = timezone.now()
     ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
+    plain: dict[str, str] = {}  # codes decrypted once for every chunk
     for start in range(0, len(ids), chunk):
         with transaction.atomic():
-            stays_replan(reservation_ids=ids[start : start + chunk])
+            stays_replan(reservation_ids=ids[start : start + chunk], plain_codes=plain)
     return len(ids)
 
 
