@@ -20,6 +20,7 @@ from collections import defaultdict
 
 from django.db import transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from core.bulk_insert import update_many
 from core.crypto import decrypt
@@ -150,9 +151,7 @@ def stays_replan(*, reservation_ids, now=None, plain_codes: dict | None = None) 
     """Re-plan these stays as `reservation_replan` would one by one, in the caller's
     transaction; returns how many were re-planned. `plain_codes`: the codes decrypted
     by an earlier set of the same re-plan (ciphertext → code), to decrypt each once."""
-    from django.utils import timezone
-
-    from .turnovers import listing_turnovers_sync
+    from .turnovers import listing_turnovers_sync  # turnovers imports planning
 
     now = now or timezone.now()
     ids = sorted(set(reservation_ids))
