@@ -157,9 +157,11 @@ def stays_replan(*, reservation_ids, now=None, plain_codes: dict | None = None) 
     ids = sorted(set(reservation_ids))
     if not ids:
         return 0
-    # Locked in one statement, in the order the one-by-one planner locks them.
+    # Locked in one statement, in the order the one-by-one planner locks them: the stays
+    # alone (one re-plan of a stay at a time), not the listings and properties joined,
+    # which a single stay's re-plan beside this one locks with its stay.
     stays = list(
-        Reservation.objects.select_for_update()
+        Reservation.objects.select_for_update(of=("self",))
         .select_related("listing__property")
         .filter(pk__in=ids)
         .order_by("pk")
