@@ -321,3 +321,33 @@ def test_a_bulk_re_plan_reads_and_writes_in_a_few_queries_whatever_the_number_of
         assert stays_replan(reservation_ids=ids) == size
     planned = LockAccess.objects.filter(reservation_id__in=ids, wanted=True)
     assert planned.count() == 2 * (size - size // 4)
+
+
+def test_the_events_of_a_bulk_re_plan_are_told_at_once_when_the_broker_is_down(
+    monkeypatch, django_capture_on_commit_callbacks
+):
+    """One cluster task tells a chunk's events; when Redis cannot take it, the guests'
+    emails and webhooks are not lost: the receivers hear them at once."""
+    import django_q.tasks
+    from redis.exceptions import ConnectionError as RedisDown
+
+    def broker_down(*args, **kwargs):
+        raise RedisDown("Redis is restarting")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    w = World()
+    listing = w.listing("Harbour")
+    with time_machine.travel(START, tick=False):
+        ids = [w.stay(listing, f"Guest {i}", days=2 + 3 * i, planned=False).pk for i in range(3)]
+    heard = []
+    signals.stay_event.connect(
+        lambda sender, *, event, reservation_id, **kw: heard.append((event, reservation_id)),
+        dispatch_uid="tests.bulk_replan_down",
+        weak=False,
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            stays_replan(reservation_ids=ids)
+    finally:
+        signals.stay_event.disconnect(dispatch_uid="tests.bulk_replan_down")
+    assert sorted(heard) == [(signals.CODE_GENERATED, pk) for pk in ids]
