@@ -170,3 +170,10 @@ def prearrival_checks() -> int:
     from .verification import verification_alerts_run
 
     return prearrival_run_due() + verification_alerts_run()
+
+
+def send_stay_events(event: str, reservation_ids: list[int], at) -> None:
+    """The stay events of a bulk re-plan (reservations.signals.announce_many)."""
+    from .signals import send_stay_events as send
+
+    send(event, reservation_ids, at)
