@@ -9,6 +9,7 @@ import zoneinfo
 
 import pytest
 import time_machine
+from django.urls import reverse
 from django.utils import timezone
 
 from locks.models import Device
@@ -231,3 +232,18 @@ def test_offboarding_fifty_locks_holds_back_no_other_work_and_clears_each(crew):
     assert len(rows) == 50 and {r.status for r in rows} == {"cleared"}
     assert {a.state for a in guest.lock_accesses.all()} == {State.REQUESTED}
     assert standing.lock_accesses.count() == 50
+
+
+def test_the_feed_and_timeline_show_the_standing_code_under_the_persons_name(crew, manager_client):
+    standing = give_standing(crew)
+    run_at(timezone.now())
+    code_id = LockAccess.objects.get(standing=standing, device=crew.gate).provider_id
+    unlock(crew, crew.gate, at=timezone.now() - MINUTE, access_code_id=code_id, method="keycode")
+    feed = manager_client.get(reverse("activity_feed")).content.decode()
+    assert "Cleaner Rosa" in feed and "standing code" in feed
+    assert f"/admin/reservations/standingaccess/{standing.pk}/" in feed
+    html = manager_client.get(reverse("listing_timeline", args=[crew.listing.pk])).content
+    svg = html.decode().split("<svg", 1)[1]
+    crew_lane = svg.split(f'data-lane="{crew.listing.pk}-crew"')[1].split("</g>\n    </g>")[0]
+    assert "Cleaner Rosa" in crew_lane
+    assert f"/admin/reservations/standingaccess/{standing.pk}/" in crew_lane
