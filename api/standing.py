@@ -19,7 +19,7 @@ from reservations.standing import (
     clearance_rows,
     crew_offboard,
     standing_end,
-    standing_replan,
+    standing_save,
 )
 
 from .authentication import principal_for
@@ -120,17 +120,7 @@ class StandingAccessSerializer(serializers.ModelSerializer):
         hours = attrs.pop("hours", None)
         for name, value in attrs.items():
             setattr(instance, name, value)
-        instance.organization_id = instance.crew_member.organization_id
-        instance.save()
-        if doors is not None:
-            instance.doors.set(doors)
-        if hours is not None:
-            instance.hours.all().delete()
-            StandingHours.objects.bulk_create(
-                StandingHours(standing=instance, **rule) for rule in hours
-            )
-        standing_replan(standing=instance)
-        return instance
+        return standing_save(standing=instance, doors=doors, hours=hours)
 
     def create(self, validated_data):
         return self._save(StandingAccess(), validated_data)

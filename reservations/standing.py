@@ -189,15 +189,20 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
     transaction.on_commit(lambda: enqueue_standing_processing(standing_id))
 
 
-def standing_save(*, standing: StandingAccess, doors=None, now=None) -> StandingAccess:
-    """Create or change a standing access (the admin's form, the API) and plan its code.
-    `doors`: the picked doors (devices), None to keep them."""
-    if standing.crew_member.organization_id != standing.organization_id:
-        raise ValueError("The crew member belongs to another organization.")
+def standing_save(*, standing: StandingAccess, doors=None, hours=None, now=None) -> StandingAccess:
+    """Create or change a standing access (the API, tests) and plan its code. `doors`:
+    the picked doors (devices), None to keep them; `hours`: dicts of `property`, `opens`,
+    `closes` replacing its working hours, None to keep them."""
+    standing.organization_id = standing.crew_member.organization_id
     with transaction.atomic():
         standing.save()
         if doors is not None:
             standing.doors.set(doors)
+        if hours is not None:
+            standing.hours.all().delete()
+            StandingHours.objects.bulk_create(
+                StandingHours(standing=standing, **rule) for rule in hours
+            )
         standing_replan(standing=standing, now=now)
     return standing
 
