@@ -36,6 +36,7 @@ from locks.models import Device, LockAssignment
 from properties import services as property_services
 from properties.models import DEFAULT_CODE_LEAD_MINUTES, CrewMember
 
+from . import signals
 from .alerts import alert_open
 from .codes import CodeRefused, check_code, generate_code
 from .models import (
@@ -165,6 +166,7 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
             "assignment", "device"
         )
     }
+    told_before = _told(accesses.values())
     wanted: dict[int, tuple] = {}
     failure = ""
     starts, ends = standing.window
@@ -187,6 +189,20 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
     )
     standing_id = standing.pk
     transaction.on_commit(lambda: enqueue_standing_processing(standing_id))
+    if wanted and not failure:
+        told_after = _told(LockAccess.objects.filter(standing_id=standing_id))
+        if told_after != told_before:
+            # The person is told (again): their doors, code or dates are new.
+            signals.announce_standing(standing_id=standing_id, at=now)
+
+
+def _told(accesses) -> set[tuple]:
+    """What the crew member is told of each door: its code and dates."""
+    return {
+        (a.device_id, a.code, a.starts_at, a.ends_at)
+        for a in accesses
+        if a.wanted and a.state not in LockAccess.FINAL_STATES
+    }
 
 
 def standing_save(*, standing: StandingAccess, doors=None, hours=None, now=None) -> StandingAccess:

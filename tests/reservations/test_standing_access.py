@@ -247,3 +247,31 @@ def test_the_feed_and_timeline_show_the_standing_code_under_the_persons_name(cre
     crew_lane = svg.split(f'data-lane="{crew.listing.pk}-crew"')[1].split("</g>\n    </g>")[0]
     assert "Cleaner Rosa" in crew_lane
     assert f"/admin/reservations/standingaccess/{standing.pk}/" in crew_lane
+
+
+def test_the_crew_member_is_emailed_the_code_doors_and_hours_and_again_on_a_change(
+    crew, mailoutbox, django_capture_on_commit_callbacks
+):
+    standing = StandingAccess(
+        organization=crew.listing.organization,
+        crew_member=crew.rosa,
+        listing=crew.listing,
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    hours = [
+        {"property": crew.listing.property, "opens": datetime.time(8), "closes": datetime.time(17)}
+    ]
+    with django_capture_on_commit_callbacks(execute=True):
+        standing_save(standing=standing, hours=hours)
+    standing.refresh_from_db()
+    (mail,) = mailoutbox
+    assert mail.to == ["rosa@example.com"]
+    assert standing.code in mail.body and "until further notice" in mail.body
+    assert "Front gate" in mail.body and "Fake August Lock 2" in mail.body
+    assert "08:00–17:00" in mail.body
+    with django_capture_on_commit_callbacks(execute=True):
+        standing_save(standing=standing, doors=[crew.side])  # a door more: told again
+    assert len(mailoutbox) == 2 and "Side Door" in mailoutbox[1].body
+    with django_capture_on_commit_callbacks(execute=True):
+        standing_save(standing=standing)  # nothing new: nothing sent
+    assert len(mailoutbox) == 2
