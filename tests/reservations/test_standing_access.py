@@ -98,7 +98,7 @@ def outside_hours_alerts():
         datetime.date(2027, 10, 31),  # and back at 02:00
     ],
 )
-def test_an_unlock_outside_working_hours_raises_an_alert_and_not_inside(crew, day):
+def test_an_unlock_outside_working_hours_raises_an_alert_and_not_inside(crew, day, manager_client):
     prop = crew.listing.property
     assert prop.time_zone == "Europe/Lisbon"
     early = datetime.datetime.combine(day, datetime.time(0, 30), LISBON)
@@ -133,6 +133,8 @@ def test_an_unlock_outside_working_hours_raises_an_alert_and_not_inside(crew, da
     alerts = outside_hours_alerts()
     assert [a.opened_at for a in alerts] == expected
     assert "Cleaner Rosa" in alerts[0].message and "07:59" in alerts[0].message
+    dashboard = manager_client.get(reverse("dashboard")).content.decode()
+    assert "outside their working hours" in dashboard
     # Every unlock is in the feed under the person's name, linked to the standing access.
     events = LockEvent.objects.filter(kind=LockEvent.Kind.UNLOCKED, standing=standing)
     assert events.count() == 6
@@ -275,3 +277,28 @@ def test_the_crew_member_is_emailed_the_code_doors_and_hours_and_again_on_a_chan
     with django_capture_on_commit_callbacks(execute=True):
         standing_save(standing=standing)  # nothing new: nothing sent
     assert len(mailoutbox) == 2
+
+
+def test_a_removal_the_provider_refuses_is_shown_failing_and_retried_until_gone(
+    crew, manager_client
+):
+    standing = give_standing(crew)
+    run_at(timezone.now())
+    crew.fake.control("/outage", routes=["/access_codes/delete"])
+    try:
+        clearance = crew_offboard(crew_member=crew.rosa, by="Ana")
+        run_at(timezone.now())
+        rows = clearance_rows(clearance)
+        assert {r.status for r in rows} == {"failing"}
+        assert all(r.attempts == 1 and r.error for r in rows)
+        page = manager_client.get(
+            reverse("admin:reservations_codeclearance_change", args=[clearance.pk])
+        ).content.decode()
+        assert page.count('data-status="failing"') == 2 and "1 tries, retried" in page
+        assert len(standing_codes(crew, crew.gate)) == 1  # still on the door
+    finally:
+        crew.fake.control("/outage", routes=[])
+    run_at(timezone.now() + datetime.timedelta(seconds=31))  # the first retry's wait
+    assert standing_codes(crew, crew.gate) == [] and standing_codes(crew, crew.back) == []
+    assert {r.status for r in clearance_rows(clearance)} == {"cleared"}
+    assert set(standing.lock_accesses.values_list("state", flat=True)) == {State.REVOKED}
