@@ -30,6 +30,7 @@ from properties.models import CrewMember
 
 from .models import CodeClearance, LockAccess, StandingAccess, StandingHours
 from .standing import (
+    EDITABLE_FIELDS,
     _codes_in_play,
     _masked,
     clearance_rows,
@@ -160,7 +161,11 @@ class StandingAccessAdmin(OrganizationScopedAdmin):
 
     def save_model(self, request, obj, form, change):
         obj.organization_id = obj.crew_member.organization_id
-        super().save_model(request, obj, form, change)
+        if change:
+            # Never the code read when the form opened: the planner owns it.
+            obj.save(update_fields=EDITABLE_FIELDS)
+        else:
+            obj.save()
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)

@@ -205,13 +205,29 @@ def _told(accesses) -> set[tuple]:
     }
 
 
+# What a manager or the API changes on a standing access (its code is the planner's).
+EDITABLE_FIELDS = [
+    "organization",
+    "crew_member",
+    "listing",
+    "starts_at",
+    "ends_at",
+    "note",
+    "updated_at",
+]
+
+
 def standing_save(*, standing: StandingAccess, doors=None, hours=None, now=None) -> StandingAccess:
     """Create or change a standing access (the API, tests) and plan its code. `doors`:
     the picked doors (devices), None to keep them; `hours`: dicts of `property`, `opens`,
     `closes` replacing its working hours, None to keep them."""
     standing.organization_id = standing.crew_member.organization_id
     with transaction.atomic():
-        standing.save()
+        if standing.pk is None:
+            standing.save()
+        else:
+            # Never the code from this (maybe stale) instance: the planner owns it.
+            standing.save(update_fields=EDITABLE_FIELDS)
         if doors is not None:
             standing.doors.set(doors)
         if hours is not None:

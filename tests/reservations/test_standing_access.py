@@ -24,7 +24,13 @@ from reservations.models import (
     StandingHours,
     Turnover,
 )
-from reservations.standing import clearance_rows, crew_offboard, standing_end, standing_save
+from reservations.standing import (
+    clearance_rows,
+    crew_offboard,
+    standing_end,
+    standing_replan,
+    standing_save,
+)
 from tests.fixtures_lifecycle import run_at, same_day_pair
 from tests.reservations.test_arrival_and_vacant_unlock import unlock
 
@@ -302,3 +308,16 @@ def test_a_removal_the_provider_refuses_is_shown_failing_and_retried_until_gone(
     assert standing_codes(crew, crew.gate) == [] and standing_codes(crew, crew.back) == []
     assert {r.status for r in clearance_rows(clearance)} == {"cleared"}
     assert set(standing.lock_accesses.values_list("state", flat=True)) == {State.REVOKED}
+
+
+def test_saving_a_standing_access_never_puts_back_a_code_read_before_a_change(crew):
+    standing = give_standing(crew)
+    stale = StandingAccess.objects.get(pk=standing.pk)  # a form opened now
+    standing_replan(standing=standing, force_new_code=True)  # a duplicate on a lock
+    new_code = StandingAccess.objects.get(pk=standing.pk).code
+    assert new_code != stale.code
+    stale.note = "Weekly cleaning"
+    standing_save(standing=stale)
+    saved = StandingAccess.objects.get(pk=standing.pk)
+    assert saved.code == new_code and saved.note == "Weekly cleaning"
+    assert set(standing.lock_accesses.values_list("code_digest", flat=True)) == {saved.code_digest}
