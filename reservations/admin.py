@@ -1261,4 +1261,8 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         )
 
 
-from . import admin_turnovers  # noqa: E402, F401  (registers the turnovers)
+# Registered after the models above (their admin classes are read by these).
+from . import (  # noqa: E402
+    admin_standing,  # noqa: F401  (standing access, offboarding, reports)
+    admin_turnovers,  # noqa: F401  (registers the turnovers)
+)

@@ -43,6 +43,7 @@ REVOKING_REASONS = {
     Reason.NO_STAFF_ACCESS,
     Reason.MOVED,
     Reason.VERIFICATION_REVOKED,
+    Reason.OFFBOARDED,
 }
 FINAL_STATES = LockAccess.FINAL_STATES
 
@@ -582,10 +583,26 @@ def enqueue_turnover_processing(turnover_id: int) -> None:
         )
 
 
+def enqueue_standing_processing(standing_id: int) -> None:
+    """enqueue_processing for a standing crew code (reservations.standing)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("reservations.tasks.process_standing", standing_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Standing access %s: work not queued (%s); the sweep will carry it out",
+            standing_id,
+            error,
+        )
+
+
 def enqueue_holder(holder: tuple[str, int]) -> None:
     """Enqueue the processing of one holder's codes (LockAccess.holder_key)."""
     kind, pk = holder
-    if kind == "turnover":
+    if kind == "standing":
+        enqueue_standing_processing(pk)
+    elif kind == "turnover":
         enqueue_turnover_processing(pk)
     else:
         enqueue_processing(pk)

@@ -75,7 +75,7 @@ def access_for_code(device: Device, provider_id: str) -> LockAccess | None:
     """The lock access that holds (or once held) a provider code id on this lock: its
     history keeps every id it had (removed, re-created, rotated)."""
     holding = LockAccess.objects.filter(device=device).select_related(
-        "reservation", "turnover__assignee"
+        "reservation", "turnover__assignee", "standing__crew_member"
     )
     return (
         holding.filter(provider_id=provider_id).first()
@@ -212,7 +212,7 @@ def _reconcile(
     accesses = list(
         LockAccess.objects.filter(device=device)
         .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
-        .select_related("reservation", "turnover")
+        .select_related("reservation", "turnover", "standing")
     )
     by_pk = {a.pk: a for a in accesses}
     current_ids = {a.provider_id for a in accesses if a.provider_id}
@@ -314,7 +314,7 @@ def _reconcile(
             kind, holder_id = named[0], named[1]
             owner = next((a for a in accesses if a.holder_key == (kind, holder_id)), None)
             if owner is None:
-                field = "turnover_id" if kind == "turnover" else "reservation_id"
+                field = f"{kind}_id"  # reservation_id, turnover_id or standing_id
                 owner = LockAccess.objects.filter(**{field: holder_id}, device=device).first()
         if (
             owner is not None

@@ -45,6 +45,7 @@ def taken_codes(
     end: datetime.datetime,
     exclude_reservation_id: int | None = None,
     exclude_turnover_id: int | None = None,
+    exclude_standing_id: int | None = None,
 ) -> set[str]:
     """Codes other stays hold on these locks at some instant of [start, end), and the
     unmanaged codes (made in the lock's app or a PMS) on them in that period.
@@ -72,6 +73,8 @@ def taken_codes(
         rows = rows.exclude(reservation_id=exclude_reservation_id)
     if exclude_turnover_id is not None:
         rows = rows.exclude(turnover_id=exclude_turnover_id)
+    if exclude_standing_id is not None:
+        rows = rows.exclude(standing_id=exclude_standing_id)
     taken = set()
     for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
         taken.update(code for code in (access.code, access.provider_code) if code)

@@ -152,3 +152,29 @@ def announce_crew(
                 )
 
     transaction.on_commit(send)
+
+
+# A standing crew code's doors, code or dates set or changed (reservations.standing), sent
+# once the transaction commits: guests tells the crew member. kwargs: event
+# (STANDING_PLANNED), standing_id (int), at.
+STANDING_PLANNED = "standing.planned"
+standing_event = Signal()
+
+
+def announce_standing(*, standing_id: int, at: datetime.datetime | None = None) -> None:
+    """Send STANDING_PLANNED to the apps above once the current transaction commits."""
+    at = at or timezone.now()
+
+    def send() -> None:
+        for receiver, result in standing_event.send_robust(
+            sender=None, event=STANDING_PLANNED, standing_id=standing_id, at=at
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r failed for standing access %s",
+                    receiver,
+                    standing_id,
+                    exc_info=result,
+                )
+
+    transaction.on_commit(send)

@@ -50,6 +50,14 @@ def process_turnover(turnover_id: int) -> int:
     return process_due(turnover_id=turnover_id)
 
 
+def process_standing(standing_id: int) -> int:
+    """Run the due steps now after a standing code's plan changed (an offboarding's
+    fifty removals among them). Not scoped to the one holder: provisioning has no
+    standing scope, and every due step is worked lock by lock, each lock under its own
+    lease and retried on its own, so this run holds back no other work."""
+    return process_due()
+
+
 def sweep() -> int:
     """The periodic sweep: carry out due steps for most of a minute, calling in other
     workers when the backlog is large."""
