@@ -115,15 +115,25 @@ def holder_of_name(name: str) -> tuple[str, int, int] | None:
     return kind, int(match.group(2)), int(match.group(3))
 
 
-def _claim(pk: int) -> str | None:
+def _claim(access: LockAccess) -> str | None:
+    """Take a due row read with its device and holder, and begin its step (the state the
+    step works in, `_working_state`) in the same write; its token, or None when the row
+    is no longer as read (another worker took it, a re-plan changed it)."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    claimed = (
-        LockAccess.objects.filter(pk=pk, due_at__lte=now)
-        .filter(LockAccess.unclaimed(now))
-        .update(claimed_until=now + LEASE, claim_token=token)
+    taken = access_states.claim(
+        access, to=_working_state(access, now), token=token, until=now + LEASE, now=now
     )
-    return token if claimed else None
+    return token if taken else None
+
+
+def _working_state(access: LockAccess, now) -> str:
+    """The state a row takes while the worker carries out its step."""
+    if _leaving(access):
+        return State.REMOVING
+    if access.provider_id or now >= access.program_at:
+        return access.state if access.state in AT_PROVIDER else State.PROGRAMMING
+    return access.state
 
 
 class _Gateways:
@@ -362,18 +372,28 @@ def _in_own_thread(work, *args) -> int:
 
 
 def _next_step(device_id: int, skip: set[int]) -> int | None:
-    return next(iter(_next_steps(device_id, skip)), None)
+    """The lock's next due step (its id), in STEP_ORDER."""
+    now = timezone.now()
+    return (
+        _due(now)
+        .filter(device_id=device_id)
+        .exclude(pk__in=skip)
+        .order_by(*STEP_ORDER)
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
-def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[int]:
-    """The lock's next `count` due steps, in STEP_ORDER."""
+def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[LockAccess]:
+    """The lock's next `count` due steps, in STEP_ORDER, each read whole with what the
+    worker needs (its device, its holder): the read the step then works from."""
     now = timezone.now()
     return list(
         _due(now)
         .filter(device_id=device_id)
         .exclude(pk__in=skip)
-        .order_by(*STEP_ORDER)
-        .values_list("pk", flat=True)[:count]
+        .select_related("device", "reservation", "turnover__assignee")
+        .order_by(*STEP_ORDER)[:count]
     )
 
 
@@ -392,6 +412,7 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
             return worked  # another worker holds the lock and carries out its steps
         renewed = time.monotonic()
         tried: set[int] = set()
+        read_again: set[int] = set()
         more = True
         try:
             while more and len(tried) < STEPS_PER_TURN:
@@ -402,7 +423,8 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                 steps = _next_steps(device_id, tried, count=2)
                 if not steps:
                     break
-                pk, more = steps[0], len(steps) > 1
+                access, more = steps[0], len(steps) > 1
+                pk = access.pk
                 tried.add(pk)
                 # Renewed once half of it is gone: a step never starts on a lease that
                 # could run out under it (a step takes seconds, a lease minutes).
@@ -410,12 +432,16 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                     if not pacing.lease_renew(device_id, token):
                         return worked  # held past its lease: another worker has the lock
                     renewed = time.monotonic()
-                row_token = _claim(pk)
+                row_token = _claim(access)
                 if row_token is None:
+                    if pk not in read_again:  # changed since read (a re-plan): once more
+                        read_again.add(pk)
+                        tried.discard(pk)
+                        more = True
                     continue
                 worked += 1
                 try:
-                    _process(pk, row_token, gateways)
+                    _process(access, row_token, gateways)
                 except Exception:  # one step's bug must not hold up the lock's others
                     logger.exception("Lock access %s: unexpected failure", pk)
                     _record_failure(
@@ -444,21 +470,18 @@ class _Outcome:
     logs: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _process(pk: int, token: str, gateways: _Gateways) -> None:
-    access = LockAccess.objects.select_related("device", "reservation", "turnover__assignee").get(
-        pk=pk
-    )
-    if _leaving(access):
-        working = State.REMOVING
-    elif access.provider_id or timezone.now() >= access.program_at:
-        working = access.state if access.state in AT_PROVIDER else State.PROGRAMMING
-    else:
-        working = access.state
-    access_states.move_claimed(pk, token=token, current=access.state, to=working)
+def _process(access: LockAccess, token: str, gateways: _Gateways) -> None:
+    """Carry out one step of a row this worker read and claimed (`_claim`): `access` is
+    the row as read, its state the one before the claim."""
+    pk = access.pk
     try:
         # Every code write on the lock keeps under Seam's per-lock limits, whichever
         # worker makes it.
-        gateway = pacing.PacedGateway(gateways.for_device(access.device), access.device_id)
+        gateway = pacing.PacedGateway(
+            gateways.for_device(access.device),
+            access.device_id,
+            seen=access.device.recent_writes,
+        )
         if _leaving(access):
             outcome = _remove(access, gateway)
         elif not access.provider_id and timezone.now() < access.program_at:
@@ -840,6 +863,7 @@ def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | Non
     with transaction.atomic():
         # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
         access = LockAccess.objects.select_for_update().get(pk=pk)
+        before = {name: getattr(access, name) for name in _RECORDED}
         if access.claim_token != token:
             # Our lease ran out and another worker took the row: keep what only we know
             # (the provider's ids), leave state and schedule to the current owner.
@@ -890,7 +914,30 @@ def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | Non
             access.due_at = _next_due(access, now)
         else:
             access.due_at = _next_due(access, now)
-        access.save()
+        # What changed only (the row is locked: the rest is as read).
+        changed = [name for name in _RECORDED if getattr(access, name) != before[name]]
+        access.save(update_fields=[*changed, "updated_at"])
+
+
+# What recording an outcome may write on a lock access (CodeDigests saves a ciphertext's
+# digest with it).
+_RECORDED = (
+    "provider_id",
+    "provider_user_id",
+    "provider_code_ciphertext",
+    "provider_starts_at",
+    "provider_ends_at",
+    "programmed_at",
+    "drift_seen_at",
+    "removal_requested_at",
+    "removed_at",
+    "state",
+    "attempts",
+    "last_error",
+    "claimed_until",
+    "claim_token",
+    "due_at",
+)
 
 
 def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> None:
