@@ -48,15 +48,15 @@ def lease_free(now: datetime.datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}lease_until__isnull": True}) | Q(**{f"{prefix}lease_until__lt": now})
 
 
-def lease_take(device_id: int) -> str | None:
-    """Take the lock for this worker; its token, or None when another worker holds it."""
+def lease_take(device_id: int, *, unless_paused: bool = False) -> str | None:
+    """Take the lock for this worker; its token, or None when another worker holds it
+    (or, with `unless_paused`, while the provider's pause of it, `backoff_until`, lasts)."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    taken = (
-        Device.objects.filter(pk=device_id)
-        .filter(lease_free(now))
-        .update(lease_until=now + LEASE, lease_token=token)
-    )
+    free = Device.objects.filter(pk=device_id).filter(lease_free(now))
+    if unless_paused:
+        free = free.filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+    taken = free.update(lease_until=now + LEASE, lease_token=token)
     return token if taken else None
 
 

@@ -328,8 +328,12 @@ class _DueLocks:
         self._waiting = deque(
             d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
         )
+        # The first step of the locks next in line, read in one query rather than one
+        # per lock: reading a step whole costs more CPU than anything else a step does.
+        self._first = _first_steps(list(self._waiting)[:FIRST_STEPS_READ], now)
 
-    def take(self) -> int | None:
+    def take(self) -> tuple[int, LockAccess | None] | None:
+        """The next lock to work, with its first due step if it was read already."""
         with self._mutex:
             if self._turns_left <= 0:
                 return None
@@ -343,7 +347,7 @@ class _DueLocks:
             device_id = self._waiting.popleft()
             self._working.add(device_id)
             self._turns[device_id] += 1
-            return device_id
+            return device_id, self._first.pop(device_id, None)
 
     def done(self, device_id: int) -> None:
         with self._mutex:
@@ -352,9 +356,10 @@ class _DueLocks:
 
 def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
     worked = 0
-    while (device_id := queue.take()) is not None:
+    while (taken := queue.take()) is not None:
+        device_id, first = taken
         try:
-            worked += _work_lock(device_id, gateways, stop_after)
+            worked += _work_lock(device_id, gateways, stop_after, first=first)
         except Exception:  # a lock's bug must not end the run of the others
             logger.exception("Lock %s: unexpected failure", device_id)
         finally:
@@ -371,17 +376,32 @@ def _in_own_thread(work, *args) -> int:
         db_connections.close_all()
 
 
-def _next_step(device_id: int, skip: set[int]) -> int | None:
-    """The lock's next due step (its id), in STEP_ORDER."""
-    now = timezone.now()
-    return (
+def _more_due(device_id: int, skip: set[int]) -> bool:
+    """Whether the lock has another due step (not in `skip`)."""
+    return _due(timezone.now()).filter(device_id=device_id).exclude(pk__in=skip).exists()
+
+
+# How many of the locks next in line a run reads the first step of at once (_DueLocks).
+FIRST_STEPS_READ = 16
+STEP_RELATED = ("device", "reservation", "turnover__assignee")
+
+
+def _first_steps(device_ids: list[int], now) -> dict[int, LockAccess]:
+    """The first due step (STEP_ORDER) of each of these locks that no worker holds, read
+    whole; a lock whose first step is not among the rows read is left out (its worker
+    reads it then)."""
+    if not device_ids:
+        return {}
+    first: dict[int, LockAccess] = {}
+    rows = (
         _due(now)
-        .filter(device_id=device_id)
-        .exclude(pk__in=skip)
-        .order_by(*STEP_ORDER)
-        .values_list("pk", flat=True)
-        .first()
+        .filter(pacing.lease_free(now, "device__"), device_id__in=device_ids)
+        .select_related(*STEP_RELATED)
+        .order_by(*STEP_ORDER)[: 2 * len(device_ids)]
     )
+    for row in rows:
+        first.setdefault(row.device_id, row)
+    return first
 
 
 def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[LockAccess]:
@@ -392,12 +412,18 @@ def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[LockAcce
         _due(now)
         .filter(device_id=device_id)
         .exclude(pk__in=skip)
-        .select_related("device", "reservation", "turnover__assignee")
+        .select_related(*STEP_RELATED)
         .order_by(*STEP_ORDER)[:count]
     )
 
 
-def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) -> int:
+def _work_lock(
+    device_id: int,
+    gateways: _Gateways,
+    stop_after: float | None,
+    *,
+    first: LockAccess | None = None,
+) -> int:
     """Hold one lock and carry out its due steps one after another, nearest first.
 
     Any reservation's steps on this lock, not only those that brought the worker here:
@@ -407,7 +433,9 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
     """
     worked = 0
     for _ in range(3):
-        token = pacing.lease_take(device_id)
+        # A step read before the lease (`first`, by the run's queue) is worked only if
+        # the lock is not paused meanwhile; the claim checks that the row is as read.
+        token = pacing.lease_take(device_id, unless_paused=first is not None)
         if token is None:
             return worked  # another worker holds the lock and carries out its steps
         renewed = time.monotonic()
@@ -415,6 +443,15 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
         read_again: set[int] = set()
         more = True
         try:
+            if first is not None:
+                # The lock's one step as far as the queue knew: the look after letting
+                # go (below) finds any other.
+                access, first, more = first, None, False
+                row_token = _claim(access)
+                if row_token is not None:  # else changed since: read afresh after the look
+                    tried.add(access.pk)
+                    worked += 1
+                    _process_safely(access, row_token, gateways)
             while more and len(tried) < STEPS_PER_TURN:
                 if stop_after is not None and time.monotonic() > stop_after:
                     return worked
@@ -440,18 +477,22 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                         more = True
                     continue
                 worked += 1
-                try:
-                    _process(access, row_token, gateways)
-                except Exception:  # one step's bug must not hold up the lock's others
-                    logger.exception("Lock access %s: unexpected failure", pk)
-                    _record_failure(
-                        pk, row_token, "Unexpected error; Keystay will try again.", retryable=True
-                    )
+                _process_safely(access, row_token, gateways)
         finally:
             pacing.lease_release(device_id, token)
-        if len(tried) >= STEPS_PER_TURN or _next_step(device_id, tried) is None:
+        if len(tried) >= STEPS_PER_TURN or not _more_due(device_id, tried):
             return worked
     return worked
+
+
+def _process_safely(access: LockAccess, token: str, gateways: _Gateways) -> None:
+    try:
+        _process(access, token, gateways)
+    except Exception:  # one step's bug must not hold up the lock's others
+        logger.exception("Lock access %s: unexpected failure", access.pk)
+        _record_failure(
+            access.pk, token, "Unexpected error; Keystay will try again.", retryable=True
+        )
 
 
 @dataclass
