@@ -21,7 +21,9 @@ places, which are where the holder matters:
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
+import random
 import re
 import threading
 import time
@@ -214,14 +216,42 @@ def due_lock_ids(
 ) -> list[int]:
     """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
     step (looking at `limit` steps at most); of one stay's or one turnover's codes."""
+    return [
+        device_id for device_id, _urgency in _due_locks(now, reservation_id, turnover_id, limit)
+    ]
+
+
+def _due_locks(
+    now, reservation_id: int | None, turnover_id: int | None, limit: int
+) -> list[tuple[int, tuple]]:
+    """(lock, its first step's urgency) of due_lock_ids, in STEP_ORDER."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
     if turnover_id is not None:
         due = due.filter(turnover_id=turnover_id)
-    return list(
-        dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
+    rows = (
+        due.order_by(*STEP_ORDER)
+        .annotate(_starts=Greatest("due_at", "starts_at"))
+        .values_list("device_id", "wanted", "_starts", "due_at")[:limit]
     )
+    first: dict[int, tuple] = {}
+    for device_id, *urgency in rows:
+        first.setdefault(device_id, tuple(urgency))
+    return list(first.items())
+
+
+def _spread(locks: list[tuple[int, tuple]]) -> list[int]:
+    """The locks in order of urgency, those equally urgent in a random order of this
+    run's own: workers reading the same queue at once (a backlog that fell due at one
+    instant ties on urgency) then start on different locks rather than racing for the
+    same leases."""
+    spread: list[int] = []
+    for _urgency, group in itertools.groupby(locks, key=lambda lock: lock[1]):
+        ids = [device_id for device_id, _ in group]
+        random.shuffle(ids)
+        spread += ids
+    return spread
 
 
 def seconds_to_next_due(*, now, longest: float) -> float:
@@ -317,12 +347,7 @@ class _DueLocks:
 
     def _read(self, now) -> None:
         self._read_at = time.monotonic()
-        due = due_lock_ids(
-            now=now,
-            reservation_id=self._reservation_id,
-            turnover_id=self._turnover_id,
-            limit=self._limit,
-        )
+        due = _spread(_due_locks(now, self._reservation_id, self._turnover_id, self._limit))
         # A lock still due after a few turns in this run (its steps keep falling due)
         # waits for the next run rather than spinning in this one.
         self._waiting = deque(
