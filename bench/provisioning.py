@@ -402,6 +402,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
     clusters = start_clusters(workers, env=env, log=log)
     try:
         wait_for_clusters(workers, bool(redis_url))
+        load_before = os.getloadavg()
         cpu_before = cluster_cpu(clusters)
         backlog = LockAccess.objects.filter(reservation_id__in=stays["backlog"])
         fake.set_latency(args.latency_ms)
@@ -441,6 +442,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
                 break
             time.sleep(0.5)
         cpu = cluster_cpu(clusters) - cpu_before
+        load_after = os.getloadavg()
         requests = fake.requests()
         side_by_side, per_lock = fake.overlaps()
         state = fake.state()
@@ -477,6 +479,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
     return {
         "workers": workers,
         "seeded": seeded,
+        "load": (load_before[0], load_after[0]),
         "cpu": cpu,
         "rss": rss,
         "codes": len(programmed),
@@ -600,7 +603,8 @@ def main() -> None:
         print(
             f"  bare sequential loop of SDK calls (list + create per code, "
             f"{args.bare_sample} codes): {bare:5.1f} codes/s, its own CPU "
-            f"{bare_cpu * 1000:.1f} ms per code"
+            f"{bare_cpu * 1000:.1f} ms per code (the baseline of this run's ratios; load "
+            f"average {os.getloadavg()[0]:.1f})"
         )
         for workers in [int(w) for w in args.workers.split(",")]:
             result = run_workers(
@@ -614,7 +618,9 @@ def main() -> None:
             print(
                 f"  {workers} worker{'s' if workers > 1 else ' '}: {result['codes']:,} of "
                 f"{result['total']:,} codes in {result['wall']:5.1f} s{stopped} = "
-                f"{result['rate']:5.1f} codes/s = {result['rate'] / bare:4.1f}x the bare loop"
+                f"{result['rate']:5.1f} codes/s = {result['rate'] / bare:4.1f}x the bare loop "
+                f"(load average {result['load'][0]:.1f} at the start, "
+                f"{result['load'][1]:.1f} at the end: wall times stretch with it)"
             )
             print(
                 f"      creates {result['creates']:,}, refused by Seam's limits "

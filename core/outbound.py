@@ -41,6 +41,7 @@ carrier-grade NAT…) depends on who chose the address:
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import socket
 import ssl
@@ -303,6 +304,19 @@ def validate_outbound_url(value: str) -> None:
 # ---------------------------------------------------------------- sending a request
 
 
+@functools.cache
+def _trusted_certificates() -> ssl.SSLContext:
+    """The TLS context of every verified request (httpx's own default: certifi's
+    certificates), built once per process: loading the certificates costs some 16 ms of
+    CPU, which every new client (a provisioning run, a lock's read-back) used to pay. A
+    context is safe to share between threads and connections."""
+    return httpx.create_ssl_context()
+
+
+def _tls(verify: ssl.SSLContext | bool) -> ssl.SSLContext | bool:
+    return _trusted_certificates() if verify is True else verify
+
+
 def _host_is_address(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
@@ -342,7 +356,7 @@ class PinnedTransport(httpx.BaseTransport):
         self.target = target
         # One connection per request: a pooled connection to an address must never carry
         # a request for another name that resolves there.
-        self._inner = httpx.HTTPTransport(verify=verify, retries=0)
+        self._inner = httpx.HTTPTransport(verify=_tls(verify), retries=0)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if origin(request.url) != origin(self.target.url):
@@ -381,7 +395,7 @@ class OriginTransport(httpx.BaseTransport):
             raise OutboundRefused("Not an http(s) origin Keystay calls.", code="invalid_url")
         _scheme, self.host, self.port = self.origin
         self.private_allowed = private_allowed
-        self._inner = inner or httpx.HTTPTransport(verify=verify, retries=0)
+        self._inner = inner or httpx.HTTPTransport(verify=_tls(verify), retries=0)
         self._last_address: str | None = None
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:

@@ -48,15 +48,15 @@ def lease_free(now: datetime.datetime, prefix: str = "") -> Q:
     return Q(**{f"{prefix}lease_until__isnull": True}) | Q(**{f"{prefix}lease_until__lt": now})
 
 
-def lease_take(device_id: int) -> str | None:
-    """Take the lock for this worker; its token, or None when another worker holds it."""
+def lease_take(device_id: int, *, unless_paused: bool = False) -> str | None:
+    """Take the lock for this worker; its token, or None when another worker holds it
+    (or, with `unless_paused`, while the provider's pause of it, `backoff_until`, lasts)."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    taken = (
-        Device.objects.filter(pk=device_id)
-        .filter(lease_free(now))
-        .update(lease_until=now + LEASE, lease_token=token)
-    )
+    free = Device.objects.filter(pk=device_id).filter(lease_free(now))
+    if unless_paused:
+        free = free.filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+    taken = free.update(lease_until=now + LEASE, lease_token=token)
     return token if taken else None
 
 
@@ -90,27 +90,45 @@ class Paced(ProviderError):
         self.until = until
 
 
-def write_take(device_id: int, kind: str) -> None:
-    """Count one write of `kind` on the lock, or raise Paced when its minute is full."""
+def _counted(writes: dict | None, kind: str, stamp: float) -> tuple[dict, list[float]]:
+    """The lock's writes with one more of `kind` at `stamp`, and the recent ones before it."""
+    writes = dict(writes or {})
+    # Stamps ahead of now by more than a window are from a clock that went back
+    # (or a test that travelled): they say nothing about this minute.
+    recent = sorted(t for t in writes.get(kind, []) if stamp - WINDOW < t <= stamp + WINDOW)
+    writes[kind] = [*recent, stamp]
+    return writes, recent
+
+
+def write_take(device_id: int, kind: str, *, seen: dict | None = None) -> dict:
+    """Count one write of `kind` on the lock, or raise Paced when its minute is full;
+    returns the lock's writes as now counted.
+
+    `seen`: the lock's `recent_writes` as the caller read them. When the row still holds
+    exactly that, one compare-and-set counts the write (the common case: the lease
+    holder is the lock's only writer); otherwise the row is locked and read again."""
     now = timezone.now()
     stamp = now.timestamp()
+    if seen is not None:
+        writes, recent = _counted(seen, kind, stamp)
+        if len(recent) < WRITE_LIMITS[kind] and (
+            Device.objects.filter(pk=device_id, recent_writes=seen).update(recent_writes=writes)
+        ):
+            return writes
     with transaction.atomic():
         # The row lock makes two processes taking the last slot count one after the other.
-        writes = (
+        current = (
             Device.objects.select_for_update()
             .values_list("recent_writes", flat=True)
             .get(pk=device_id)
         )
-        writes = dict(writes or {})
-        # Stamps ahead of now by more than a window are from a clock that went back
-        # (or a test that travelled): they say nothing about this minute.
-        recent = sorted(t for t in writes.get(kind, []) if stamp - WINDOW < t <= stamp + WINDOW)
+        writes, recent = _counted(current, kind, stamp)
         if len(recent) >= WRITE_LIMITS[kind]:
             oldest = recent[-WRITE_LIMITS[kind]]
             until = datetime.datetime.fromtimestamp(oldest + WINDOW + MARGIN, tz=datetime.UTC)
             raise Paced(kind, until)
-        writes[kind] = [*recent, stamp]
         Device.objects.filter(pk=device_id).update(recent_writes=writes)
+        return writes
 
 
 class PacedGateway:
@@ -119,21 +137,27 @@ class PacedGateway:
     Every other call goes straight to the gateway: reads are not limited per lock.
     """
 
-    def __init__(self, gateway: SeamGateway, device_id: int):
+    def __init__(self, gateway: SeamGateway, device_id: int, *, seen: dict | None = None):
+        """`seen`: the lock's `recent_writes` as just read with it, if the caller has them
+        (its first write then counts itself in one statement, see write_take)."""
         self._gateway = gateway
         self._device_id = device_id
+        self._seen = seen
 
     def __getattr__(self, name):
         return getattr(self._gateway, name)
 
+    def _take(self, kind: str) -> None:
+        self._seen = write_take(self._device_id, kind, seen=self._seen)
+
     def create_access_code(self, **kwargs):
-        write_take(self._device_id, "create")
+        self._take("create")
         return self._gateway.create_access_code(**kwargs)
 
     def update_access_code(self, **kwargs):
-        write_take(self._device_id, "update")
+        self._take("update")
         return self._gateway.update_access_code(**kwargs)
 
     def delete_access_code(self, **kwargs):
-        write_take(self._device_id, "delete")
+        self._take("delete")
         return self._gateway.delete_access_code(**kwargs)

@@ -12,7 +12,9 @@ inside its window, `LockAccess.current_state`) and never stored.
 Three ways to write a state, matching how each caller holds the row:
 - `move`: on a row the caller has locked (select_for_update) or is creating; the caller
   saves it with its other fields, in the same transaction.
-- `move_claimed`: the worker's compare-and-set on its claim token (its step begins).
+- `claim`: the worker takes a due row it read and begins its step, claim and state in one
+  compare-and-set on the row as it read it.
+- `move_claimed`: a compare-and-set on a claim token the worker already holds.
 - `write_unclaimed`: the read-back's compare-and-set that never touches a row a worker
   holds right now.
 `restore` undoes the worker's own move when it gives a row back untouched (a rate limit).
@@ -181,6 +183,24 @@ def move(
     check(access.state, to)
     access.state = to
     access_log(access, evidence, source=source, at=at or timezone.now(), event_id=event_id)
+
+
+def claim(access: LockAccess, *, to: str, token: str, until, now) -> bool:
+    """The worker takes a due row it has read (with its device and holder) and begins its
+    step: the claim (`token` until `until`) and `to` in one compare-and-set, which only
+    the row exactly as read passes: still due, unclaimed, in the state read and not
+    written since (`updated_at`: every re-plan saves it). A row changed meanwhile is
+    left alone (False), as if another worker had it: the next look reads it afresh.
+    `access` keeps the state read, which the worker restores when it gives the row back
+    untouched."""
+    check(access.state, to)
+    return bool(
+        LockAccess.objects.filter(
+            pk=access.pk, state=access.state, updated_at=access.updated_at, due_at__lte=now
+        )
+        .filter(LockAccess.unclaimed(now))
+        .update(claimed_until=until, claim_token=token, state=to)
+    )
 
 
 def move_claimed(pk: int, *, token: str, current: str, to: str) -> bool:

@@ -21,7 +21,9 @@ places, which are where the holder matters:
 from __future__ import annotations
 
 import datetime
+import itertools
 import logging
+import random
 import re
 import threading
 import time
@@ -128,15 +130,25 @@ def holder_of_name(name: str) -> tuple[str, int, int] | None:
     return kind, int(match.group(2)), int(match.group(3))
 
 
-def _claim(pk: int) -> str | None:
+def _claim(access: LockAccess) -> str | None:
+    """Take a due row read with its device and holder, and begin its step (the state the
+    step works in, `_working_state`) in the same write; its token, or None when the row
+    is no longer as read (another worker took it, a re-plan changed it)."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    claimed = (
-        LockAccess.objects.filter(pk=pk, due_at__lte=now)
-        .filter(LockAccess.unclaimed(now))
-        .update(claimed_until=now + LEASE, claim_token=token)
+    taken = access_states.claim(
+        access, to=_working_state(access, now), token=token, until=now + LEASE, now=now
     )
-    return token if claimed else None
+    return token if taken else None
+
+
+def _working_state(access: LockAccess, now) -> str:
+    """The state a row takes while the worker carries out its step."""
+    if _leaving(access):
+        return State.REMOVING
+    if access.provider_id or now >= access.program_at:
+        return access.state if access.state in AT_PROVIDER else State.PROGRAMMING
+    return access.state
 
 
 class _Gateways:
@@ -223,14 +235,42 @@ def due_lock_ids(
 ) -> list[int]:
     """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
     step (looking at `limit` steps at most); of one stay's or one turnover's codes."""
+    return [
+        device_id for device_id, _urgency in _due_locks(now, reservation_id, turnover_id, limit)
+    ]
+
+
+def _due_locks(
+    now, reservation_id: int | None, turnover_id: int | None, limit: int
+) -> list[tuple[int, tuple]]:
+    """(lock, its first step's urgency) of due_lock_ids, in STEP_ORDER."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
     if turnover_id is not None:
         due = due.filter(turnover_id=turnover_id)
-    return list(
-        dict.fromkeys(due.order_by(*STEP_ORDER).values_list("device_id", flat=True)[:limit])
+    rows = (
+        due.order_by(*STEP_ORDER)
+        .annotate(_starts=Greatest("due_at", "starts_at"))
+        .values_list("device_id", "wanted", "_starts", "due_at")[:limit]
     )
+    first: dict[int, tuple] = {}
+    for device_id, *urgency in rows:
+        first.setdefault(device_id, tuple(urgency))
+    return list(first.items())
+
+
+def _spread(locks: list[tuple[int, tuple]]) -> list[int]:
+    """The locks in order of urgency, those equally urgent in a random order of this
+    run's own: workers reading the same queue at once (a backlog that fell due at one
+    instant ties on urgency) then start on different locks rather than racing for the
+    same leases."""
+    spread: list[int] = []
+    for _urgency, group in itertools.groupby(locks, key=lambda lock: lock[1]):
+        ids = [device_id for device_id, _ in group]
+        random.shuffle(ids)
+        spread += ids
+    return spread
 
 
 def seconds_to_next_due(*, now, longest: float) -> float:
@@ -326,19 +366,18 @@ class _DueLocks:
 
     def _read(self, now) -> None:
         self._read_at = time.monotonic()
-        due = due_lock_ids(
-            now=now,
-            reservation_id=self._reservation_id,
-            turnover_id=self._turnover_id,
-            limit=self._limit,
-        )
+        due = _spread(_due_locks(now, self._reservation_id, self._turnover_id, self._limit))
         # A lock still due after a few turns in this run (its steps keep falling due)
         # waits for the next run rather than spinning in this one.
         self._waiting = deque(
             d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
         )
+        # The first step of the locks next in line, read in one query rather than one
+        # per lock: reading a step whole costs more CPU than anything else a step does.
+        self._first = _first_steps(list(self._waiting)[:FIRST_STEPS_READ], now)
 
-    def take(self) -> int | None:
+    def take(self) -> tuple[int, LockAccess | None] | None:
+        """The next lock to work, with its first due step if it was read already."""
         with self._mutex:
             if self._turns_left <= 0:
                 return None
@@ -352,7 +391,7 @@ class _DueLocks:
             device_id = self._waiting.popleft()
             self._working.add(device_id)
             self._turns[device_id] += 1
-            return device_id
+            return device_id, self._first.pop(device_id, None)
 
     def done(self, device_id: int) -> None:
         with self._mutex:
@@ -361,9 +400,10 @@ class _DueLocks:
 
 def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
     worked = 0
-    while (device_id := queue.take()) is not None:
+    while (taken := queue.take()) is not None:
+        device_id, first = taken
         try:
-            worked += _work_lock(device_id, gateways, stop_after)
+            worked += _work_lock(device_id, gateways, stop_after, first=first)
         except Exception:  # a lock's bug must not end the run of the others
             logger.exception("Lock %s: unexpected failure", device_id)
         finally:
@@ -380,23 +420,54 @@ def _in_own_thread(work, *args) -> int:
         db_connections.close_all()
 
 
-def _next_step(device_id: int, skip: set[int]) -> int | None:
-    return next(iter(_next_steps(device_id, skip)), None)
+def _more_due(device_id: int, skip: set[int]) -> bool:
+    """Whether the lock has another due step (not in `skip`)."""
+    return _due(timezone.now()).filter(device_id=device_id).exclude(pk__in=skip).exists()
 
 
-def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[int]:
-    """The lock's next `count` due steps, in STEP_ORDER."""
+# How many of the locks next in line a run reads the first step of at once (_DueLocks).
+FIRST_STEPS_READ = 16
+STEP_RELATED = ("device", "reservation", "turnover__assignee", "standing__crew_member")
+
+
+def _first_steps(device_ids: list[int], now) -> dict[int, LockAccess]:
+    """The first due step (STEP_ORDER) of each of these locks that no worker holds, read
+    whole; a lock whose first step is not among the rows read is left out (its worker
+    reads it then)."""
+    if not device_ids:
+        return {}
+    first: dict[int, LockAccess] = {}
+    rows = (
+        _due(now)
+        .filter(pacing.lease_free(now, "device__"), device_id__in=device_ids)
+        .select_related(*STEP_RELATED)
+        .order_by(*STEP_ORDER)[: 2 * len(device_ids)]
+    )
+    for row in rows:
+        first.setdefault(row.device_id, row)
+    return first
+
+
+def _next_steps(device_id: int, skip: set[int], count: int = 1) -> list[LockAccess]:
+    """The lock's next `count` due steps, in STEP_ORDER, each read whole with what the
+    worker needs (its device, its holder): the read the step then works from."""
     now = timezone.now()
     return list(
         _due(now)
         .filter(device_id=device_id)
         .exclude(pk__in=skip)
-        .order_by(*STEP_ORDER)
-        .values_list("pk", flat=True)[:count]
+        .select_related(*STEP_RELATED)
+        .order_by(*STEP_ORDER)[:count]
     )
 
 
-def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) -> int:
+def _work_lock(
+    device_id: int,
+    gateways: _Gateways,
+    stop_after: float | None,
+    *,
+    first: LockAccess | None = None,
+) -> int:
     """Hold one lock and carry out its due steps one after another, nearest first.
 
     Any reservation's steps on this lock, not only those that brought the worker here:
@@ -406,13 +477,25 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
     """
     worked = 0
     for _ in range(3):
-        token = pacing.lease_take(device_id)
+        # A step read before the lease (`first`, by the run's queue) is worked only if
+        # the lock is not paused meanwhile; the claim checks that the row is as read.
+        token = pacing.lease_take(device_id, unless_paused=first is not None)
         if token is None:
             return worked  # another worker holds the lock and carries out its steps
         renewed = time.monotonic()
         tried: set[int] = set()
+        read_again: set[int] = set()
         more = True
         try:
+            if first is not None:
+                # The lock's one step as far as the queue knew: the look after letting
+                # go (below) finds any other.
+                access, first, more = first, None, False
+                row_token = _claim(access)
+                if row_token is not None:  # else changed since: read afresh after the look
+                    tried.add(access.pk)
+                    worked += 1
+                    _process_safely(access, row_token, gateways)
             while more and len(tried) < STEPS_PER_TURN:
                 if stop_after is not None and time.monotonic() > stop_after:
                     return worked
@@ -421,7 +504,8 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                 steps = _next_steps(device_id, tried, count=2)
                 if not steps:
                     break
-                pk, more = steps[0], len(steps) > 1
+                access, more = steps[0], len(steps) > 1
+                pk = access.pk
                 tried.add(pk)
                 # Renewed once half of it is gone: a step never starts on a lease that
                 # could run out under it (a step takes seconds, a lease minutes).
@@ -429,22 +513,30 @@ def _work_lock(device_id: int, gateways: _Gateways, stop_after: float | None) ->
                     if not pacing.lease_renew(device_id, token):
                         return worked  # held past its lease: another worker has the lock
                     renewed = time.monotonic()
-                row_token = _claim(pk)
+                row_token = _claim(access)
                 if row_token is None:
+                    if pk not in read_again:  # changed since read (a re-plan): once more
+                        read_again.add(pk)
+                        tried.discard(pk)
+                        more = True
                     continue
                 worked += 1
-                try:
-                    _process(pk, row_token, gateways)
-                except Exception:  # one step's bug must not hold up the lock's others
-                    logger.exception("Lock access %s: unexpected failure", pk)
-                    _record_failure(
-                        pk, row_token, "Unexpected error; Keystay will try again.", retryable=True
-                    )
+                _process_safely(access, row_token, gateways)
         finally:
             pacing.lease_release(device_id, token)
-        if len(tried) >= STEPS_PER_TURN or _next_step(device_id, tried) is None:
+        if len(tried) >= STEPS_PER_TURN or not _more_due(device_id, tried):
             return worked
     return worked
+
+
+def _process_safely(access: LockAccess, token: str, gateways: _Gateways) -> None:
+    try:
+        _process(access, token, gateways)
+    except Exception:  # one step's bug must not hold up the lock's others
+        logger.exception("Lock access %s: unexpected failure", access.pk)
+        _record_failure(
+            access.pk, token, "Unexpected error; Keystay will try again.", retryable=True
+        )
 
 
 @dataclass
@@ -463,21 +555,18 @@ class _Outcome:
     logs: list[tuple[str, str, str]] = field(default_factory=list)
 
 
-def _process(pk: int, token: str, gateways: _Gateways) -> None:
-    access = LockAccess.objects.select_related(
-        "device", "reservation", "turnover__assignee", "standing__crew_member"
-    ).get(pk=pk)
-    if _leaving(access):
-        working = State.REMOVING
-    elif access.provider_id or timezone.now() >= access.program_at:
-        working = access.state if access.state in AT_PROVIDER else State.PROGRAMMING
-    else:
-        working = access.state
-    access_states.move_claimed(pk, token=token, current=access.state, to=working)
+def _process(access: LockAccess, token: str, gateways: _Gateways) -> None:
+    """Carry out one step of a row this worker read and claimed (`_claim`): `access` is
+    the row as read, its state the one before the claim."""
+    pk = access.pk
     try:
         # Every code write on the lock keeps under Seam's per-lock limits, whichever
         # worker makes it.
-        gateway = pacing.PacedGateway(gateways.for_device(access.device), access.device_id)
+        gateway = pacing.PacedGateway(
+            gateways.for_device(access.device),
+            access.device_id,
+            seen=access.device.recent_writes,
+        )
         if _leaving(access):
             outcome = _remove(access, gateway)
         elif not access.provider_id and timezone.now() < access.program_at:
@@ -879,6 +968,7 @@ def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | Non
     with transaction.atomic():
         # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
         access = LockAccess.objects.select_for_update().get(pk=pk)
+        before = {name: getattr(access, name) for name in _RECORDED}
         if access.claim_token != token:
             # Our lease ran out and another worker took the row: keep what only we know
             # (the provider's ids), leave state and schedule to the current owner.
@@ -929,7 +1019,30 @@ def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | Non
             access.due_at = _next_due(access, now)
         else:
             access.due_at = _next_due(access, now)
-        access.save()
+        # What changed only (the row is locked: the rest is as read).
+        changed = [name for name in _RECORDED if getattr(access, name) != before[name]]
+        access.save(update_fields=[*changed, "updated_at"])
+
+
+# What recording an outcome may write on a lock access (CodeDigests saves a ciphertext's
+# digest with it).
+_RECORDED = (
+    "provider_id",
+    "provider_user_id",
+    "provider_code_ciphertext",
+    "provider_starts_at",
+    "provider_ends_at",
+    "programmed_at",
+    "drift_seen_at",
+    "removal_requested_at",
+    "removed_at",
+    "state",
+    "attempts",
+    "last_error",
+    "claimed_until",
+    "claim_token",
+    "due_at",
+)
 
 
 def _record_failure(pk: int, token: str, message: str, *, retryable: bool) -> None:

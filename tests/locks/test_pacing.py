@@ -93,3 +93,21 @@ def test_writes_stamped_by_a_clock_that_went_back_say_nothing_about_this_minute(
         for _ in range(10):
             pacing.write_take(device.pk, "create")
     pacing.write_take(device.pk, "create")  # now, two days "before" those
+
+
+def test_writes_counted_from_a_stale_reading_of_the_lock_still_keep_its_limit(device):
+    """A worker counts its write from the lock's row as it read it; another worker's
+    writes made since are not lost, nor is the limit passed."""
+    start = timezone.now().replace(microsecond=0)
+    read_before = Device.objects.get(pk=device.pk).recent_writes  # nothing written yet
+    with time_machine.travel(start, tick=False):
+        seen = pacing.write_take(device.pk, "create", seen=read_before)  # one statement
+        assert len(seen["create"]) == 1
+        for _ in range(9):  # another worker fills the minute meanwhile
+            pacing.write_take(device.pk, "create")
+        with pytest.raises(pacing.Paced):
+            pacing.write_take(device.pk, "create", seen=seen)
+        with pytest.raises(pacing.Paced):
+            pacing.write_take(device.pk, "create", seen=read_before)
+    device.refresh_from_db()
+    assert len(device.recent_writes["create"]) == 10

@@ -21,7 +21,7 @@ def test_a_cancellation_while_a_worker_creates_the_code_still_removes_it(wired):
     access = LockAccess.objects.select_related("device__connection", "reservation").get(
         reservation=reservation, device=wired.gate
     )
-    token = provisioning._claim(access.pk)  # a worker took the row and read it...
+    token = provisioning._claim(access)  # a worker read the row and took it...
     assert token
     services.reservation_cancel(reservation=reservation)  # ...the PMS cancels meanwhile...
     gateways = provisioning._Gateways()
@@ -45,7 +45,7 @@ def test_a_refused_code_update_still_removes_the_old_code_at_check_out(wired):
     gate = LockAccess.objects.get(reservation=reservation, device=wired.gate)
     # Seam refuses an update (say, a rotated code): nothing is retried until a change...
     LockAccess.objects.filter(pk=gate.pk).update(due_at=timezone.now())
-    token = provisioning._claim(gate.pk)
+    token = provisioning._claim(gate)
     provisioning._record_failure(gate.pk, token, "The lock refused this code.", retryable=False)
     gate.refresh_from_db()
     # ...but the code on the lock still leaves it at the end of its window.
