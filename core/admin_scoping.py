@@ -7,7 +7,7 @@ direct URLs must all be narrowed, or another organization's rows leak through th
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import Http404
@@ -35,7 +35,7 @@ class ChecksDatesChangeList(ChangeList):
             raise IncorrectLookupParameters(error) from error
 
 
-class CheckedAutocompleteSelect(AutocompleteSelect):
+class _CheckedChoices:
     """Django's autocomplete widget, which shows a refused form again without a 500.
 
     To show the submitted choice again, Django's widget looks the submitted value up as an
@@ -48,6 +48,14 @@ class CheckedAutocompleteSelect(AutocompleteSelect):
         remote = self.field.remote_field
         target = remote.model._meta.get_field(remote.field_name)
         return super().optgroups(name, [v for v in value if _is_key(target, v)], attr)
+
+
+class CheckedAutocompleteSelect(_CheckedChoices, AutocompleteSelect):
+    pass
+
+
+class CheckedAutocompleteSelectMultiple(_CheckedChoices, AutocompleteSelectMultiple):
+    """The same for a many-to-many autocomplete (a standing access's doors)."""
 
 
 def _is_key(target: models.Field, value) -> bool:
@@ -79,6 +87,13 @@ class ScopedFormfieldsMixin:
                 formfield.queryset, request.user, manage=self.manage_foreign_keys
             )
         return formfield
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = CheckedAutocompleteSelectMultiple(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
 class OrganizationScopedAdmin(ScopedFormfieldsMixin, admin.ModelAdmin):
