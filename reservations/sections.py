@@ -77,9 +77,11 @@ def first_rows(
     not `counted` (the count is then the rows').
 
     One query too with `count_with_rows`: the rows carry the count of every match (a
-    window over them all, not stopped at COUNT_CAP). For a list whose order no index
-    gives and whose matches are bounded (a day's arrivals: at most about one a listing),
-    the database reads every match to sort them anyway; a second query read them again.
+    window over them all, not stopped at COUNT_CAP). For a list whose matches are bounded
+    and each worked out before they can be sorted (the locks at risk, by their first
+    arrival), so that the database reads every match anyway; a second query did it again.
+    Not where an index gives the order (a day's arrivals on SQLite): there the first rows
+    are read alone, and the count from an index, far cheaper than every row in full.
     """
     if count_with_rows:
         rows = list(queryset.annotate(section_count=Window(Count("pk")))[: limit or SECTION_ROWS])

@@ -67,13 +67,11 @@ def dashboard(request):
                     rows.filter(arriving_on(zones, now, offset)).order_by("check_in", "pk"),
                     url=f"{reservations}?arriving={key}",
                     what=key,
-                    count_with_rows=True,
                 ),
                 "departures": first_rows(
                     with_departure(rows.filter(leaving_on(zones, now, offset))),
                     url=f"{reservations}?leaving={key}",
                     what=key,
-                    count_with_rows=True,
                 ),
             }
         )
