@@ -81,7 +81,7 @@ def first_rows(
     and each worked out before they can be sorted (the locks at risk, by their first
     arrival), so that the database reads every match anyway; a second query did it again.
     Not where an index gives the order (a day's arrivals on SQLite): there the first rows
-    are read alone, and the count from an index, far cheaper than every row in full.
+    are read alone, and counted apart, far cheaper than every row in full.
     """
     if count_with_rows:
         rows = list(queryset.annotate(section_count=Window(Count("pk")))[: limit or SECTION_ROWS])
