@@ -138,12 +138,32 @@ class Reservation(models.Model):
             # by staff (the few ended stays only: a null is never looked up).
             models.Index(fields=["check_out"]),
             # An organization's stays not over, with the columns that say whether a stay
-            # is live and where and when it is: read from the index alone (the dashboard's
-            # stays with a code but no door, its double bookings). Led by the organization,
+            # is live, held for its guest's verification, where and when it is, and its
+            # id: read from the index alone (the dashboard's stays with a code but no door,
+            # its double bookings), on PostgreSQL too (an index-only scan needs the id; in
+            # SQLite it is the rowid, in every index anyway). Led by the organization,
             # which SQLite prefers without statistics, then the range of check-outs.
             models.Index(
-                fields=["organization", "check_out", "status", "ended_at", "listing", "check_in"],
+                fields=[
+                    "organization",
+                    "check_out",
+                    "status",
+                    "ended_at",
+                    "listing",
+                    "check_in",
+                    "verification_required",
+                    "verified_at",
+                    "id",
+                ],
                 name="reservation_org_check_out",
+            ),
+            # Stays whose code is held until the guest is verified (the dashboard's guests
+            # not verified, the verification alerts): the few held, not every stay that
+            # begins before an instant.
+            models.Index(
+                fields=["organization", "check_in"],
+                condition=Q(verification_required=True, verified_at__isnull=True),
+                name="reservation_held_check_in",
             ),
             models.Index(
                 fields=["ended_at"],

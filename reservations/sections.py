@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator, Sequence
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Window
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString
 
@@ -70,10 +70,23 @@ def first_rows(
     what: str = "",
     limit: int | None = None,
     counted: bool = True,
+    count_with_rows: bool = False,
 ) -> Section:
     """The first `limit` rows of an ordered queryset and their count (which stops at
     COUNT_CAP + 1 rows): two queries, whether the rows reach the limit or not; one when
-    not `counted` (the count is then the rows')."""
+    not `counted` (the count is then the rows').
+
+    One query too with `count_with_rows`: the rows carry the count of every match (a
+    window over them all, not stopped at COUNT_CAP). For a list whose matches are bounded
+    and each worked out before they can be sorted (the locks at risk, by their first
+    arrival), so that the database reads every match anyway; a second query did it again.
+    Not where an index gives the order (a day's arrivals on SQLite): there the first rows
+    are read alone, and counted apart, far cheaper than every row in full.
+    """
+    if count_with_rows:
+        rows = list(queryset.annotate(section_count=Window(Count("pk")))[: limit or SECTION_ROWS])
+        count = rows[0].section_count if rows else 0
+        return Section(rows, min(count, COUNT_CAP + 1), url, what)
     rows = list(queryset[: limit or SECTION_ROWS])
     if not counted:
         return Section(rows, len(rows), url, what)

@@ -139,3 +139,21 @@ def test_a_one_night_stay_is_in_todays_arrivals_and_tomorrows_departures_with_it
         part = the_day(page, module, day)
         assert "One Night" in part
     assert stay.listing.name in the_day(page, "departures", "tomorrow")
+
+
+# The dashboard's queries with every list filled (double bookings, locks at risk, late and
+# failing codes, stays without a door...), whatever their rows: sessions and permissions
+# included. bench/scale.py counts the same page at 200,000 stays.
+DASHBOARD_QUERIES = 45
+
+
+def test_the_dashboard_reads_a_bounded_number_of_queries_with_every_list_filled(
+    org_a, manager_client, settings, django_assert_max_num_queries
+):
+    with time_machine.travel(at_local(0, 16), tick=False):
+        populate(org_a, 3, "f", settings)
+        with django_assert_max_num_queries(DASHBOARD_QUERIES):
+            page = manager_client.get(reverse("dashboard")).content.decode()
+    assert re.search(r"Double bookings \([1-9]", page)
+    assert "Codes failing (3)" in page
+    assert "Stays with a code but no door (3)" in page

@@ -184,18 +184,48 @@ def through(found: str, index: str) -> bool:
 def test_the_dashboards_reads_of_the_stays_not_over_come_from_indexes(
     manager_client, org_a, history
 ):
-    """The stays with a code but no door and the double bookings test each stay not over:
-    read from the organization's check-out index alone, each tested against an index (a
-    stay's doors; its listing's stays ending after it begins), never a walk through every
-    stay."""
+    """The stays with a code but no door test each stay not over: read from the
+    organization's check-out index alone, each tested against an index of a stay's doors.
+    The double bookings read each stay not over once, from the same index, by listing and
+    check-in (not a probe per stay); only the listings with an overlap are then tested
+    against the (listing, check-out) index. Never a walk through every stay."""
+    now = timezone.now()
+    for guest in ("First booking", "Second booking"):  # a double booking: both steps run
+        Reservation.objects.create(
+            listing=org_a.listing,
+            guest_name=guest,
+            check_in=now + datetime.timedelta(days=300),
+            check_out=now + datetime.timedelta(days=302),
+            status=Reservation.Status.CONFIRMED,
+        )
     dashboard = lambda: manager_client.get(reverse("dashboard"))  # noqa: E731
     no_door = plan(captured_sql(dashboard, containing=("NOT EXISTS", "reservationcode")))
     assert through(no_door, "reservation_org_check_out"), no_door
     assert through(no_door, "lock_access_stay_door"), no_door
+    by_listing = plan(captured_sql(dashboard, containing=("LEAD(",)))
+    assert through(by_listing, "reservation_org_check_out"), by_listing
     overlaps = plan(
         captured_sql(dashboard, containing=('"listing_id" = ("reservations_reservation"',))
     )
     assert through(overlaps, "reservation_listing_check_out"), overlaps
+    page = dashboard().content.decode()
+    assert "Double bookings (1)" in page and "Second booking" in page
+
+
+def test_the_dashboards_guests_not_verified_are_read_from_the_held_stays(
+    manager_client, org_a, history
+):
+    """Only the stays held for their guest's verification, not every stay that began
+    before the alert's instant (most of an organization's past)."""
+    found = plan(
+        captured_sql(
+            lambda: manager_client.get(reverse("dashboard")),
+            containing=('."verification_required" AND', "ORDER BY"),
+        )
+    )
+    assert through(found, "reservation_held_check_in"), found
+    if connection.vendor == "sqlite":
+        assert "reservation_organiz" not in found, found
 
 
 def test_the_dashboards_late_codes_are_one_range_of_the_waiting_codes_index(
