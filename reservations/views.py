@@ -18,7 +18,7 @@ from . import sections
 from .alerts import alert_acknowledge
 from .models import WAITING_SINCE, DeviceAlert, LockAccess, Reservation
 from .panels import dashboard_sections
-from .sections import SECTION_ROWS, Section, first_rows
+from .sections import Section, first_rows
 from .selectors import (
     DAYS,
     LOCK_HEALTH_WINDOW,
@@ -207,11 +207,6 @@ def _failing(user, reservations: str) -> dict[str, Section]:
             "crew codes failing, by turnover",
         ),
     }
-
-
-# The rows each day's arrivals and departures show (as every list); the rest are one
-# click away.
-DAY_ROWS = SECTION_ROWS
 
 
 @require_POST

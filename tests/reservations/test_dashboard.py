@@ -231,7 +231,7 @@ def test_prearrival_failures_show_the_stay_and_the_backup_code(wired, staff_clie
 def test_a_busy_day_shows_its_first_arrivals_with_the_count_and_see_all(
     manager_client, org_a, django_assert_max_num_queries
 ):
-    from reservations.views import DAY_ROWS
+    from reservations.sections import SECTION_ROWS as DAY_ROWS
 
     zone = org_a.property.zone
     today = timezone.localdate(timezone=zone)

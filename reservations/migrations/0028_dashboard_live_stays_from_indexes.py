@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("properties", "0012_crew_members_and_listing_turnover_settings"),
-        ("reservations", "0024_turnover_notify_retries"),
+        ("reservations", "0027_standing_access_and_offboarding"),
     ]
 
     operations = [
