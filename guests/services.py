@@ -314,6 +314,7 @@ def message_ready_early(*, reservation: Reservation, now=None) -> GuestMessage |
     return message
 
 
+@transaction.atomic
 def messages_cancel(*, reservation: Reservation, note: str, now=None) -> int:
     """The stay was cancelled: no email waiting for it goes out."""
     now = now or timezone.now()
