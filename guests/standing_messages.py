@@ -24,7 +24,8 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from core.languages import default_language, language_codes
-from reservations.models import OPEN_END, LockAccess, StandingAccess
+from reservations.models import OPEN_END, StandingAccess
+from reservations.standing import standing_live_doors as standing_doors
 
 from .content import Composed, Facts, changes_text, local_text
 from .models import GuestMessage
@@ -71,18 +72,9 @@ def not_wanted(standing: StandingAccess | None, now) -> str:
     return ""
 
 
-def standing_doors(standing: StandingAccess) -> list[LockAccess]:
-    """The doors the code is (or goes) on, with what opens each."""
-    return list(
-        standing.lock_accesses.filter(wanted=True)
-        .exclude(state__in=LockAccess.FINAL_STATES)
-        .select_related("device", "assignment__listing__property")
-        .order_by("pk")
-    )
-
-
-def standing_zone(standing: StandingAccess, doors: list[LockAccess]):
-    """Where the dates are read: the listing's property, else a door's, else the site's."""
+def standing_zone(standing: StandingAccess, doors: list):
+    """Where the dates are read: the listing's property, else a door's (its lock
+    accesses: reservations.standing.standing_live_doors), else the site's."""
     if standing.listing_id is not None:
         return standing.listing.property.zone
     for access in doors:
@@ -105,7 +97,7 @@ def _hours(standing: StandingAccess) -> tuple[tuple[str, str], ...]:
     return tuple((r.property.name, f"{r.opens:%H:%M}–{r.closes:%H:%M}") for r in rules)
 
 
-def standing_facts(standing: StandingAccess, doors: list[LockAccess] | None = None) -> Facts:
+def standing_facts(standing: StandingAccess, doors: list | None = None) -> Facts:
     """What the crew member is told: the dates, each door with its code (by name) and
     the working hours. Kept on each delivery, so that a later change is told once."""
     doors = standing_doors(standing) if doors is None else doors
@@ -118,7 +110,7 @@ def standing_facts(standing: StandingAccess, doors: list[LockAccess] | None = No
     )
 
 
-def standing_problem(standing: StandingAccess, doors: list[LockAccess] | None = None) -> str:
+def standing_problem(standing: StandingAccess, doors: list | None = None) -> str:
     """Why there is nothing to send the crew member yet, or ""."""
     if not standing.code:
         return "No code yet: the standing access has no code to send."

@@ -193,6 +193,17 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
     signals.announce_standing(standing_id=standing_id, at=now)
 
 
+def standing_live_doors(standing: StandingAccess) -> list[LockAccess]:
+    """The doors the standing code is on or goes on (what the crew member is told), with
+    their devices and assignments selected."""
+    return list(
+        standing.lock_accesses.filter(wanted=True)
+        .exclude(state__in=LockAccess.FINAL_STATES)
+        .select_related("device", "assignment__listing__property")
+        .order_by("pk")
+    )
+
+
 # What a manager or the API changes on a standing access (its code is the planner's).
 EDITABLE_FIELDS = [
     "organization",
@@ -462,6 +473,7 @@ __all__ = [
     "clearance_rows",
     "crew_offboard",
     "standing_end",
+    "standing_live_doors",
     "standing_replan",
     "standing_save",
     "unlock_hours_check",
