@@ -21,9 +21,9 @@ from core.languages import language_field
 from core.text import counted
 from core.timezones import format_instant
 from reservations.doors import send_problem
-from reservations.models import Reservation, Turnover
+from reservations.models import Reservation, StandingAccess, Turnover
 
-from . import crew_messages, selectors, services
+from . import crew_messages, selectors, services, standing_messages
 from .content import compose
 from .models import GuestMessage, MessageTemplate
 from .panel import describe, how_sent
@@ -267,13 +267,19 @@ class AboutFilter(admin.SimpleListFilter):
     parameter_name = "to"
 
     def lookups(self, request, model_admin):
-        return [("guest", "A guest (a stay)"), ("crew", "The crew (a turnover)")]
+        return [
+            ("guest", "A guest (a stay)"),
+            ("crew", "The crew (a turnover)"),
+            ("standing", "A crew member (a standing access)"),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "guest":
             return queryset.filter(reservation__isnull=False)
         if self.value() == "crew":
             return queryset.filter(turnover__isnull=False)
+        if self.value() == "standing":
+            return queryset.filter(standing__isnull=False)
         return queryset
 
 
@@ -285,7 +291,13 @@ def _turnover_page(turnover_id: int) -> str:
     return reverse("admin:reservations_turnover_change", args=[turnover_id])
 
 
+def _standing_page(standing_id: int) -> str:
+    return reverse("admin:reservations_standingaccess_change", args=[standing_id])
+
+
 def _holder_page(message: GuestMessage) -> str:
+    if message.standing_id is not None:
+        return _standing_page(message.standing_id)
     if message.turnover_id is not None:
         return _turnover_page(message.turnover_id)
     return _reservation_page(message.reservation_id)
@@ -293,8 +305,8 @@ def _holder_page(message: GuestMessage) -> str:
 
 @admin.register(GuestMessage)
 class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
-    """Every delivery to a guest, or to a turnover's crew; members look, the services
-    write."""
+    """Every delivery to a guest, to a turnover's crew, or to a standing access's crew
+    member; members look, the services write."""
 
     resource_classes = [GuestMessageResource]
 
@@ -315,6 +327,8 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         "reservation__listing__property",
         "turnover__listing__property",
         "turnover__assignee",
+        "standing__crew_member",
+        "standing__listing__property",
         "sent_by",
     ]
     search_fields = [
@@ -323,12 +337,14 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         "reservation__listing__name",
         "turnover__assignee__name",
         "turnover__listing__name",
+        "standing__crew_member__name",
     ]
     date_hierarchy = "created_at"
     actions = ["retry_selected"]
     fields = [
         "reservation",
         "turnover",
+        "standing",
         "kind",
         "channel",
         "trigger",
@@ -352,7 +368,7 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
 
     @admin.display(description="to")
     def to(self, obj):
-        return "turnover" if obj.is_crew else "guest"
+        return obj.to
 
     @admin.display(description="attempts", ordering="attempts")
     def tries(self, obj):
@@ -366,6 +382,9 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
 
     @admin.display(description="guest or crew", ordering="reservation__guest_name")
     def guest(self, obj):
+        if obj.standing_id is not None:
+            url = _standing_page(obj.standing_id)
+            return format_html('<a href="{}">{}</a>', url, obj.standing.holder_name)
         if obj.is_crew:
             who = obj.turnover.assignee.title if obj.turnover.assignee_id else "Turnover crew"
             return format_html('<a href="{}">{}</a>', _turnover_page(obj.turnover_id), who)
@@ -374,7 +393,8 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
 
     @admin.display(description="listing")
     def listing(self, obj):
-        return (obj.turnover or obj.reservation).listing.name
+        listing = obj.listing
+        return listing.name if listing is not None else "—"
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
@@ -429,6 +449,11 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
                 "turnover/<int:turnover_id>/email/",
                 view(self.turnover_email_view),
                 name="guests_turnover_email",
+            ),
+            path(
+                "standing/<int:standing_id>/email/",
+                view(self.standing_email_view),
+                name="guests_standing_email",
             ),
             path(
                 "<int:message_id>/retry/",
@@ -554,3 +579,27 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
                     request, f"Not sent yet: {describe(message, message.zone)[1]}", messages.ERROR
                 )
         return HttpResponseRedirect(_turnover_page(turnover.pk))
+
+    def standing_email_view(self, request, standing_id):
+        """The standing access page's "Email the code now" (guests.panel.standing_panel)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        standing = get_object_or_404(
+            access.scope_queryset(StandingAccess.objects.all(), request.user), pk=standing_id
+        )
+        if not access.can_view(request.user, standing):
+            raise Http404
+        try:
+            message = standing_messages.standing_message_send_now(
+                standing=standing, by=request.user
+            )
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            if message.state == State.SENT:
+                self.message_user(request, f"Emailed to {message.recipient}.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"Not sent yet: {describe(message, message.zone)[1]}", messages.ERROR
+                )
+        return HttpResponseRedirect(_standing_page(standing.pk))

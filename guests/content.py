@@ -32,16 +32,19 @@ class Facts:
     check_in: datetime.datetime
     check_out: datetime.datetime
     doors: tuple[tuple[str, str], ...]  # (door name, its code), by name
+    # A standing access's working hours: (property, "08:00–17:00"), by property. Empty for
+    # a stay or a turnover (then left out of the JSON: what they were told reads the same).
+    hours: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "check_in": self.check_in.isoformat(),
-                "check_out": self.check_out.isoformat(),
-                "doors": [list(door) for door in self.doors],
-            },
-            sort_keys=True,
-        )
+        data = {
+            "check_in": self.check_in.isoformat(),
+            "check_out": self.check_out.isoformat(),
+            "doors": [list(door) for door in self.doors],
+        }
+        if self.hours:
+            data["hours"] = [list(rule) for rule in self.hours]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Facts | None:
@@ -52,6 +55,7 @@ class Facts:
             check_in=datetime.datetime.fromisoformat(data["check_in"]),
             check_out=datetime.datetime.fromisoformat(data["check_out"]),
             doors=tuple((name, code) for name, code in data["doors"]),
+            hours=tuple((where, when) for where, when in data.get("hours", ())),
         )
 
 

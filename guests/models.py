@@ -7,11 +7,12 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, MaxValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from core import languages
 from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
-from reservations.models import Reservation, Turnover
+from reservations.models import Reservation, StandingAccess, Turnover
 
 from .placeholders import validate_message_size, validate_placeholders
 
@@ -159,10 +160,12 @@ class GuestMessage(models.Model):
     by webhook for it to tell the guest (recorded by hooks once the delivery's outcome is
     final: sent, or failed for good).
 
-    Or one delivery to a turnover's assignee (`turnover` instead of `reservation`: exactly
-    one is set): the crew task email with their doors, code and window (guests.crew), and
-    a short note when those changed after they were told. The same due work, retries and
-    records as a guest's.
+    Or one delivery to a turnover's assignee (`turnover` instead of `reservation`): the
+    crew task email with their doors, code and window (guests.crew), and a short note when
+    those changed after they were told. Or one to a standing access's crew member
+    (`standing`): their code, doors, dates and working hours (guests.standing_messages),
+    and a note when those changed. Exactly one of the three is set. The same due work,
+    retries and records as a guest's.
 
     An email is due work: `due_at` is when it is next tried, a worker claims it with a
     compare-and-set on `claimed_until` (two workers never send it twice), and a failure is
@@ -185,6 +188,8 @@ class GuestMessage(models.Model):
         EVENT = "event", "On a stay event"
         # A turnover's code and window were set: its assignee is told (guests.crew).
         TURNOVER = "turnover", "Turnover planned"
+        # A standing access's code and doors were set: its crew member is told.
+        STANDING = "standing", "Standing access set"
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
@@ -201,7 +206,13 @@ class GuestMessage(models.Model):
 
     # The crew task email: a message kind of its own (no template: guests.crew words it).
     CREW_TASK = "crew_task"
-    KIND_CHOICES = [*MessageTemplate.Kind.choices, (CREW_TASK, "Crew task")]
+    # The standing access email: the crew member's own code (guests.standing_messages).
+    CREW_STANDING = "crew_standing"
+    KIND_CHOICES = [
+        *MessageTemplate.Kind.choices,
+        (CREW_TASK, "Crew task"),
+        (CREW_STANDING, "Standing code"),
+    ]
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False
@@ -216,6 +227,14 @@ class GuestMessage(models.Model):
     # A message to a turnover's assignee (no reservation then).
     turnover = models.ForeignKey(
         Turnover, null=True, blank=True, on_delete=models.CASCADE, related_name="crew_messages"
+    )
+    # A message to a standing access's crew member (neither of the above then).
+    standing = models.ForeignKey(
+        StandingAccess,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="crew_messages",
     )
     kind = models.CharField(max_length=16, choices=KIND_CHOICES)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
@@ -264,32 +283,70 @@ class GuestMessage(models.Model):
                 & Q(turnover__isnull=False),
                 name="crew_message_one_pending_per_turnover",
             ),
+            # One first notice, and one change note, waiting per standing access.
+            models.UniqueConstraint(
+                fields=["standing", "kind", "trigger"],
+                condition=Q(state__in=["planned", "retrying"])
+                & Q(trigger__in=["standing", "change"])
+                & Q(standing__isnull=False),
+                name="crew_message_one_pending_per_standing",
+            ),
             models.CheckConstraint(
-                condition=(Q(reservation__isnull=False) & Q(turnover__isnull=True))
-                | (Q(reservation__isnull=True) & Q(turnover__isnull=False)),
-                name="guest_message_for_a_stay_or_a_turnover",
-                violation_error_message="A message belongs to a stay or to a turnover.",
+                condition=Q(
+                    reservation__isnull=False, turnover__isnull=True, standing__isnull=True
+                )
+                | Q(reservation__isnull=True, turnover__isnull=False, standing__isnull=True)
+                | Q(reservation__isnull=True, turnover__isnull=True, standing__isnull=False),
+                name="guest_message_for_one_stay_turnover_or_standing",
+                violation_error_message=(
+                    "A message belongs to a stay, a turnover or a standing access."
+                ),
             ),
         ]
         indexes = [
             models.Index(fields=["reservation", "-sent_at"], name="guest_message_told"),
             models.Index(fields=["turnover", "-sent_at"], name="crew_message_told"),
+            models.Index(fields=["standing", "-sent_at"], name="standing_message_told"),
         ]
 
     def __str__(self) -> str:
-        if self.turnover_id is not None:
-            return f"{self.get_kind_display()} to {self.turnover.holder_name}"
-        return f"{self.get_kind_display()} to {self.reservation.guest_name}"
+        return f"{self.get_kind_display()} to {self.holder_name}"
 
     @property
     def is_crew(self) -> bool:
-        return self.turnover_id is not None
+        return self.turnover_id is not None or self.standing_id is not None
+
+    @property
+    def to(self) -> str:
+        """Whom it was for, as the admin list and the export say it."""
+        if self.standing_id is not None:
+            return "standing access"
+        return "turnover" if self.turnover_id is not None else "guest"
+
+    @property
+    def holder_name(self) -> str:
+        """The guest, or the crew member ("Cleaner Rosa")."""
+        if self.standing_id is not None:
+            return self.standing.holder_name
+        if self.turnover_id is not None:
+            return self.turnover.holder_name
+        return self.reservation.guest_name
+
+    @property
+    def listing(self) -> Listing | None:
+        """The stay's or turnover's listing; a standing access's, when it has one."""
+        if self.standing_id is not None:
+            return self.standing.listing
+        return (self.turnover or self.reservation).listing
 
     @property
     def zone(self):
-        """The property's zone the message's times are read in."""
-        holder = self.turnover if self.turnover_id is not None else self.reservation
-        return holder.listing.property.zone
+        """The property's zone the message's times are read in (a standing access without
+        a listing: the site's, as its admin page reads it)."""
+        listing = self.listing
+        if listing is None:
+            return timezone.get_current_timezone()
+        return listing.property.zone
 
     # JSON of what the guest was told: check-in, check-out, each door and its code.
     facts = EncryptedValue("facts_ciphertext")

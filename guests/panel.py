@@ -12,7 +12,7 @@ from django.utils import timezone
 from core import access
 from core.text import counted
 from reservations.doors import send_problem, stay_code
-from reservations.models import Reservation, Turnover
+from reservations.models import Reservation, StandingAccess, Turnover
 from reservations.panels import ACTIONS_FORM
 
 from .models import GuestLink, GuestMessage
@@ -64,6 +64,7 @@ def how_sent(message: GuestMessage) -> str:
         Trigger.CHANGE: "change message",
         Trigger.STAFF: f"by {_who(message)}",
         Trigger.TURNOVER: "turnover planned",
+        Trigger.STANDING: "standing access set",
     }.get(message.trigger, message.get_trigger_display().lower())
     return f"emailed to {message.recipient} ({how})"
 
@@ -210,6 +211,45 @@ def turnover_panel(request, turnover: Turnover) -> str:
             "email_url": reverse("admin:guests_turnover_email", args=[turnover.pk]),
             "all_url": reverse("admin:guests_guestmessage_changelist")
             + f"?turnover__id__exact={turnover.pk}",
+        },
+        request=request,
+    )
+
+
+def standing_panel(request, standing: StandingAccess) -> str:
+    """The standing access page's messages box: each email to the crew member (sent,
+    planned, failing with its attempts), "Retry now" on a failed one, and "Email the code
+    now"."""
+    from .standing_messages import NO_EMAIL_NOTE, not_wanted, standing_problem
+
+    may_act = access.can_view(request.user, standing)
+    rows = list(
+        GuestMessage.objects.filter(standing=standing)
+        .select_related("sent_by", "standing__listing__property")
+        .order_by("-created_at", "-pk")[:SHOWN]
+    )
+    lines = []
+    for message in rows:
+        css, text = describe(message, message.zone)
+        retry = (
+            reverse("admin:guests_guestmessage_retry", args=[message.pk])
+            if may_act and message.state == State.FAILED and message.channel == Channel.EMAIL
+            else ""
+        )
+        lines.append({"css": css, "text": text, "retry_url": retry})
+    problem = not_wanted(standing, timezone.now()) or standing_problem(standing)
+    if not problem and not standing.crew_member.email:
+        problem = NO_EMAIL_NOTE
+    return render_to_string(
+        "guests/_standing_panel.html",
+        {
+            "lines": lines,
+            "problem": problem,
+            "may_act": may_act and not problem,
+            "actions_form": ACTIONS_FORM,
+            "email_url": reverse("admin:guests_standing_email", args=[standing.pk]),
+            "all_url": reverse("admin:guests_guestmessage_changelist")
+            + f"?standing__id__exact={standing.pk}",
         },
         request=request,
     )

@@ -7,7 +7,7 @@ import logging
 from reservations import signals
 from reservations.models import Reservation
 
-from . import crew_messages, services
+from . import crew_messages, services, standing_messages
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,13 @@ def on_crew_event(sender, event, turnover_id, reservation_id=None, at=None, **kw
             services.message_ready_early(reservation=reservation)
     elif event == signals.TURNOVER_PLANNED:
         crew_messages.crew_message_plan(turnover_id=turnover_id)
+
+
+def on_standing_event(sender, event, standing_id, at=None, **kwargs):
+    """STANDING_PLANNED: the crew member is told their code and doors, or a change to
+    them; an offboarded person or an ended standing access drops what waited."""
+    if event == signals.STANDING_PLANNED:
+        standing_messages.standing_message_plan(standing_id=standing_id)
 
 
 def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):

@@ -1,6 +1,6 @@
-"""Guest-message records to take away: every delivery to a guest or to a turnover's crew
-("to" says which), as the admin list shows it. What they were told (codes) stays out of
-the file."""
+"""Guest-message records to take away: every delivery to a guest, to a turnover's crew or
+to a standing access's crew member ("to" says which), as the admin list shows it. What
+they were told (codes) stays out of the file."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ class GuestMessageResource(FormulaSafeResource):
     created = fields.Field(column_name="created")
     time_zone = fields.Field(column_name="time zone")
     to = fields.Field(column_name="to")
-    # The guest, or for a turnover's message its crew member ("Cleaner Rosa").
+    # The guest, or for a crew message its crew member ("Cleaner Rosa").
     guest = fields.Field(column_name="guest")
     property = fields.Field(column_name="property")
     listing = fields.Field(column_name="listing")
@@ -59,32 +59,29 @@ class GuestMessageResource(FormulaSafeResource):
             "reservation__listing__property",
             "turnover__listing__property",
             "turnover__assignee",
+            "standing__crew_member",
+            "standing__listing__property",
             "sent_by",
         )
 
     def _local(self, obj: GuestMessage, value) -> str:
         return local_time(value, obj.zone)
 
-    def _listing(self, obj: GuestMessage):
-        return (obj.turnover or obj.reservation).listing
-
     def dehydrate_time_zone(self, obj: GuestMessage) -> str:
-        return self._listing(obj).property.time_zone
+        return obj.zone.key
 
     def dehydrate_to(self, obj: GuestMessage) -> str:
-        return "turnover" if obj.is_crew else "guest"
+        return obj.to
 
     def dehydrate_guest(self, obj: GuestMessage) -> str:
-        if obj.is_crew:
-            assignee = obj.turnover.assignee
-            return assignee.title if assignee is not None else "Turnover crew"
-        return obj.reservation.guest_name
+        return obj.holder_name
 
     def dehydrate_property(self, obj: GuestMessage) -> str:
-        return self._listing(obj).property.name
+        # A standing access without a listing opens doors of any property: none is named.
+        return obj.listing.property.name if obj.listing is not None else ""
 
     def dehydrate_listing(self, obj: GuestMessage) -> str:
-        return self._listing(obj).name
+        return obj.listing.name if obj.listing is not None else ""
 
     def dehydrate_created(self, obj: GuestMessage) -> str:
         return self._local(obj, obj.created_at)

@@ -463,6 +463,11 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
         from .crew_messages import crew_deliver
 
         return crew_deliver(pk, token, now, request=request)
+    if message.standing_id is not None:
+        # A standing access's crew member: their code, doors and hours.
+        from .standing_messages import standing_deliver
+
+        return standing_deliver(pk, token, now)
     reservation = message.reservation
     # Everything is checked again at the instant of sending: the stay may have changed.
     if not _live(reservation, now):

@@ -2,12 +2,15 @@
 
 from .crew_messages import crew_messages_plan_missed
 from .services import messages_plan_missed, messages_send_due, organization_replan
+from .standing_messages import standing_messages_plan_missed
 
 
 def send_due() -> int:
     """The periodic sweep: every email whose instant has come (each claimed), a guest's or
-    a turnover assignee's, after planning the crew emails that no event planned."""
+    a turnover assignee's or a standing access's crew member's, after planning the crew
+    emails that no event planned."""
     crew_messages_plan_missed()
+    standing_messages_plan_missed()
     return messages_send_due()
 
 

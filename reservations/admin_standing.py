@@ -28,6 +28,7 @@ from core.timezones import format_instant
 from properties.admin import CrewMemberAdmin
 from properties.models import CrewMember
 
+from . import panels
 from .models import CodeClearance, LockAccess, StandingAccess, StandingHours
 from .standing import (
     EDITABLE_FIELDS,
@@ -158,6 +159,14 @@ class StandingAccessAdmin(OrganizationScopedAdmin):
 
     def _zone(self, obj):
         return obj.listing.property.zone if obj.listing_id else timezone.get_current_timezone()
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Sections of the apps above (the crew member's messages): see reservations.panels.
+        context["standing_panels"] = (
+            panels.standing_rendered(request, obj) if obj is not None else []
+        )
+        context["actions_form"] = panels.ACTIONS_FORM
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def save_model(self, request, obj, form, change):
         obj.organization_id = obj.crew_member.organization_id

@@ -1,5 +1,5 @@
-"""Sections that the apps above add to the reservation page, the turnover page (and to
-the dashboard, below).
+"""Sections that the apps above add to the reservation page, the turnover page, the
+standing access page (and to the dashboard, below).
 
 `reservations` never imports those apps (guest messages, say), yet their part of a stay
 belongs on its page. An app registers a panel in its `AppConfig.ready()`: a callable
@@ -80,6 +80,19 @@ def register_turnover_panel(key: str, title: str, render, *, order: int = 100) -
 
 def turnover_rendered(request: HttpRequest, turnover) -> list[tuple[str, str, SafeString]]:
     return _rendered(_turnover_panels, request, turnover)
+
+
+# The standing access page's sections (the crew member's messages), the same way:
+# `(request, standing) -> HTML`, buttons posting through the page's form ACTIONS_FORM.
+_standing_panels: dict[str, Panel] = {}
+
+
+def register_standing_panel(key: str, title: str, render, *, order: int = 100) -> None:
+    _standing_panels[key] = Panel(key=key, title=title, render=render, order=order)
+
+
+def standing_rendered(request: HttpRequest, standing) -> list[tuple[str, str, SafeString]]:
+    return _rendered(_standing_panels, request, standing)
 
 
 # ------------------------------------------------------------------ dashboard sections

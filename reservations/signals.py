@@ -154,9 +154,9 @@ def announce_crew(
     transaction.on_commit(send)
 
 
-# A standing crew code's doors, code or dates set or changed (reservations.standing), sent
-# once the transaction commits: guests tells the crew member. kwargs: event
-# (STANDING_PLANNED), standing_id (int), at.
+# A standing access was planned again (reservations.standing: set, changed, ended, its
+# person offboarded), sent once the transaction commits: guests tells the crew member
+# what changed, or drops what waited. kwargs: event (STANDING_PLANNED), standing_id, at.
 STANDING_PLANNED = "standing.planned"
 standing_event = Signal()
 

@@ -166,7 +166,6 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
             "assignment", "device"
         )
     }
-    told_before = _told(accesses.values())
     wanted: dict[int, tuple] = {}
     failure = ""
     starts, ends = standing.window
@@ -189,20 +188,20 @@ def standing_replan(*, standing: StandingAccess, now=None, force_new_code: bool 
     )
     standing_id = standing.pk
     transaction.on_commit(lambda: enqueue_standing_processing(standing_id))
-    if wanted and not failure:
-        told_after = _told(LockAccess.objects.filter(standing_id=standing_id))
-        if told_after != told_before:
-            # The person is told (again): their doors, code or dates are new.
-            signals.announce_standing(standing_id=standing_id, at=now)
+    # The apps above decide what the person is told: the first notice, a change note (its
+    # doors, code, dates or working hours), or nothing more (ended, offboarded).
+    signals.announce_standing(standing_id=standing_id, at=now)
 
 
-def _told(accesses) -> set[tuple]:
-    """What the crew member is told of each door: its code and dates."""
-    return {
-        (a.device_id, a.code, a.starts_at, a.ends_at)
-        for a in accesses
-        if a.wanted and a.state not in LockAccess.FINAL_STATES
-    }
+def standing_live_doors(standing: StandingAccess) -> list[LockAccess]:
+    """The doors the standing code is on or goes on (what the crew member is told), with
+    their devices and assignments selected."""
+    return list(
+        standing.lock_accesses.filter(wanted=True)
+        .exclude(state__in=LockAccess.FINAL_STATES)
+        .select_related("device", "assignment__listing__property")
+        .order_by("pk")
+    )
 
 
 # What a manager or the API changes on a standing access (its code is the planner's).
@@ -474,6 +473,7 @@ __all__ = [
     "clearance_rows",
     "crew_offboard",
     "standing_end",
+    "standing_live_doors",
     "standing_replan",
     "standing_save",
     "unlock_hours_check",

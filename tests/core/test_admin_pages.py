@@ -500,6 +500,7 @@ URL_KWARGS = {
     "admin:guests_reservation_copy_link": lambda org: [{"reservation_id": org.reservation.pk}],
     "admin:guests_guestmessage_retry": lambda org: [{"message_id": _guest_message(org).pk}],
     "admin:guests_turnover_email": lambda org: [{"turnover_id": _turnover(org).pk}],
+    "admin:guests_standing_email": lambda org: [{"standing_id": _standing_access(org).pk}],
     "admin:guests_messagetemplate_preview": lambda org: [
         {"template_id": _message_template(org).pk}
     ],

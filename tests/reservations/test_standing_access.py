@@ -12,6 +12,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from guests.tasks import send_due
 from locks.models import Device
 from locks.services import devices_sync
 from properties.models import CrewMember
@@ -279,9 +280,16 @@ def test_the_crew_member_is_emailed_the_code_doors_and_hours_and_again_on_a_chan
     assert "08:00–17:00" in mail.body
     with django_capture_on_commit_callbacks(execute=True):
         standing_save(standing=standing, doors=[crew.side])  # a door more: told again
+    # As a change note, once the change settled (a correction meanwhile is folded in).
+    assert len(mailoutbox) == 1
+    with time_machine.travel(timezone.now() + 11 * MINUTE, tick=False):
+        send_due()
     assert len(mailoutbox) == 2 and "Side Door" in mailoutbox[1].body
+    assert mailoutbox[1].subject == "Your door code has changed"
     with django_capture_on_commit_callbacks(execute=True):
         standing_save(standing=standing)  # nothing new: nothing sent
+    with time_machine.travel(timezone.now() + 11 * MINUTE, tick=False):
+        send_due()
     assert len(mailoutbox) == 2
 
 
