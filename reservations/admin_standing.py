@@ -28,9 +28,10 @@ from core.timezones import format_instant
 from properties.admin import CrewMemberAdmin
 from properties.models import CrewMember
 
-from .models import CodeClearance, LockAccess, StandingAccess, StandingHours
+from .models import OPEN_END, CodeClearance, LockAccess, StandingAccess, StandingHours
 from .standing import (
     EDITABLE_FIELDS,
+    START_TOO_LATE,
     _codes_in_play,
     _masked,
     clearance_rows,
@@ -102,7 +103,9 @@ class StandingAccessForm(forms.ModelForm):
         if listing is None and not doors:
             raise forms.ValidationError("Pick a listing (its staff doors) or doors.")
         starts, ends = data.get("starts_at"), data.get("ends_at")
-        if starts and ends and ends <= starts:
+        if starts and starts >= OPEN_END:
+            self.add_error("starts_at", START_TOO_LATE)
+        elif starts and ends and ends <= starts:
             self.add_error("ends_at", "The end must come after the start.")
         return data
 

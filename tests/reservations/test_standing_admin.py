@@ -139,3 +139,14 @@ def test_another_organizations_crew_member_cannot_be_offboarded(client, org_a, o
     assert client.post(url).status_code == 404
     stranger.refresh_from_db()
     assert stranger.active and not LockAccess.objects.filter(standing__isnull=False).exists()
+
+
+def test_a_start_in_year_9999_is_a_field_error_not_a_server_error(client, crew, org_a):
+    client.force_login(org_a.manager)
+    response = client.post(
+        reverse("admin:reservations_standingaccess_add"),
+        add_form(crew.rosa, listing=crew.listing.pk, starts_at_0="9999-12-31"),
+    )
+    assert response.status_code == 200
+    assert "Pick a start before 2200-01-01." in response.content.decode()
+    assert not StandingAccess.objects.exists()
