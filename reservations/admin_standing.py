@@ -177,9 +177,11 @@ class StandingAccessAdmin(OrganizationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # ended, never deleted: the codes' history stays
 
-    @admin.action(description="End now: take the code off every door")
+    @admin.action(description="End now: take the code off every door", permissions=["change"])
     def end_now(self, request, queryset):
-        clearances = [standing_end(standing=s, by=_who(request)) for s in queryset]
+        # Staff read standing accesses: only a manager of each one's organization ends it.
+        standings = [s for s in queryset if org_access.can_manage(request.user, s)]
+        clearances = [standing_end(standing=s, by=_who(request)) for s in standings]
         messages.success(request, f"{len(clearances)} standing access(es) ended.")
         if len(clearances) == 1:
             return HttpResponseRedirect(_clearance_url(clearances[0]))
@@ -309,7 +311,10 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
             return HttpResponseRedirect(_clearance_url(clearance))
         return super().response_change(request, obj)
 
-    @admin.action(description="Offboard: deactivate and take every code off every door")
+    @admin.action(
+        description="Offboard: deactivate and take every code off every door",
+        permissions=["change"],
+    )
     def offboard(self, request, queryset):
         members = [m for m in queryset if org_access.can_manage(request.user, m)]
         clearances = [crew_offboard(crew_member=m, by=_who(request)) for m in members]

@@ -150,3 +150,25 @@ def test_a_start_in_year_9999_is_a_field_error_not_a_server_error(client, crew, 
     assert response.status_code == 200
     assert "Pick a start before 2200-01-01." in response.content.decode()
     assert not StandingAccess.objects.exists()
+
+
+def test_staff_cannot_end_a_standing_access_or_offboard_with_the_list_actions(client, crew, org_a):
+    standing = StandingAccess.objects.create(
+        organization=crew.listing.organization,
+        crew_member=crew.rosa,
+        listing=crew.listing,
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    standing_replan(standing=standing)
+    client.force_login(org_a.staff)
+    changelist = reverse("admin:reservations_standingaccess_changelist")
+    assert "end_now" not in client.get(changelist).content.decode()
+    client.post(changelist, {"action": "end_now", "_selected_action": [standing.pk]})
+    client.post(
+        reverse("admin:properties_crewmember_changelist"),
+        {"action": "offboard", "_selected_action": [crew.rosa.pk]},
+    )
+    standing.refresh_from_db()
+    crew.rosa.refresh_from_db()
+    assert standing.ended_at is None and crew.rosa.active
+    assert not CodeClearance.objects.exists()
