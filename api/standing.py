@@ -14,7 +14,13 @@ from rest_framework.response import Response
 
 from locks.models import Device
 from properties.models import CrewMember, Listing, Property
-from reservations.models import OPEN_END, CodeClearance, StandingAccess, StandingHours
+from reservations.models import (
+    OPEN_END,
+    SAME_HOURS,
+    CodeClearance,
+    StandingAccess,
+    StandingHours,
+)
 from reservations.standing import (
     START_TOO_LATE,
     clearance_rows,
@@ -39,6 +45,11 @@ class StandingHoursSerializer(serializers.ModelSerializer):
     class Meta:
         model = StandingHours
         fields = ["property", "opens", "closes"]
+
+    def validate(self, attrs):
+        if attrs.get("opens") is not None and attrs.get("opens") == attrs.get("closes"):
+            raise serializers.ValidationError({"closes": [SAME_HOURS]})
+        return attrs
 
 
 class StandingAccessSerializer(serializers.ModelSerializer):

@@ -112,3 +112,13 @@ def test_absurd_starts_and_duplicate_hours_are_field_errors_not_conflicts(manage
     assert twice.status_code == 400, twice.content
     assert "hours" in twice.json()
     assert not StandingAccess.objects.exists()
+
+
+def test_working_hours_that_close_when_they_open_are_refused(manager_api, crew):
+    hours = [{"property": crew.listing.property_id, "opens": "08:00", "closes": "08:00"}]
+    refused = manager_api.post(
+        "/api/v1/standing-accesses/", body(crew, hours=hours), format="json"
+    )
+    assert refused.status_code == 400, refused.content
+    assert "Closes at the time it opens" in refused.content.decode()
+    assert not StandingAccess.objects.exists()

@@ -172,3 +172,20 @@ def test_staff_cannot_end_a_standing_access_or_offboard_with_the_list_actions(cl
     crew.rosa.refresh_from_db()
     assert standing.ended_at is None and crew.rosa.active
     assert not CodeClearance.objects.exists()
+
+
+def test_working_hours_that_close_when_they_open_are_a_field_error(client, crew, org_a):
+    client.force_login(org_a.manager)
+    hours = {
+        "hours-TOTAL_FORMS": "1",
+        "hours-0-property": crew.listing.property_id,
+        "hours-0-opens": "08:00",
+        "hours-0-closes": "08:00",
+    }
+    response = client.post(
+        reverse("admin:reservations_standingaccess_add"),
+        add_form(crew.rosa, listing=crew.listing.pk, **hours),
+    )
+    assert response.status_code == 200
+    assert "Closes at the time it opens" in response.content.decode()
+    assert not StandingAccess.objects.exists()
