@@ -262,6 +262,13 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
     change_form_template = "admin/reservations/crewmember/change_form.html"
     actions = ["offboard"]
 
+    def get_search_results(self, request, queryset, search_term):
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("model_name") == "standingaccess":
+            # A standing access's picker offers active people only (its form refuses others).
+            queryset = queryset.filter(active=True)
+        return queryset, duplicates
+
     def get_urls(self):
         own = [
             path(

@@ -189,3 +189,16 @@ def test_working_hours_that_close_when_they_open_are_a_field_error(client, crew,
     assert response.status_code == 200
     assert "Closes at the time it opens" in response.content.decode()
     assert not StandingAccess.objects.exists()
+
+
+def test_the_standing_access_crew_picker_offers_active_people_only(client, crew, org_a):
+    gone = CrewMember.objects.create(
+        organization=org_a.organization, name="Gone Cleaner", active=False
+    )
+    client.force_login(org_a.manager)
+    picker = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "reservations", "model_name": "standingaccess", "field_name": "crew_member"},
+    ).json()
+    names = [row["text"] for row in picker["results"]]
+    assert crew.rosa.name in names and gone.name not in names
