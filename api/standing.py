@@ -14,8 +14,15 @@ from rest_framework.response import Response
 
 from locks.models import Device
 from properties.models import CrewMember, Listing, Property
-from reservations.models import CodeClearance, StandingAccess, StandingHours
+from reservations.models import (
+    OPEN_END,
+    SAME_HOURS,
+    CodeClearance,
+    StandingAccess,
+    StandingHours,
+)
 from reservations.standing import (
+    START_TOO_LATE,
     clearance_rows,
     crew_offboard,
     standing_end,
@@ -38,6 +45,11 @@ class StandingHoursSerializer(serializers.ModelSerializer):
     class Meta:
         model = StandingHours
         fields = ["property", "opens", "closes"]
+
+    def validate(self, attrs):
+        if attrs.get("opens") is not None and attrs.get("opens") == attrs.get("closes"):
+            raise serializers.ValidationError({"closes": [SAME_HOURS]})
+        return attrs
 
 
 class StandingAccessSerializer(serializers.ModelSerializer):
@@ -106,13 +118,20 @@ class StandingAccessSerializer(serializers.ModelSerializer):
             raise serializers.ValidationError("Pick a listing (its staff doors) or doors.")
         starts = attrs.get("starts_at", getattr(self.instance, "starts_at", None))
         ends = attrs.get("ends_at", getattr(self.instance, "ends_at", None))
+        if starts is not None and starts >= OPEN_END:
+            raise serializers.ValidationError({"starts_at": [START_TOO_LATE]})
         if ends is not None and starts is not None and ends <= starts:
             raise serializers.ValidationError({"ends_at": ["The end must come after the start."]})
-        for rule in attrs.get("hours") or []:
+        hours = attrs.get("hours") or []
+        for rule in hours:
             if rule["property"].organization_id != org:
                 raise serializers.ValidationError(
                     {"hours": ["Pick properties of the crew member's organization."]}
                 )
+        if len({rule["property"].pk for rule in hours}) < len(hours):
+            raise serializers.ValidationError(
+                {"hours": ["One working-hours row per property: merge the duplicates."]}
+            )
         return attrs
 
     def _save(self, instance: StandingAccess, attrs: dict) -> StandingAccess:

@@ -17,7 +17,7 @@ from .activity import lock_place, zone_named
 from .alerts import alert_acknowledge
 from .models import DeviceAlert, LockEvent
 from .resources import DeviceAlertResource, LockEventResource
-from .selectors import at_risk_before_arrival, in_trouble
+from .selectors import at_risk_before_arrival, doors_without_codes, in_trouble
 
 # A lock's events and alerts are in the zone of its first listing's property.
 ZONE = "listing__property__time_zone"
@@ -159,6 +159,7 @@ class TroubleFilter(admin.SimpleListFilter):
         return [
             ("yes", "Offline, low on battery or an open alert"),
             ("arrival", "Offline or low on battery before an arrival"),
+            ("no_codes", "Guest doors that take no codes on their provider"),
         ]
 
     def queryset(self, request, queryset):
@@ -166,6 +167,10 @@ class TroubleFilter(admin.SimpleListFilter):
             return queryset.filter(in_trouble())
         if self.value() == "arrival":
             return queryset.filter(at_risk_before_arrival(timezone.now()))
+        if self.value() == "no_codes":
+            # The dashboard's "Doors that take no codes" (doors_without_codes), the same rows.
+            doors = doors_without_codes(user=request.user)
+            return queryset.filter(pk__in=[door.device.pk for door in doors])
         return queryset
 
 

@@ -29,9 +29,10 @@ from properties.admin import CrewMemberAdmin
 from properties.models import CrewMember
 
 from . import panels
-from .models import CodeClearance, LockAccess, StandingAccess, StandingHours
+from .models import OPEN_END, CodeClearance, LockAccess, StandingAccess, StandingHours
 from .standing import (
     EDITABLE_FIELDS,
+    START_TOO_LATE,
     _codes_in_play,
     _masked,
     clearance_rows,
@@ -103,7 +104,9 @@ class StandingAccessForm(forms.ModelForm):
         if listing is None and not doors:
             raise forms.ValidationError("Pick a listing (its staff doors) or doors.")
         starts, ends = data.get("starts_at"), data.get("ends_at")
-        if starts and ends and ends <= starts:
+        if starts and starts >= OPEN_END:
+            self.add_error("starts_at", START_TOO_LATE)
+        elif starts and ends and ends <= starts:
             self.add_error("ends_at", "The end must come after the start.")
         return data
 
@@ -183,9 +186,11 @@ class StandingAccessAdmin(OrganizationScopedAdmin):
     def has_delete_permission(self, request, obj=None):
         return False  # ended, never deleted: the codes' history stays
 
-    @admin.action(description="End now: take the code off every door")
+    @admin.action(description="End now: take the code off every door", permissions=["change"])
     def end_now(self, request, queryset):
-        clearances = [standing_end(standing=s, by=_who(request)) for s in queryset]
+        # Staff read standing accesses: only a manager of each one's organization ends it.
+        standings = [s for s in queryset if org_access.can_manage(request.user, s)]
+        clearances = [standing_end(standing=s, by=_who(request)) for s in standings]
         messages.success(request, f"{len(clearances)} standing access(es) ended.")
         if len(clearances) == 1:
             return HttpResponseRedirect(_clearance_url(clearances[0]))
@@ -266,6 +271,13 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
     change_form_template = "admin/reservations/crewmember/change_form.html"
     actions = ["offboard"]
 
+    def get_search_results(self, request, queryset, search_term):
+        queryset, duplicates = super().get_search_results(request, queryset, search_term)
+        if request.GET.get("model_name") == "standingaccess":
+            # A standing access's picker offers active people only (its form refuses others).
+            queryset = queryset.filter(active=True)
+        return queryset, duplicates
+
     def get_urls(self):
         own = [
             path(
@@ -315,7 +327,10 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
             return HttpResponseRedirect(_clearance_url(clearance))
         return super().response_change(request, obj)
 
-    @admin.action(description="Offboard: deactivate and take every code off every door")
+    @admin.action(
+        description="Offboard: deactivate and take every code off every door",
+        permissions=["change"],
+    )
     def offboard(self, request, queryset):
         members = [m for m in queryset if org_access.can_manage(request.user, m)]
         clearances = [crew_offboard(crew_member=m, by=_who(request)) for m in members]

@@ -504,6 +504,10 @@ class StandingAccess(CodeDigests, models.Model):
         return self.crew_member.title
 
 
+# Opening and closing at the same minute would leave every other unlock "outside hours".
+SAME_HOURS = "Closes at the time it opens: leave this property out for any hour."
+
+
 class StandingHours(models.Model):
     """When a standing code is expected at one property, on its wall clock, every day
     (a closing time before the opening time spans midnight). An unlock exactly at either
@@ -525,6 +529,10 @@ class StandingHours(models.Model):
 
     def __str__(self) -> str:
         return f"{self.opens:%H:%M}–{self.closes:%H:%M} at {self.property}"
+
+    def clean(self):
+        if self.opens is not None and self.opens == self.closes:
+            raise ValidationError({"closes": SAME_HOURS})
 
     def contains(self, local: datetime.time) -> bool:
         if self.opens <= self.closes:

@@ -215,6 +215,9 @@ EDITABLE_FIELDS = [
     "updated_at",
 ]
 
+# An open-ended code is planned up to OPEN_END: a start at or after it has no window.
+START_TOO_LATE = f"Pick a start before {OPEN_END:%Y-%m-%d}."
+
 
 def standing_save(*, standing: StandingAccess, doors=None, hours=None, now=None) -> StandingAccess:
     """Create or change a standing access (the API, tests) and plan its code. `doors`:
@@ -470,6 +473,7 @@ def standing_is_valid(lock_event: LockEvent, device: Device) -> bool:
 
 __all__ = [
     "OPEN_END",
+    "START_TOO_LATE",
     "clearance_rows",
     "crew_offboard",
     "standing_end",

@@ -96,3 +96,29 @@ def test_active_false_and_delete_offboard_too(manager_api, crew):
     assert manager_api.delete(f"/api/v1/crew-members/{ben.pk}/").status_code == 204
     ben.refresh_from_db()
     assert not ben.active and ben.code_clearances.count() == 1
+
+
+def test_absurd_starts_and_duplicate_hours_are_field_errors_not_conflicts(manager_api, crew):
+    late = manager_api.post(
+        "/api/v1/standing-accesses/", body(crew, starts_at="9999-12-31T23:00:00Z"), format="json"
+    )
+    assert late.status_code == 400, late.content
+    assert "starts_at" in late.json()
+    hours = [
+        {"property": crew.listing.property_id, "opens": "08:00", "closes": "10:00"},
+        {"property": crew.listing.property_id, "opens": "12:00", "closes": "17:00"},
+    ]
+    twice = manager_api.post("/api/v1/standing-accesses/", body(crew, hours=hours), format="json")
+    assert twice.status_code == 400, twice.content
+    assert "hours" in twice.json()
+    assert not StandingAccess.objects.exists()
+
+
+def test_working_hours_that_close_when_they_open_are_refused(manager_api, crew):
+    hours = [{"property": crew.listing.property_id, "opens": "08:00", "closes": "08:00"}]
+    refused = manager_api.post(
+        "/api/v1/standing-accesses/", body(crew, hours=hours), format="json"
+    )
+    assert refused.status_code == 400, refused.content
+    assert "Closes at the time it opens" in refused.content.decode()
+    assert not StandingAccess.objects.exists()

@@ -392,3 +392,26 @@ def test_the_dashboards_queries_do_not_grow_with_its_rows(
     assert the_day(page, "departures", "today").count('class="ks-departure"') == 14
     assert "Doors that take no codes on their provider (7)" in page
     assert section(page, "alerts").count('class="ks-lock"') >= 7
+
+
+def test_the_doors_that_take_no_codes_link_lists_the_doors_it_counts(
+    org_a, manager_client, settings
+):
+    settings.SEAM_FAKE_ENDPOINT = "http://127.0.0.1:8787"
+    guest_door, spare = (
+        DeviceFactory(
+            connection__organization=org_a.organization,
+            connection__endpoint="http://127.0.0.1:8787",
+            kind=Device.Kind.ACS_ENTRANCE,
+            name=name,
+        )
+        for name in ("Lobby Entrance", "Spare Entrance")
+    )
+    LockAssignmentFactory(listing=org_a.listing, device=guest_door, guest_access=True)
+    page = manager_client.get(reverse("dashboard")).content.decode()
+    no_codes = section(page, "no-codes")
+    assert "Doors that take no codes on their provider (1)" in no_codes
+    href = no_codes.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    listed = manager_client.get(href).content.decode()
+    assert "Lobby Entrance" in listed and "Spare Entrance" not in listed
+    assert "1 device" in listed

@@ -139,3 +139,66 @@ def test_another_organizations_crew_member_cannot_be_offboarded(client, org_a, o
     assert client.post(url).status_code == 404
     stranger.refresh_from_db()
     assert stranger.active and not LockAccess.objects.filter(standing__isnull=False).exists()
+
+
+def test_a_start_in_year_9999_is_a_field_error_not_a_server_error(client, crew, org_a):
+    client.force_login(org_a.manager)
+    response = client.post(
+        reverse("admin:reservations_standingaccess_add"),
+        add_form(crew.rosa, listing=crew.listing.pk, starts_at_0="9999-12-31"),
+    )
+    assert response.status_code == 200
+    assert "Pick a start before 2200-01-01." in response.content.decode()
+    assert not StandingAccess.objects.exists()
+
+
+def test_staff_cannot_end_a_standing_access_or_offboard_with_the_list_actions(client, crew, org_a):
+    standing = StandingAccess.objects.create(
+        organization=crew.listing.organization,
+        crew_member=crew.rosa,
+        listing=crew.listing,
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    standing_replan(standing=standing)
+    client.force_login(org_a.staff)
+    changelist = reverse("admin:reservations_standingaccess_changelist")
+    assert "end_now" not in client.get(changelist).content.decode()
+    client.post(changelist, {"action": "end_now", "_selected_action": [standing.pk]})
+    client.post(
+        reverse("admin:properties_crewmember_changelist"),
+        {"action": "offboard", "_selected_action": [crew.rosa.pk]},
+    )
+    standing.refresh_from_db()
+    crew.rosa.refresh_from_db()
+    assert standing.ended_at is None and crew.rosa.active
+    assert not CodeClearance.objects.exists()
+
+
+def test_working_hours_that_close_when_they_open_are_a_field_error(client, crew, org_a):
+    client.force_login(org_a.manager)
+    hours = {
+        "hours-TOTAL_FORMS": "1",
+        "hours-0-property": crew.listing.property_id,
+        "hours-0-opens": "08:00",
+        "hours-0-closes": "08:00",
+    }
+    response = client.post(
+        reverse("admin:reservations_standingaccess_add"),
+        add_form(crew.rosa, listing=crew.listing.pk, **hours),
+    )
+    assert response.status_code == 200
+    assert "Closes at the time it opens" in response.content.decode()
+    assert not StandingAccess.objects.exists()
+
+
+def test_the_standing_access_crew_picker_offers_active_people_only(client, crew, org_a):
+    gone = CrewMember.objects.create(
+        organization=org_a.organization, name="Gone Cleaner", active=False
+    )
+    client.force_login(org_a.manager)
+    picker = client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "reservations", "model_name": "standingaccess", "field_name": "crew_member"},
+    ).json()
+    names = [row["text"] for row in picker["results"]]
+    assert crew.rosa.name in names and gone.name not in names
