@@ -218,9 +218,10 @@ def _reconcile(
     # taken is in these rows (read earlier, for a whole chunk, it might not be, and a code
     # the worker had just sent would look like a stray to delete).
     accesses = list(
-        LockAccess.objects.filter(device=device).filter(
-            ~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id="")
-        )
+        LockAccess.objects.filter(device=device)
+        .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
+        # Not the model's ordering, which joins every row to its stay and its lock.
+        .order_by("pk")
     )
     current_ids = {a.provider_id for a in accesses if a.provider_id}
     known: dict[str, LockAccess] = {a.provider_id: a for a in accesses if a.provider_id}
@@ -233,6 +234,7 @@ def _reconcile(
         for provider_id, access_id in (
             LockAccessLog.objects.filter(access__device=device)
             .exclude(provider_id="")
+            .order_by()
             .values_list("provider_id", "access_id")
         ):
             recorded_ids.add(provider_id)
