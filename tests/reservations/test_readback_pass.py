@@ -6,6 +6,7 @@ Against Seam's fake through the real SDK; its launcher counts the requests it re
 route, whichever client sent them.
 """
 
+import datetime
 import json
 import os
 import signal
@@ -205,3 +206,36 @@ def test_the_cluster_reads_a_pass_in_chunks_each_lock_once(
     assert sorted(pk for chunk in chunks for pk in chunk["ids"]) == locks
     assert requests.get("/access_codes/list") == len(locks), requests
     assert requests.get("/access_codes/unmanaged/list") == len(locks), requests
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_a_chunk_a_slow_lock_and_a_lock_answering_429_hold_up_only_themselves(wired):
+    from django.utils import timezone
+
+    wired.fake.add_locks(6)
+    devices_sync(connection=wired.connection)
+    locks = lock_ids(wired.connection)
+    slow, limited = Device.objects.filter(pk__in=locks).order_by("pk")[:2]
+    wired.fake.slow_down(slow.provider_device_id, 3000)
+    wired.fake.rate_limit(limited.provider_device_id, retry_after=120)
+    chunks = readback.reconcile_pass()
+    assert sorted(pk for chunk in chunks for pk in chunk) == locks
+    started = timezone.now()
+
+    first = chunks[0]
+    assert {slow.pk, limited.pk} <= set(first) and len(first) > 3
+
+    outcomes = readback.locks_reconcile_chunk(first, concurrency=3)  # as a worker runs it
+    took = timezone.now() - started
+
+    assert outcomes == {"in step": len(first) - 1, "failed": 1}
+    # The slow lock (the first) took its 3 s; the chunk's other locks were read meanwhile
+    # by its other threads (a lock's reconciled_at is when its read began).
+    assert took >= datetime.timedelta(seconds=3)
+    read = dict(Device.objects.filter(pk__in=first).values_list("pk", "reconciled_at"))
+    others = [at for pk, at in read.items() if pk not in (slow.pk, limited.pk)]
+    assert max(others) - started < datetime.timedelta(seconds=2.5)
+    limited.refresh_from_db()
+    assert limited.backoff_until >= started + datetime.timedelta(seconds=110)
+    assert limited.reconcile_queued_until is None and limited.reconcile_error
+    assert limited.pk not in readback.locks_due_for_reconcile()  # paused, alone
