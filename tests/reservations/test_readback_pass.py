@@ -239,3 +239,18 @@ def test_in_a_chunk_a_slow_lock_and_a_lock_answering_429_hold_up_only_themselves
     assert limited.backoff_until >= started + datetime.timedelta(seconds=110)
     assert limited.reconcile_queued_until is None and limited.reconcile_error
     assert limited.pk not in readback.locks_due_for_reconcile()  # paused, alone
+
+
+@pytest.mark.django_db
+def test_a_chunk_past_its_time_lets_its_other_locks_go_for_the_next_pass(wired, monkeypatch):
+    locks = lock_ids(wired.connection)
+    chunks = readback.reconcile_pass()
+    wired.fake.requests(clear=True)
+    monkeypatch.setattr(readback, "CHUNK_SECONDS", -1)  # a provider so slow the time is up
+
+    outcomes = readback.locks_reconcile_chunk(chunks[0])
+
+    assert outcomes == {"left for the next pass": len(chunks[0])}
+    assert wired.fake.requests() == {}
+    assert set(chunks[0]) <= set(readback.locks_due_for_reconcile())  # queued again next
+    assert set(locks) - set(chunks[0]) & set(readback.locks_due_for_reconcile()) == set()
