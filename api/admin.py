@@ -15,6 +15,7 @@ from rest_framework_api_key.models import APIKey
 
 from core import access
 from core.admin_scoping import SecretShownOnceAdmin
+from core.text import counted
 
 from .models import OrganizationAPIKey
 from .services import api_key_create, api_key_revoke
@@ -139,4 +140,9 @@ class OrganizationAPIKeyAdmin(SecretShownOnceAdmin):
         for api_key in queryset.filter(revoked=False):
             api_key_revoke(api_key=api_key)
             revoked += 1
-        self.message_user(request, f"{revoked} API key(s) revoked: they are refused from now on.")
+        self.message_user(
+            request,
+            f"{counted(revoked, 'API key')} revoked: "
+            + ("it is" if revoked == 1 else "they are")
+            + " refused from now on.",
+        )

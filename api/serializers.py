@@ -927,7 +927,7 @@ class CrewMemberSerializer(OrganizationOnCreateMixin, serializers.ModelSerialize
 
     class Meta:
         model = CrewMember
-        fields = ["id", "organization", "name", "email", "phone", "kind", "active"]
+        fields = ["id", "organization", "name", "email", "phone", "kind", "language", "active"]
 
     def validate(self, attrs):
         self.resolve_organization(attrs)

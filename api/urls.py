@@ -2,7 +2,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from . import calendar_feeds, outgoing_webhooks, views
+from . import calendar_feeds, outgoing_webhooks, standing, views
 
 app_name = "api"
 
@@ -46,6 +46,8 @@ router.register("events", views.EventViewSet, basename="event")
 router.register("alerts", views.AlertViewSet, basename="alert")
 router.register("crew-members", views.CrewMemberViewSet, basename="crew-member")
 router.register("turnovers", views.TurnoverViewSet, basename="turnover")
+router.register("standing-accesses", standing.StandingAccessViewSet, basename="standing-access")
+router.register("code-clearances", standing.CodeClearanceViewSet, basename="code-clearance")
 router.register(
     "webhook-endpoints", outgoing_webhooks.WebhookEndpointViewSet, basename="webhook-endpoint"
 )

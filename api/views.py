@@ -612,7 +612,33 @@ class CrewMemberViewSet(ScopedViewSet, viewsets.ModelViewSet):
     ordering = ["name", "id"]
 
     def perform_destroy(self, instance):
-        property_services.crew_member_deactivate(crew_member=instance)
+        # Offboarding in one act: inactive, and every code of theirs off every door.
+        from .standing import offboard
+
+        offboard(instance, self.request)
+
+    def perform_update(self, serializer):
+        leaving = serializer.instance.active and serializer.validated_data.get("active") is False
+        if leaving:
+            serializer.validated_data["active"] = True  # the offboarding deactivates
+        super().perform_update(serializer)
+        if leaving:
+            from .standing import offboard
+
+            offboard(serializer.instance, self.request)
+            serializer.instance.refresh_from_db()
+
+    @extend_schema(
+        summary="Offboard: deactivate, and take every code of theirs off every door",
+        request=None,
+        responses={200: OpenApiResponse(description="The clearance report")},
+    )
+    @action(detail=True, methods=["post"])
+    def offboard(self, request, pk=None, format=None):
+        from .standing import CodeClearanceSerializer, offboard
+
+        clearance = offboard(self.get_object(), request)
+        return Response(CodeClearanceSerializer(clearance, context={"request": request}).data)
 
 
 class TurnoverViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):

@@ -12,6 +12,7 @@ from django.utils.html import format_html
 
 from core.admin_scoping import ManagerOnlyInline, OrganizationScopedAdmin
 from core.outbound import MAX_URL_LENGTH
+from core.text import counted
 from core.timezones import format_instant
 from locks.admin import ListingAdmin
 from properties.models import Listing
@@ -233,7 +234,9 @@ class CalendarFeedAdmin(HealthColumns, OrganizationScopedAdmin):
             # Each read may take seconds: many are queued rather than read in the request.
             for feed in feeds:
                 services.feed_sync_soon(feed_id=feed.pk)
-            self.message_user(request, f"{len(feeds)} calendars will be read in a moment.")
+            self.message_user(
+                request, f"{counted(len(feeds), 'calendar')} will be read in a moment."
+            )
             return
         for feed in feeds:
             result = services.feed_sync(feed_id=feed.pk)

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from core import outbound
 from core.public_url import absolute_url
+from core.text import counted
 from core.timezones import format_instant
 from properties.models import Listing
 from properties.selectors import manager_emails
@@ -283,7 +284,7 @@ def _sync(feed: CalendarFeed, now) -> SyncResult:
         feed.created_count, feed.changed_count = result.created, result.changed
         feed.cancelled_count, feed.ignored_count = result.cancelled, result.ignored
         message = (
-            f"Read {len(parsed.items)} events: {result.created} new, {result.changed} "
+            f"Read {counted(len(parsed.items), 'event')}: {result.created} new, {result.changed} "
             f"changed, {result.cancelled} cancelled, {result.ignored} not stays."
         )
         if result.errors:
@@ -440,7 +441,9 @@ def _reconcile(feed: CalendarFeed, parsed: ical.Parsed, now) -> SyncResult:
     if coming and not items:
         result.outcome = "failing"
         result.message = (
-            f"The calendar came back empty while {len(coming)} stays are coming: "
+            f"The calendar came back empty while {counted(len(coming), 'stay')} "
+            + ("is" if len(coming) == 1 else "are")
+            + " coming: "
             "nothing was cancelled."
         )
         return result

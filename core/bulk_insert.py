@@ -82,3 +82,33 @@ def insert_many(
                 params.extend(fill() for fill in fills)
             values = db.ops.bulk_insert_sql(fields, [["%s"] * len(fields)] * len(batch))
             cursor.execute(head + values, params)
+
+
+def update_many(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]):
+    """UPDATE each of `objs` (saved instances) with its values of `fields` (field names),
+    in one prepared statement run for every row (executemany).
+
+    Not `bulk_update`: its CASE WHEN expression for every row and field costs seconds of
+    CPU per few thousand rows; here each value is converted once, as `save` would. Like
+    `bulk_update`, it calls no `save()`, sends no signal and sets no `auto_now` field: the
+    caller sets what must change.
+    """
+    if not objs:
+        return
+    db = connections[router.db_for_write(model)]
+    given = [model._meta.get_field(name) for name in fields]
+    quote = db.ops.quote_name
+    pk = model._meta.pk
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(
+        quote(model._meta.db_table),
+        ", ".join(f"{quote(f.column)} = %s" for f in given),
+        quote(pk.column),
+    )
+    rows = [
+        [f.get_db_prep_save(getattr(obj, f.attname), db) for f in given]
+        + [pk.get_db_prep_save(obj.pk, db)]
+        for obj in objs
+    ]
+    with db.cursor() as cursor:
+        for start in range(0, len(rows), WRITE_BATCH):
+            cursor.executemany(sql, rows[start : start + WRITE_BATCH])

@@ -18,11 +18,12 @@ from core import access
 from core.admin_scoping import OrganizationScopedAdmin, ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
 from core.languages import language_field
+from core.text import counted
 from core.timezones import format_instant
 from reservations.doors import send_problem
-from reservations.models import Reservation
+from reservations.models import Reservation, Turnover
 
-from . import selectors, services
+from . import crew_messages, selectors, services
 from .content import compose
 from .models import GuestMessage, MessageTemplate
 from .panel import describe, how_sent
@@ -261,18 +262,45 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class AboutFilter(admin.SimpleListFilter):
+    title = "to"
+    parameter_name = "to"
+
+    def lookups(self, request, model_admin):
+        return [("guest", "A guest (a stay)"), ("crew", "The crew (a turnover)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "guest":
+            return queryset.filter(reservation__isnull=False)
+        if self.value() == "crew":
+            return queryset.filter(turnover__isnull=False)
+        return queryset
+
+
 def _reservation_page(reservation_id: int) -> str:
     return reverse("admin:reservations_reservation_change", args=[reservation_id])
 
 
+def _turnover_page(turnover_id: int) -> str:
+    return reverse("admin:reservations_turnover_change", args=[turnover_id])
+
+
+def _holder_page(message: GuestMessage) -> str:
+    if message.turnover_id is not None:
+        return _turnover_page(message.turnover_id)
+    return _reservation_page(message.reservation_id)
+
+
 @admin.register(GuestMessage)
 class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
-    """Every delivery to a guest; members look, the services write."""
+    """Every delivery to a guest, or to a turnover's crew; members look, the services
+    write."""
 
     resource_classes = [GuestMessageResource]
 
     list_display = [
         "created",
+        "to",
         "guest",
         "listing",
         "kind",
@@ -282,13 +310,25 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         "outcome",
         "tries",
     ]
-    list_filter = [StateFilter, "state", "channel", "kind", "trigger"]
-    list_select_related = ["reservation__listing__property", "sent_by"]
-    search_fields = ["reservation__guest_name", "recipient", "reservation__listing__name"]
+    list_filter = [StateFilter, AboutFilter, "state", "channel", "kind", "trigger"]
+    list_select_related = [
+        "reservation__listing__property",
+        "turnover__listing__property",
+        "turnover__assignee",
+        "sent_by",
+    ]
+    search_fields = [
+        "reservation__guest_name",
+        "recipient",
+        "reservation__listing__name",
+        "turnover__assignee__name",
+        "turnover__listing__name",
+    ]
     date_hierarchy = "created_at"
     actions = ["retry_selected"]
     fields = [
         "reservation",
+        "turnover",
         "kind",
         "channel",
         "trigger",
@@ -308,7 +348,11 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
     @admin.display(description="created (the property's local time)", ordering="created_at")
     def created(self, obj):
         # In the zone its "what happened" column uses: one zone per row.
-        return format_instant(obj.created_at, obj.reservation.listing.property.zone)
+        return format_instant(obj.created_at, obj.zone)
+
+    @admin.display(description="to")
+    def to(self, obj):
+        return "turnover" if obj.is_crew else "guest"
 
     @admin.display(description="attempts", ordering="attempts")
     def tries(self, obj):
@@ -320,14 +364,17 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
             return obj.attempts + 1
         return obj.attempts or "—"
 
-    @admin.display(description="guest", ordering="reservation__guest_name")
+    @admin.display(description="guest or crew", ordering="reservation__guest_name")
     def guest(self, obj):
+        if obj.is_crew:
+            who = obj.turnover.assignee.title if obj.turnover.assignee_id else "Turnover crew"
+            return format_html('<a href="{}">{}</a>', _turnover_page(obj.turnover_id), who)
         url = _reservation_page(obj.reservation_id)
         return format_html('<a href="{}">{}</a>', url, obj.reservation.guest_name)
 
     @admin.display(description="listing")
     def listing(self, obj):
-        return obj.reservation.listing.name
+        return (obj.turnover or obj.reservation).listing.name
 
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
@@ -341,7 +388,7 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
 
     @admin.display(description="what happened")
     def outcome(self, obj):
-        zone = obj.reservation.listing.property.zone
+        zone = obj.zone
         if obj.state == State.SENT:
             return how_sent(obj)
         return describe(obj, zone)[1]
@@ -354,7 +401,9 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
                 retried += services.message_retry_now(message=message)
             except ValidationError as error:
                 self.message_user(request, " ".join(error.messages), messages.WARNING)
-        self.message_user(request, f"{retried} email(s) being sent again.", messages.SUCCESS)
+        self.message_user(
+            request, f"{counted(retried, 'email')} being sent again.", messages.SUCCESS
+        )
 
     # The reservation page's buttons (rendered by guests.panel).
 
@@ -375,6 +424,11 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
                 "reservation/<int:reservation_id>/copy-link/",
                 view(self.copy_link_view),
                 name="guests_reservation_copy_link",
+            ),
+            path(
+                "turnover/<int:turnover_id>/email/",
+                view(self.turnover_email_view),
+                name="guests_turnover_email",
             ),
             path(
                 "<int:message_id>/retry/",
@@ -475,4 +529,28 @@ class GuestMessageAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
             self.message_user(request, " ".join(error.messages), messages.WARNING)
         else:
             self.message_user(request, "The email is being sent again.", messages.SUCCESS)
-        return HttpResponseRedirect(_reservation_page(message.reservation_id))
+        return HttpResponseRedirect(_holder_page(message))
+
+    def turnover_email_view(self, request, turnover_id):
+        """The turnover page's "Email the task now" (guests.panel.turnover_panel)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        turnover = get_object_or_404(
+            access.scope_queryset(Turnover.objects.all(), request.user), pk=turnover_id
+        )
+        if not access.can_view(request.user, turnover):
+            raise Http404
+        try:
+            message = crew_messages.crew_message_send_now(
+                turnover=turnover, by=request.user, request=request
+            )
+        except ValidationError as error:
+            self.message_user(request, " ".join(error.messages), messages.ERROR)
+        else:
+            if message.state == State.SENT:
+                self.message_user(request, f"Emailed to {message.recipient}.", messages.SUCCESS)
+            else:
+                self.message_user(
+                    request, f"Not sent yet: {describe(message, message.zone)[1]}", messages.ERROR
+                )
+        return HttpResponseRedirect(_turnover_page(turnover.pk))

@@ -11,7 +11,7 @@ from django.db.models import Q
 from core import languages
 from core.crypto import EncryptedValue
 from properties.models import Listing, Organization
-from reservations.models import Reservation
+from reservations.models import Reservation, Turnover
 
 from .placeholders import validate_message_size, validate_placeholders
 
@@ -159,6 +159,11 @@ class GuestMessage(models.Model):
     by webhook for it to tell the guest (recorded by hooks once the delivery's outcome is
     final: sent, or failed for good).
 
+    Or one delivery to a turnover's assignee (`turnover` instead of `reservation`: exactly
+    one is set): the crew task email with their doors, code and window (guests.crew), and
+    a short note when those changed after they were told. The same due work, retries and
+    records as a guest's.
+
     An email is due work: `due_at` is when it is next tried, a worker claims it with a
     compare-and-set on `claimed_until` (two workers never send it twice), and a failure is
     retried with backoff, then raised (`failed`), never dropped. Once delivered it keeps
@@ -178,6 +183,8 @@ class GuestMessage(models.Model):
         STAFF = "staff", "By staff"
         # A stay event sent out by webhook (hooks), or resent.
         EVENT = "event", "On a stay event"
+        # A turnover's code and window were set: its assignee is told (guests.crew).
+        TURNOVER = "turnover", "Turnover planned"
 
     class State(models.TextChoices):
         PLANNED = "planned", "Planned"
@@ -192,13 +199,25 @@ class GuestMessage(models.Model):
     # An email still to go out (a worker may claim it once due).
     PENDING_STATES = frozenset({State.PLANNED, State.RETRYING})
 
+    # The crew task email: a message kind of its own (no template: guests.crew words it).
+    CREW_TASK = "crew_task"
+    KIND_CHOICES = [*MessageTemplate.Kind.choices, (CREW_TASK, "Crew task")]
+
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False
     )
     reservation = models.ForeignKey(
-        Reservation, on_delete=models.CASCADE, related_name="guest_messages"
+        Reservation,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="guest_messages",
     )
-    kind = models.CharField(max_length=16, choices=MessageTemplate.Kind.choices)
+    # A message to a turnover's assignee (no reservation then).
+    turnover = models.ForeignKey(
+        Turnover, null=True, blank=True, on_delete=models.CASCADE, related_name="crew_messages"
+    )
+    kind = models.CharField(max_length=16, choices=KIND_CHOICES)
     channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.EMAIL)
     trigger = models.CharField(max_length=16, choices=Trigger.choices)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PLANNED)
@@ -237,11 +256,40 @@ class GuestMessage(models.Model):
                 & Q(trigger__in=["schedule", "change"]),
                 name="guest_message_one_pending_per_stay",
             ),
+            # One first notice, and one change note, waiting per turnover.
+            models.UniqueConstraint(
+                fields=["turnover", "kind", "trigger"],
+                condition=Q(state__in=["planned", "retrying"])
+                & Q(trigger__in=["turnover", "change"])
+                & Q(turnover__isnull=False),
+                name="crew_message_one_pending_per_turnover",
+            ),
+            models.CheckConstraint(
+                condition=(Q(reservation__isnull=False) & Q(turnover__isnull=True))
+                | (Q(reservation__isnull=True) & Q(turnover__isnull=False)),
+                name="guest_message_for_a_stay_or_a_turnover",
+                violation_error_message="A message belongs to a stay or to a turnover.",
+            ),
         ]
-        indexes = [models.Index(fields=["reservation", "-sent_at"], name="guest_message_told")]
+        indexes = [
+            models.Index(fields=["reservation", "-sent_at"], name="guest_message_told"),
+            models.Index(fields=["turnover", "-sent_at"], name="crew_message_told"),
+        ]
 
     def __str__(self) -> str:
+        if self.turnover_id is not None:
+            return f"{self.get_kind_display()} to {self.turnover.holder_name}"
         return f"{self.get_kind_display()} to {self.reservation.guest_name}"
+
+    @property
+    def is_crew(self) -> bool:
+        return self.turnover_id is not None
+
+    @property
+    def zone(self):
+        """The property's zone the message's times are read in."""
+        holder = self.turnover if self.turnover_id is not None else self.reservation
+        return holder.listing.property.zone
 
     # JSON of what the guest was told: check-in, check-out, each door and its code.
     facts = EncryptedValue("facts_ciphertext")

@@ -10,8 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core import access
+from core.text import counted
 from reservations.doors import send_problem, stay_code
-from reservations.models import Reservation
+from reservations.models import Reservation, Turnover
 from reservations.panels import ACTIONS_FORM
 
 from .models import GuestLink, GuestMessage
@@ -62,7 +63,8 @@ def how_sent(message: GuestMessage) -> str:
         Trigger.SCHEDULE: "scheduled",
         Trigger.CHANGE: "change message",
         Trigger.STAFF: f"by {_who(message)}",
-    }[message.trigger]
+        Trigger.TURNOVER: "turnover planned",
+    }.get(message.trigger, message.get_trigger_display().lower())
     return f"emailed to {message.recipient} ({how})"
 
 
@@ -74,10 +76,13 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
     if message.channel == Channel.WEBHOOK:  # sent, or failed for good: nothing between
         return "failed", (
             f"{_local(message.last_error_at, zone)}: {kind} webhook to {message.recipient} "
-            f"({message.note}) failed after {message.attempts} attempts: {message.last_error}"
+            f"({message.note}) failed after {counted(message.attempts, 'attempt')}: "
+            f"{message.last_error}"
         )
     if message.state == State.PLANNED:
-        to = message.recipient or "the guest's email"
+        to = message.recipient or (
+            "the crew member's email" if message.is_crew else "the guest's email"
+        )
         return "planned", f"{kind} email planned for {_local(message.due_at, zone)} to {to}"
     if message.state == State.RETRYING:
         return "failing", (
@@ -86,7 +91,8 @@ def describe(message: GuestMessage, zone) -> tuple[str, str]:
         )
     if message.state == State.FAILED:
         return "failed", (
-            f"{kind} email failed after {message.attempts} attempts: {message.last_error}"
+            f"{kind} email failed after {counted(message.attempts, 'attempt')}: "
+            f"{message.last_error}"
         )
     if message.state == State.CANCELLED:
         return "closed", f"{kind} email cancelled: {message.note}"
@@ -163,6 +169,47 @@ def reservation_panel(request, reservation: Reservation) -> str:
             "may_replace_link": may_act
             and GuestLink.objects.filter(reservation=reservation).exists(),
             "replace_link_url": reverse("guest_link_regenerate", args=args),
+        },
+        request=request,
+    )
+
+
+def turnover_panel(request, turnover: Turnover) -> str:
+    """The turnover page's "Messages to the crew": each email to the assignee (sent,
+    planned, failing with its attempts), "Retry now" on a failed one, and "Email the task
+    now"."""
+    from .crew import crew_problem
+    from .crew_messages import NO_EMAIL_NOTE, not_wanted
+
+    zone = turnover.listing.property.zone
+    may_act = access.can_view(request.user, turnover)
+    rows = list(
+        GuestMessage.objects.filter(turnover=turnover)
+        .select_related("sent_by")
+        .order_by("-created_at", "-pk")[:SHOWN]
+    )
+    lines = []
+    for message in rows:
+        css, text = describe(message, zone)
+        retry = (
+            reverse("admin:guests_guestmessage_retry", args=[message.pk])
+            if may_act and message.state == State.FAILED and message.channel == Channel.EMAIL
+            else ""
+        )
+        lines.append({"css": css, "text": text, "retry_url": retry, "details_url": ""})
+    problem = not_wanted(turnover, timezone.now()) or crew_problem(turnover)
+    if not problem and turnover.assignee_id and not turnover.assignee.email:
+        problem = NO_EMAIL_NOTE
+    return render_to_string(
+        "guests/_turnover_panel.html",
+        {
+            "lines": lines,
+            "problem": problem,
+            "may_act": may_act and not problem,
+            "actions_form": ACTIONS_FORM,
+            "email_url": reverse("admin:guests_turnover_email", args=[turnover.pk]),
+            "all_url": reverse("admin:guests_guestmessage_changelist")
+            + f"?turnover__id__exact={turnover.pk}",
         },
         request=request,
     )

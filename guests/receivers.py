@@ -7,7 +7,7 @@ import logging
 from reservations import signals
 from reservations.models import Reservation
 
-from . import crew, services
+from . import crew_messages, services
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def on_crew_event(sender, event, turnover_id, reservation_id=None, at=None, **kw
         if reservation is not None:
             services.message_ready_early(reservation=reservation)
     elif event == signals.TURNOVER_PLANNED:
-        crew.crew_task_notify(turnover_id=turnover_id)
+        crew_messages.crew_message_plan(turnover_id=turnover_id)
 
 
 def on_stay_event(sender, event, reservation_id, lock_access_id=None, at=None, **kwargs):

@@ -1,5 +1,6 @@
-"""Guest-message records to take away: every delivery to a guest, as the admin list shows
-it. What the guest was told (codes) stays out of the file."""
+"""Guest-message records to take away: every delivery to a guest or to a turnover's crew
+("to" says which), as the admin list shows it. What they were told (codes) stays out of
+the file."""
 
 from __future__ import annotations
 
@@ -12,14 +13,12 @@ from .models import GuestMessage
 
 class GuestMessageResource(FormulaSafeResource):
     created = fields.Field(column_name="created")
-    time_zone = fields.Field(
-        attribute="reservation__listing__property__time_zone", column_name="time zone"
-    )
-    guest = fields.Field(attribute="reservation__guest_name", column_name="guest")
-    property = fields.Field(
-        attribute="reservation__listing__property__name", column_name="property"
-    )
-    listing = fields.Field(attribute="reservation__listing__name", column_name="listing")
+    time_zone = fields.Field(column_name="time zone")
+    to = fields.Field(column_name="to")
+    # The guest, or for a turnover's message its crew member ("Cleaner Rosa").
+    guest = fields.Field(column_name="guest")
+    property = fields.Field(column_name="property")
+    listing = fields.Field(column_name="listing")
     message = fields.Field(column_name="message")
     channel = fields.Field(column_name="channel")
     trigger = fields.Field(column_name="trigger")
@@ -37,6 +36,7 @@ class GuestMessageResource(FormulaSafeResource):
         fields = (
             "created",
             "time_zone",
+            "to",
             "guest",
             "property",
             "listing",
@@ -55,10 +55,36 @@ class GuestMessageResource(FormulaSafeResource):
         export_order = fields
 
     def filter_export(self, queryset, **kwargs):
-        return queryset.select_related("reservation__listing__property", "sent_by")
+        return queryset.select_related(
+            "reservation__listing__property",
+            "turnover__listing__property",
+            "turnover__assignee",
+            "sent_by",
+        )
 
     def _local(self, obj: GuestMessage, value) -> str:
-        return local_time(value, obj.reservation.listing.property.zone)
+        return local_time(value, obj.zone)
+
+    def _listing(self, obj: GuestMessage):
+        return (obj.turnover or obj.reservation).listing
+
+    def dehydrate_time_zone(self, obj: GuestMessage) -> str:
+        return self._listing(obj).property.time_zone
+
+    def dehydrate_to(self, obj: GuestMessage) -> str:
+        return "turnover" if obj.is_crew else "guest"
+
+    def dehydrate_guest(self, obj: GuestMessage) -> str:
+        if obj.is_crew:
+            assignee = obj.turnover.assignee
+            return assignee.title if assignee is not None else "Turnover crew"
+        return obj.reservation.guest_name
+
+    def dehydrate_property(self, obj: GuestMessage) -> str:
+        return self._listing(obj).property.name
+
+    def dehydrate_listing(self, obj: GuestMessage) -> str:
+        return self._listing(obj).name
 
     def dehydrate_created(self, obj: GuestMessage) -> str:
         return self._local(obj, obj.created_at)

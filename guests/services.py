@@ -457,6 +457,11 @@ def _deliver(pk: int, token: str, now, *, request=None) -> None:
     message = GuestMessage.objects.select_related(
         "reservation__listing__property", "reservation__organization"
     ).get(pk=pk)
+    if message.turnover_id is not None:
+        # A turnover's assignee: the crew's own checks and wording, the same delivery.
+        from .crew_messages import crew_deliver
+
+        return crew_deliver(pk, token, now, request=request)
     reservation = message.reservation
     # Everything is checked again at the instant of sending: the stay may have changed.
     if not _live(reservation, now):

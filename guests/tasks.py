@@ -1,13 +1,14 @@
 """django-q2 entry points: thin, called with ids, delegating to services."""
 
-from .crew import crew_tasks_notify_due
+from .crew_messages import crew_messages_plan_missed
 from .services import messages_plan_missed, messages_send_due, organization_replan
 
 
 def send_due() -> int:
-    """The periodic sweep: every guest email whose instant has come (each claimed), and
-    every cleaner not yet told their turnover (a failed email tried again)."""
-    return messages_send_due() + crew_tasks_notify_due()
+    """The periodic sweep: every email whose instant has come (each claimed), a guest's or
+    a turnover assignee's, after planning the crew emails that no event planned."""
+    crew_messages_plan_missed()
+    return messages_send_due()
 
 
 def send_message(message_id: int) -> int:

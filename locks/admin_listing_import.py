@@ -20,6 +20,7 @@ from django.urls import path, reverse
 from django.utils.safestring import SafeString, mark_safe
 
 from core import access
+from core.text import counted
 from properties.models import Organization
 
 from . import import_uploads
@@ -146,7 +147,7 @@ def preview_summary(plan: ImportPlan) -> str:
     totals = plan.totals()
     new_properties = sorted({row.property_name for row in plan.rows if row.new_property})
     summary = (
-        f"{len(plan.rows)} rows: {totals[NEW]} new, {totals[UPDATE]} to update, "
+        f"{counted(len(plan.rows), 'row')}: {totals[NEW]} new, {totals[UPDATE]} to update, "
         f"{totals[SKIP]} unchanged (skipped)."
     )
     if new_properties:

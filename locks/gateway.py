@@ -723,11 +723,12 @@ class SeamGateway:
         device_id: str,
         code: str | None,
         name: str,
-        starts_at: datetime.datetime,
-        ends_at: datetime.datetime,
+        starts_at: datetime.datetime | None,
+        ends_at: datetime.datetime | None,
         use_backup_pool: bool = False,
     ) -> ProviderCode:
         """A time-bound code: the lock refuses it outside the window (native scheduling).
+        Without both times, an "ongoing" code (a standing crew code with no end).
 
         use_backup_pool: the lock keeps spare codes Keystay may pull should this one fail
         (enabling the pool on a lock cannot be undone; only sent when asked for).
@@ -737,8 +738,11 @@ class SeamGateway:
             device_id=device_id,
             code=code or None,
             name=name,
-            starts_at=seam_time(starts_at),
-            ends_at=seam_time(ends_at),
+            **(
+                {"starts_at": seam_time(starts_at), "ends_at": seam_time(ends_at)}
+                if starts_at is not None and ends_at is not None
+                else {}
+            ),
             **({"use_backup_access_code_pool": True} if use_backup_pool else {}),
         )
         return self._code_info(created)
@@ -774,10 +778,20 @@ class SeamGateway:
         provider_id: str,
         code: str | None,
         name: str,
-        starts_at: datetime.datetime,
-        ends_at: datetime.datetime,
+        starts_at: datetime.datetime | None,
+        ends_at: datetime.datetime | None,
     ) -> None:
-        # Always send both times: an update without them turns the code "ongoing".
+        # Always send both times: an update without them turns the code "ongoing" (what
+        # a standing code with no end asks for, by passing neither).
+        if starts_at is None or ends_at is None:
+            self._call(
+                self._client.access_codes.update,
+                access_code_id=provider_id,
+                code=code or None,
+                name=name,
+                type="ongoing",
+            )
+            return
         self._call(
             self._client.access_codes.update,
             access_code_id=provider_id,

@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -31,7 +31,7 @@ from .leftovers import (
     leftovers_mark,
     leftovers_unmark,
 )
-from .models import Device, LeftoverRemoval, UnmanagedCode
+from .models import Device, LeftoverRemoval, LockAssignment, UnmanagedCode
 
 PAGE = "smart_devices:leftovers"
 RECENT_REMOVALS = 50
@@ -45,6 +45,16 @@ class PatternForm(forms.Form):
             "Every code made outside Keystay on the locks whose name matches: * stands for "
             "any text (“Unit 4*”); text without * matches anywhere in the name (“gate”)."
         ),
+    )
+
+
+def _zone_name(device: str = "device") -> Subquery:
+    """The time zone of a lock's first listing's property (primary first): the zone the
+    pages show its codes' times in, named; a lock at no listing's are in UTC, named so."""
+    return Subquery(
+        LockAssignment.objects.filter(device=OuterRef(device))
+        .order_by("role", "pk")
+        .values("listing__property__time_zone")[:1]
     )
 
 
@@ -64,6 +74,7 @@ def _codes(user, *, manage: bool = False) -> QuerySet[UnmanagedCode]:
     return access.scope_queryset(
         UnmanagedCode.objects.filter(device__removed_at__isnull=True)
         .select_related("device__connection", "leftover_by")
+        .annotate(zone_name=_zone_name())
         .order_by("device__name", "device__pk", "name", "pk"),
         user,
         manage=manage,
@@ -107,7 +118,10 @@ def leftovers(request: HttpRequest) -> HttpResponse:
     """Every lock with codes made outside Keystay, its leftovers, and recent removals."""
     user = request.user
     removals = access.scope_queryset(
-        LeftoverRemoval.objects.select_related("device", "requested_by"), user
+        LeftoverRemoval.objects.select_related("device", "requested_by").annotate(
+            zone_name=_zone_name()
+        ),
+        user,
     )[:RECENT_REMOVALS]
     return _render(
         request,

@@ -106,9 +106,16 @@ def connection_request_sync(*, connection: LockProviderConnection) -> None:
     """Queue an import; the qcluster runs it once this transaction commits."""
     from django_q.tasks import async_task
 
+    # The last import's progress ("8 of 8 devices") goes with it: beside "Import queued"
+    # it read as an import done and still queued.
     LockProviderConnection.objects.filter(pk=connection.pk).exclude(
         sync_state=LockProviderConnection.SyncState.RUNNING
-    ).update(sync_state=LockProviderConnection.SyncState.QUEUED, sync_requested_at=timezone.now())
+    ).update(
+        sync_state=LockProviderConnection.SyncState.QUEUED,
+        sync_requested_at=timezone.now(),
+        sync_done=0,
+        sync_total=0,
+    )
     # robust: without the broker (Redis restarting) the request is kept (queued) and the
     # hourly import does it; the manager's page does not fail.
     transaction.on_commit(

@@ -176,6 +176,27 @@ def _connection_to_manage(request: HttpRequest, pk: int) -> LockProviderConnecti
     return connection
 
 
+def _import_told(request: HttpRequest, connection: LockProviderConnection, said: str) -> None:
+    """After asking for an import, what became of it: done already (django-q2 ran it
+    inline, or a worker was quicker than the redirect), failed, or still to come. The
+    page's status says the same; a message saying "importing" over a finished import
+    read as stuck."""
+    connection.refresh_from_db()
+    state = LockProviderConnection.SyncState
+    if connection.sync_state == state.OK:
+        s = connection.sync_summary or {}
+        messages.success(
+            request,
+            f"{said} Devices imported: {s.get('created', 0)} new, {s.get('updated', 0)} "
+            f"updated, {s.get('unchanged', 0)} unchanged, {s.get('removed', 0)} removed at "
+            "the provider.",
+        )
+    elif connection.sync_state == state.FAILED:
+        messages.error(request, f"{said} The import failed: {connection.last_sync_error}")
+    else:
+        messages.info(request, f"{said} Importing its devices; this page shows progress.")
+
+
 @require_GET
 def smart_devices(request: HttpRequest) -> HttpResponse:
     return _render_list(request)
@@ -204,12 +225,13 @@ def connection_add(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:  # e.g. the same name added meanwhile
             form.add_error(None, error.messages)
         else:
-            messages.success(
-                request,
-                f"Connected to workspace “{connection.workspace_name or connection.workspace_id}”"
-                f"{' (sandbox)' if connection.is_sandbox else ''}. Importing its devices…",
-            )
             connection_request_sync(connection=connection)
+            _import_told(
+                request,
+                connection,
+                f"Connected to workspace “{connection.workspace_name or connection.workspace_id}”"
+                f"{' (sandbox)' if connection.is_sandbox else ''}.",
+            )
             return redirect(LIST_URL)
     return _render_list(request, add_form=form)
 
@@ -218,7 +240,7 @@ def connection_add(request: HttpRequest) -> HttpResponse:
 def connection_import(request: HttpRequest, pk: int) -> HttpResponse:
     connection = _connection_to_manage(request, pk)
     connection_request_sync(connection=connection)
-    messages.info(request, f"Importing the devices of “{connection}”; this page shows progress.")
+    _import_told(request, connection, f"“{connection}”:")
     return redirect(LIST_URL)
 
 
@@ -289,8 +311,8 @@ def connection_return(request: HttpRequest, pk: int) -> HttpResponse:
         f"{a.user_identifier or a.provider_account_id} ({a.display_name or a.account_type})"
         for a in accounts
     )
-    messages.success(request, f"Linked {described} to “{connection}”. Importing its devices…")
     connection_request_sync(connection=connection)
+    _import_told(request, connection, f"Linked {described} to “{connection}”.")
     return redirect(LIST_URL)
 
 

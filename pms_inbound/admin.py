@@ -20,6 +20,7 @@ from django.utils.html import format_html
 
 from core import access
 from core.admin_scoping import ReadOnlyScopedAdmin, SecretShownOnceAdmin
+from core.text import counted
 
 from . import selectors, services
 from .adapters import ADAPTERS
@@ -332,4 +333,6 @@ class PmsDeliveryAdmin(ReadOnlyScopedAdmin):
                 continue
             if services.delivery_retry(delivery=delivery) is not None:
                 done += 1
-        self.message_user(request, f"{done} deliveries applied again.", messages.INFO)
+        self.message_user(
+            request, f"{counted(done, 'delivery', 'deliveries')} applied again.", messages.INFO
+        )

@@ -437,11 +437,16 @@ class CrewMemberAdmin(RecordsImportExportMixin, OrganizationScopedAdmin):
 
     resource_classes = [CrewMemberResource]
     ordering = ["name"]
-    list_display = ["name", "kind", "email", "phone", "active", "organization"]
+    list_display = ["name", "kind", "email", "phone", "language", "active", "organization"]
     list_filter = ["kind", "active", ("organization", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["organization"]
     search_fields = ["name", "email", "phone"]
-    fields = ["organization", "name", "kind", "email", "phone", "active", "user"]
+    fields = ["organization", "name", "kind", "email", "phone", "language", "active", "user"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "language":
+            return language_field(db_field, blank_label="the organization's language")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user":

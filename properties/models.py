@@ -543,6 +543,13 @@ class CrewMember(models.Model):
     email = models.EmailField(blank=True)
     phone = models.CharField(max_length=32, blank=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.CLEANER)
+    # One of the guests' languages (core.languages): their task page and email.
+    language = models.CharField(
+        max_length=languages.LANGUAGE_MAX_LENGTH,
+        blank=True,
+        validators=[languages.validate_language],
+        help_text="The language of their task page and emails. Empty: the organization's.",
+    )
     active = models.BooleanField(default=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,

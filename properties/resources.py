@@ -72,11 +72,13 @@ class CrewMemberResource(ManagedOrganizationResource):
     kind = fields.Field(attribute="kind", column_name="kind")
     email = fields.Field(attribute="email", column_name="email")
     phone = fields.Field(attribute="phone", column_name="phone")
+    # One of the guests' languages ("pt"), checked on its row; empty: the organization's.
+    language = fields.Field(attribute="language", column_name="language")
     active = fields.Field(attribute="active", column_name="active", readonly=True)
 
     class Meta:
         model = CrewMember
-        fields = ("organization", "name", "kind", "email", "phone", "active")
+        fields = ("organization", "name", "kind", "email", "phone", "language", "active")
         export_order = fields
         import_id_fields = ("organization", "name")
         clean_model_instances = True

@@ -35,6 +35,8 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
+from core.bulk_insert import update_many
+
 from .models import LockAccess, LockAccessLog
 
 State = LockAccess.State
@@ -297,3 +299,20 @@ def mermaid() -> str:
         if final in LockAccess.FINAL_STATES:
             lines.append(f"    {final} --> [*]")
     return "\n".join(lines) + "\n"
+
+
+def plans_save(*, created: list[LockAccess], changed: list[LockAccess], fields: list[str]) -> None:
+    """Write many re-planned rows at once (reservations.bulk_planning): `created` new,
+    `changed` rows the caller holds locked, whose states were moved with `move` (a plan's
+    moves write no evidence). `fields`: what planning writes (planning.PLAN_FIELDS)."""
+    now = timezone.now()
+    LockAccess.objects.bulk_create(created, batch_size=500)
+    names = list(fields)
+    names += [
+        digest
+        for ciphertext, digest in LockAccess.code_digest_fields.items()
+        if ciphertext in names and digest not in names
+    ]
+    for access in changed:
+        access.updated_at = now
+    update_many(LockAccess, changed, names)

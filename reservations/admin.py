@@ -20,6 +20,7 @@ from core import access as org_access
 from core.admin_scoping import ChecksDatesChangeList, OrganizationScopedAdmin
 from core.exports import RecordsExportMixin
 from core.languages import language_field
+from core.text import counted
 from core.timezones import format_instant as _local
 from core.timezones import local_instant, validate_year_range
 from locks.admin import unmanaged_codes_html
@@ -465,12 +466,15 @@ class VerificationFilter(admin.SimpleListFilter):
 
     def lookups(self, request, model_admin):
         return [
+            ("awaiting", "Not verified, alert time come (the dashboard's)"),
             ("held", "Held until verified"),
             ("verified", "Verified"),
             ("not_required", "Not required"),
         ]
 
     def queryset(self, request, queryset):
+        if self.value() == "awaiting":
+            return queryset.filter(verification.awaiting(timezone.now()))
         if self.value() == "held":
             return queryset.filter(verification_required=True, verified_at__isnull=True)
         if self.value() == "verified":
@@ -611,6 +615,34 @@ class ListingListFilter(admin.RelatedFieldListFilter):
         # In the order people number flats: Flat 2 before Flat 10.
         rows = sorted(rows, key=lambda row: (row[3].casefold(), natural_key(row[1])))
         return [(pk, name) for pk, name, _, _ in rows]
+
+
+def _hold_warning(holdable: int, chosen: int, on_locks: int) -> str:
+    """What holding `holdable` of `chosen` selected stays does, `on_locks` of which have a
+    code on the locks, in words that agree with each count."""
+    if chosen == 1:
+        who = "The selected stay will be held until its guest is verified"
+        codes = "its code comes off the locks now" if on_locks else "it has no code on the locks"
+    else:
+        who = f"{holdable} of the {chosen} selected stays will be held until " + (
+            "its guest is verified" if holdable == 1 else "their guests are verified"
+        )
+        if holdable == 1:
+            codes = (
+                "its code comes off the locks now" if on_locks else "it has no code on the locks"
+            )
+        elif on_locks == 0:
+            codes = "none of them has a code on the locks"
+        elif on_locks == holdable:
+            codes = "their codes come off the locks now"
+        else:
+            codes = (
+                "1 of them has a code on the locks, which comes off now"
+                if on_locks == 1
+                else f"{on_locks} of them have codes on the locks, which come off now"
+            )
+    told = "The guest is" if holdable == 1 else "Their guests are"
+    return f"{who}; {codes}. {told} told nothing more until verified."
 
 
 @admin.register(Reservation)
@@ -1194,15 +1226,11 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         if request.POST.get("confirmed") != "yes":
             on_locks = verification.codes_at_provider(holdable)
             skipped = len(chosen) - len(holdable)
-            warning = (
-                f"{len(holdable)} of the {len(chosen)} selected stays will be held until "
-                f"their guests are verified; {on_locks} of them have a code on the locks, "
-                "which comes off now. Their guests are told nothing more until verified."
-            )
+            warning = _hold_warning(len(holdable), len(chosen), on_locks)
             if skipped:
                 warning += (
-                    f" {skipped} will be left as they are (already held or verified, begun, "
-                    "or not a confirmed coming stay)."
+                    f" {skipped} will be left as {'it is' if skipped == 1 else 'they are'} "
+                    "(already held or verified, begun, or not a confirmed coming stay)."
                 )
             context = {
                 **self.admin_site.each_context(request),
@@ -1225,10 +1253,16 @@ class ReservationAdmin(RecordsExportMixin, OrganizationScopedAdmin):
         skipped = len(chosen) - len(held)
         self.message_user(
             request,
-            f"{len(held)} stays held until their guests are verified"
+            f"{counted(len(held), 'stay')} held until "
+            + ("its guest is" if len(held) == 1 else "their guests are")
+            + " verified"
             + (f"; {skipped} left as they were." if skipped else "."),
             messages.SUCCESS,
         )
 
 
-from . import admin_turnovers  # noqa: E402, F401  (registers the turnovers)
+# Registered after the models above (their admin classes are read by these).
+from . import (  # noqa: E402
+    admin_standing,  # noqa: F401  (standing access, offboarding, reports)
+    admin_turnovers,  # noqa: F401  (registers the turnovers)
+)

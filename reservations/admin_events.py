@@ -1,5 +1,5 @@
-"""Lock events and device alerts in the admin: what locks reported, read-only; alerts
-can be acknowledged (an action, not an edit)."""
+"""Lock events and alerts (a lock's or a listing's) in the admin: what locks reported,
+read-only; alerts can be acknowledged (an action, not an edit)."""
 
 from django.contrib import admin, messages
 from django.db.models import F
@@ -9,6 +9,7 @@ from django.utils.html import format_html
 
 from core.admin_scoping import ReadOnlyScopedAdmin
 from core.exports import RecordsExportMixin
+from core.text import counted
 from core.timezones import format_instant
 from locks.models import Device
 
@@ -144,7 +145,7 @@ class DeviceAlertAdmin(RecordsExportMixin, ReadOnlyScopedAdmin):
         for alert in queryset.filter(acknowledged_at__isnull=True):
             alert_acknowledge(alert=alert, by=request.user)
             done += 1
-        self.message_user(request, f"{done} alert(s) acknowledged.", messages.SUCCESS)
+        self.message_user(request, f"{counted(done, 'alert')} acknowledged.", messages.SUCCESS)
 
 
 class TroubleFilter(admin.SimpleListFilter):

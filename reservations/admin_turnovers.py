@@ -12,10 +12,13 @@ from django.utils.html import format_html
 from core import access as org_access
 from core.admin_scoping import OrganizationScopedAdmin
 from core.public_url import absolute_url
+from core.text import counted
 from core.timezones import format_instant
 
+from . import panels
 from .models import LockAccess, Turnover
-from .turnovers import task_token, turnover_assign, turnover_code_state, turnover_done
+from .selectors import failing
+from .turnovers import soon, task_token, turnover_assign, turnover_code_state, turnover_done
 
 
 class TurnoverAccessInline(admin.TabularInline):
@@ -53,6 +56,39 @@ class TurnoverAccessInline(admin.TabularInline):
         return org_access.can_view(request.user, obj)
 
 
+class WhenFilter(admin.SimpleListFilter):
+    """The dashboard's "Turnovers today and tomorrow", one click away (the same
+    condition, reservations.turnovers.soon)."""
+
+    title = "when"
+    parameter_name = "when"
+
+    def lookups(self, request, model_admin):
+        return [("soon", "Today and tomorrow")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "soon":
+            return queryset.filter(soon(timezone.now()))
+        return queryset
+
+
+class CodesFilter(admin.SimpleListFilter):
+    """The turnovers of the dashboard's crew codes failing (the same condition)."""
+
+    title = "crew code"
+    parameter_name = "codes"
+
+    def lookups(self, request, model_admin):
+        return [("failing", "A lock is failing")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "failing":
+            # A subquery, not a join: a turnover is listed once, however many doors fail.
+            matching = LockAccess.objects.filter(failing(), turnover__isnull=False)
+            return queryset.filter(pk__in=matching.values("turnover_id"))
+        return queryset
+
+
 @admin.register(Turnover)
 class TurnoverAdmin(OrganizationScopedAdmin):
     # Staff may assign a turnover and mark it done; nobody adds or deletes one (they
@@ -68,7 +104,13 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "impossible",
         "crew_code",
     ]
-    list_filter = ["state", "impossible", ("assignee", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [
+        WhenFilter,
+        CodesFilter,
+        "state",
+        "impossible",
+        ("assignee", admin.RelatedOnlyFieldListFilter),
+    ]
     list_select_related = ["listing__property", "assignee", "after_stay"]
     search_fields = ["listing__name", "assignee__name", "after_stay__guest_name"]
     fields = [
@@ -85,8 +127,6 @@ class TurnoverAdmin(OrganizationScopedAdmin):
         "done_by",
         "local_early_check_in",
         "local_notified",
-        "notify_error",
-        "notify_attempts",
         "task_link",
     ]
     readonly_fields = [f for f in fields if f != "assignee"]
@@ -143,6 +183,14 @@ class TurnoverAdmin(OrganizationScopedAdmin):
     def crew_code(self, obj):
         return format_html("<span data-code-state>{}</span>", turnover_code_state(obj))
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # Sections of the apps above (the crew's messages): see reservations.panels.
+        context["turnover_panels"] = (
+            panels.turnover_rendered(request, obj) if obj is not None else []
+        )
+        context["actions_form"] = panels.ACTIONS_FORM
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def save_model(self, request, obj, form, change):
         if change and "assignee" in form.changed_data:
             turnover_assign(turnover=obj, assignee=obj.assignee)
@@ -157,6 +205,6 @@ class TurnoverAdmin(OrganizationScopedAdmin):
                 done += turnover_done(turnover=turnover, by=who, now=now)
             except ValidationError as error:
                 refused.append(f"{turnover}: {error.messages[0]}")
-        messages.success(request, f"{done} turnover(s) marked done.")
+        messages.success(request, f"{counted(done, 'turnover')} marked done.")
         for reason in refused:
             messages.warning(request, reason)

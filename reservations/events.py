@@ -30,6 +30,7 @@ from . import signals
 from .alerts import alert_open, alert_resolve
 from .models import DeviceAlert, LockAccess, LockEvent, Reservation
 from .readback import access_for_code, code_event_apply
+from .standing import standing_is_valid, unlock_hours_check
 from .turnovers import turnover_started
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def event_record(
 
 
 def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent:
-    reservation, unmanaged, turnover, name = _attribution(connection, device, event)
+    reservation, unmanaged, turnover, name, standing = _attribution(connection, device, event)
     method = ""
     if kind in {Kind.UNLOCKED, Kind.LOCKED, Kind.ACCESS_DENIED}:
         method = METHODS.get(event.method, Method.UNKNOWN)
@@ -149,6 +150,7 @@ def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent
         reservation=reservation,
         unmanaged_code=unmanaged,
         turnover=turnover,
+        standing=standing,
         person_name=name[:200],
         detail=_detail(kind, event)[:300],
         battery_level=_clamp(event.battery_level),
@@ -157,15 +159,18 @@ def _store(connection, device: Device, kind: str, event: EventInfo) -> LockEvent
 
 
 def _holder(access: LockAccess):
-    """(reservation, unmanaged code, turnover, name) of a Keystay code's holder."""
+    """(reservation, unmanaged code, turnover, name, standing access) of a Keystay
+    code's holder."""
     if access.turnover_id is not None:
-        return None, None, access.turnover, access.turnover.holder_name
-    return access.reservation, None, None, access.reservation.guest_name
+        return None, None, access.turnover, access.turnover.holder_name, None
+    if access.standing_id is not None:
+        return None, None, None, access.standing.holder_name, access.standing
+    return access.reservation, None, None, access.reservation.guest_name, None
 
 
 def _attribution(connection, device: Device, event: EventInfo):
     """Whose code it was: a reservation's guest, a turnover's crew member, or an
-    unmanaged code's name: (reservation, unmanaged code, turnover, name)."""
+    unmanaged code's name: (reservation, unmanaged code, turnover, name, standing)."""
     access_code_id = event.access_code_id
     if not access_code_id:
         return _attribution_by_digits(device, event)
@@ -175,13 +180,13 @@ def _attribution(connection, device: Device, event: EventInfo):
         return _holder(access)
     code = UnmanagedCode.objects.filter(device=device, provider_id=access_code_id).first()
     if code is not None:
-        return None, code, None, code.display_name
+        return None, code, None, code.display_name, None
     # A stay's code id is cleared once the code is removed; an event delivered late (a
     # reconcile after check-out) is attributed like the earlier events of that code.
     earlier = (
         LockEvent.objects.filter(connection=connection, access_code_id=access_code_id)
         .exclude(person_name="")
-        .select_related("reservation", "unmanaged_code", "turnover")
+        .select_related("reservation", "unmanaged_code", "turnover", "standing")
         .order_by("-occurred_at")
         .first()
     )
@@ -191,6 +196,7 @@ def _attribution(connection, device: Device, event: EventInfo):
             earlier.unmanaged_code,
             earlier.turnover,
             earlier.person_name,
+            earlier.standing,
         )
     return _attribution_by_digits(device, event)
 
@@ -199,16 +205,18 @@ def _attribution_by_digits(device: Device, event: EventInfo):
     """Where the provider reports the digits entered: the stay whose window it was, or
     the unmanaged code, that holds them on this lock."""
     if not event.code:
-        return None, None, None, ""
+        return None, None, None, "", None
     at = event.occurred_at
     stays = LockAccess.objects.filter(device=device, program_at__lte=at, ends_at__gt=at)
-    for access in stays.select_related("reservation", "turnover__assignee"):
+    for access in stays.select_related(
+        "reservation", "turnover__assignee", "standing__crew_member"
+    ):
         if event.code in (access.code, access.provider_code):
             return _holder(access)
     for code in UnmanagedCode.objects.filter(device=device).exclude(code_ciphertext=""):
         if code.code == event.code:
-            return None, code, None, code.display_name
-    return None, None, None, ""
+            return None, code, None, code.display_name, None
+    return None, None, None, "", None
 
 
 def _detail(kind: str, event: EventInfo) -> str:
@@ -306,6 +314,7 @@ def _apply(lock_event: LockEvent, device: Device, event: EventInfo) -> bool:
     elif kind == Kind.UNLOCKED:
         _arrival(lock_event)
         _crew_arrival(lock_event)
+        unlock_hours_check(lock_event, device)
         _vacant_unlock(lock_event, device)
     # An unlock by a code nobody knows: probably made in the lock's app since the last
     # import; read the lock's unmanaged codes again to put a name on it. Seam's
@@ -392,6 +401,8 @@ def _vacant_unlock(lock_event: LockEvent, device: Device) -> None:
             return
     if lock_event.turnover_id is not None and _crew_valid(lock_event, device):
         return  # the crew inside their turnover's window
+    if standing_is_valid(lock_event, device):
+        return  # a standing code inside its dates (its hours are checked apart)
     if lock_event.reservation_id is not None:
         # The stay's own window on this lock (an override may open it earlier or later).
         valid = LockAccess.objects.filter(

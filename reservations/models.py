@@ -341,11 +341,9 @@ class Turnover(CodeDigests, models.Model):
     # The private task page's key (reservations.turnovers.task_token): a new key
     # revokes every link sent before.
     link_key = models.CharField(max_length=64, blank=True, editable=False)
+    # When the assignee was emailed their doors, code and window; the deliveries (sent,
+    # failing, retried) are guest messages of the turnover (guests.GuestMessage).
     notified_at = models.DateTimeField(null=True, blank=True, editable=False)
-    # The assignee's email not sent yet: why, and how many tries (retried, backing off).
-    notify_error = models.CharField(max_length=300, blank=True, editable=False)
-    notify_attempts = models.PositiveIntegerField(default=0, editable=False)
-    notify_failed_at = models.DateTimeField(null=True, blank=True, editable=False)
     started_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_at = models.DateTimeField(null=True, blank=True, editable=False)
     done_by = models.CharField(max_length=200, blank=True, editable=False)
@@ -397,6 +395,121 @@ class Turnover(CodeDigests, models.Model):
     def holder_name(self) -> str:
         """Who holds its code, as the feed and the lock's code name say it."""
         return self.assignee.title if self.assignee_id else "Turnover crew"
+
+
+# A standing code without an end is planned up to this instant (a lock access always has
+# an end): such a code is sent to the provider as "ongoing", without a window.
+OPEN_END = datetime.datetime(2200, 1, 1, tzinfo=datetime.UTC)
+
+
+class StandingAccess(CodeDigests, models.Model):
+    """A crew member's standing code (a cleaner on a contract, the owner, a maintenance
+    company): one code on chosen doors (the staff-access doors of a listing, and any door
+    a manager picks) from `starts_at` until `ends_at`, or open-ended. Optional working
+    hours per property (`StandingHours`): an unlock outside them raises an alert; the lock
+    is not asked to enforce them. Planned by reservations.standing like a turnover."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="+", editable=False
+    )
+    crew_member = models.ForeignKey(
+        CrewMember, on_delete=models.PROTECT, related_name="standing_accesses"
+    )
+    listing = models.ForeignKey(
+        Listing,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Every staff-access door of this listing (they follow its doors).",
+    )
+    doors = models.ManyToManyField(
+        Device,
+        blank=True,
+        related_name="+",
+        help_text="Any other doors of the organization this person opens.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: open-ended (programmed without an end)."
+    )
+    note = models.CharField(max_length=200, blank=True)
+    code_ciphertext = models.TextField(blank=True, editable=False)
+    code_digest = digest_field()
+    # Ended by staff before its end (or by offboarding its crew member).
+    ended_at = models.DateTimeField(null=True, blank=True, editable=False)
+    ended_by = models.CharField(max_length=200, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        verbose_name = "standing access"
+        verbose_name_plural = "standing accesses"
+        ordering = ["crew_member__name", "starts_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__isnull=True) | Q(ends_at__gt=F("starts_at")),
+                name="standing_access_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Standing access of {self.crew_member}"
+
+    code = EncryptedValue("code_ciphertext", "code_digest")
+
+    @property
+    def open_ended(self) -> bool:
+        return self.ends_at is None
+
+    @property
+    def window(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """When the code opens its doors: an open-ended one until OPEN_END; one ended
+        early, until then."""
+        ends = self.ends_at or OPEN_END
+        if self.ended_at is not None:
+            ends = min(ends, max(self.ended_at, self.starts_at + datetime.timedelta(seconds=1)))
+        return self.starts_at, ends
+
+    @property
+    def is_live(self) -> bool:
+        """Its code should be (or go) on the doors."""
+        return self.ended_at is None and self.crew_member.active
+
+    @property
+    def holder_name(self) -> str:
+        """Who holds its code, as the feed and the lock's code name say it."""
+        return self.crew_member.title
+
+
+class StandingHours(models.Model):
+    """When a standing code is expected at one property, on its wall clock, every day
+    (a closing time before the opening time spans midnight). An unlock exactly at either
+    boundary is inside."""
+
+    standing = models.ForeignKey(StandingAccess, on_delete=models.CASCADE, related_name="hours")
+    property = models.ForeignKey("properties.Property", on_delete=models.CASCADE, related_name="+")
+    opens = models.TimeField()
+    closes = models.TimeField()
+
+    class Meta:
+        verbose_name = "working hours"
+        verbose_name_plural = "working hours"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["standing", "property"], name="standing_hours_one_per_property"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.opens:%H:%M}–{self.closes:%H:%M} at {self.property}"
+
+    def contains(self, local: datetime.time) -> bool:
+        if self.opens <= self.closes:
+            return self.opens <= local <= self.closes
+        return local >= self.opens or local <= self.closes
 
 
 class LockAccess(CodeDigests, models.Model):
@@ -453,6 +566,8 @@ class LockAccess(CodeDigests, models.Model):
         VERIFICATION_REVOKED = "verification_revoked", "Held: guest not verified"
         NO_STAFF_ACCESS = "no_staff_access", "Staff access switched off"
         TURNOVER_DONE = "turnover_done", "Turnover done: unit ready"
+        STANDING_ENDED = "standing_ended", "Standing access ended"
+        OFFBOARDED = "offboarded", "Crew member offboarded"
 
     organization = models.ForeignKey(
         Organization, on_delete=models.PROTECT, related_name="+", editable=False
@@ -467,6 +582,13 @@ class LockAccess(CodeDigests, models.Model):
     )
     turnover = models.ForeignKey(
         Turnover,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="lock_accesses",
+    )
+    standing = models.ForeignKey(
+        StandingAccess,
         null=True,
         blank=True,
         on_delete=models.CASCADE,
@@ -542,9 +664,15 @@ class LockAccess(CodeDigests, models.Model):
             models.UniqueConstraint(
                 fields=["turnover", "device"], name="lock_access_one_per_turnover_device"
             ),
+            models.UniqueConstraint(
+                fields=["standing", "device"], name="lock_access_one_per_standing_device"
+            ),
             models.CheckConstraint(
-                condition=Q(reservation__isnull=False, turnover__isnull=True)
-                | Q(reservation__isnull=True, turnover__isnull=False),
+                condition=Q(
+                    reservation__isnull=False, turnover__isnull=True, standing__isnull=True
+                )
+                | Q(reservation__isnull=True, turnover__isnull=False, standing__isnull=True)
+                | Q(reservation__isnull=True, turnover__isnull=True, standing__isnull=False),
                 name="lock_access_one_holder",
             ),
             models.CheckConstraint(
@@ -576,13 +704,16 @@ class LockAccess(CodeDigests, models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.device} for {self.reservation or self.turnover}"
+        return f"{self.device} for {self.reservation or self.turnover or self.standing}"
 
     @property
     def holder_key(self) -> tuple[str, int]:
-        """("reservation", id) or ("turnover", id): what a processing run is scoped by."""
+        """("reservation", id), ("turnover", id) or ("standing", id): what a processing
+        run is scoped by."""
         if self.turnover_id is not None:
             return ("turnover", self.turnover_id)
+        if self.standing_id is not None:
+            return ("standing", self.standing_id)
         return ("reservation", self.reservation_id)
 
     code = EncryptedValue("code_ciphertext", "code_digest")
@@ -843,6 +974,14 @@ class LockEvent(models.Model):
     turnover = models.ForeignKey(
         Turnover, null=True, blank=True, on_delete=models.SET_NULL, related_name="lock_events"
     )
+    # A crew member's standing code.
+    standing = models.ForeignKey(
+        StandingAccess,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="lock_events",
+    )
     person_name = models.CharField(max_length=200, blank=True)
     detail = models.CharField(max_length=300, blank=True)
     battery_level = models.FloatField(null=True, blank=True)
@@ -910,9 +1049,11 @@ class DeviceAlert(models.Model):
         FEED_GONE = "feed_gone", "Calendar link no longer works"
         DOUBLE_BOOKING = "double_booking", "Double booking"
         NOT_VERIFIED = "not_verified", "Guest not verified before check-in"
+        # A standing crew code used outside its working hours (key: Seam's event id).
+        OUTSIDE_HOURS = "outside_hours", "Crew unlock outside working hours"
 
     # Kinds about one event: acknowledging one resolves it.
-    EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK})
+    EVENT_KINDS = frozenset({Kind.VACANT_UNLOCK, Kind.OUTSIDE_HOURS})
 
     organization = models.ForeignKey(
         Organization, on_delete=models.CASCADE, related_name="+", editable=False
@@ -958,7 +1099,8 @@ class DeviceAlert(models.Model):
 
     class Meta:
         db_table = "locks_devicealert"
-        verbose_name = "device alert"
+        verbose_name = "alert"
+        verbose_name_plural = "alerts"
         ordering = ["-opened_at"]
         constraints = [
             models.UniqueConstraint(
@@ -1001,3 +1143,60 @@ class DeviceAlert(models.Model):
         if self.resolved_at is not None:
             return "resolved"
         return "acknowledged" if self.acknowledged_at is not None else "open"
+
+
+class CodeClearance(models.Model):
+    """One act that takes a crew member's codes off every door (offboarding: the person
+    deactivated; or one standing access ended): its report lists each door's code and
+    when the provider confirmed it gone (reservations.standing)."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    crew_member = models.ForeignKey(
+        CrewMember, on_delete=models.CASCADE, related_name="code_clearances"
+    )
+    # Set when one standing access ended; empty for an offboarding (every code).
+    standing = models.ForeignKey(
+        StandingAccess, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    at = models.DateTimeField()
+    by = models.CharField(max_length=200, blank=True)
+    # What became of the person's future turnovers (offboarding).
+    turnovers_note = models.TextField(blank=True)
+
+    organization_lookup = "organization"
+
+    class Meta:
+        verbose_name = "code clearance"
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        what = "Offboarding" if self.standing_id is None else "Standing access ended"
+        return f"{what}: {self.crew_member}"
+
+
+class ClearedCode(models.Model):
+    """One door's code in a clearance: the code as it was (its digest and a masked
+    form), and the lock access whose removal (or replacement) clears it."""
+
+    clearance = models.ForeignKey(CodeClearance, on_delete=models.CASCADE, related_name="codes")
+    access = models.ForeignKey(LockAccess, on_delete=models.CASCADE, related_name="+")
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+")
+    masked = models.CharField(max_length=20)
+    code_digest = models.CharField(max_length=64, blank=True)
+    # "standing" or "turnover".
+    holder = models.CharField(max_length=16)
+    # On no lock when cleared (never programmed): nothing to wait for at the provider.
+    never_on_lock = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["device__name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clearance", "access"], name="cleared_code_once_per_clearance"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.masked} on {self.device}"

@@ -1,4 +1,5 @@
-"""Sections that the apps above add to the reservation page (and to the dashboard, below).
+"""Sections that the apps above add to the reservation page, the turnover page (and to
+the dashboard, below).
 
 `reservations` never imports those apps (guest messages, say), yet their part of a stay
 belongs on its page. An app registers a panel in its `AppConfig.ready()`: a callable
@@ -51,19 +52,34 @@ def unregister(key: str) -> None:
     _panels.pop(key, None)
 
 
-def rendered(request: HttpRequest, reservation: Reservation) -> list[tuple[str, str, SafeString]]:
-    """(key, title, HTML) of every registered panel for this reservation, in order."""
+def _rendered(registry: dict[str, Panel], request, obj) -> list[tuple[str, str, SafeString]]:
     out = []
-    for panel in sorted(_panels.values(), key=lambda p: (p.order, p.key)):
+    for panel in sorted(registry.values(), key=lambda p: (p.order, p.key)):
         try:
-            html = SafeString(panel.render(request, reservation))
+            html = SafeString(panel.render(request, obj))
         except Exception:
-            logger.exception(
-                "Reservation panel %s failed for reservation %s", panel.key, reservation.pk
-            )
+            logger.exception("Panel %s failed for %r %s", panel.key, type(obj).__name__, obj.pk)
             html = format_html('<p class="errornote">{}</p>', "This section could not be shown.")
         out.append((panel.key, panel.title, html))
     return out
+
+
+def rendered(request: HttpRequest, reservation: Reservation) -> list[tuple[str, str, SafeString]]:
+    """(key, title, HTML) of every registered panel for this reservation, in order."""
+    return _rendered(_panels, request, reservation)
+
+
+# The turnover page's sections (the crew's messages), the same way: `(request, turnover)
+# -> HTML`, buttons posting through the page's form ACTIONS_FORM.
+_turnover_panels: dict[str, Panel] = {}
+
+
+def register_turnover_panel(key: str, title: str, render, *, order: int = 100) -> None:
+    _turnover_panels[key] = Panel(key=key, title=title, render=render, order=order)
+
+
+def turnover_rendered(request: HttpRequest, turnover) -> list[tuple[str, str, SafeString]]:
+    return _rendered(_turnover_panels, request, turnover)
 
 
 # ------------------------------------------------------------------ dashboard sections

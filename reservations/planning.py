@@ -43,6 +43,7 @@ REVOKING_REASONS = {
     Reason.NO_STAFF_ACCESS,
     Reason.MOVED,
     Reason.VERIFICATION_REVOKED,
+    Reason.OFFBOARDED,
 }
 FINAL_STATES = LockAccess.FINAL_STATES
 
@@ -155,6 +156,32 @@ def _ensure_code(
         exclude_reservation_id=reservation.pk,
     )
     existing = ReservationCode.objects.filter(reservation=reservation).first()
+    code = _choose_code(reservation, existing, rules, taken, now, force_new=force_new)
+    if existing is not None and code == existing.value:
+        return code
+    if existing is None:
+        existing = ReservationCode(reservation=reservation, generated_at=now)
+        signals.announce(signals.CODE_GENERATED, reservation_id=reservation.pk, at=now)
+    else:
+        existing.rotated_at = now
+    existing.value = code
+    existing.generated_at = now
+    existing.save()
+    return code
+
+
+def _choose_code(
+    reservation: Reservation,
+    existing: ReservationCode | None,
+    rules: list[LockRules],
+    taken: set[str],
+    now,
+    *,
+    force_new=False,
+) -> str:
+    """The stay's code for its locks: `existing`'s value when it is kept (the guest has it,
+    the stay began, or it still fits), else a new one (never the old one). Raises
+    CodeRefused when no code fits. Reads nothing: the caller gives what is `taken`."""
     use_phone = reservation.listing.code_style == CodeStyle.PHONE
     if existing is not None and not force_new:
         if _code_is_kept(reservation, existing, now):
@@ -172,22 +199,13 @@ def _ensure_code(
             logger.info("Reservation %s: its code no longer fits its locks", reservation.pk)
     if existing is not None:
         taken.add(existing.value)  # a rotation never lands on the old code
-    code = generate_code(
+    return generate_code(
         rules=rules,
         taken=taken,
         preferred_length=reservation.listing.code_length,
         guest_phone=reservation.guest_phone,
         use_phone=use_phone,
     )
-    if existing is None:
-        existing = ReservationCode(reservation=reservation, generated_at=now)
-        signals.announce(signals.CODE_GENERATED, reservation_id=reservation.pk, at=now)
-    else:
-        existing.rotated_at = now
-    existing.value = code
-    existing.generated_at = now
-    existing.save()
-    return code
 
 
 def _leave_reason(reservation: Reservation, access: LockAccess, listing_id: int) -> str:
@@ -276,12 +294,16 @@ def _write_plans(
     leave_reason,
     now,
     held: bool = False,
+    save=None,
 ) -> list[LockAccess]:
     """Write each lock's plan for one holder (a stay or a turnover): `wanted` by device,
     the holder's other `accesses` (locked by the caller) leave their locks for
     `leave_reason(access)`. `failure`: no code fits every lock (each wanted lock fails).
     `held`: a stay's code waiting for its guest's verification, planned on no lock.
-    Returns the rows written."""
+    `save(access, is_new)`: who writes each row (the bulk planner collects them and
+    writes them together); by default each row is saved at once. Returns the rows
+    written."""
+    save = save or _save_plan
     touched: list[LockAccess] = []
     for device_id, (assignment, plan) in wanted.items():
         access = accesses.pop(device_id, None)
@@ -316,10 +338,7 @@ def _write_plans(
                 access_states.move(access, State.PLANNED)
                 access.last_error = ""
             access.due_at = _next_due(access, now)
-        if is_new:
-            access.save()
-        else:
-            access.save(update_fields=PLAN_FIELDS)
+        save(access, is_new)
         touched.append(access)
 
     for access in accesses.values():  # locks the stay no longer uses
@@ -334,9 +353,16 @@ def _write_plans(
             access.due_at = _next_due(access, now)
             if claimed:
                 access.due_at = now  # the worker finishes, then the removal runs
-            access.save(update_fields=PLAN_FIELDS)
+            save(access, False)
             touched.append(access)
     return touched
+
+
+def _save_plan(access: LockAccess, is_new: bool) -> None:
+    if is_new:
+        access.save()
+    else:
+        access.save(update_fields=PLAN_FIELDS)
 
 
 @transaction.atomic
@@ -557,10 +583,26 @@ def enqueue_turnover_processing(turnover_id: int) -> None:
         )
 
 
+def enqueue_standing_processing(standing_id: int) -> None:
+    """enqueue_processing for a standing crew code (reservations.standing)."""
+    from django_q.tasks import async_task
+
+    try:
+        async_task("reservations.tasks.process_standing", standing_id, group="lifecycle")
+    except (RedisError, DatabaseError) as error:
+        logger.warning(
+            "Standing access %s: work not queued (%s); the sweep will carry it out",
+            standing_id,
+            error,
+        )
+
+
 def enqueue_holder(holder: tuple[str, int]) -> None:
     """Enqueue the processing of one holder's codes (LockAccess.holder_key)."""
     kind, pk = holder
-    if kind == "turnover":
+    if kind == "standing":
+        enqueue_standing_processing(pk)
+    elif kind == "turnover":
         enqueue_turnover_processing(pk)
     else:
         enqueue_processing(pk)
@@ -593,16 +635,21 @@ def stays_to_replan(*, listing_ids, now) -> QuerySet[Reservation]:
 
 
 def listings_replan(*, listing_ids, now=None) -> int:
-    """Re-plan the stays of several listings; one query finds the listings with any."""
+    """Re-plan the stays of several listings in the caller's transaction, a chunk of
+    stays at a time through the bulk planner (reservations.bulk_planning)."""
+    from .bulk_planning import stays_replan
+
     now = now or timezone.now()
-    count = 0
-    for reservation in stays_to_replan(listing_ids=listing_ids, now=now):
-        reservation_replan(reservation=reservation, now=now)
-        count += 1
-    return count
+    ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
+    plain: dict[str, str] = {}
+    for start in range(0, len(ids), REPLAN_CHUNK):
+        stays_replan(reservation_ids=ids[start : start + REPLAN_CHUNK], now=now, plain_codes=plain)
+    return len(ids)
 
 
-REPLAN_CHUNK = 50
+# Stays per bulk re-plan: per chunk a handful of reads and writes, whatever its size;
+# one chunk is one short transaction of the listing import's re-plan.
+REPLAN_CHUNK = 200
 
 
 def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
@@ -612,8 +659,22 @@ def listings_replan_in_chunks(*, listing_ids, chunk: int = REPLAN_CHUNK) -> int:
     for long, so the web process and the cluster keep writing beside it (on SQLite, a
     long write transaction makes the other process give up with "database is locked").
     """
+    from .bulk_planning import stays_replan
+
     now = timezone.now()
     ids = list(stays_to_replan(listing_ids=listing_ids, now=now).values_list("pk", flat=True))
+    plain: dict[str, str] = {}  # codes decrypted once for every chunk
+    for start in range(0, len(ids), chunk):
+        with transaction.atomic():
+            stays_replan(reservation_ids=ids[start : start + chunk], plain_codes=plain)
+    return len(ids)
+
+
+def stays_replan_one_by_one(*, reservation_ids, chunk: int = 50) -> int:
+    """The stays re-planned one at a time by reservation_replan, `chunk` stays per
+    transaction: how listings re-planned before the bulk planner, which must reach the
+    same plans (its tests compare the two) and which `make bench` times beside it."""
+    ids = sorted(set(reservation_ids))
     for start in range(0, len(ids), chunk):
         with transaction.atomic():
             for reservation in Reservation.objects.filter(pk__in=ids[start : start + chunk]):

@@ -46,7 +46,14 @@ from locks.models import Device
 from . import access_states, signals
 from .access_states import access_log
 from .alerts import alert_open, alert_resolve
-from .models import DeviceAlert, LockAccess, LockAccessLog, Reservation, ReservationCode
+from .models import (
+    OPEN_END,
+    DeviceAlert,
+    LockAccess,
+    LockAccessLog,
+    Reservation,
+    ReservationCode,
+)
 from .planning import (
     _at_provider,
     _code_is_kept,
@@ -90,6 +97,8 @@ def _access_name(access: LockAccess) -> str:
             limit = constraint["max_length"]
     if access.turnover_id is not None:
         who = access.turnover.holder_name
+    elif access.standing_id is not None:
+        who = access.standing.holder_name
     else:
         who = access.reservation.guest_name
     return f"{prefix}{who}"[:limit].rstrip()
@@ -98,20 +107,24 @@ def _access_name(access: LockAccess) -> str:
 def _name_prefix(access: LockAccess) -> str:
     if access.turnover_id is not None:
         return f"KT{access.turnover_id}-{access.device_id} "
+    if access.standing_id is not None:
+        return f"KC{access.standing_id}-{access.device_id} "
     return f"KS{access.reservation_id}-{access.device_id} "
 
 
-# Any Keystay code's name (see _access_name): S for a stay, T for a turnover; the
-# holder's id and the device's.
-OWN_NAME = re.compile(r"^K([ST])(\d+)-(\d+) ")
+# Any Keystay code's name (see _access_name): S for a stay, T for a turnover, C for a
+# crew member's standing code; the holder's id and the device's.
+OWN_NAME = re.compile(r"^K([STC])(\d+)-(\d+) ")
+HOLDER_KINDS = {"S": "reservation", "T": "turnover", "C": "standing"}
 
 
 def holder_of_name(name: str) -> tuple[str, int, int] | None:
-    """("reservation" | "turnover", holder id, device id) of a Keystay code's name."""
+    """("reservation" | "turnover" | "standing", holder id, device id) of a Keystay
+    code's name."""
     match = OWN_NAME.match(name or "")
     if match is None:
         return None
-    kind = "turnover" if match.group(1) == "T" else "reservation"
+    kind = HOLDER_KINDS[match.group(1)]
     return kind, int(match.group(2)), int(match.group(3))
 
 
@@ -179,10 +192,16 @@ def due_reservation_ids(device_id: int, now) -> list[int]:
 def due_holders(device_id: int, now) -> set[tuple[str, int]]:
     """The holders (LockAccess.holder_key) with a step due on this lock that no worker
     holds."""
-    rows = _due(now).filter(device_id=device_id).values_list("reservation_id", "turnover_id")
+    rows = _due(now).filter(device_id=device_id)
     return {
-        ("turnover", turnover_id) if turnover_id else ("reservation", reservation_id)
-        for reservation_id, turnover_id in rows.distinct()
+        ("turnover", turnover_id)
+        if turnover_id
+        else ("standing", standing_id)
+        if standing_id
+        else ("reservation", reservation_id)
+        for reservation_id, turnover_id, standing_id in rows.values_list(
+            "reservation_id", "turnover_id", "standing_id"
+        ).distinct()
     }
 
 
@@ -445,9 +464,9 @@ class _Outcome:
 
 
 def _process(pk: int, token: str, gateways: _Gateways) -> None:
-    access = LockAccess.objects.select_related("device", "reservation", "turnover__assignee").get(
-        pk=pk
-    )
+    access = LockAccess.objects.select_related(
+        "device", "reservation", "turnover__assignee", "standing__crew_member"
+    ).get(pk=pk)
     if _leaving(access):
         working = State.REMOVING
     elif access.provider_id or timezone.now() >= access.program_at:
@@ -553,6 +572,9 @@ def _duplicate_refused(access: LockAccess, token: str, error: ProviderError) -> 
     if access.turnover_id is not None:
         _duplicate_refused_turnover(access, token, now)
         return
+    if access.standing_id is not None:
+        _duplicate_refused_standing(access, token, now)
+        return
     reservation = access.reservation
     code = ReservationCode.objects.filter(reservation=reservation).first()
     own_code = bool(access.code) and code is not None and access.code == code.value
@@ -602,6 +624,21 @@ def _duplicate_refused_turnover(access: LockAccess, token: str, now) -> None:
     with transaction.atomic():
         if _release_as_duplicate(access, token, "a new code for the turnover", now):
             turnover_replan(turnover=access.turnover, now=now, force_new_code=True)
+
+
+def _duplicate_refused_standing(access: LockAccess, token: str, now) -> None:
+    """A standing code is its crew member's alone: a new code on every door."""
+    from .standing import standing_replan
+
+    with transaction.atomic():
+        if _release_as_duplicate(access, token, "a new code for the standing access", now):
+            standing_replan(standing=access.standing, now=now, force_new_code=True)
+
+
+def _ongoing(access: LockAccess) -> bool:
+    """A standing code with no end, sent without a window where the lock takes one
+    (a PIN lock's access code; an entrance's credential keeps the far end)."""
+    return access.standing_id is not None and access.ends_at >= OPEN_END
 
 
 def _leaving(access: LockAccess) -> bool:
@@ -674,12 +711,13 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
             access.provider_starts_at, access.provider_ends_at = keep.starts_at, keep.ends_at
             adopted = [(Log.ADOPTED, keep.provider_id, "A create whose answer was lost.")]
         else:
+            ongoing = _ongoing(access)
             created = gateway.create_access_code(
                 device_id=device.provider_device_id,
                 code=code,
                 name=_access_name(access),
-                starts_at=start,
-                ends_at=access.ends_at,
+                starts_at=None if ongoing else start,
+                ends_at=None if ongoing else access.ends_at,
                 use_backup_pool=device.use_backup_pool and device.supports_backup_access_code_pool,
             )
             return _Outcome(
@@ -697,12 +735,13 @@ def _program(access: LockAccess, gateway: SeamGateway, token: str) -> _Outcome:
         new_start = access.provider_starts_at
         if new_start is None or access.starts_at > new_start or new_start > now:
             new_start = start
+        ongoing = _ongoing(access)
         gateway.update_access_code(
             provider_id=access.provider_id,
             code=code,
             name=_access_name(access),
-            starts_at=new_start,
-            ends_at=access.ends_at,
+            starts_at=None if ongoing else new_start,
+            ends_at=None if ongoing else access.ends_at,
         )
         return _Outcome(
             state=State.REQUESTED,

@@ -81,7 +81,7 @@ def access_for_code(device: Device, provider_id: str) -> LockAccess | None:
     """The lock access that holds (or once held) a provider code id on this lock: its
     history keeps every id it had (removed, re-created, rotated)."""
     holding = LockAccess.objects.filter(device=device).select_related(
-        "reservation", "turnover__assignee"
+        "reservation", "turnover__assignee", "standing__crew_member"
     )
     return (
         holding.filter(provider_id=provider_id).first()
@@ -328,7 +328,7 @@ def _reconcile(
             owner = next((a for a in accesses if a.holder_key == (kind, holder_id)), None)
             if owner is None:
                 # A holder kind names its foreign key on LockAccess ("reservation" ->
-                # reservation_id), whichever kind it is.
+                # reservation_id, turnover_id, standing_id), whichever kind it is.
                 owner = LockAccess.objects.filter(
                     **{f"{kind}_id": holder_id}, device=device
                 ).first()

@@ -23,6 +23,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from core.access import scope_queryset
+from core.timezones import format_instant
 from locks.models import Device, LockAssignment, battery_low
 from locks.selectors import codes_unsupported
 
@@ -44,6 +45,7 @@ def taken_codes(
     end: datetime.datetime,
     exclude_reservation_id: int | None = None,
     exclude_turnover_id: int | None = None,
+    exclude_standing_id: int | None = None,
 ) -> set[str]:
     """Codes other stays hold on these locks at some instant of [start, end), and the
     unmanaged codes (made in the lock's app or a PMS) on them in that period.
@@ -71,6 +73,8 @@ def taken_codes(
         rows = rows.exclude(reservation_id=exclude_reservation_id)
     if exclude_turnover_id is not None:
         rows = rows.exclude(turnover_id=exclude_turnover_id)
+    if exclude_standing_id is not None:
+        rows = rows.exclude(standing_id=exclude_standing_id)
     taken = set()
     for access in rows.only("code_ciphertext", "provider_code_ciphertext"):
         taken.update(code for code in (access.code, access.provider_code) if code)
@@ -113,14 +117,16 @@ def failing() -> Q:
     return Q(state=LockAccess.State.FAILED) & ~codes_unsupported("device__")
 
 
-def accesses_failing(*, user) -> QuerySet[LockAccess]:
-    """Lock accesses with a provider failure that is not resolved yet (the dashboard)."""
+def accesses_failing(*, user, crew: bool = False) -> QuerySet[LockAccess]:
+    """Lock accesses with a provider failure that is not resolved yet: the guests' codes,
+    and with `crew` the turnovers' codes too (the dashboard's "Codes failing")."""
+    holders = Q(reservation__isnull=False)
+    related = ["device__connection", "reservation__listing__property"]
+    if crew:
+        holders |= Q(turnover__isnull=False)
+        related += ["turnover__listing__property", "turnover__assignee"]
     return scope_queryset(
-        # A crew code's failure shows on the dashboard's turnovers (their code state).
-        LockAccess.objects.filter(failing(), reservation__isnull=False).select_related(
-            "device__connection", "reservation__listing__property"
-        ),
-        user,
+        LockAccess.objects.filter(failing()).filter(holders).select_related(*related), user
     )
 
 
@@ -637,10 +643,11 @@ def double_booking_warnings(reservation: Reservation) -> list[str]:
     if reservation.status != Reservation.Status.CONFIRMED or reservation.ended_at is not None:
         return []
     zone = reservation.listing.property.zone
+    # In the property's zone, named ("2026-11-30 15:00 WET"), as every admin time is.
     return [
         f"Double booking: overlaps {other.guest_name}'s stay "
-        f"{timezone.localtime(other.check_in, zone):%Y-%m-%d %H:%M} → "
-        f"{timezone.localtime(other.check_out, zone):%Y-%m-%d %H:%M} (reservation {other.pk})."
+        f"{format_instant(other.check_in, zone)} → "
+        f"{format_instant(other.check_out, zone)} (reservation {other.pk})."
         for other in overlapping_stays(
             listing_id=reservation.listing_id,
             check_in=reservation.check_in,

@@ -15,6 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from core.text import counted
 from core.timezones import RANGE_MESSAGE, format_instant, in_year_range
 from locks.models import LockAssignment
 from properties.models import MAX_CODE_LEAD_MINUTES, Listing
@@ -307,7 +308,7 @@ def override_problems(
 def _duration(value: datetime.timedelta) -> str:
     minutes = int(value.total_seconds() // 60)
     if minutes % 60:
-        return f"{minutes} minutes"
+        return counted(minutes, "minute")
     return f"{minutes // 60} hour{'s' if minutes != 60 else ''}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import logging
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -62,25 +62,59 @@ def announce(
     if event not in EVENTS:
         raise ValueError(f"Unknown stay event {event!r}")
     at = at or timezone.now()
+    transaction.on_commit(lambda: send_stay_event(event, reservation_id, lock_access_id, at))
 
-    def send() -> None:
-        for receiver, result in stay_event.send_robust(
-            sender=None,
-            event=event,
-            reservation_id=reservation_id,
-            lock_access_id=lock_access_id,
-            at=at,
-        ):
-            if isinstance(result, Exception):
-                logger.error(
-                    "Receiver %r failed on %s for reservation %s",
-                    receiver,
-                    event,
-                    reservation_id,
-                    exc_info=result,
-                )
 
-    transaction.on_commit(send)
+def send_stay_event(
+    event: str, reservation_id: int, lock_access_id: int | None, at: datetime.datetime
+) -> None:
+    """Tell the receivers now (what `announce` does once the transaction commits)."""
+    for receiver, result in stay_event.send_robust(
+        sender=None,
+        event=event,
+        reservation_id=reservation_id,
+        lock_access_id=lock_access_id,
+        at=at,
+    ):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r failed on %s for reservation %s",
+                receiver,
+                event,
+                reservation_id,
+                exc_info=result,
+            )
+
+
+def announce_many(event: str, *, reservation_ids: list[int], at: datetime.datetime) -> None:
+    """`announce` for many stays (a bulk re-plan): once the transaction commits, one
+    cluster task tells the receivers of each stay in turn, so that the change that made
+    them (a listing import) does not wait for every stay's guest email and webhook to be
+    planned. When the broker cannot take the task, they are told at once, as `announce`
+    would."""
+    if event not in EVENTS:
+        raise ValueError(f"Unknown stay event {event!r}")
+    ids = list(reservation_ids)
+    if ids:
+        transaction.on_commit(lambda: enqueue_stay_events(event, ids, at))
+
+
+def enqueue_stay_events(event: str, reservation_ids: list[int], at: datetime.datetime) -> None:
+    from django_q.tasks import async_task
+    from redis.exceptions import RedisError
+
+    try:
+        async_task(
+            "reservations.tasks.send_stay_events", event, reservation_ids, at, group="lifecycle"
+        )
+    except (RedisError, DatabaseError) as error:
+        logger.warning("Stay events not queued (%s): told at once", error)
+        send_stay_events(event, reservation_ids, at)
+
+
+def send_stay_events(event: str, reservation_ids: list[int], at: datetime.datetime) -> None:
+    for reservation_id in reservation_ids:
+        send_stay_event(event, reservation_id, None, at)
 
 
 # Crew events, for the apps above (guests tells the assignee and the next guest), sent
@@ -114,6 +148,32 @@ def announce_crew(
                     receiver,
                     event,
                     turnover_id,
+                    exc_info=result,
+                )
+
+    transaction.on_commit(send)
+
+
+# A standing crew code's doors, code or dates set or changed (reservations.standing), sent
+# once the transaction commits: guests tells the crew member. kwargs: event
+# (STANDING_PLANNED), standing_id (int), at.
+STANDING_PLANNED = "standing.planned"
+standing_event = Signal()
+
+
+def announce_standing(*, standing_id: int, at: datetime.datetime | None = None) -> None:
+    """Send STANDING_PLANNED to the apps above once the current transaction commits."""
+    at = at or timezone.now()
+
+    def send() -> None:
+        for receiver, result in standing_event.send_robust(
+            sender=None, event=STANDING_PLANNED, standing_id=standing_id, at=at
+        ):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r failed for standing access %s",
+                    receiver,
+                    standing_id,
                     exc_info=result,
                 )
 

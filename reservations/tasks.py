@@ -5,6 +5,7 @@ import time
 
 from django.utils import timezone
 
+from core.text import counted
 from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
 from locks.services import devices_unqueue_for_reconcile
@@ -48,6 +49,14 @@ def process_reservation(reservation_id: int) -> int:
 def process_turnover(turnover_id: int) -> int:
     """Run one turnover's due steps now (enqueued when its plan changes)."""
     return process_due(turnover_id=turnover_id)
+
+
+def process_standing(standing_id: int) -> int:
+    """Run the due steps now after a standing code's plan changed (an offboarding's
+    fifty removals among them). Not scoped to the one holder: provisioning has no
+    standing scope, and every due step is worked lock by lock, each lock under its own
+    lease and retried on its own, so this run holds back no other work."""
+    return process_due()
 
 
 def sweep() -> int:
@@ -167,7 +176,7 @@ def reconcile_locks() -> str:
             unqueued = [device_id for rest in chunks[number:] for device_id in rest]
             devices_unqueue_for_reconcile(device_ids=unqueued)
             raise
-    return f"{sum(map(len, chunks))} locks queued in {len(chunks)} chunks"
+    return f"{counted(sum(map(len, chunks)), 'lock')} queued in {counted(len(chunks), 'chunk')}"
 
 
 def listing_alerts_expire() -> int:
@@ -183,3 +192,10 @@ def prearrival_checks() -> int:
     from .verification import verification_alerts_run
 
     return prearrival_run_due() + verification_alerts_run()
+
+
+def send_stay_events(event: str, reservation_ids: list[int], at) -> None:
+    """The stay events of a bulk re-plan (reservations.signals.announce_many)."""
+    from .signals import send_stay_events as send
+
+    send(event, reservation_ids, at)

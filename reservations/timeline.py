@@ -33,7 +33,7 @@ from core.timezones import format_instant as local_text
 from locks.models import LockAssignment, UnmanagedCode
 from properties.models import Listing
 
-from .models import AccessOverride, LockAccess, Reservation, Turnover
+from .models import OPEN_END, AccessOverride, LockAccess, Reservation, StandingAccess, Turnover
 
 # Geometry, in SVG user units (the picture scales to the page width: see the template).
 LABEL_WIDTH = 190.0
@@ -347,6 +347,26 @@ def _override_words(override: AccessOverride, zone) -> str:
 # ------------------------------------------------------------------------ bars
 
 
+def _standing_bar(standing: StandingAccess, zone, until: datetime.datetime) -> Bar:
+    """A standing crew code on the crew lane, over its dates (an open-ended one is drawn
+    to the end of the range)."""
+    starts, ends = standing.window
+    who = standing.crew_member.title
+    lines = [f"Standing code: {who}", f"From {local_text(starts, zone)}"]
+    lines.append(f"Until {local_text(ends, zone)}" if ends < OPEN_END else "Open-ended")
+    return Bar(
+        kind="crew",
+        css="crew",
+        state_label="Standing code",
+        label=who,
+        title="\n".join(lines),
+        href=reverse("admin:reservations_standingaccess_change", args=[standing.pk]),
+        starts_at=starts,
+        ends_at=min(ends, until),
+        occupies=False,
+    )
+
+
 def _crew_bar(turnover: Turnover, zone) -> Bar:
     """A turnover on the crew lane: over its code's window, coloured by how far it got."""
     starts, ends = turnover.window
@@ -630,6 +650,13 @@ def build_timeline(
         .select_related("assignee", "listing")
         .order_by("starts_at", "pk")
     )
+    standings = list(
+        StandingAccess.objects.filter(listing_id__in=listing_ids, starts_at__lt=end)
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=start))
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=start))
+        .select_related("crew_member")
+        .order_by("starts_at", "pk")
+    )
     overrides = {}
     if accesses:
         for override in AccessOverride.objects.filter(
@@ -653,6 +680,7 @@ def build_timeline(
         stays.bars = [_stay_bar(r, zone) for r in reservations if r.listing_id == listing.pk]
         lanes = [stays]
         crew = [_crew_bar(t, zone) for t in turnovers if t.listing_id == listing.pk]
+        crew += [_standing_bar(s, zone, end) for s in standings if s.listing_id == listing.pk]
         if crew:
             lanes.append(
                 Lane(

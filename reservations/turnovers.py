@@ -28,8 +28,9 @@ import logging
 from django.core import signing
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, get_random_string
 
@@ -48,6 +49,7 @@ from .planning import (
     enqueue_turnover_processing,
     reservation_replan,
 )
+from .sections import Section, first_rows
 from .selectors import taken_codes
 
 logger = logging.getLogger(__name__)
@@ -196,48 +198,9 @@ def _set_state(turnover: Turnover, to: str, **fields) -> None:
 
 
 def turnover_notified(*, turnover_id: int, at) -> None:
-    """The assignee was emailed their doors, code and window (guests.crew)."""
-    Turnover.objects.filter(pk=turnover_id).update(
-        notified_at=at, notify_error="", notify_attempts=0, notify_failed_at=None, updated_at=at
-    )
-
-
-def turnover_notify_failed(*, turnover_id: int, error: str, at) -> None:
-    """The assignee's email could not be sent: shown on the turnover, tried again."""
-    Turnover.objects.filter(pk=turnover_id).update(
-        notify_error=error[:300],
-        notify_attempts=F("notify_attempts") + 1,
-        notify_failed_at=at,
-        updated_at=at,
-    )
-
-
-# After a failed email, the next try waits 1, 2, 4… minutes, at most an hour.
-NOTIFY_RETRY_MAX = datetime.timedelta(hours=1)
-
-
-def turnovers_to_notify(*, now, limit: int = 50) -> list[int]:
-    """Live turnovers whose assignee has not been told yet (a failed email, or one the
-    planner's event could not send), whose next try has come: the oldest first."""
-    rows = (
-        Turnover.objects.filter(
-            notified_at__isnull=True,
-            state__in=[Turnover.State.PLANNED, Turnover.State.STARTED],
-            impossible=False,
-            listing__turnovers_enabled=True,
-            assignee__isnull=False,
-            ends_at__gt=now,
-        )
-        .exclude(assignee__email="")
-        .order_by("starts_at", "pk")
-        .values_list("pk", "notify_attempts", "notify_failed_at")[: limit * 4]
-    )
-    due = []
-    for pk, attempts, failed_at in rows:
-        wait = min(datetime.timedelta(minutes=2 ** min(attempts, 10) // 2), NOTIFY_RETRY_MAX)
-        if failed_at is None or failed_at + wait <= now:
-            due.append(pk)
-    return due[:limit]
+    """The assignee was emailed their doors, code and window (guests.crew): from now on
+    the turnover keeps its code, and a change tells them again."""
+    Turnover.objects.filter(pk=turnover_id).update(notified_at=at, updated_at=at)
 
 
 def turnovers_follow_stay(*, reservation: Reservation, now) -> None:
@@ -518,29 +481,36 @@ def turnover_for_token(token: str) -> Turnover | None:
 # ------------------------------------------------------------------------ dashboard
 
 
-def turnovers_soon(*, user, now=None) -> list[Turnover]:
-    """The person's organizations' turnovers of today and tomorrow (their window meets
-    the next 48 hours, or the last 12), soonest first, each with its `crew_code_state`."""
+def soon(now) -> Q:
+    """Turnovers of today and tomorrow, as the dashboard lists them: not cancelled, their
+    window meets the next 48 hours (or the last 12)."""
+    return ~Q(state=TState.CANCELLED) & Q(
+        starts_at__lt=now + datetime.timedelta(hours=48),
+        ends_at__gt=now - datetime.timedelta(hours=12),
+    )
+
+
+def turnovers_soon(*, user, now=None, url: str = "", what: str = "") -> Section:
+    """The person's organizations' turnovers of today and tomorrow (`soon`), soonest
+    first: the first rows, each with its `crew_code_state`, and how many there are."""
     now = now or timezone.now()
-    rows = list(
-        scope_queryset(Turnover.objects.all(), user)
-        .exclude(state=TState.CANCELLED)
-        .filter(
-            starts_at__lt=now + datetime.timedelta(hours=48),
-            ends_at__gt=now - datetime.timedelta(hours=12),
-        )
+    section = first_rows(
+        scope_queryset(Turnover.objects.filter(soon(now)), user)
         .select_related("listing__property", "assignee")
         .prefetch_related("lock_accesses")
-        .order_by("starts_at", "pk")[:100]
+        .order_by("starts_at", "pk"),
+        url=url,
+        what=what,
     )
-    for turnover in rows:
+    for turnover in section.rows:
         turnover.crew_code_state = turnover_code_state(turnover, now)
-    return rows
+    return section
 
 
 def dashboard_section(request) -> str:
+    url = reverse("admin:reservations_turnover_changelist") + "?when=soon"
     return render_to_string(
         "reservations/_turnovers.html",
-        {"turnovers": turnovers_soon(user=request.user)},
+        {"turnovers": turnovers_soon(user=request.user, url=url, what="turnovers")},
         request=request,
     )

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 
@@ -46,6 +46,7 @@ from .alerts import (
 )
 from .models import DeviceAlert, LockAccess, Reservation, VerificationStep
 from .planning import reservation_replan
+from .sections import Section, first_rows
 
 Step = VerificationStep.Kind
 Status = Reservation.Status
@@ -336,14 +337,23 @@ def _email_managers(reservation: Reservation, hours: int) -> int:
     )
 
 
-def stays_awaiting_verification(*, user, now, limit: int = 200) -> list[Reservation]:
-    """The dashboard's held stays whose alert time has come, those whose check-in has
-    come first (a guest at the door without a code), then by check-in."""
-    stays = list(
+def awaiting(now) -> Q:
+    """Held stays whose alert time has come, not over: the dashboard's "Guests not
+    verified" and the reservation list's `?verification=awaiting`."""
+    return Q(pk__in=_awaiting(now).values("pk"))
+
+
+def stays_awaiting_verification(*, user, now, url: str = "", what: str = "") -> Section:
+    """The dashboard's held stays whose alert time has come (`awaiting`), nearest check-in
+    first (those whose check-in has come, a guest at the door without a code, first of
+    all): the first rows and how many there are."""
+    section = first_rows(
         scope_queryset(_awaiting(now), user)
         .select_related("listing__property")
-        .order_by("check_in", "pk")[:limit]
+        .order_by("check_in", "pk"),
+        url=url,
+        what=what,
     )
-    for stay in stays:
+    for stay in section.rows:
         stay.at_the_door = now >= stay.check_in
-    return stays
+    return section

@@ -108,7 +108,12 @@ def dashboard(request):
         "pk"
     )
     counts = lock_trouble_counts(user=user)
-    unverified = stays_awaiting_verification(user=user, now=now)
+    unverified = stays_awaiting_verification(
+        user=user,
+        now=now,
+        url=f"{reservations}?verification=awaiting",
+        what="guests not verified",
+    )
     context = {
         **admin.site.each_context(request),
         "title": "Dashboard",
@@ -127,11 +132,7 @@ def dashboard(request):
         # Guests whose code is held for verification, nearest first; on top at check-in.
         "unverified": unverified,
         "unverified_at_door": any(stay.at_the_door for stay in unverified),
-        "failing": first_rows(
-            accesses_failing(user=user).order_by("last_error_at", "pk"),
-            url=f"{reservations}?codes=failing",
-            what="codes failing, by stay",
-        ),
+        **_failing(user, reservations),
         "late": first_rows(
             accesses_late(user=user, now=now).order_by(WAITING_SINCE, "pk"),
             url=f"{reservations}?codes=late",
@@ -169,6 +170,36 @@ def dashboard(request):
         ),
     }
     return render(request, "reservations/dashboard.html", context)
+
+
+def _failing(user, reservations: str) -> dict[str, Section]:
+    """ "Codes failing": the guests' and the crews' codes in one list (its count, both),
+    each part with its own "see all": the stays (reservations) or the turnovers whose
+    codes fail."""
+    failing = first_rows(
+        accesses_failing(user=user, crew=True).order_by("last_error_at", "pk"),
+        url=f"{reservations}?codes=failing",
+        what="codes failing",
+    )
+    crew_count = 0
+    if failing.count:
+        crew = accesses_failing(user=user, crew=True).filter(turnover__isnull=False)
+        crew_count = crew.order_by().values("pk")[: sections.COUNT_CAP + 1].count()
+    return {
+        "failing": failing,
+        "failing_guests": Section(
+            [a for a in failing.rows if a.reservation_id],
+            failing.count - crew_count,
+            f"{reservations}?codes=failing",
+            "guest codes failing, by stay",
+        ),
+        "failing_crew": Section(
+            [a for a in failing.rows if a.turnover_id],
+            crew_count,
+            reverse("admin:reservations_turnover_changelist") + "?codes=failing",
+            "crew codes failing, by turnover",
+        ),
+    }
 
 
 # The rows each day's arrivals and departures show (as every list); the rest are one

@@ -62,3 +62,15 @@ def test_staff_assign_and_mark_done_once(staff_api, org_a, org_b):
         first_done_at = done.json()["done_at"]
         again = staff_api.post(f"{url}done/")
     assert again.json()["done_at"] == first_done_at  # twice does nothing more
+
+
+def test_a_crew_members_language_is_one_keystay_speaks(manager_api, org_a):
+    made = manager_api.post(
+        "/api/v1/crew-members/", {"name": "Rosa", "language": "pt"}, format="json"
+    )
+    assert made.status_code == 201, made.content
+    assert made.json()["language"] == "pt"
+    refused = manager_api.post(
+        "/api/v1/crew-members/", {"name": "Tom", "language": "xx"}, format="json"
+    )
+    assert refused.status_code == 400 and "language" in refused.json()

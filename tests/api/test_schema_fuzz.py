@@ -35,7 +35,15 @@ from hooks.models import WebhookDelivery, WebhookEndpoint
 from locks.gateway import ProviderError, SeamGateway
 from locks.models import Device, LockAssignment, LockProviderConnection
 from properties.models import CrewMember, Listing, Organization, Property
-from reservations.models import AccessOverride, DeviceAlert, LockEvent, Reservation, Turnover
+from reservations.models import (
+    AccessOverride,
+    CodeClearance,
+    DeviceAlert,
+    LockEvent,
+    Reservation,
+    StandingAccess,
+    Turnover,
+)
 from tests.factories import ReservationFactory
 from tests.hooks.factories import webhook_delivery
 
@@ -66,6 +74,8 @@ MODELS = {
     "calendar-feeds": CalendarFeed,
     "crew-members": CrewMember,
     "turnovers": Turnover,
+    "standing-accesses": StandingAccess,
+    "code-clearances": CodeClearance,
 }
 # Related ids in request bodies, swapped for existing ones now and then.
 BODY_REFERENCES = {

@@ -148,3 +148,22 @@ def test_a_double_booking_from_a_feed_is_an_alert_and_one_that_is_over_resolves(
     assert double_booking_alerts_expire(now=timezone.now() + datetime.timedelta(days=10)) == 1
     alert.refresh_from_db()
     assert alert.resolution == "The stays are over."
+
+
+def test_the_list_that_holds_listing_alerts_is_called_alerts_not_device_alerts(
+    airbnb, org_a, manager_client
+):
+    DeviceAlert.objects.create(
+        organization=org_a.organization,
+        listing=org_a.listing,
+        kind=Kind.DOUBLE_BOOKING,
+        opened_at=timezone.now(),
+    )
+    index = manager_client.get(reverse("admin:index")).content.decode()
+    assert f'<a href="{ALERTS}">Alerts</a>' in index
+    page = manager_client.get(ALERTS).content.decode()
+    assert "<title>Select alert to view | Keystay</title>" in page
+    change = reverse("admin:reservations_devicealert_change", args=[DeviceAlert.objects.get().pk])
+    assert "| View alert | Keystay</title>" in manager_client.get(change).content.decode()
+    for body in (index, page):
+        assert "evice alert" not in body

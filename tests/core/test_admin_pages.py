@@ -27,7 +27,15 @@ from calendar_feeds.models import CalendarFeed
 from core.admin_scoping import OrganizationScopedAdmin
 from locks.models import LeftoverRemoval, UnmanagedCode
 from properties.models import CrewMember
-from reservations.models import DeviceAlert, LockEvent, Turnover
+from reservations.models import (
+    ClearedCode,
+    CodeClearance,
+    DeviceAlert,
+    LockEvent,
+    StandingAccess,
+    StandingHours,
+    Turnover,
+)
 from tests.conftest import Org
 from tests.factories import UserFactory
 from tests.hooks.factories import webhook_delivery, webhook_endpoint
@@ -98,6 +106,42 @@ def _turnover(org: Org):
         },
     )
     return turnover
+
+
+def _standing_access(org: Org):
+    member, _ = CrewMember.objects.get_or_create(organization=org.organization, name="Rosa")
+    standing, _ = StandingAccess.objects.get_or_create(
+        organization=org.organization,
+        crew_member=member,
+        listing=org.listing,
+        defaults={"starts_at": timezone.now()},
+    )
+    StandingHours.objects.get_or_create(
+        standing=standing,
+        property=org.property,
+        defaults={"opens": datetime.time(8), "closes": datetime.time(17)},
+    )
+    return standing
+
+
+def _code_clearance(org: Org):
+    standing = _standing_access(org)
+    clearance = CodeClearance.objects.create(
+        organization=org.organization,
+        crew_member=standing.crew_member,
+        at=timezone.now(),
+        by="Ana",
+    )
+    access = org.reservation.lock_accesses.first()
+    if access is not None:  # a report row (any lock access will do for the page)
+        ClearedCode.objects.create(
+            clearance=clearance,
+            access=access,
+            device=access.device,
+            masked="••••12",
+            holder="standing",
+        )
+    return clearance
 
 
 def _device_alert(org: Org):
@@ -229,6 +273,8 @@ BUILDERS = {
     "reservations.DeviceAlert": _device_alert,
     "reservations.Reservation": lambda org: org.reservation,
     "reservations.Turnover": _turnover,
+    "reservations.StandingAccess": _standing_access,
+    "reservations.CodeClearance": _code_clearance,
     "calendar_feeds.CalendarFeed": _calendar_feed,
     "hooks.WebhookEndpoint": webhook_endpoint,
     "hooks.WebhookDelivery": webhook_delivery,
@@ -453,6 +499,7 @@ URL_KWARGS = {
     "admin:guests_reservation_copy_text": lambda org: [{"reservation_id": org.reservation.pk}],
     "admin:guests_reservation_copy_link": lambda org: [{"reservation_id": org.reservation.pk}],
     "admin:guests_guestmessage_retry": lambda org: [{"message_id": _guest_message(org).pk}],
+    "admin:guests_turnover_email": lambda org: [{"turnover_id": _turnover(org).pk}],
     "admin:guests_messagetemplate_preview": lambda org: [
         {"template_id": _message_template(org).pk}
     ],
@@ -477,6 +524,7 @@ URL_KWARGS = {
             "desk_email",
         )
     },
+    "admin:properties_crewmember_offboard": lambda org: [{"pk": _crew_member(org).pk}],
     "admin:hooks_webhookendpoint_rotate": lambda org: [{"object_id": webhook_endpoint(org).pk}],
     # POST only: a GET is a 405.
     "admin:hooks_webhookdelivery_resend": lambda org: [{"object_id": webhook_delivery(org).pk}],

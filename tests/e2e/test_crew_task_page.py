@@ -75,3 +75,30 @@ def test_the_cleaner_marks_the_unit_ready_and_the_next_guest_comes_early(
         assert "12:00" in text_of(to_jon)
         turnover.refresh_from_db()
         assert turnover.done_at == done_at
+
+
+def test_a_portuguese_speaking_cleaners_page_is_in_portuguese_and_done_works(
+    browser, live_server, crew
+):
+    cache.clear()
+    crew.rosa.language = "pt"
+    crew.rosa.save(update_fields=["language"])
+    first, _second = same_day_pair(crew)
+    turnover = Turnover.objects.get(after_stay=first)
+    traveller = time_machine.travel(first.check_out + datetime.timedelta(minutes=30), tick=False)
+    traveller.start()
+    try:
+        services.process_due()
+        page = browser.new_page()
+        path = reverse("crew_task_page", args=[task_token(turnover)])
+        response = page.goto(f"{live_server.url}{path}")
+        assert response.status == 200 and response.headers["content-language"] == "pt"
+        expect(page.locator("html")).to_have_attribute("lang", "pt")
+        expect(page.locator("#doors-title")).to_have_text("O seu código de porta")
+        expect(page.locator("[data-window]")).to_contain_text("Funciona de")
+        page.get_by_role("button", name="Concluído — unidade pronta").click()
+        expect(page.locator("[data-ready]")).to_contain_text("Unidade pronta — obrigado")
+    finally:
+        traveller.stop()
+    turnover.refresh_from_db()
+    assert turnover.state == Turnover.State.DONE and turnover.done_by == "Rosa"

@@ -53,7 +53,7 @@ def test_a_manager_holds_earlier_stays_after_being_told_how_many(page, live_serv
     page.click("button[name=index]")
     question = page.locator("#content-main")
     expect(question).to_contain_text("2 of the 2 selected stays will be held")
-    expect(question).to_contain_text("1 of them have a code on the locks")
+    expect(question).to_contain_text("1 of them has a code on the locks, which comes off now")
     page.click("input[value='Yes, hold until verified']")
     expect(page.locator(".messagelist")).to_contain_text(
         "2 stays held until their guests are verified"

@@ -1,5 +1,8 @@
 """The guest message and template lists cost the same number of queries with 5 rows and
-with 200, and show only the person's organizations."""
+with 200 (crew messages of turnovers among them), and show only the person's
+organizations."""
+
+import datetime
 
 import pytest
 from django.db import connection
@@ -8,6 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from guests.models import GuestMessage, MessageTemplate
+from properties.models import CrewMember
+from reservations.models import Turnover
 from tests.factories import ListingFactory, ReservationFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,10 +37,13 @@ def grow(org, rows: int) -> None:
         trigger = GuestMessage.Trigger.STAFF
         if state in (State.SENT, State.FAILED) and n % 10 >= 5:  # 5, 6, 15, 16...
             channel, trigger = GuestMessage.Channel.WEBHOOK, GuestMessage.Trigger.EVENT
+        holder = {"reservation": reservation, "kind": "code"}
+        if n % 4 == 3 and channel != GuestMessage.Channel.WEBHOOK:
+            # The crew's email of the turnover after this stay.
+            holder = {"turnover": turnover_after(org, reservation), "kind": "crew_task"}
         GuestMessage.objects.create(
             organization=org.organization,
-            reservation=reservation,
-            kind="code",
+            **holder,
             channel=channel,
             trigger=trigger,
             state=state,
@@ -47,6 +55,17 @@ def grow(org, rows: int) -> None:
             last_error="SMTP 451" if state in (State.FAILED, State.RETRYING) else "",
             note="reservation.code_generated" if trigger == GuestMessage.Trigger.EVENT else "",
         )
+
+
+def turnover_after(org, reservation) -> Turnover:
+    return Turnover.objects.create(
+        organization=org.organization,
+        listing=reservation.listing,
+        after_stay=reservation,
+        starts_at=reservation.check_out,
+        ends_at=reservation.check_out + datetime.timedelta(hours=4),
+        assignee=CrewMember.objects.create(organization=org.organization, name="Rosa"),
+    )
 
 
 def count_queries(client, url) -> tuple[int, int]:
@@ -92,7 +111,7 @@ def test_staff_retry_failed_emails_from_the_list(client, org_a):
     response = client.post(
         url, {"action": "retry_selected", "_selected_action": [failed.pk]}, follow=True
     )
-    assert "1 email(s) being sent again." in response.content.decode()
+    assert "1 email being sent again." in response.content.decode()
     failed.refresh_from_db()
     assert failed.state == State.RETRYING and failed.attempts == 0
     assert failed.due_at <= timezone.now()  # the sweep (or the task enqueued) sends it

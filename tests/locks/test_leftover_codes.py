@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from core.timezones import format_instant
 from locks.leftovers import RESEND_AFTER, leftover_removals_run_due
 from locks.models import Device, LeftoverRemoval, UnmanagedCode
 from locks.services import devices_sync
@@ -269,6 +270,8 @@ def test_staff_see_leftovers_but_cannot_mark_or_remove(wired, staff_client):
     html = page.content.decode()
     assert page.status_code == 200 and "Old PMS" in html
     assert 'name="code"' not in html and "Remove every leftover" not in html
+    # Told why there is nothing to press, in the words other pages use.
+    assert "Only a manager of your organization can mark or remove leftover codes" in html
     assert staff_client.post(MARK, {"action": "mark", "code": [leftover.pk]}).status_code == 403
     assert staff_client.get(REMOVE).status_code == 403
     assert staff_client.post(REMOVE, {"code": [leftover.pk]}).status_code == 403
@@ -388,3 +391,31 @@ def test_a_locks_leftovers_are_confirmed_by_one_read_and_a_rate_limit_holds_back
         leftover_removals_run_due()
     assert set(LeftoverRemoval.objects.values_list("state", flat=True)) == {"removed"}
     assert at_the_fake(wired, FRONT) == set()
+
+
+def test_times_are_in_each_locks_property_zone_named(wired, manager_client):
+    wired.listing.property.time_zone = "America/New_York"
+    wired.listing.property.save()
+    new_york = wired.listing.property.zone
+    at_a_door = leave_code(wired, GATE, "740319", "Airbnb backup")
+    elsewhere = leave_code(wired, FRONT, "739104", "Old PMS")  # a lock at no listing
+    starts = timezone.now().replace(microsecond=0) + datetime.timedelta(days=1)
+    UnmanagedCode.objects.filter(pk=at_a_door.pk).update(
+        starts_at=starts, ends_at=starts + datetime.timedelta(days=2)
+    )
+    at_a_door.refresh_from_db()
+    valid = (
+        f"{format_instant(starts, new_york)} → "
+        f"{format_instant(starts + datetime.timedelta(days=2), new_york)}"
+    )
+    assert valid in manager_client.get(MATCH, {"pattern": "Garden*"}).content.decode()
+    manager_client.post(MARK, {"action": "mark", "code": [at_a_door.pk]})
+    manager_client.post(REMOVE, {"code": [at_a_door.pk]})
+    removal = LeftoverRemoval.objects.get()
+
+    html = manager_client.get(PAGE).content.decode()
+    assert valid in html
+    for instant in (at_a_door.first_seen_at, removal.requested_at):
+        shown = format_instant(instant, new_york)
+        assert shown.endswith(("EST", "EDT")) and shown in html
+    assert format_instant(elsewhere.first_seen_at, datetime.UTC).replace("+00:00", "UTC") in html

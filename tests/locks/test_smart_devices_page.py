@@ -274,8 +274,41 @@ def test_import_devices_queues_an_import_and_reports_it(
     assert seam_connection.sync_state == LockProviderConnection.SyncState.OK
     assert seam_connection.sync_summary["updated"] == 1
     page = manager_client.get(LIST_URL)
-    assert any("Importing the devices" in m for m in messages_of(page))
+    # The worker ran after the redirect here (the callbacks run as the request ends).
+    assert "“Harbour Seam”: Importing its devices; this page shows progress." in messages_of(page)
     assert "1 updated" in page.content.decode()
+
+
+def test_a_queued_import_says_waiting_not_the_last_imports_progress(
+    manager_client, seam_connection, django_capture_on_commit_callbacks
+):
+    assert seam_connection.devices.count() == 8  # "8 of 8 devices" after the first import
+    with django_capture_on_commit_callbacks(execute=False):  # the worker has not run yet
+        manager_client.post(action_url("import", seam_connection))
+    status = page_text(manager_client).split('class="sync-state"')[1].split("</td>")[0]
+    assert "Import queued" in status and "waiting to start" in status
+    assert "of 8 devices" not in status
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_done_before_the_page_shows_says_done_not_queued(manager_client, seam, org_a):
+    """As `make run` with a quick worker, or django-q2 run inline: the import is over
+    when the page comes back, and neither the message nor the status says it is to come."""
+    connection = connection_create(
+        organization=org_a.organization,
+        name="Harbour Seam",
+        api_key=seam.api_key,
+        endpoint=seam.url,
+    )
+    devices_sync(connection=connection)
+    page = manager_client.post(action_url("import", connection), follow=True)
+    assert messages_of(page) == [
+        "“Harbour Seam”: Devices imported: 0 new, 0 updated, 8 unchanged, 0 removed at the "
+        "provider."
+    ]
+    status = page.content.decode().split('class="sync-state"')[1].split("</td>")[0]
+    assert "Imported" in status and "queued" not in status and "waiting" not in status
+    assert '<meta http-equiv="refresh"' not in page.content.decode()
 
 
 def test_provider_outage_during_import_is_shown_and_devices_are_kept(
@@ -329,7 +362,7 @@ def test_connect_a_provider_account_links_it_and_imports(
     account = seam_connection.accounts.get(provider_account_id=webview.provider_account_id)
     assert [m for m in messages_of(response) if m.startswith("Linked")] == [
         f"Linked {account.user_identifier} ({account.display_name}) to “Harbour Seam”. "
-        "Importing its devices…"
+        "Importing its devices; this page shows progress."
     ]
     assert account.user_identifier in response.content.decode()
 

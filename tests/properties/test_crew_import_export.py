@@ -67,3 +67,14 @@ def test_an_export_re_imports_unchanged_and_safe(manager_client, org_a, org_b):
     assert list(
         CrewMember.objects.filter(organization=org_a.organization).values_list("name", flat=True)
     ) == ["=Rosa"]
+
+
+def test_a_crew_members_language_is_imported_checked_and_exported(manager_client, org_a):
+    header = "organization,name,kind,email,phone,language\n"
+    body = preview(manager_client, header + "Alpha,Ana,cleaner,,,xx\n").content.decode()
+    assert "Confirm import" not in body and "is not a language Keystay speaks" in body
+    shown = preview(manager_client, header + "Alpha,Rosa Lima,cleaner,,,pt\n")
+    confirm(manager_client, shown)
+    assert CrewMember.objects.get(name="Rosa Lima").language == "pt"
+    found = rows(export(manager_client, CREW, CrewMemberResource))
+    assert [(r["name"], r["language"]) for r in found] == [("Rosa Lima", "pt")]

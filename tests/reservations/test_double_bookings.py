@@ -48,6 +48,26 @@ def test_the_admin_asks_before_saving_a_double_booking(staff_client, org_a):
     assert any("Double booking: overlaps Alpha Guest" in m for m in shown)
 
 
+def test_the_double_booking_message_gives_times_in_the_propertys_zone_named(staff_client, org_a):
+    org_a.property.time_zone = "America/New_York"
+    org_a.property.save()
+    response = staff_client.post(
+        reverse("admin:reservations_reservation_add"),
+        _overlapping_post(org_a, accept_double_booking="on"),
+        follow=True,
+    )
+    stay = org_a.reservation
+    zone = org_a.property.zone
+    (shown,) = [str(m) for m in response.context["messages"] if "Double booking" in str(m)]
+    local_in = timezone.localtime(stay.check_in, zone)
+    local_out = timezone.localtime(stay.check_out, zone)
+    assert (
+        f"{local_in:%Y-%m-%d %H:%M} {local_in.tzname()} → "
+        f"{local_out:%Y-%m-%d %H:%M} {local_out.tzname()}"
+    ) in shown
+    assert local_in.tzname() in ("EST", "EDT")
+
+
 def test_a_pending_stay_on_the_same_days_is_no_double_booking(staff_client, org_a):
     response = staff_client.post(
         reverse("admin:reservations_reservation_add"),

@@ -319,7 +319,7 @@ def test_process_due_command_runs_due_work_and_retries_failures_with_now(wired, 
         call_command("process_due")
     finally:
         wired.fake.control("/outage", routes=[])
-    assert "Worked on 2 lock access(es)" in capsys.readouterr().out
+    assert "Worked on 2 lock accesses" in capsys.readouterr().out
     call_command("process_due")  # the retry is not due yet: nothing happens
     assert wired.codes_on(wired.gate) == []
     call_command("process_due", "--now")

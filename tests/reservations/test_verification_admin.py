@@ -81,8 +81,9 @@ def test_the_bulk_hold_asks_first_says_how_many_and_takes_codes_off(wired, manag
     asked = manager_client.post(reverse(CHANGELIST), chosen)
     text = asked.content.decode()
     assert "2 of the 3 selected stays will be held" in text
-    assert "1 of them have a code on the locks" in text
-    assert "1 will be left as they are" in text
+    # Each count agrees with its words (this read "1 of them have a code").
+    assert "1 of them has a code on the locks, which comes off now" in text
+    assert "1 will be left as it is" in text
     assert not Reservation.objects.get(pk=later.pk).code_held  # nothing yet
 
     done = manager_client.post(
@@ -90,7 +91,7 @@ def test_the_bulk_hold_asks_first_says_how_many_and_takes_codes_off(wired, manag
         {**chosen, "_selected_action": [on_locks.pk, later.pk], "confirmed": "yes"},
         follow=True,
     )
-    assert "2 stays held until their guests are verified" in done.content.decode()
+    assert "2 stays held until their guests are verified." in done.content.decode()
     assert Reservation.objects.get(pk=on_locks.pk).code_held
     assert Reservation.objects.get(pk=later.pk).code_held
     assert VerificationStep.objects.filter(kind="held").count() == 3
@@ -115,3 +116,16 @@ def test_a_stay_that_has_begun_is_never_held_by_the_bulk_action(wired, manager_c
         )
     assert "None of the selected stays can be held" in answer.content.decode()
     assert not Reservation.objects.get(pk=inside.pk).code_held
+
+
+def test_holding_one_stay_speaks_of_one_stay(wired, manager_client):
+    on_locks = wired.book(days_ahead=0, nights=2, guest_name="Early One")
+    run_at(timezone.now() + datetime.timedelta(seconds=5))
+    chosen = {"action": "hold_selected", "_selected_action": [on_locks.pk]}
+    text = manager_client.post(reverse(CHANGELIST), chosen).content.decode()
+    assert (
+        "The selected stay will be held until its guest is verified; its code comes off the "
+        "locks now. The guest is told nothing more until verified."
+    ) in text
+    done = manager_client.post(reverse(CHANGELIST), {**chosen, "confirmed": "yes"}, follow=True)
+    assert "1 stay held until its guest is verified." in done.content.decode()

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from core.text import counted
 from locks.listing_import import FORMATS, format_for_name, import_listings, size_problem
 from properties.models import Organization
 
@@ -45,7 +46,7 @@ class Command(BaseCommand):
             for problem in result.problems:
                 self.stderr.write(self.style.ERROR(str(problem)))
             raise CommandError(
-                f"{len(result.problems)} problem(s): nothing was imported into {org}."
+                f"{counted(len(result.problems), 'problem')}: nothing was imported into {org}."
             )
         for row in result.plan.rows:
             changes = ", ".join(

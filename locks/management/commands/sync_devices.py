@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.text import counted
 from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
 from locks.services import devices_sync
@@ -29,5 +30,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"{label}: {result}")
         if failures:
             raise CommandError(
-                f"{failures} connection(s) failed; devices imported before are kept."
+                f"{counted(failures, 'connection')} failed; devices imported before are kept."
             )

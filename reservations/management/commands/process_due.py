@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from core.text import counted
 from reservations import access_states
 from reservations.models import LockAccess
 from reservations.provisioning import process_due
@@ -22,4 +23,7 @@ class Command(BaseCommand):
             access_states.failed_retry_now(now=timezone.now())
         worked = process_due()
         pending = LockAccess.objects.filter(due_at__isnull=False).count()
-        self.stdout.write(f"Worked on {worked} lock access(es); {pending} with work scheduled.")
+        self.stdout.write(
+            f"Worked on {counted(worked, 'lock access', 'lock accesses')}; "
+            f"{pending} with work scheduled."
+        )

@@ -1,0 +1,141 @@
+"""Standing access and offboarding in the admin: managers write, staff read, another
+organization's rows are out of reach; offboarding (button, action, or *active* unticked
+in the form) takes every code off the fake's locks and lands on the report."""
+
+import datetime
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from properties.models import CrewMember
+from reservations.models import CodeClearance, LockAccess, StandingAccess
+from reservations.standing import standing_replan
+from tests.fixtures_lifecycle import run_at
+
+pytestmark = pytest.mark.django_db
+
+
+def standing_codes(wired, device):
+    return [c for c in wired.codes_on(device) if c.name.startswith("KC")]
+
+
+def add_form(member, **fields):
+    now = timezone.localtime()
+    data = {
+        "crew_member": member.pk,
+        "starts_at_0": (now - datetime.timedelta(hours=1)).strftime("%Y-%m-%d"),
+        "starts_at_1": (now - datetime.timedelta(hours=1)).strftime("%H:%M:%S"),
+        "ends_at_0": "",
+        "ends_at_1": "",
+        "note": "",
+        "hours-TOTAL_FORMS": "0",
+        "hours-INITIAL_FORMS": "0",
+        "lock_accesses-TOTAL_FORMS": "0",
+        "lock_accesses-INITIAL_FORMS": "0",
+    }
+    data.update(fields)
+    return data
+
+
+def test_a_manager_gives_a_standing_code_in_the_admin_and_it_reaches_the_doors(
+    client, crew, org_a
+):
+    client.force_login(org_a.manager)
+    url = reverse("admin:reservations_standingaccess_add")
+    response = client.post(url, add_form(crew.rosa, listing=crew.listing.pk))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    standing = StandingAccess.objects.get()
+    assert standing.organization == crew.listing.organization and standing.ends_at is None
+    run_at(timezone.now())
+    assert len(standing_codes(crew, crew.gate)) == 1 and len(standing_codes(crew, crew.back)) == 1
+
+
+def test_staff_read_standing_access_but_cannot_add_one(client, crew, org_a):
+    client.force_login(org_a.staff)
+    assert client.get(reverse("admin:reservations_standingaccess_changelist")).status_code == 200
+    response = client.post(
+        reverse("admin:reservations_standingaccess_add"),
+        add_form(crew.rosa, listing=crew.listing.pk),
+    )
+    assert response.status_code == 403
+    assert not StandingAccess.objects.exists()
+
+
+def test_a_crafted_post_cannot_pick_another_organizations_crew_or_doors(
+    client, crew, org_a, org_b
+):
+    stranger = CrewMember.objects.create(organization=org_b.organization, name="Eve")
+    client.force_login(org_a.manager)
+    url = reverse("admin:reservations_standingaccess_add")
+    response = client.post(url, add_form(stranger, listing=org_b.listing.pk))
+    assert response.status_code == 200  # the form again, refused
+    response = client.post(url, add_form(crew.rosa, doors=[org_b.device.pk]))
+    assert response.status_code == 200
+    assert not StandingAccess.objects.exists()
+
+
+def test_the_offboard_button_confirms_then_clears_every_door_and_shows_the_report(
+    client, crew, org_a
+):
+    standing = StandingAccess.objects.create(
+        organization=crew.listing.organization,
+        crew_member=crew.rosa,
+        listing=crew.listing,
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    standing_replan(standing=standing)
+    standing.refresh_from_db()
+    run_at(timezone.now())
+    client.force_login(org_a.manager)
+    change = client.get(reverse("admin:properties_crewmember_change", args=[crew.rosa.pk]))
+    assert 'id="offboard-link"' in change.content.decode()
+    url = reverse("admin:properties_crewmember_offboard", args=[crew.rosa.pk])
+    confirm = client.get(url).content.decode()
+    assert "Front gate" in confirm and "Fake August Lock 2" in confirm
+    assert standing.code and standing.code not in confirm  # masked
+    assert f"••••{standing.code[-2:]}" in confirm
+
+    # Staff may not offboard.
+    client.force_login(org_a.staff)
+    assert client.post(url).status_code == 403
+    client.force_login(org_a.manager)
+    response = client.post(url)
+    clearance = CodeClearance.objects.get()
+    assert response.url == reverse("admin:reservations_codeclearance_change", args=[clearance.pk])
+    run_at(timezone.now() + datetime.timedelta(minutes=1))
+    assert standing_codes(crew, crew.gate) == [] and standing_codes(crew, crew.back) == []
+    report = client.get(response.url).content.decode()
+    assert report.count('data-status="cleared"') == 2
+    crew.rosa.refresh_from_db()
+    assert not crew.rosa.active
+
+
+def test_unticking_active_in_the_form_offboards(client, crew, org_a):
+    client.force_login(org_a.manager)
+    url = reverse("admin:properties_crewmember_change", args=[crew.rosa.pk])
+    response = client.post(
+        url,
+        {
+            "organization": crew.rosa.organization_id,
+            "name": "Rosa",
+            "kind": "cleaner",
+            "email": "rosa@example.com",
+            "phone": "",
+            "user": "",
+        },
+    )
+    assert response.status_code == 302
+    clearance = CodeClearance.objects.get(crew_member=crew.rosa)
+    assert response.url.endswith(f"/codeclearance/{clearance.pk}/change/")
+    crew.rosa.refresh_from_db()
+    assert not crew.rosa.active
+
+
+def test_another_organizations_crew_member_cannot_be_offboarded(client, org_a, org_b):
+    stranger = CrewMember.objects.create(organization=org_b.organization, name="Eve")
+    client.force_login(org_a.manager)
+    url = reverse("admin:properties_crewmember_offboard", args=[stranger.pk])
+    assert client.post(url).status_code == 404
+    stranger.refresh_from_db()
+    assert stranger.active and not LockAccess.objects.filter(standing__isnull=False).exists()
