@@ -243,6 +243,10 @@ class Device(models.Model):
     # provider lists, and what went wrong then.
     reconciled_at = models.DateTimeField(null=True, blank=True, editable=False)
     reconcile_error = models.TextField(blank=True, editable=False)
+    # Queued for a read-back by a pass (reservations.readback): until then no other pass
+    # queues it again, so passes that overrun their minute do not pile up. Cleared when
+    # the lock is read; it runs out by itself if the task is lost.
+    reconcile_queued_until = models.DateTimeField(null=True, blank=True, editable=False)
     # The provider asked Keystay to slow down for this lock (429): no call before then.
     backoff_until = models.DateTimeField(null=True, blank=True, editable=False)
     # One worker at a time on a lock, whatever process it runs in (locks/pacing.py): the
@@ -276,7 +280,9 @@ class Device(models.Model):
     # Written only by the worker's own single-row updates (locks/pacing.py): a form or an
     # import saving a device it read earlier must not hand a live lease to nobody, or bring
     # back one that ran out.
-    WORKER_FIELDS = frozenset({"lease_until", "lease_token", "recent_writes"})
+    WORKER_FIELDS = frozenset(
+        {"lease_until", "lease_token", "recent_writes", "reconcile_queued_until"}
+    )
 
     def save(self, *args, **kwargs):
         self.organization_id = self.connection.organization_id

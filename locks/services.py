@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from properties.models import Listing, Organization
@@ -624,11 +625,37 @@ def device_back_off(*, device_id: int, until) -> None:
 
 def device_reconciled(*, device_id: int, at, error: str = "", backoff_until=None) -> None:
     """A read-back of the lock's codes ran at `at` (with the error that stopped it, and a
-    pause the provider asked for, if any)."""
-    values = {"reconciled_at": at, "reconcile_error": error}
+    pause the provider asked for, if any); a pass may queue it again."""
+    values = {"reconciled_at": at, "reconcile_error": error, "reconcile_queued_until": None}
     if backoff_until is not None:
         values["backoff_until"] = backoff_until
     Device.objects.filter(pk=device_id).update(**values)
+
+
+def devices_queue_for_reconcile(*, device_ids: list[int], now, until) -> list[int]:
+    """Mark the locks queued for a read-back until `until`, skipping any another pass
+    queued already; returns the ids marked, in order.
+
+    The rows are locked while they are marked (PostgreSQL: `skip_locked`, so two passes
+    at once share the locks out; SQLite serializes writing transactions)."""
+    if not device_ids:
+        return []
+    free = Q(reconcile_queued_until__isnull=True) | Q(reconcile_queued_until__lte=now)
+    with transaction.atomic():
+        queued = sorted(
+            Device.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=device_ids)
+            .filter(free)
+            .values_list("pk", flat=True)
+        )
+        Device.objects.filter(pk__in=queued).update(reconcile_queued_until=until)
+    return queued
+
+
+def devices_unqueue_for_reconcile(*, device_ids: list[int]) -> None:
+    """The locks were not read (held by a worker, paused, their task not queued): the
+    next pass may queue them again."""
+    Device.objects.filter(pk__in=device_ids).update(reconcile_queued_until=None)
 
 
 def connection_events_listed(*, connection: LockProviderConnection, until, at) -> None:

@@ -99,7 +99,10 @@ def unmanaged_codes_read_device(
 
 def _apply(device: Device, infos: list[ProviderCode], now, result: UnmanagedImportResult) -> None:
     with transaction.atomic():
-        existing = {c.provider_id: c for c in UnmanagedCode.objects.filter(device=device)}
+        # Unordered: the model's ordering would join each row to its lock to sort them.
+        existing = {
+            c.provider_id: c for c in UnmanagedCode.objects.filter(device=device).order_by()
+        }
         seen: set[str] = set()
         unchanged: list[int] = []
         added: list[UnmanagedCode] = []

@@ -20,19 +20,25 @@ from __future__ import annotations
 
 import datetime
 import logging
-from collections import Counter
+import threading
+import time
+from collections import Counter, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import connection as db_connection
+from django.db import connections as db_connections
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.crypto import code_digest
 from locks import pacing
 from locks import services as lock_services
 from locks.gateway import EventInfo, ProviderCode, ProviderError, SeamGateway
 from locks.models import Device
-from locks.unmanaged import unmanaged_codes_import
+from locks.unmanaged import unmanaged_codes_read_device
 
 from . import access_states, signals
 from .access_states import access_log
@@ -206,28 +212,35 @@ def _reconcile(
     codes = gateway.list_device_codes(device_id=device.provider_device_id)
     result.calls += 1
     # The unmanaged list too (one call, same client): it is what the code generator avoids.
-    unmanaged_codes_import(connection=device.connection, device_ids=[device.pk], gateway=gateway)
+    _unmanaged_read(device, gateway, now)
     result.calls += 1
     listed = {code.provider_id: code for code in codes}
+    # Read under the lease, after the lists: a worker's write just before the lease was
+    # taken is in these rows (read earlier, for a whole chunk, it might not be, and a code
+    # the worker had just sent would look like a stray to delete).
     accesses = list(
         LockAccess.objects.filter(device=device)
         .filter(~Q(state__in=LockAccess.FINAL_STATES) | ~Q(provider_id=""))
-        .select_related("reservation", "turnover", "standing")
+        # Not the model's ordering, which joins every row to its stay and its lock.
+        .order_by("pk")
     )
-    by_pk = {a.pk: a for a in accesses}
     current_ids = {a.provider_id for a in accesses if a.provider_id}
-    # Every provider id Keystay ever recorded on this lock (one query), and which of the
-    # accesses still in play it belonged to.
     known: dict[str, LockAccess] = {a.provider_id: a for a in accesses if a.provider_id}
     recorded_ids = set(current_ids)
-    for provider_id, access_id in (
-        LockAccessLog.objects.filter(access__device=device)
-        .exclude(provider_id="")
-        .values_list("provider_id", "access_id")
-    ):
-        recorded_ids.add(provider_id)
-        if provider_id not in known and access_id in by_pk:
-            known[provider_id] = by_pk[access_id]
+    if any(code.provider_id not in current_ids for code in codes):
+        # A code Keystay does not hold now: every provider id it ever recorded on this
+        # lock (one query), and which of the accesses still in play it belonged to. A lock
+        # in step lists none, and skips the query.
+        by_pk = {a.pk: a for a in accesses}
+        for provider_id, access_id in (
+            LockAccessLog.objects.filter(access__device=device)
+            .exclude(provider_id="")
+            .order_by()
+            .values_list("provider_id", "access_id")
+        ):
+            recorded_ids.add(provider_id)
+            if provider_id not in known and access_id in by_pk:
+                known[provider_id] = by_pk[access_id]
     wake: set[tuple[str, int]] = set()
 
     for access in accesses:
@@ -264,7 +277,7 @@ def _reconcile(
             # send the change twice. Judged once Seam is done.
             result.findings[f"still changing at the provider ({_pending(code)})"] += 1
             continue
-        changed = bool(access.provider_code and code.code and code.code != access.provider_code)
+        changed = _digits_differ(access, code)
         if changed or "code_modified_external_to_seam" in code.warnings:
             if access.drift_seen_at is None:
                 _record(access, Log.CHANGED, "Found changed on the lock.", now)
@@ -314,8 +327,11 @@ def _reconcile(
             kind, holder_id = named[0], named[1]
             owner = next((a for a in accesses if a.holder_key == (kind, holder_id)), None)
             if owner is None:
-                field = f"{kind}_id"  # reservation_id, turnover_id or standing_id
-                owner = LockAccess.objects.filter(**{field: holder_id}, device=device).first()
+                # A holder kind names its foreign key on LockAccess ("reservation" ->
+                # reservation_id, turnover_id, standing_id), whichever kind it is.
+                owner = LockAccess.objects.filter(
+                    **{f"{kind}_id": holder_id}, device=device
+                ).first()
         if (
             owner is not None
             and owner.wanted
@@ -352,6 +368,28 @@ def _reconcile(
 
     lock_services.device_reconciled(device_id=device.pk, at=now)
     return result, wake
+
+
+def _unmanaged_read(device: Device, gateway: SeamGateway, now: datetime.datetime) -> None:
+    """Mirror the lock's unmanaged codes. A lock whose unmanaged list cannot be read keeps
+    them as last seen, and its managed codes are reconciled all the same; a refused key
+    stops the reconcile."""
+    try:
+        unmanaged_codes_read_device(device=device, gateway=gateway, now=now)
+    except ProviderError as error:
+        if error.kind == "unauthorized":
+            raise
+        logger.warning("Unmanaged codes of device %s not read: %s", device.pk, error.message)
+
+
+def _digits_differ(access: LockAccess, code: ProviderCode) -> bool:
+    """The provider lists other digits than the ones Keystay sent: compared by their keyed
+    hash (cheap), without decrypting the stored code, when the row has one."""
+    if not code.code:
+        return False
+    if access.provider_code_digest:
+        return code_digest(code.code) != access.provider_code_digest
+    return bool(access.provider_code_ciphertext) and code.code != access.provider_code
 
 
 def _pending(code: ProviderCode) -> str:
@@ -439,6 +477,8 @@ def locks_due_for_reconcile(now: datetime.datetime | None = None) -> list[int]:
         Device.objects.filter(kind=Device.Kind.LOCK, removed_at__isnull=True)
         .exclude(connection__api_key_ciphertext="")
         .filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
+        # Queued by a pass and not read yet: not queued twice.
+        .filter(Q(reconcile_queued_until__isnull=True) | Q(reconcile_queued_until__lte=now))
         .filter(Q(reconciled_at__isnull=True) | Q(reconciled_at__lte=now - hot + SWEEP_SLACK))
         .values_list("pk", "reconciled_at")
     )
@@ -454,12 +494,21 @@ def lock_reconcile_by_id(device_id: int) -> str:
     device = Device.objects.select_related("connection").filter(pk=device_id).first()
     if device is None or device.removed_at is not None:
         return "lock gone"
+    gateways = _Gateways()
+    try:
+        return str(_reconcile_one(device, gateways))
+    finally:
+        gateways.close()
+
+
+def _reconcile_one(device: Device, gateways: _Gateways) -> ReconcileResult | str:
+    """One lock's read-back with the connection's client; a failure is recorded on the
+    lock, and said in the answer."""
     now = timezone.now()
     if device.backoff_until is not None and device.backoff_until > now:
         return "backing off"
     try:
-        with SeamGateway.for_connection(device.connection) as gateway:
-            return str(lock_reconcile(device=device, gateway=gateway, now=now))
+        return lock_reconcile(device=device, gateway=gateways.for_device(device), now=now)
     except ProviderError as error:
         backoff_until = None
         if error.kind == "rate_limited":
@@ -468,5 +517,150 @@ def lock_reconcile_by_id(device_id: int) -> str:
         lock_services.device_reconciled(
             device_id=device.pk, at=now, error=error.message, backoff_until=backoff_until
         )
-        logger.warning("Lock %s not reconciled: %s", device_id, error.message)
+        logger.warning("Lock %s not reconciled: %s", device.pk, error.message)
         return f"failed: {error.message}"
+
+
+class _Gateways:
+    """One Seam client per connection, opened when a lock of it is first read and shared
+    by the threads of a chunk (an httpx client is safe to share). Opening one costs more
+    CPU than reading a lock (its TLS context loads the system's certificates), so a
+    chunk opens it once, not once per lock. A connection whose client cannot be opened
+    (no key, an endpoint no longer allowed) fails each of its locks alike."""
+
+    def __init__(self):
+        self._open: dict[int, SeamGateway | ProviderError] = {}
+        self._mutex = threading.Lock()
+
+    def for_device(self, device: Device) -> SeamGateway:
+        with self._mutex:
+            if device.connection_id not in self._open:
+                try:
+                    self._open[device.connection_id] = SeamGateway.for_connection(
+                        device.connection
+                    )
+                except ProviderError as error:
+                    self._open[device.connection_id] = error
+            opened = self._open[device.connection_id]
+        if isinstance(opened, ProviderError):
+            raise opened
+        return opened
+
+    def close(self) -> None:
+        for opened in self._open.values():
+            if isinstance(opened, SeamGateway):
+                opened.close()
+
+
+# ---------------------------------------------------------------- the pass, in chunks
+
+# The periodic pass cuts the locks whose turn it is into chunks, a task each, so that
+# every worker of the cluster (in any process) reads its share at once: about
+# CHUNKS_WANTED chunks of CHUNK_LEAST to CHUNK_MOST locks. A chunk reads its locks a few
+# at a time (KEYSTAY_READBACK_CONCURRENCY threads: the time goes on waiting for Seam),
+# each lock under its own lease, so a slow or rate-limited lock holds up only itself.
+CHUNK_LEAST, CHUNK_MOST, CHUNKS_WANTED = 5, 50, 16
+# A queued lock is not queued again by the next passes for this long (it is read well
+# before, unless its task was lost).
+QUEUED_FOR = datetime.timedelta(minutes=10)
+# A chunk takes no new lock after this long (django-q2 stops a task after 120 s).
+CHUNK_SECONDS = 80
+
+
+def reconcile_chunks(device_ids: list[int]) -> list[list[int]]:
+    """The locks, in order, cut into chunks of similar size."""
+    ids = sorted(device_ids)
+    if not ids:
+        return []
+    size = min(max(-(-len(ids) // CHUNKS_WANTED), CHUNK_LEAST), CHUNK_MOST)
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def reconcile_pass(now: datetime.datetime | None = None) -> list[list[int]]:
+    """Queue the locks whose turn it is, in chunks: each lock is marked queued (a pass
+    running late, or two clusters' schedulers at once, never queue a lock twice) and
+    returned in exactly one chunk."""
+    now = now or timezone.now()
+    queued = lock_services.devices_queue_for_reconcile(
+        device_ids=locks_due_for_reconcile(now), now=now, until=now + QUEUED_FOR
+    )
+    return reconcile_chunks(queued)
+
+
+def readback_concurrency() -> int:
+    """How many locks one chunk reads at once (KEYSTAY_READBACK_CONCURRENCY)."""
+    return max(1, int(getattr(settings, "KEYSTAY_READBACK_CONCURRENCY", 1)))
+
+
+def locks_reconcile_chunk(device_ids: list[int], *, concurrency: int | None = None) -> Counter:
+    """Read back a chunk of queued locks; how each went ("in step", "repaired", "busy",
+    "failed", "backing off", "not queued").
+
+    The locks' rows (with their connections) are read in one query, and each connection's
+    client is opened once for the chunk. A lock no longer queued (read since by another
+    task, e.g. after a provider event) is skipped. Locks not read (held by a worker,
+    paused) are let go, for the next pass to queue again.
+    """
+    devices = deque(
+        Device.objects.select_related("connection")
+        .filter(pk__in=device_ids, removed_at__isnull=True, reconcile_queued_until__isnull=False)
+        .order_by("pk")
+    )
+    outcomes: Counter = Counter()
+    if len(devices) < len(set(device_ids)):
+        outcomes["not queued"] = len(set(device_ids)) - len(devices)
+    not_read: list[int] = []
+    mutex = threading.Lock()
+    gateways = _Gateways()
+    stop_after = time.monotonic() + CHUNK_SECONDS
+
+    def work() -> None:
+        while True:
+            with mutex:
+                if not devices:
+                    return
+                if time.monotonic() > stop_after:
+                    # A slow provider: the rest is let go for the next pass, well inside
+                    # django-q2's task timeout.
+                    outcomes["left for the next pass"] += len(devices)
+                    not_read.extend(device.pk for device in devices)
+                    devices.clear()
+                    return
+                device = devices.popleft()
+            try:
+                done = _reconcile_one(device, gateways)
+            except Exception:  # one lock's bug must not stop the chunk
+                logger.exception("Lock %s: read-back failed", device.pk)
+                done = "failed: unexpected"
+            if isinstance(done, ReconcileResult):
+                outcome = "busy" if done.busy else "repaired" if done.findings else "in step"
+            else:
+                outcome = done.split(":")[0]
+            with mutex:
+                outcomes[outcome] += 1
+                if outcome in ("busy", "backing off") or done == "failed: unexpected":
+                    not_read.append(device.pk)
+
+    width = min(concurrency or readback_concurrency(), len(devices))
+    try:
+        if width <= 1 or db_connection.in_atomic_block:
+            # In this thread: a caller's open transaction holds rows other connections
+            # cannot see yet.
+            work()
+        else:
+            with ThreadPoolExecutor(max_workers=width, thread_name_prefix="keystay-read") as pool:
+                for run in [pool.submit(_in_own_thread, work) for _ in range(width)]:
+                    run.result()
+    finally:
+        gateways.close()
+        lock_services.devices_unqueue_for_reconcile(device_ids=not_read)
+    return outcomes
+
+
+def _in_own_thread(work) -> None:
+    try:
+        work()
+    finally:
+        # The thread opened its own database connection: close it, or it lingers until the
+        # database gives up on it.
+        db_connections.close_all()

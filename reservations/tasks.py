@@ -8,6 +8,7 @@ from django.utils import timezone
 from core.text import counted
 from locks.gateway import ProviderError
 from locks.models import LockProviderConnection
+from locks.services import devices_unqueue_for_reconcile
 from locks.tasks import connections_with_a_key
 
 from .alerts import double_booking_alerts_expire, verification_alerts_expire
@@ -19,7 +20,7 @@ from .provisioning import (
     provisioning_concurrency,
     seconds_to_next_due,
 )
-from .readback import lock_reconcile_by_id, locks_due_for_reconcile
+from .readback import lock_reconcile_by_id, locks_reconcile_chunk, reconcile_pass
 
 logger = logging.getLogger(__name__)
 
@@ -154,15 +155,28 @@ def reconcile_lock(device_id: int) -> str:
     return lock_reconcile_by_id(device_id)
 
 
+def reconcile_lock_chunk(device_ids: list[int]) -> str:
+    """Read back a chunk of the locks a pass queued (each lock under its own lease)."""
+    outcomes = locks_reconcile_chunk(device_ids)
+    return ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
+
+
 def reconcile_locks() -> str:
-    """The periodic read-back: one task per lock whose turn it is, so that a slow or
-    failing lock holds up no other (workers take them in parallel)."""
+    """The periodic read-back: the locks whose turn it is, in chunks, a task each, so that
+    the cluster's workers read them side by side; a lock still queued from an earlier
+    pass is not queued again."""
     from django_q.tasks import async_task
 
-    due = locks_due_for_reconcile()
-    for device_id in due:
-        async_task("reservations.tasks.reconcile_lock", device_id, group="reconcile")
-    return f"{counted(len(due), 'lock')} queued"
+    chunks = reconcile_pass()
+    for number, chunk in enumerate(chunks):
+        try:
+            async_task("reservations.tasks.reconcile_lock_chunk", chunk, group="reconcile")
+        except Exception:
+            # The broker is down: the chunks not queued are let go for the next pass.
+            unqueued = [device_id for rest in chunks[number:] for device_id in rest]
+            devices_unqueue_for_reconcile(device_ids=unqueued)
+            raise
+    return f"{counted(sum(map(len, chunks)), 'lock')} queued in {counted(len(chunks), 'chunk')}"
 
 
 def listing_alerts_expire() -> int:

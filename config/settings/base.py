@@ -335,6 +335,9 @@ HEALTH_OVERDUE_SECONDS = env.int("HEALTH_OVERDUE_SECONDS", default=300)
 # own database connection). Steps of one lock always run one after another, across every
 # worker and process (locks.pacing).
 KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=4)
+# Door truth: how many locks one worker reads back at once (a thread each, with its own
+# database connection); the periodic pass shares its locks out to the workers in chunks.
+KEYSTAY_READBACK_CONCURRENCY = env.int("KEYSTAY_READBACK_CONCURRENCY", default=4)
 # Before the guest arrives: hours before check-in at which Keystay checks that every lock
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
