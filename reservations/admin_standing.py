@@ -37,6 +37,7 @@ from .standing import (
     _masked,
     clearance_rows,
     crew_offboard,
+    offboarded_report,
     standing_end,
     standing_replan,
 )
@@ -295,6 +296,10 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
         if not org_access.can_manage(request.user, member):
             raise PermissionDenied
         if request.method == "POST":
+            done = offboarded_report(crew_member=member)
+            if done is not None:
+                _say_already_offboarded(request, member, done)
+                return HttpResponseRedirect(_clearance_url(done))
             clearance = crew_offboard(crew_member=member, by=_who(request))
             messages.success(request, f"{member} is offboarded: every code of theirs leaves.")
             return HttpResponseRedirect(_clearance_url(clearance))
@@ -333,11 +338,32 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
     )
     def offboard(self, request, queryset):
         members = [m for m in queryset if org_access.can_manage(request.user, m)]
-        clearances = [crew_offboard(crew_member=m, by=_who(request)) for m in members]
-        messages.success(request, f"{len(clearances)} crew member(s) offboarded.")
+        clearances, newly = [], 0
+        for member in members:
+            done = offboarded_report(crew_member=member)
+            if done is not None:
+                _say_already_offboarded(request, member, done)
+            else:
+                done = crew_offboard(crew_member=member, by=_who(request))
+                newly += 1
+            clearances.append(done)
+        if newly or not clearances:
+            messages.success(request, f"{newly} crew member(s) offboarded.")
         if len(clearances) == 1:
             return HttpResponseRedirect(_clearance_url(clearances[0]))
         return HttpResponseRedirect(reverse("admin:reservations_codeclearance_changelist"))
+
+
+def _say_already_offboarded(request, member: CrewMember, clearance: CodeClearance) -> None:
+    messages.info(
+        request,
+        format_html(
+            '{} is already offboarded: no code of theirs is left to clear. <a href="{}" '
+            'class="already-offboarded">Their report</a>.',
+            member,
+            _clearance_url(clearance),
+        ),
+    )
 
 
 def _holders(member: CrewMember):

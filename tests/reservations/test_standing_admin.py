@@ -111,6 +111,27 @@ def test_the_offboard_button_confirms_then_clears_every_door_and_shows_the_repor
     assert not crew.rosa.active
 
 
+def test_offboarding_someone_already_offboarded_links_their_report(client, crew, org_a):
+    client.force_login(org_a.manager)
+    url = reverse("admin:properties_crewmember_offboard", args=[crew.rosa.pk])
+    first = client.post(url)
+    assert CodeClearance.objects.count() == 1
+    for again in (
+        client.post(url, follow=True),
+        client.post(
+            reverse("admin:properties_crewmember_changelist"),
+            {"action": "offboard", "_selected_action": [crew.rosa.pk]},
+            follow=True,
+        ),
+    ):
+        assert again.redirect_chain[0][0] == first.url
+        page = again.content.decode()
+        assert "Rosa is already offboarded" in page
+        assert f'href="{first.url}" class="already-offboarded"' in page
+        assert "crew member(s) offboarded" not in page
+    assert CodeClearance.objects.count() == 1
+
+
 def test_unticking_active_in_the_form_offboards(client, crew, org_a):
     client.force_login(org_a.manager)
     url = reverse("admin:properties_crewmember_change", args=[crew.rosa.pk])
