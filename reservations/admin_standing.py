@@ -36,6 +36,7 @@ from .standing import (
     _codes_in_play,
     _masked,
     clearance_rows,
+    clearance_zones,
     crew_offboard,
     offboarded_report,
     standing_end,
@@ -203,14 +204,24 @@ class CodeClearanceAdmin(OrganizationScopedAdmin):
     """The report of one offboarding (or one standing access ended): each door, the
     code (masked), and when it was confirmed gone, pending or failing with its tries."""
 
-    list_display = ["crew_member", "what", "at", "by", "progress"]
+    list_display = ["crew_member", "what", "local_at", "by", "progress"]
     list_select_related = ["crew_member"]
     search_fields = ["crew_member__name", "by"]
-    fields = ["crew_member", "what", "at", "by", "turnovers_note", "report"]
+    fields = ["crew_member", "what", "local_at", "by", "turnovers_note", "report"]
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("crew_member", "standing")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("crew_member", "standing__listing__property")
+        )
+
+    @admin.display(description="at", ordering="at")
+    def local_at(self, obj):
+        # On each of its doors' clocks (their properties' zones, named), never the server's.
+        zones = clearance_zones(obj, clearance_rows(obj))
+        return " · ".join(format_instant(obj.at, zone) for zone in zones)
 
     def has_add_permission(self, request):
         return False
@@ -236,11 +247,10 @@ class CodeClearanceAdmin(OrganizationScopedAdmin):
         rows = clearance_rows(obj)
         if not rows:
             return "No code of theirs was on any door."
-        zone = timezone.get_current_timezone()
 
         def when(row):
             if row.status == "cleared":
-                return f"cleared {format_instant(row.cleared_at, zone)}"
+                return f"cleared {format_instant(row.cleared_at, row.zone)}"
             if row.status == "failing":
                 return f"failing ({row.attempts} tries, retried): {row.error}"
             return "pending: waiting for the provider to confirm it gone"

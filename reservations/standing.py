@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import zoneinfo
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -400,6 +401,9 @@ def crew_offboard(*, crew_member: CrewMember, by: str, now=None) -> CodeClearanc
 # ------------------------------------------------------------------------ the report
 
 
+UTC = zoneinfo.ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class ClearedRow:
     door: str
@@ -409,14 +413,28 @@ class ClearedRow:
     cleared_at: datetime.datetime | None
     attempts: int
     error: str
+    # The door's clock: its listing's property's zone; UTC for a door at no listing.
+    zone: zoneinfo.ZoneInfo = UTC
+
+
+def _door_zone(access: LockAccess) -> zoneinfo.ZoneInfo:
+    assignment = access.assignment
+    if assignment is None:
+        assignment = (
+            LockAssignment.objects.filter(device_id=access.device_id)
+            .select_related("listing__property")
+            .order_by("role", "pk")
+            .first()
+        )
+    return assignment.listing.property.zone if assignment is not None else UTC
 
 
 def clearance_rows(clearance: CodeClearance) -> list[ClearedRow]:
-    """Each door's code of the clearance and where its removal is."""
+    """Each door's code of the clearance, where its removal is, and the door's zone."""
     rows = []
-    codes = clearance.codes.select_related("access__assignment", "device").order_by(
-        "device__name", "pk"
-    )
+    codes = clearance.codes.select_related(
+        "access__assignment__listing__property", "device"
+    ).order_by("device__name", "pk")
     for item in codes:
         access = item.access
         status, at = _cleared(item, access, clearance.at)
@@ -429,9 +447,22 @@ def clearance_rows(clearance: CodeClearance) -> list[ClearedRow]:
                 cleared_at=at,
                 attempts=access.attempts,
                 error=access.last_error if status == "failing" else "",
+                zone=_door_zone(access),
             )
         )
     return rows
+
+
+def clearance_zones(clearance: CodeClearance, rows: list[ClearedRow]) -> list[zoneinfo.ZoneInfo]:
+    """The clocks a clearance's own instant is shown on: its doors' zones (first seen
+    first), else its standing access's listing's, else UTC."""
+    zones = list(dict.fromkeys(row.zone for row in rows))
+    if zones:
+        return zones
+    standing = clearance.standing
+    if standing is not None and standing.listing_id is not None:
+        return [standing.listing.property.zone]
+    return [UTC]
 
 
 def _cleared(item: ClearedCode, access: LockAccess, since) -> tuple[str, datetime.datetime | None]:
@@ -518,6 +549,7 @@ __all__ = [
     "OPEN_END",
     "START_TOO_LATE",
     "clearance_rows",
+    "clearance_zones",
     "crew_offboard",
     "offboarded_report",
     "standing_end",

@@ -7,7 +7,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from properties.models import CrewMember
+from properties.models import CrewMember, Property
 from reservations.models import StandingAccess
 from tests.fixtures_lifecycle import run_at
 
@@ -107,6 +107,20 @@ def test_offboarding_twice_answers_the_same_report_until_new_codes_need_clearing
     second = manager_api.post(url).json()
     assert second["id"] != first["id"] and len(second["codes"]) == 3
     assert crew.rosa.code_clearances.count() == 2
+
+
+def test_a_clearance_gives_its_times_with_the_doors_zone(manager_api, crew):
+    Property.objects.filter(pk=crew.listing.property_id).update(time_zone="America/New_York")
+    manager_api.post("/api/v1/standing-accesses/", body(crew), format="json")
+    run_at(timezone.now())
+    made = manager_api.post(f"/api/v1/crew-members/{crew.rosa.pk}/offboard/").json()
+    run_at(timezone.now() + datetime.timedelta(minutes=1))
+    report = manager_api.get(f"/api/v1/code-clearances/{made['id']}/").json()
+    assert report["time_zone"] == "America/New_York" and report["at"].endswith("-05:00")
+    assert {c["time_zone"] for c in report["codes"]} == {"America/New_York"}
+    assert all(c["cleared_at"].endswith("-05:00") for c in report["codes"])
+    listed = manager_api.get("/api/v1/code-clearances/").json()["results"]
+    assert listed[0]["at"] == report["at"]
 
 
 def test_active_false_and_delete_offboard_too(manager_api, crew):
