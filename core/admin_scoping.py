@@ -46,7 +46,10 @@ class _CheckedChoices:
 
     def optgroups(self, name, value, attr=None):
         remote = self.field.remote_field
-        target = remote.model._meta.get_field(remote.field_name)
+        # A foreign key names the field it points at; a many-to-many points at the pk.
+        field_name = getattr(remote, "field_name", None)
+        model_meta = remote.model._meta
+        target = model_meta.get_field(field_name) if field_name else model_meta.pk
         return super().optgroups(name, [v for v in value if _is_key(target, v)], attr)
 
 
