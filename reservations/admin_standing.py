@@ -52,7 +52,9 @@ def _clearance_url(clearance: CodeClearance) -> str:
     return reverse("admin:reservations_codeclearance_change", args=[clearance.pk])
 
 
-class StandingHoursInline(ManagerOnlyInline, admin.TabularInline):
+class StandingHoursInline(ManagerOnlyInline, admin.StackedInline):
+    # Stacked: a table of property, opens and closes is wider than a phone, and its
+    # "Closes" ended up behind a sideways scroll.
     model = StandingHours
     extra = 1
     verbose_name = "working hours at a property"
