@@ -7,6 +7,8 @@ A standing code itself is never listed; a clearance lists each door's code maske
 
 from __future__ import annotations
 
+import datetime
+
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -23,7 +25,9 @@ from reservations.models import (
 )
 from reservations.standing import (
     START_TOO_LATE,
+    ClearedRow,
     clearance_rows,
+    clearance_zones,
     crew_offboard,
     standing_end,
     standing_save,
@@ -150,30 +154,75 @@ class StandingAccessSerializer(serializers.ModelSerializer):
         return self._save(instance, validated_data)
 
 
+def _local_iso(value, zone) -> str | None:
+    """An instant with the offset of `zone` (a door's clock), not the server's UTC."""
+    return value.astimezone(zone).isoformat() if value is not None else None
+
+
 class ClearedCodeSerializer(serializers.Serializer):
     door = serializers.CharField()
     code = serializers.CharField(source="masked", help_text="The code, masked.")
     holder = serializers.ChoiceField(choices=["standing", "turnover"])
     status = serializers.ChoiceField(choices=["cleared", "pending", "failing"])
-    cleared_at = serializers.DateTimeField(allow_null=True)
+    cleared_at = serializers.SerializerMethodField(
+        help_text="ISO 8601, with the offset of the door's time zone."
+    )
+    time_zone = serializers.SerializerMethodField(
+        help_text="The door's time zone (its listing's property's; UTC at no listing)."
+    )
     attempts = serializers.IntegerField()
     error = serializers.CharField()
+
+    def get_cleared_at(self, row: ClearedRow) -> datetime.datetime | None:
+        return _local_iso(row.cleared_at, row.zone)
+
+    def get_time_zone(self, row: ClearedRow) -> str:
+        return row.zone.key
 
 
 class CodeClearanceSerializer(serializers.ModelSerializer):
     """One offboarding (`standing` null) or one standing access ended: each door's code
-    and when the provider confirmed it gone."""
+    and when the provider confirmed it gone. Instants carry their door's zone's offset
+    (`at`: its first door's)."""
 
+    at = serializers.SerializerMethodField(help_text="ISO 8601, in `time_zone`.")
+    time_zone = serializers.SerializerMethodField(
+        help_text="The zone of `at`: its first door's property's; UTC at no listing."
+    )
     codes = serializers.SerializerMethodField()
 
     class Meta:
         model = CodeClearance
-        fields = ["id", "crew_member", "standing", "at", "by", "turnovers_note", "codes"]
+        fields = [
+            "id",
+            "crew_member",
+            "standing",
+            "at",
+            "time_zone",
+            "by",
+            "turnovers_note",
+            "codes",
+        ]
         read_only_fields = fields
+
+    def _rows(self, clearance: CodeClearance) -> list[ClearedRow]:
+        cache = self.context.setdefault("_clearance_rows", {})
+        if clearance.pk not in cache:
+            cache[clearance.pk] = clearance_rows(clearance)
+        return cache[clearance.pk]
+
+    def _zone(self, clearance: CodeClearance):
+        return clearance_zones(clearance, self._rows(clearance))[0]
+
+    def get_at(self, clearance: CodeClearance) -> datetime.datetime:
+        return _local_iso(clearance.at, self._zone(clearance))
+
+    def get_time_zone(self, clearance: CodeClearance) -> str:
+        return self._zone(clearance).key
 
     @extend_schema(responses=ClearedCodeSerializer(many=True))
     def get_codes(self, clearance: CodeClearance) -> list[dict]:
-        return ClearedCodeSerializer(clearance_rows(clearance), many=True).data
+        return ClearedCodeSerializer(self._rows(clearance), many=True).data
 
 
 class StandingAccessViewSet(
@@ -209,7 +258,7 @@ class CodeClearanceViewSet(ScopedViewSet, viewsets.ReadOnlyModelViewSet):
     """Reports of offboardings and standing accesses ended: each door's code (masked)
     and when it was confirmed gone, or still pending, or failing with its tries."""
 
-    queryset = CodeClearance.objects.select_related("crew_member")
+    queryset = CodeClearance.objects.select_related("crew_member", "standing__listing__property")
     serializer_class = CodeClearanceSerializer
     ordering_fields = ["id", "at"]
     ordering = ["-at", "-id"]

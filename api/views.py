@@ -631,7 +631,12 @@ class CrewMemberViewSet(ScopedViewSet, viewsets.ModelViewSet):
     @extend_schema(
         summary="Offboard: deactivate, and take every code of theirs off every door",
         request=None,
-        responses={200: OpenApiResponse(description="The clearance report")},
+        responses={
+            200: OpenApiResponse(
+                description="The clearance report; for someone already offboarded, with no "
+                "code of theirs left to clear, their latest report (nothing new is made)"
+            )
+        },
     )
     @action(detail=True, methods=["post"])
     def offboard(self, request, pk=None, format=None):

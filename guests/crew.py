@@ -28,7 +28,7 @@ from core.languages import default_language, language_codes
 from core.public_url import absolute_url
 from core.ratelimit import Rate, hit
 from reservations.models import LockAccess, Turnover
-from reservations.turnovers import task_token, turnover_done, turnover_for_token
+from reservations.turnovers import staff_locks, task_token, turnover_done, turnover_for_token
 
 from .content import Composed, Facts, changes_text, local_text
 
@@ -189,10 +189,13 @@ def crew_task_page(request, token: str):
     with translation.override(language):
         zone = turnover.listing.property.zone
         starts, ends = turnover.window
+        doors = crew_doors(turnover) if turnover.is_live else []
         context = {
             "turnover": turnover,
             "language": language,
-            "doors": crew_doors(turnover) if turnover.is_live else [],
+            "doors": doors,
+            # No door of the listing takes crew codes: no code is coming, whatever the wait.
+            "no_staff_doors": not doors and not staff_locks(turnover.listing),
             "starts": local_text(starts, zone),
             "ends": local_text(ends, zone),
             "done_at": local_text(turnover.done_at, zone) if turnover.done_at else "",

@@ -36,7 +36,9 @@ from .standing import (
     _codes_in_play,
     _masked,
     clearance_rows,
+    clearance_zones,
     crew_offboard,
+    offboarded_report,
     standing_end,
     standing_replan,
 )
@@ -50,7 +52,9 @@ def _clearance_url(clearance: CodeClearance) -> str:
     return reverse("admin:reservations_codeclearance_change", args=[clearance.pk])
 
 
-class StandingHoursInline(ManagerOnlyInline, admin.TabularInline):
+class StandingHoursInline(ManagerOnlyInline, admin.StackedInline):
+    # Stacked: a table of property, opens and closes is wider than a phone, and its
+    # "Closes" ended up behind a sideways scroll.
     model = StandingHours
     extra = 1
     verbose_name = "working hours at a property"
@@ -202,14 +206,24 @@ class CodeClearanceAdmin(OrganizationScopedAdmin):
     """The report of one offboarding (or one standing access ended): each door, the
     code (masked), and when it was confirmed gone, pending or failing with its tries."""
 
-    list_display = ["crew_member", "what", "at", "by", "progress"]
+    list_display = ["crew_member", "what", "local_at", "by", "progress"]
     list_select_related = ["crew_member"]
     search_fields = ["crew_member__name", "by"]
-    fields = ["crew_member", "what", "at", "by", "turnovers_note", "report"]
+    fields = ["crew_member", "what", "local_at", "by", "turnovers_note", "report"]
     readonly_fields = fields
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("crew_member", "standing")
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("crew_member", "standing__listing__property")
+        )
+
+    @admin.display(description="at", ordering="at")
+    def local_at(self, obj):
+        # On each of its doors' clocks (their properties' zones, named), never the server's.
+        zones = clearance_zones(obj, clearance_rows(obj))
+        return " · ".join(format_instant(obj.at, zone) for zone in zones)
 
     def has_add_permission(self, request):
         return False
@@ -235,11 +249,10 @@ class CodeClearanceAdmin(OrganizationScopedAdmin):
         rows = clearance_rows(obj)
         if not rows:
             return "No code of theirs was on any door."
-        zone = timezone.get_current_timezone()
 
         def when(row):
             if row.status == "cleared":
-                return f"cleared {format_instant(row.cleared_at, zone)}"
+                return f"cleared {format_instant(row.cleared_at, row.zone)}"
             if row.status == "failing":
                 return f"failing ({row.attempts} tries, retried): {row.error}"
             return "pending: waiting for the provider to confirm it gone"
@@ -295,6 +308,10 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
         if not org_access.can_manage(request.user, member):
             raise PermissionDenied
         if request.method == "POST":
+            done = offboarded_report(crew_member=member)
+            if done is not None:
+                _say_already_offboarded(request, member, done)
+                return HttpResponseRedirect(_clearance_url(done))
             clearance = crew_offboard(crew_member=member, by=_who(request))
             messages.success(request, f"{member} is offboarded: every code of theirs leaves.")
             return HttpResponseRedirect(_clearance_url(clearance))
@@ -333,11 +350,32 @@ class CrewMemberOffboardingAdmin(CrewMemberAdmin):
     )
     def offboard(self, request, queryset):
         members = [m for m in queryset if org_access.can_manage(request.user, m)]
-        clearances = [crew_offboard(crew_member=m, by=_who(request)) for m in members]
-        messages.success(request, f"{len(clearances)} crew member(s) offboarded.")
+        clearances, newly = [], 0
+        for member in members:
+            done = offboarded_report(crew_member=member)
+            if done is not None:
+                _say_already_offboarded(request, member, done)
+            else:
+                done = crew_offboard(crew_member=member, by=_who(request))
+                newly += 1
+            clearances.append(done)
+        if newly or not clearances:
+            messages.success(request, f"{newly} crew member(s) offboarded.")
         if len(clearances) == 1:
             return HttpResponseRedirect(_clearance_url(clearances[0]))
         return HttpResponseRedirect(reverse("admin:reservations_codeclearance_changelist"))
+
+
+def _say_already_offboarded(request, member: CrewMember, clearance: CodeClearance) -> None:
+    messages.info(
+        request,
+        format_html(
+            '{} is already offboarded: no code of theirs is left to clear. <a href="{}" '
+            'class="already-offboarded">Their report</a>.',
+            member,
+            _clearance_url(clearance),
+        ),
+    )
 
 
 def _holders(member: CrewMember):

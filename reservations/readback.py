@@ -42,7 +42,7 @@ from locks.unmanaged import unmanaged_codes_read_device
 
 from . import access_states, signals
 from .access_states import access_log
-from .models import DeviceAlert, LockAccess, LockAccessLog
+from .models import OPEN_END, DeviceAlert, LockAccess, LockAccessLog
 from .planning import enqueue_holder
 from .provisioning import due_holders, holder_of_name, retry_delay
 
@@ -455,11 +455,15 @@ def _announce(event: str, access: LockAccess, now) -> None:
 
 
 def _hot_device_ids(now) -> set[int]:
-    """Locks with a stay active, or due to start, within the next 24 hours."""
+    """Locks with a stay active, or due to start, within the next 24 hours. An
+    open-ended code (a standing one, ends_at at OPEN_END) makes its lock hot only until
+    the lock confirms it: it has no end to watch, and it would keep the lock hot for
+    good."""
     soon = now + datetime.timedelta(hours=24)
     return set(
         LockAccess.objects.filter(program_at__lt=soon, ends_at__gt=now, wanted=True)
         .exclude(state__in=LockAccess.FINAL_STATES)
+        .exclude(ends_at__gte=OPEN_END, state__in=[State.CONFIRMED, State.ACTIVE])
         # Unordered: the model's ordering would join every row to its stay and its lock
         # and sort them, thousands of rows at a large organization.
         .order_by()

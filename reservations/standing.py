@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import zoneinfo
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -260,7 +261,7 @@ def _record_codes(clearance: CodeClearance, accesses, holder: str) -> None:
             defaults={
                 "device_id": access.device_id,
                 "masked": _masked(code),
-                "code_digest": access.provider_code_digest or access.code_digest,
+                "code_digest": _recorded_digest(access),
                 "holder": holder,
                 "never_on_lock": not (access.provider_id or access.provider_user_id),
             },
@@ -300,6 +301,52 @@ def standing_end(*, standing: StandingAccess, by: str, now=None) -> CodeClearanc
     return clearance
 
 
+def _their_turnovers(member: CrewMember, now):
+    """The person's turnovers still to come or with a code on a door."""
+    return (
+        Turnover.objects.filter(assignee=member)
+        .filter(
+            Q(state__in=TURNOVER_LIVE, ends_at__gt=now)
+            | Q(lock_accesses__state__in=LockAccess.LIVE_STATES)
+        )
+        .distinct()
+        .order_by("starts_at", "pk")
+    )
+
+
+def _recorded_digest(access: LockAccess) -> str:
+    return access.provider_code_digest or access.code_digest
+
+
+def offboarded_report(*, crew_member: CrewMember, now=None) -> CodeClearance | None:
+    """The person's latest offboarding report when they are already offboarded: inactive,
+    with every code of theirs that may still be on a door (its removal pending) recorded
+    on one of their reports. None when there is something new to clear (say, they were
+    re-activated and given codes, then deactivated) or no report yet."""
+    if crew_member.active:
+        return None
+    now = now or timezone.now()
+    latest = (
+        CodeClearance.objects.filter(crew_member=crew_member, standing__isnull=True)
+        .order_by("-at", "-pk")
+        .first()
+    )
+    if latest is None:
+        return None
+    recorded = set(
+        ClearedCode.objects.filter(clearance__crew_member=crew_member).values_list(
+            "access_id", "code_digest"
+        )
+    )
+    in_play = [
+        *_codes_in_play(standing__crew_member=crew_member),
+        *_codes_in_play(turnover__in=_their_turnovers(crew_member, now)),
+    ]
+    if any((access.pk, _recorded_digest(access)) not in recorded for access in in_play):
+        return None
+    return latest
+
+
 def crew_offboard(*, crew_member: CrewMember, by: str, now=None) -> CodeClearance:
     """The person leaves, in one act: inactive, every code of theirs (standing and
     turnover) off every door, confirmed gone at the provider; their live turnovers go to
@@ -309,6 +356,11 @@ def crew_offboard(*, crew_member: CrewMember, by: str, now=None) -> CodeClearanc
     now = now or timezone.now()
     with transaction.atomic():
         member = CrewMember.objects.select_for_update().get(pk=crew_member.pk)
+        # Offboarding twice (a second click, a retried API call) makes no new, empty
+        # report: the person's last one is the answer, while it covers every code of theirs.
+        done = offboarded_report(crew_member=member, now=now)
+        if done is not None:
+            return done
         property_services.crew_member_deactivate(crew_member=member)
         member.active = False
         clearance = CodeClearance.objects.create(
@@ -325,17 +377,9 @@ def crew_offboard(*, crew_member: CrewMember, by: str, now=None) -> CodeClearanc
                 )
             standing_replan(standing=standing, now=now)
         notes = []
-        turnovers = (
-            Turnover.objects.filter(assignee=member)
-            .filter(
-                Q(state__in=TURNOVER_LIVE, ends_at__gt=now)
-                | Q(lock_accesses__state__in=LockAccess.LIVE_STATES)
-            )
-            .select_related("listing__default_crew_member")
-            .distinct()
-            .order_by("starts_at", "pk")
-        )
-        for turnover in turnovers:
+        for turnover in _their_turnovers(member, now).select_related(
+            "listing__default_crew_member"
+        ):
             _record_codes(clearance, _codes_in_play(turnover=turnover), "turnover")
             if turnover.state not in TURNOVER_LIVE or turnover.window[1] <= now:
                 continue  # over: its code leaves at the end of its window, recorded above
@@ -357,6 +401,9 @@ def crew_offboard(*, crew_member: CrewMember, by: str, now=None) -> CodeClearanc
 # ------------------------------------------------------------------------ the report
 
 
+UTC = zoneinfo.ZoneInfo("UTC")
+
+
 @dataclass(frozen=True)
 class ClearedRow:
     door: str
@@ -366,14 +413,28 @@ class ClearedRow:
     cleared_at: datetime.datetime | None
     attempts: int
     error: str
+    # The door's clock: its listing's property's zone; UTC for a door at no listing.
+    zone: zoneinfo.ZoneInfo = UTC
+
+
+def _door_zone(access: LockAccess) -> zoneinfo.ZoneInfo:
+    assignment = access.assignment
+    if assignment is None:
+        assignment = (
+            LockAssignment.objects.filter(device_id=access.device_id)
+            .select_related("listing__property")
+            .order_by("role", "pk")
+            .first()
+        )
+    return assignment.listing.property.zone if assignment is not None else UTC
 
 
 def clearance_rows(clearance: CodeClearance) -> list[ClearedRow]:
-    """Each door's code of the clearance and where its removal is."""
+    """Each door's code of the clearance, where its removal is, and the door's zone."""
     rows = []
-    codes = clearance.codes.select_related("access__assignment", "device").order_by(
-        "device__name", "pk"
-    )
+    codes = clearance.codes.select_related(
+        "access__assignment__listing__property", "device"
+    ).order_by("device__name", "pk")
     for item in codes:
         access = item.access
         status, at = _cleared(item, access, clearance.at)
@@ -386,9 +447,22 @@ def clearance_rows(clearance: CodeClearance) -> list[ClearedRow]:
                 cleared_at=at,
                 attempts=access.attempts,
                 error=access.last_error if status == "failing" else "",
+                zone=_door_zone(access),
             )
         )
     return rows
+
+
+def clearance_zones(clearance: CodeClearance, rows: list[ClearedRow]) -> list[zoneinfo.ZoneInfo]:
+    """The clocks a clearance's own instant is shown on: its doors' zones (first seen
+    first), else its standing access's listing's, else UTC."""
+    zones = list(dict.fromkeys(row.zone for row in rows))
+    if zones:
+        return zones
+    standing = clearance.standing
+    if standing is not None and standing.listing_id is not None:
+        return [standing.listing.property.zone]
+    return [UTC]
 
 
 def _cleared(item: ClearedCode, access: LockAccess, since) -> tuple[str, datetime.datetime | None]:
@@ -475,7 +549,9 @@ __all__ = [
     "OPEN_END",
     "START_TOO_LATE",
     "clearance_rows",
+    "clearance_zones",
     "crew_offboard",
+    "offboarded_report",
     "standing_end",
     "standing_live_doors",
     "standing_replan",

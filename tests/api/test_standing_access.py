@@ -7,7 +7,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
-from properties.models import CrewMember
+from properties.models import CrewMember, Property
 from reservations.models import StandingAccess
 from tests.fixtures_lifecycle import run_at
 
@@ -81,6 +81,46 @@ def test_offboarding_through_the_api_clears_every_door_and_reports_each(
     assert {c["status"] for c in again["codes"]} == {"cleared"}
     assert all("•" in c["code"] for c in again["codes"])
     assert manager_api.get(f"/api/v1/standing-accesses/{made['id']}/").json()["ended_at"]
+
+
+def test_offboarding_twice_answers_the_same_report_until_new_codes_need_clearing(
+    manager_api, crew
+):
+    manager_api.post("/api/v1/standing-accesses/", body(crew), format="json")
+    run_at(timezone.now())
+    url = f"/api/v1/crew-members/{crew.rosa.pk}/offboard/"
+    first = manager_api.post(url).json()
+    again = manager_api.post(url)  # removals still pending: nothing new to clear
+    assert again.status_code == 200 and again.json()["id"] == first["id"]
+    run_at(timezone.now() + datetime.timedelta(minutes=1))
+    assert manager_api.post(url).json()["id"] == first["id"]
+    assert manager_api.delete(f"/api/v1/crew-members/{crew.rosa.pk}/").status_code == 204
+    assert crew.rosa.code_clearances.count() == 1
+
+    # Back at work with a code of her own, then gone again: a new report for that code.
+    crew.rosa.refresh_from_db()
+    assert manager_api.patch(
+        f"/api/v1/crew-members/{crew.rosa.pk}/", {"active": True}, format="json"
+    ).json()["active"]
+    manager_api.post("/api/v1/standing-accesses/", body(crew), format="json")
+    run_at(timezone.now() + datetime.timedelta(minutes=2))
+    second = manager_api.post(url).json()
+    assert second["id"] != first["id"] and len(second["codes"]) == 3
+    assert crew.rosa.code_clearances.count() == 2
+
+
+def test_a_clearance_gives_its_times_with_the_doors_zone(manager_api, crew):
+    Property.objects.filter(pk=crew.listing.property_id).update(time_zone="America/New_York")
+    manager_api.post("/api/v1/standing-accesses/", body(crew), format="json")
+    run_at(timezone.now())
+    made = manager_api.post(f"/api/v1/crew-members/{crew.rosa.pk}/offboard/").json()
+    run_at(timezone.now() + datetime.timedelta(minutes=1))
+    report = manager_api.get(f"/api/v1/code-clearances/{made['id']}/").json()
+    assert report["time_zone"] == "America/New_York" and report["at"].endswith("-05:00")
+    assert {c["time_zone"] for c in report["codes"]} == {"America/New_York"}
+    assert all(c["cleared_at"].endswith("-05:00") for c in report["codes"])
+    listed = manager_api.get("/api/v1/code-clearances/").json()["results"]
+    assert listed[0]["at"] == report["at"]
 
 
 def test_active_false_and_delete_offboard_too(manager_api, crew):

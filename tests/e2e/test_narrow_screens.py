@@ -85,3 +85,27 @@ def test_no_page_scrolls_sideways_on_a_phone(browser, live_server, long_names, o
             wide[path] = measure
     context.close()
     assert not wide, "\n".join(f"{path}: {m}" for path, m in wide.items())
+
+
+def test_the_standing_access_form_stacks_its_working_hours_on_a_phone(
+    browser, live_server, crew, org_a
+):
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    sign_in(page, live_server, org_a.manager.username)
+    response = page.goto(f"{live_server.url}{reverse('admin:reservations_standingaccess_add')}")
+    assert response.status == 200
+    measure = page.evaluate(OVERFLOW)
+    assert measure["scroll"] <= measure["inner"], measure
+    # Each working-hours field within the page's width, none behind a sideways scroll in
+    # its box (scrolled into view only down the page, never across its box).
+    for name in ("property", "opens", "closes"):
+        field = page.locator(f"#id_hours-0-{name}")
+        page.evaluate(
+            "el => window.scrollTo(0, el.getBoundingClientRect().top + scrollY - 100)",
+            field.element_handle(),
+        )
+        box = field.bounding_box()
+        assert field.is_visible() and box["x"] >= 0, name
+        assert box["x"] + box["width"] <= measure["inner"], (name, box)
+    context.close()

@@ -78,6 +78,30 @@ def test_an_open_ended_standing_code_is_programmed_without_an_end(crew):
     assert back.type == "ongoing"
 
 
+def test_a_confirmed_open_ended_code_leaves_its_lock_to_the_hourly_read_back(crew):
+    give_standing(crew)  # open-ended, on the staff doors: the gate and the back door
+    now = timezone.now()
+    run_at(now)
+    assert {crew.gate.pk, crew.back.pk} <= set(readback.locks_due_for_reconcile(now))
+    crew.lock_reports_set(crew.gate, crew.back, at=now)  # confirmed and read back
+    assert set(
+        LockAccess.objects.filter(standing__isnull=False).values_list("state", flat=True)
+    ) == {State.CONFIRMED}
+    # Read back hourly, like a lock with nothing to watch, not every few minutes for good.
+    in_6 = readback.locks_due_for_reconcile(now + 6 * MINUTE)
+    assert crew.gate.pk not in in_6 and crew.back.pk not in in_6
+    in_an_hour = readback.locks_due_for_reconcile(now + 61 * MINUTE)
+    assert {crew.gate.pk, crew.back.pk} <= set(in_an_hour)
+
+
+def test_a_confirmed_code_with_an_end_keeps_its_lock_hot(crew):
+    give_standing(crew, ends_at=timezone.now() + datetime.timedelta(hours=5))
+    now = timezone.now()
+    run_at(now)
+    crew.lock_reports_set(crew.gate, crew.back, at=now)
+    assert {crew.gate.pk, crew.back.pk} <= set(readback.locks_due_for_reconcile(now + 6 * MINUTE))
+
+
 def test_a_standing_code_with_dates_carries_its_window_to_the_lock(crew):
     starts = timezone.now() + datetime.timedelta(hours=2)
     ends = starts + datetime.timedelta(days=30)

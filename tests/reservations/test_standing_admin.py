@@ -3,14 +3,18 @@ organization's rows are out of reach; offboarding (button, action, or *active* u
 in the form) takes every code off the fake's locks and lands on the report."""
 
 import datetime
+import zoneinfo
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from properties.models import CrewMember
+from core.timezones import format_instant
+from locks.models import Device
+from locks.services import devices_sync
+from properties.models import CrewMember, Property
 from reservations.models import CodeClearance, LockAccess, StandingAccess
-from reservations.standing import standing_replan
+from reservations.standing import crew_offboard, standing_replan
 from tests.fixtures_lifecycle import run_at
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +113,63 @@ def test_the_offboard_button_confirms_then_clears_every_door_and_shows_the_repor
     assert report.count('data-status="cleared"') == 2
     crew.rosa.refresh_from_db()
     assert not crew.rosa.active
+
+
+def test_offboarding_someone_already_offboarded_links_their_report(client, crew, org_a):
+    client.force_login(org_a.manager)
+    url = reverse("admin:properties_crewmember_offboard", args=[crew.rosa.pk])
+    first = client.post(url)
+    assert CodeClearance.objects.count() == 1
+    for again in (
+        client.post(url, follow=True),
+        client.post(
+            reverse("admin:properties_crewmember_changelist"),
+            {"action": "offboard", "_selected_action": [crew.rosa.pk]},
+            follow=True,
+        ),
+    ):
+        assert again.redirect_chain[0][0] == first.url
+        page = again.content.decode()
+        assert "Rosa is already offboarded" in page
+        assert f'href="{first.url}" class="already-offboarded"' in page
+        assert "crew member(s) offboarded" not in page
+    assert CodeClearance.objects.count() == 1
+
+
+def test_the_clearance_report_shows_each_time_on_its_doors_clock_named(client, crew, org_a):
+    new_york = zoneinfo.ZoneInfo("America/New_York")
+    Property.objects.filter(pk=crew.listing.property_id).update(time_zone=new_york.key)
+    (loose_id,) = crew.fake.add_locks(1)
+    devices_sync(connection=crew.connection)
+    loose = Device.objects.get(provider_device_id=loose_id)  # a door at no listing
+    standing = StandingAccess.objects.create(
+        organization=crew.listing.organization,
+        crew_member=crew.rosa,
+        listing=crew.listing,
+        starts_at=timezone.now() - datetime.timedelta(hours=1),
+    )
+    standing.doors.set([loose])
+    standing_replan(standing=standing)
+    run_at(timezone.now())
+    clearance = crew_offboard(crew_member=crew.rosa, by="Ana")
+    run_at(timezone.now() + datetime.timedelta(minutes=1))
+    client.force_login(org_a.manager)
+
+    report = client.get(
+        reverse("admin:reservations_codeclearance_change", args=[clearance.pk])
+    ).content.decode()
+    gone = {a.device_id: a.removed_at for a in standing.lock_accesses.all()}
+    assert report.count('data-status="cleared"') == 3
+    for device in (crew.gate, crew.back):
+        local = format_instant(gone[device.pk], new_york)
+        assert local.endswith(" EST") and f"cleared {local}" in report
+    assert f"cleared {format_instant(gone[loose.pk], datetime.UTC)}" in report
+    assert format_instant(gone[loose.pk], datetime.UTC).endswith(" UTC")
+    assert report.count(" UTC</td>") == 1  # the door at no listing only
+    at_here = format_instant(clearance.at, new_york)
+    assert at_here in report
+    listed = client.get(reverse("admin:reservations_codeclearance_changelist")).content.decode()
+    assert at_here in listed and format_instant(clearance.at, datetime.UTC) in listed
 
 
 def test_unticking_active_in_the_form_offboards(client, crew, org_a):
