@@ -349,6 +349,15 @@ def process_cpu(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
 def largest_rss_mb(clusters: list[subprocess.Popen]) -> float:
     """The resident memory of the clusters' largest process now, in MB."""
     page = os.sysconf("SC_PAGE_SIZE")
@@ -415,6 +424,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         load_before = os.getloadavg()
         cpu_before = cluster_cpu(clusters)
         fake_cpu_before = process_cpu(fake.process.pid)
+        machine_before = machine_cpu()
         backlog = LockAccess.objects.filter(reservation_id__in=stays["backlog"])
         fake.set_latency(args.latency_ms)
         fake.requests(clear=True)
@@ -454,6 +464,8 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
             time.sleep(0.5)
         cpu = cluster_cpu(clusters) - cpu_before
         fake_cpu = process_cpu(fake.process.pid) - fake_cpu_before
+        machine_after = machine_cpu()
+        busy = (machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1])
         load_after = os.getloadavg()
         requests = fake.requests()
         side_by_side, per_lock = fake.overlaps()
@@ -494,6 +506,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         "load": (load_before[0], load_after[0]),
         "cpu": cpu,
         "fake_cpu": fake_cpu,
+        "busy": busy,
         "rss": rss,
         "codes": len(programmed),
         "total": total,
@@ -650,7 +663,8 @@ def main() -> None:
             print(
                 f"      Seam's fake's CPU (same cores, not Keystay's): "
                 f"{result['fake_cpu'] / max(result['codes'], 1) * 1000:5.1f} ms per code "
-                f"({result['fake_cpu']:.1f} s over the run)"
+                f"({result['fake_cpu']:.1f} s over the run); the machine's cores were busy "
+                f"{result['busy']:.0%} of the run (everything on it, other work included)"
             )
             print(
                 f"      largest worker process's resident memory: {result['rss']:.0f} MB "
