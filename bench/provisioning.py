@@ -339,6 +339,25 @@ def cluster_cpu(clusters: list[subprocess.Popen]) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds used so far by one process and its waited-for children (Seam's fake)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, every core (/proc/stat)."""
+    with open("/proc/stat") as stat:
+        ticks = [int(value) for value in stat.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / hz, sum(ticks) / hz
+
+
 def largest_rss_mb(clusters: list[subprocess.Popen]) -> float:
     """The resident memory of the clusters' largest process now, in MB."""
     page = os.sysconf("SC_PAGE_SIZE")
@@ -404,6 +423,8 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         wait_for_clusters(workers, bool(redis_url))
         load_before = os.getloadavg()
         cpu_before = cluster_cpu(clusters)
+        fake_cpu_before = process_cpu(fake.process.pid)
+        machine_before = machine_cpu()
         backlog = LockAccess.objects.filter(reservation_id__in=stays["backlog"])
         fake.set_latency(args.latency_ms)
         fake.requests(clear=True)
@@ -442,6 +463,9 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
                 break
             time.sleep(0.5)
         cpu = cluster_cpu(clusters) - cpu_before
+        fake_cpu = process_cpu(fake.process.pid) - fake_cpu_before
+        machine_after = machine_cpu()
+        busy = (machine_after[0] - machine_before[0]) / (machine_after[1] - machine_before[1])
         load_after = os.getloadavg()
         requests = fake.requests()
         side_by_side, per_lock = fake.overlaps()
@@ -481,6 +505,8 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         "seeded": seeded,
         "load": (load_before[0], load_after[0]),
         "cpu": cpu,
+        "fake_cpu": fake_cpu,
+        "busy": busy,
         "rss": rss,
         "codes": len(programmed),
         "total": total,
@@ -633,6 +659,12 @@ def main() -> None:
                 f"      Keystay's CPU per code: {per_code:5.1f} ms (the workers' processes, "
                 f"{result['cpu']:.1f} s for {result['codes']:,} codes; goal <= "
                 f"{BASELINE_CPU_MS / 3:.1f} ms, a third of {BASELINE_CPU_MS:.1f} ms before)"
+            )
+            print(
+                f"      Seam's fake's CPU (same cores, not Keystay's): "
+                f"{result['fake_cpu'] / max(result['codes'], 1) * 1000:5.1f} ms per code "
+                f"({result['fake_cpu']:.1f} s over the run); the machine's cores were busy "
+                f"{result['busy']:.0%} of the run (everything on it, other work included)"
             )
             print(
                 f"      largest worker process's resident memory: {result['rss']:.0f} MB "

@@ -313,14 +313,16 @@ def process_due(
     With stop_after (a time.monotonic() instant), claims no new row after it, so that a
     slow provider cannot keep a task running past django-q2's timeout.
     """
+    threads = concurrency or provisioning_concurrency()
     queue = _DueLocks(
         now=now or timezone.now(),
         reservation_id=reservation_id,
         turnover_id=turnover_id,
         limit=limit,
         stop_after=stop_after,
+        read_ahead=FIRST_STEPS_PER_THREAD * threads,
     )
-    width = min(concurrency or provisioning_concurrency(), queue.waiting)
+    width = min(threads, queue.waiting)
     if width == 0:
         return 0
     gateways = _Gateways()
@@ -348,9 +350,17 @@ class _DueLocks:
     """
 
     def __init__(
-        self, *, now, reservation_id: int | None, turnover_id: int | None, limit: int, stop_after
+        self,
+        *,
+        now,
+        reservation_id: int | None,
+        turnover_id: int | None,
+        limit: int,
+        stop_after,
+        read_ahead: int = 4,
     ):
         self._mutex = threading.Lock()
+        self._read_ahead = read_ahead
         self._reservation_id = reservation_id
         self._turnover_id = turnover_id
         self._limit = limit
@@ -374,7 +384,7 @@ class _DueLocks:
         )
         # The first step of the locks next in line, read in one query rather than one
         # per lock: reading a step whole costs more CPU than anything else a step does.
-        self._first = _first_steps(list(self._waiting)[:FIRST_STEPS_READ], now)
+        self._first = _first_steps(list(self._waiting)[: self._read_ahead], now)
 
     def take(self) -> tuple[int, LockAccess | None] | None:
         """The next lock to work, with its first due step if it was read already."""
@@ -425,8 +435,10 @@ def _more_due(device_id: int, skip: set[int]) -> bool:
     return _due(timezone.now()).filter(device_id=device_id).exclude(pk__in=skip).exists()
 
 
-# How many of the locks next in line a run reads the first step of at once (_DueLocks).
-FIRST_STEPS_READ = 16
+# How many of the locks next in line a run reads the first step of at once (_DueLocks),
+# per thread: about what its threads take before the queue is read again (a second), so
+# that a thread seldom has to read its lock's first step on its own.
+FIRST_STEPS_PER_THREAD = 4
 STEP_RELATED = ("device", "reservation", "turnover__assignee", "standing__crew_member")
 
 

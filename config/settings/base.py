@@ -334,7 +334,7 @@ HEALTH_OVERDUE_SECONDS = env.int("HEALTH_OVERDUE_SECONDS", default=300)
 # The code lifecycle: how many locks one worker programs at once (a thread each, with its
 # own database connection). Steps of one lock always run one after another, across every
 # worker and process (locks.pacing).
-KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=4)
+KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=8)
 # Door truth: how many locks one worker reads back at once (a thread each, with its own
 # database connection); the periodic pass shares its locks out to the workers in chunks.
 KEYSTAY_READBACK_CONCURRENCY = env.int("KEYSTAY_READBACK_CONCURRENCY", default=4)
