@@ -178,6 +178,39 @@ def _close(message: GuestMessage, state: str, note: str, now) -> None:
     )
 
 
+def notice_plan(
+    *, waiting: dict, reason: str, first_trigger: str, told, facts_now, first, change, now
+) -> GuestMessage | None:
+    """What a crew member is told of one thing they hold (a turnover, a standing access):
+    the first notice until they were told, then one change note when what they were told
+    is no longer true; what waits is dropped when there is nothing to tell any more.
+
+    `waiting`: the holder's pending messages by trigger (row-locked by the caller);
+    `reason`: why nothing is told any more ("" when something is); `told`: the facts the
+    person was last told (None: never); `facts_now()`: what is true now; `first()` and
+    `change()`: create the first notice (due at once) and a change note (due later)."""
+    if reason:
+        for message in waiting.values():
+            _close(message, State.CANCELLED, reason, now)
+        return None
+    if told is None:
+        pending = waiting.get(first_trigger) or first()
+        if pending is not None and pending.due_at is not None and pending.due_at <= now:
+            message_id = pending.pk
+            transaction.on_commit(lambda: _enqueue_send(message_id))
+        return pending
+    pending = waiting.get(Trigger.CHANGE)
+    if told == facts_now():
+        if pending is not None:
+            _close(
+                pending, State.SKIPPED, "Changed back before it was sent: nothing to tell.", now
+            )
+        return None
+    if pending is not None:
+        return pending  # it tells what is true when it goes out
+    return change()
+
+
 def _pending(reservation: Reservation, kind: str, trigger: str) -> GuestMessage | None:
     return (
         GuestMessage.objects.select_for_update()

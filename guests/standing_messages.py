@@ -32,13 +32,12 @@ from .models import GuestMessage
 from .services import (
     CHANGE_SETTLE,
     PENDING,
-    _close,
-    _enqueue_send,
     _finish,
     _mine,
     _record_failure,
     _send_email,
     messages_send_due,
+    notice_plan,
 )
 
 State = GuestMessage.State
@@ -228,29 +227,18 @@ def standing_message_plan(*, standing_id: int, now=None) -> GuestMessage | None:
     reason = not_wanted(standing, now)
     if not reason and not standing.crew_member.email:
         reason = NO_EMAIL_NOTE
-    if reason:
-        for message in waiting.values():
-            _close(message, State.CANCELLED, reason, now)
-        return None
-    told = _told_facts(standing, standing.crew_member.email)
-    if told is None:
-        pending = waiting.get(Trigger.STANDING) or _create_pending(
-            standing, trigger=Trigger.STANDING, due_at=now
-        )
-        if pending is not None and pending.due_at is not None and pending.due_at <= now:
-            message_id = pending.pk
-            transaction.on_commit(lambda: _enqueue_send(message_id))
-        return pending
-    pending = waiting.get(Trigger.CHANGE)
-    if told == standing_facts(standing):
-        if pending is not None:
-            _close(
-                pending, State.SKIPPED, "Changed back before it was sent: nothing to tell.", now
-            )
-        return None
-    if pending is not None:
-        return pending  # it tells what is true when it goes out
-    return _create_pending(standing, trigger=Trigger.CHANGE, due_at=now + CHANGE_SETTLE)
+    return notice_plan(
+        waiting=waiting,
+        reason=reason,
+        first_trigger=Trigger.STANDING,
+        told=None if reason else _told_facts(standing, standing.crew_member.email),
+        facts_now=lambda: standing_facts(standing),
+        first=lambda: _create_pending(standing, trigger=Trigger.STANDING, due_at=now),
+        change=lambda: _create_pending(
+            standing, trigger=Trigger.CHANGE, due_at=now + CHANGE_SETTLE
+        ),
+        now=now,
+    )
 
 
 def standing_messages_plan_missed(*, now=None, limit: int = 200) -> int:
