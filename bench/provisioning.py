@@ -20,10 +20,13 @@ Other periodic work (read-backs, device imports) is held off during the runs: th
 measures provisioning. The fake's launcher answers `access_codes/list` with the lock's
 codes only, as Seam does.
 
-Keystay's CPU per code is the CPU time of every process of the workers' clusters during
-the run, divided by the codes programmed (Seam's fake and PostgreSQL excluded); its goal
-is a third of BASELINE_CPU_MS, measured before it was cut. The bare loop's own CPU per
-code is printed beside it, from the same run.
+Keystay's CPU per code is the CPU time of every process of the workers' clusters from
+the instant the backlog falls due to the instant its last code went out, divided by the
+codes programmed (Seam's fake and PostgreSQL excluded; the removals and revocations in
+that time are counted in); its goal is a third of BASELINE_CPU_MS, measured before it
+was cut, when the backlog took the whole run. The CPU over the whole run (the removals
+and revocations go on until 45 s) is printed beside it, and the bare loop's own CPU per
+code too, from the same run.
 
 Needs PostgreSQL: BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/
 keystay_bench); the bench creates and drops the databases <name> and <name>_template.
@@ -297,18 +300,21 @@ def start_clusters(count: int, *, env: dict, log) -> list[subprocess.Popen]:
 
 
 def wait_for_clusters(count: int, redis: bool) -> None:
-    """Until every cluster reports its worker ready (Redis keeps their stats); on the ORM
-    broker the stats stay in each process, so give them a few seconds."""
-    if not redis:
-        time.sleep(8)
-        return
+    """Until every cluster reports its worker ready (Redis keeps their stats; on the ORM
+    broker the stats stay in each process, so give them a few seconds), then until the
+    tasks the seeding queued (the new organization's guest-message plan of every seeded
+    stay) are done: that work is the seeding's, not the codes'."""
+    from django_q.brokers import get_broker
     from django_q.status import Stat
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        stats = Stat.get_all()
-        if len(stats) >= count and all(s.status == "Idle" for s in stats):
-            return
+    time.sleep(0 if redis else 8)
+    broker = get_broker()
+    deadline = time.monotonic() + 120
+    quiet = 0
+    while time.monotonic() < deadline and quiet < 3:
+        stats = Stat.get_all() if redis else []
+        idle = not redis or (len(stats) >= count and all(s.status == "Idle" for s in stats))
+        quiet = quiet + 1 if idle and not broker.queue_size() else 0
         time.sleep(0.5)
 
 
@@ -448,6 +454,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         deadline = time.monotonic() + args.max_seconds
         done = 0
         rss = 0.0
+        backlog_cpu = None  # the clusters' CPU when the last code of the backlog went out
         while time.monotonic() < deadline:
             rss = max(rss, largest_rss_mb(clusters))
             elapsed = (timezone.now() - t0).total_seconds()
@@ -456,6 +463,8 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
                 cancels[pk] = timezone.now()
                 services.reservation_cancel(reservation=Reservation.objects.get(pk=pk))
             done = backlog.exclude(provider_id="").count()
+            if done >= total and backlog_cpu is None:
+                backlog_cpu = cluster_cpu(clusters) - cpu_before
             left = LockAccess.objects.filter(
                 reservation_id__in=[*stays["ending"], *stays["cancelling"]], removed_at=None
             ).count()
@@ -505,6 +514,7 @@ def run_workers(*, fake, args, workers: int, redis_url: str, log) -> dict:
         "seeded": seeded,
         "load": (load_before[0], load_after[0]),
         "cpu": cpu,
+        "backlog_cpu": cpu if backlog_cpu is None else backlog_cpu,
         "fake_cpu": fake_cpu,
         "busy": busy,
         "rss": rss,
@@ -654,11 +664,13 @@ def main() -> None:
                 f"{result['missing']}; requests side by side: {result['side_by_side']} at "
                 f"most, {result['per_lock']} per lock"
             )
-            per_code = result["cpu"] / max(result["codes"], 1) * 1000
+            per_code = result["backlog_cpu"] / max(result["codes"], 1) * 1000
             print(
-                f"      Keystay's CPU per code: {per_code:5.1f} ms (the workers' processes, "
-                f"{result['cpu']:.1f} s for {result['codes']:,} codes; goal <= "
-                f"{BASELINE_CPU_MS / 3:.1f} ms, a third of {BASELINE_CPU_MS:.1f} ms before)"
+                f"      Keystay's CPU per code: {per_code:5.1f} ms (the workers' processes "
+                f"until the last code went out, {result['backlog_cpu']:.1f} s for "
+                f"{result['codes']:,} codes; goal <= {BASELINE_CPU_MS / 3:.1f} ms, a third "
+                f"of {BASELINE_CPU_MS:.1f} ms before); {result['cpu']:.1f} s over the whole "
+                f"run, the removals and revocations after it included"
             )
             print(
                 f"      Seam's fake's CPU (same cores, not Keystay's): "

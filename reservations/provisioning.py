@@ -235,15 +235,14 @@ def due_lock_ids(
 ) -> list[int]:
     """Locks with steps due at `now` that no worker holds, in STEP_ORDER of their first
     step (looking at `limit` steps at most); of one stay's or one turnover's codes."""
-    return [
-        device_id for device_id, _urgency in _due_locks(now, reservation_id, turnover_id, limit)
-    ]
+    return [device_id for device_id, *_ in _due_locks(now, reservation_id, turnover_id, limit)]
 
 
 def _due_locks(
     now, reservation_id: int | None, turnover_id: int | None, limit: int
-) -> list[tuple[int, tuple]]:
-    """(lock, its first step's urgency) of due_lock_ids, in STEP_ORDER."""
+) -> list[tuple[int, tuple, int]]:
+    """(lock, its first step's urgency, how many of its due steps were seen) of
+    due_lock_ids, in STEP_ORDER."""
     due = _due(now).filter(pacing.lease_free(now, "device__"))
     if reservation_id is not None:
         due = due.filter(reservation_id=reservation_id)
@@ -255,21 +254,22 @@ def _due_locks(
         .values_list("device_id", "wanted", "_starts", "due_at")[:limit]
     )
     first: dict[int, tuple] = {}
+    steps: Counter[int] = Counter()
     for device_id, *urgency in rows:
         first.setdefault(device_id, tuple(urgency))
-    return list(first.items())
+        steps[device_id] += 1
+    return [(device_id, urgency, steps[device_id]) for device_id, urgency in first.items()]
 
 
-def _spread(locks: list[tuple[int, tuple]]) -> list[int]:
+def _spread(locks: list[tuple[int, tuple, int]], seed: int) -> list[int]:
     """The locks in order of urgency, those equally urgent in a random order of this
-    run's own: workers reading the same queue at once (a backlog that fell due at one
-    instant ties on urgency) then start on different locks rather than racing for the
-    same leases."""
+    run's own (`seed`): workers reading the same queue at once (a backlog that fell due
+    at one instant ties on urgency) then start on different locks rather than racing for
+    the same leases. The same order at each of the run's looks, so that the locks next
+    in line stay next in line (their first steps, read once, are kept)."""
     spread: list[int] = []
     for _urgency, group in itertools.groupby(locks, key=lambda lock: lock[1]):
-        ids = [device_id for device_id, _ in group]
-        random.shuffle(ids)
-        spread += ids
+        spread += sorted((device_id for device_id, *_ in group), key=lambda d: hash((seed, d)))
     return spread
 
 
@@ -368,6 +368,8 @@ class _DueLocks:
         self._stop_after = stop_after
         self._working: set[int] = set()
         self._turns: Counter[int] = Counter()
+        self._first: dict[int, tuple[LockAccess, tuple]] = {}
+        self._seed = random.getrandbits(32)
         self._read(now)
 
     @property
@@ -376,18 +378,42 @@ class _DueLocks:
 
     def _read(self, now) -> None:
         self._read_at = time.monotonic()
-        due = _spread(_due_locks(now, self._reservation_id, self._turnover_id, self._limit))
+        locks = _due_locks(now, self._reservation_id, self._turnover_id, self._limit)
+        urgency = {device_id: first for device_id, first, _ in locks}
+        # The locks with more than one due step: the others are done after their first.
+        self._several = {device_id for device_id, _, steps in locks if steps > 1}
         # A lock still due after a few turns in this run (its steps keep falling due)
         # waits for the next run rather than spinning in this one.
         self._waiting = deque(
-            d for d in due if d not in self._working and self._turns[d] < TURNS_PER_RUN
+            d
+            for d in _spread(locks, self._seed)
+            if d not in self._working and self._turns[d] < TURNS_PER_RUN
         )
         # The first step of the locks next in line, read in one query rather than one
         # per lock: reading a step whole costs more CPU than anything else a step does.
-        self._first = _first_steps(list(self._waiting)[: self._read_ahead], now)
+        # A step read at an earlier look is kept while its lock's first step is as
+        # urgent as it was (the claim checks that the row is still as read); a lock
+        # whose first step changed (a cancellation came first) is read afresh.
+        ahead = list(self._waiting)[: self._read_ahead]
+        kept = {
+            device_id: (step, seen)
+            for device_id in ahead
+            if (cached := self._first.get(device_id)) is not None
+            for step, seen in [cached]
+            if seen == urgency[device_id]
+        }
+        fresh = _first_steps([d for d in ahead if d not in kept], now)
+        self._first = kept | {d: (step, urgency[d]) for d, step in fresh.items()}
 
-    def take(self) -> tuple[int, LockAccess | None] | None:
-        """The next lock to work, with its first due step if it was read already."""
+    @property
+    def every_holder(self) -> bool:
+        """Whether this run works every holder's steps (not one stay's or turnover's): its
+        next look finds any step that fell due on a lock while the run held it."""
+        return self._reservation_id is None and self._turnover_id is None
+
+    def take(self) -> tuple[int, LockAccess | None, bool] | None:
+        """The next lock to work, with its first due step if it was read already, and
+        whether the lock had other due steps when it was read."""
         with self._mutex:
             if self._turns_left <= 0:
                 return None
@@ -401,7 +427,8 @@ class _DueLocks:
             device_id = self._waiting.popleft()
             self._working.add(device_id)
             self._turns[device_id] += 1
-            return device_id, self._first.pop(device_id, None)
+            first = self._first.pop(device_id, None)
+            return device_id, first[0] if first else None, device_id in self._several
 
     def done(self, device_id: int) -> None:
         with self._mutex:
@@ -411,9 +438,16 @@ class _DueLocks:
 def _work_locks(queue: _DueLocks, gateways: _Gateways, stop_after: float | None) -> int:
     worked = 0
     while (taken := queue.take()) is not None:
-        device_id, first = taken
+        device_id, first, several = taken
         try:
-            worked += _work_lock(device_id, gateways, stop_after, first=first)
+            worked += _work_lock(
+                device_id,
+                gateways,
+                stop_after,
+                first=first,
+                several=several,
+                look_again=not queue.every_holder,
+            )
         except Exception:  # a lock's bug must not end the run of the others
             logger.exception("Lock %s: unexpected failure", device_id)
         finally:
@@ -479,13 +513,19 @@ def _work_lock(
     stop_after: float | None,
     *,
     first: LockAccess | None = None,
+    several: bool = True,
+    look_again: bool = True,
 ) -> int:
     """Hold one lock and carry out its due steps one after another, nearest first.
 
     Any reservation's steps on this lock, not only those that brought the worker here:
     a worker that found the lock held left its step to the holder. For the same reason
-    the holder looks once more after letting go: a step that fell due just before then
-    would otherwise wait for the next sweep.
+    the holder looks once more after letting go (`look_again`): a step that fell due
+    just before then would otherwise wait for the next sweep. A run that works every
+    holder's steps needs no such look: its queue, read again within a second, finds it.
+
+    `first`: the lock's first due step as the run's queue read it; `several`: whether
+    the queue saw other due steps of the lock (read here then, under the lease).
     """
     worked = 0
     for _ in range(3):
@@ -500,11 +540,13 @@ def _work_lock(
         more = True
         try:
             if first is not None:
-                # The lock's one step as far as the queue knew: the look after letting
-                # go (below) finds any other.
-                access, first, more = first, None, False
+                # The lock's first step as the queue read it; its others, if the queue
+                # saw any, are read below.
+                access, first, more = first, None, several
                 row_token = _claim(access)
-                if row_token is not None:  # else changed since: read afresh after the look
+                if row_token is None:
+                    more = True  # changed since the queue read it: read afresh
+                else:
                     tried.add(access.pk)
                     worked += 1
                     _process_safely(access, row_token, gateways)
@@ -536,7 +578,7 @@ def _work_lock(
                 _process_safely(access, row_token, gateways)
         finally:
             pacing.lease_release(device_id, token)
-        if len(tried) >= STEPS_PER_TURN or not _more_due(device_id, tried):
+        if len(tried) >= STEPS_PER_TURN or not look_again or not _more_due(device_id, tried):
             return worked
     return worked
 
