@@ -135,11 +135,16 @@ def _claim(access: LockAccess) -> str | None:
     step works in, `_working_state`) in the same write; its token, or None when the row
     is no longer as read (another worker took it, a re-plan changed it)."""
     now = timezone.now()
-    token = uuid.uuid4().hex
-    taken = access_states.claim(
-        access, to=_working_state(access, now), token=token, until=now + LEASE, now=now
-    )
-    return token if taken else None
+    token, state, until = uuid.uuid4().hex, _working_state(access, now), now + LEASE
+    if not access_states.claim(access, to=state, token=token, until=until, now=now):
+        return None
+    # The row as the claim left it in the database, for recording the outcome on it
+    # (_record_as_claimed): the step may change `access` in memory meanwhile (an adopted
+    # code's ids), and `access` itself keeps the state read.
+    as_claimed = {name: getattr(access, name) for name in _RECORDED}
+    as_claimed.update(state=state, claim_token=token, claimed_until=until)
+    access._claimed = (token, as_claimed, access.updated_at)
+    return token
 
 
 def _working_state(access: LockAccess, now) -> str:
@@ -642,7 +647,7 @@ def _process(access: LockAccess, token: str, gateways: _Gateways) -> None:
         retryable = not error.refused or _leaving(access)
         _record_failure(pk, token, error.message, retryable=retryable)
         return
-    _record_success(pk, token, outcome, device=access.device)
+    _record_success(pk, token, outcome, device=access.device, read=access)
 
 
 # The provider's words for "this lock already holds that code".
@@ -1016,66 +1021,109 @@ def _program_entrance(access, gateway: SeamGateway, token: str, start) -> _Outco
     )
 
 
-def _record_success(pk: int, token: str, outcome: _Outcome, device: Device | None = None) -> None:
-    """`device`: the row's lock as the worker read it (saves reading it again)."""
+def _record_success(
+    pk: int, token: str, outcome: _Outcome, device: Device | None = None, *, read=None
+) -> None:
+    """Write a step's outcome on its row. `device`: the row's lock as the worker read it
+    (saves reading it again); `read`: the row as the worker read and claimed it.
+
+    With `read`, one compare-and-set writes the outcome when the row is still exactly
+    as claimed (the claim is ours and `updated_at` unchanged: every re-plan saves it),
+    which is nearly always; a row a re-plan changed meanwhile is read again under a row
+    lock and the outcome applied to its new plan."""
     now = timezone.now()
     with transaction.atomic():
-        # Re-read the plan under a row lock: a re-plan may have changed it meanwhile.
-        access = LockAccess.objects.select_for_update().get(pk=pk)
-        before = {name: getattr(access, name) for name in _RECORDED}
-        if access.claim_token != token:
-            # Our lease ran out and another worker took the row: keep what only we know
-            # (the provider's ids), leave state and schedule to the current owner.
-            if outcome.provider_id and not access.provider_id:
-                access.provider_id = outcome.provider_id
-            if outcome.provider_user_id and not access.provider_user_id:
-                access.provider_user_id = outcome.provider_user_id
-            access.save(update_fields=["provider_id", "provider_user_id", "updated_at"])
-            return
-        if outcome.provider_id is not None:
-            access.provider_id = outcome.provider_id
-        if outcome.provider_user_id is not None:
-            access.provider_user_id = outcome.provider_user_id
-        if outcome.provider_code is not None:
-            access.provider_code = outcome.provider_code
-        if outcome.state in AT_PROVIDER:
-            access.provider_starts_at = outcome.provider_starts_at
-            access.provider_ends_at = outcome.provider_ends_at
-        if outcome.requested:
-            access.programmed_at = now
-            access.drift_seen_at = None
-        if outcome.state == State.REMOVING and access.removal_requested_at is None:
-            access.removal_requested_at = now
-        if outcome.removed:
-            access.provider_id = ""
-            access.provider_user_id = ""
-            access.removal_requested_at = access.removal_requested_at or now
-            access.removed_at = now
+        if read is not None and _record_as_claimed(read, token, outcome, now):
+            access = read
+        else:
+            access = _record_on_current(pk, token, outcome, now)
+            if access is None:
+                return
+        access_log(access, outcome.logs, source=LockAccessLog.Source.WORKER, at=now)
         device = device or access.device
         if device.max_active_codes is not None and (outcome.requested or outcome.removed):
             _slots_alert(device, used=slots_in_use(device), capacity=device.max_active_codes)
-        access_states.move(
-            access,
-            outcome.state,
-            evidence=outcome.logs,
-            source=LockAccessLog.Source.WORKER,
-            at=now,
-        )
-        access.attempts = 0
-        access.last_error = ""
-        access.claimed_until = None
-        access.claim_token = ""
-        if outcome.recheck:
-            access.due_at = now + CONFIRM_REMOVAL_AFTER
-        elif outcome.removed and access.wanted and now < access.ends_at:
-            # The lock came back to the stay while its code was being removed.
-            access_states.move(access, State.PLANNED)
-            access.due_at = _next_due(access, now)
-        else:
-            access.due_at = _next_due(access, now)
-        # What changed only (the row is locked: the rest is as read).
-        changed = [name for name in _RECORDED if getattr(access, name) != before[name]]
-        access.save(update_fields=[*changed, "updated_at"])
+
+
+def _record_as_claimed(access: LockAccess, token: str, outcome: _Outcome, now) -> bool:
+    """The outcome on the row as the worker claimed it, written only if the row is still
+    so (False: it changed, nothing written)."""
+    claimed = getattr(access, "_claimed", None)
+    if claimed is None or claimed[0] != token:
+        return False
+    _, before, read_updated_at = claimed
+    access.state = before["state"]
+    _apply_outcome(access, outcome, now)
+    changed = {
+        name: getattr(access, name) for name in _RECORDED if getattr(access, name) != before[name]
+    }
+    if "provider_code_ciphertext" in changed:
+        changed["provider_code_digest"] = access.provider_code_digest
+    access.updated_at = now
+    return bool(
+        LockAccess.objects.filter(
+            pk=access.pk, claim_token=token, updated_at=read_updated_at
+        ).update(**changed, updated_at=now)
+    )
+
+
+def _record_on_current(pk: int, token: str, outcome: _Outcome, now) -> LockAccess | None:
+    """The outcome on the row as it is now, read under a row lock (a re-plan may have
+    changed it meanwhile); None when another worker holds it now."""
+    access = LockAccess.objects.select_for_update().get(pk=pk)
+    if access.claim_token != token:
+        # Our lease ran out and another worker took the row: keep what only we know
+        # (the provider's ids), leave state and schedule to the current owner.
+        if outcome.provider_id and not access.provider_id:
+            access.provider_id = outcome.provider_id
+        if outcome.provider_user_id and not access.provider_user_id:
+            access.provider_user_id = outcome.provider_user_id
+        access.save(update_fields=["provider_id", "provider_user_id", "updated_at"])
+        return None
+    before = {name: getattr(access, name) for name in _RECORDED}
+    _apply_outcome(access, outcome, now)
+    # What changed only (the row is locked: the rest is as read).
+    changed = [name for name in _RECORDED if getattr(access, name) != before[name]]
+    access.save(update_fields=[*changed, "updated_at"])
+    return access
+
+
+def _apply_outcome(access: LockAccess, outcome: _Outcome, now) -> None:
+    """A step's outcome on the row in memory (the caller writes it, and its evidence)."""
+    if outcome.provider_id is not None:
+        access.provider_id = outcome.provider_id
+    if outcome.provider_user_id is not None:
+        access.provider_user_id = outcome.provider_user_id
+    if outcome.provider_code is not None and (
+        not access.provider_code_ciphertext or access.provider_code != outcome.provider_code
+    ):
+        access.provider_code = outcome.provider_code
+    if outcome.state in AT_PROVIDER:
+        access.provider_starts_at = outcome.provider_starts_at
+        access.provider_ends_at = outcome.provider_ends_at
+    if outcome.requested:
+        access.programmed_at = now
+        access.drift_seen_at = None
+    if outcome.state == State.REMOVING and access.removal_requested_at is None:
+        access.removal_requested_at = now
+    if outcome.removed:
+        access.provider_id = ""
+        access.provider_user_id = ""
+        access.removal_requested_at = access.removal_requested_at or now
+        access.removed_at = now
+    access_states.move(access, outcome.state)
+    access.attempts = 0
+    access.last_error = ""
+    access.claimed_until = None
+    access.claim_token = ""
+    if outcome.recheck:
+        access.due_at = now + CONFIRM_REMOVAL_AFTER
+    elif outcome.removed and access.wanted and now < access.ends_at:
+        # The lock came back to the stay while its code was being removed.
+        access_states.move(access, State.PLANNED)
+        access.due_at = _next_due(access, now)
+    else:
+        access.due_at = _next_due(access, now)
 
 
 # What recording an outcome may write on a lock access (CodeDigests saves a ciphertext's
