@@ -26,6 +26,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from core.row_update import update_row
+
 from .gateway import ProviderError, SeamGateway
 from .models import Device
 
@@ -53,10 +55,15 @@ def lease_take(device_id: int, *, unless_paused: bool = False) -> str | None:
     (or, with `unless_paused`, while the provider's pause of it, `backoff_until`, lasts)."""
     now = timezone.now()
     token = uuid.uuid4().hex
-    free = Device.objects.filter(pk=device_id).filter(lease_free(now))
-    if unless_paused:
-        free = free.filter(Q(backoff_until__isnull=True) | Q(backoff_until__lte=now))
-    taken = free.update(lease_until=now + LEASE, lease_token=token)
+    # lease_free(now), as one compare-and-set of a shape built once (a worker takes a
+    # lease for every code it sends).
+    taken = update_row(
+        Device,
+        device_id,
+        values={"lease_until": now + LEASE, "lease_token": token},
+        before={"lease_until": now},
+        by={"backoff_until": now} if unless_paused else None,
+    )
     return token if taken else None
 
 
@@ -70,7 +77,12 @@ def lease_renew(device_id: int, token: str) -> bool:
 
 
 def lease_release(device_id: int, token: str) -> None:
-    Device.objects.filter(pk=device_id, lease_token=token).update(lease_until=None, lease_token="")
+    update_row(
+        Device,
+        device_id,
+        values={"lease_until": None, "lease_token": ""},
+        equal={"lease_token": token},
+    )
 
 
 # ------------------------------------------------------------------------ the budget

@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from core.bulk_insert import update_many
+from core.row_update import update_row
 
 from .models import LockAccess, LockAccessLog
 
@@ -194,12 +195,15 @@ def claim(access: LockAccess, *, to: str, token: str, until, now) -> bool:
     `access` keeps the state read, which the worker restores when it gives the row back
     untouched."""
     check(access.state, to)
-    return bool(
-        LockAccess.objects.filter(
-            pk=access.pk, state=access.state, updated_at=access.updated_at, due_at__lte=now
-        )
-        .filter(LockAccess.unclaimed(now))
-        .update(claimed_until=until, claim_token=token, state=to)
+    # LockAccess.unclaimed(now), as one compare-and-set of a shape built once (a worker
+    # claims a row for every step it takes).
+    return update_row(
+        LockAccess,
+        access.pk,
+        values={"claimed_until": until, "claim_token": token, "state": to},
+        equal={"state": access.state, "updated_at": access.updated_at},
+        reached={"due_at": now},
+        before={"claimed_until": now},
     )
 
 

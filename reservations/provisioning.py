@@ -40,6 +40,7 @@ from django.db.models import Q, QuerySet
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from core.row_update import update_row
 from locks import pacing
 from locks import services as lock_services
 from locks.gateway import ProviderError, SeamGateway
@@ -1060,10 +1061,11 @@ def _record_as_claimed(access: LockAccess, token: str, outcome: _Outcome, now) -
     if "provider_code_ciphertext" in changed:
         changed["provider_code_digest"] = access.provider_code_digest
     access.updated_at = now
-    return bool(
-        LockAccess.objects.filter(
-            pk=access.pk, claim_token=token, updated_at=read_updated_at
-        ).update(**changed, updated_at=now)
+    return update_row(
+        LockAccess,
+        access.pk,
+        values={**changed, "updated_at": now},
+        equal={"claim_token": token, "updated_at": read_updated_at},
     )
 
 
