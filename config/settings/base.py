@@ -337,7 +337,10 @@ HEALTH_OVERDUE_SECONDS = env.int("HEALTH_OVERDUE_SECONDS", default=300)
 KEYSTAY_PROVISIONING_CONCURRENCY = env.int("KEYSTAY_PROVISIONING_CONCURRENCY", default=8)
 # Door truth: how many locks one worker reads back at once (a thread each, with its own
 # database connection); the periodic pass shares its locks out to the workers in chunks.
-KEYSTAY_READBACK_CONCURRENCY = env.int("KEYSTAY_READBACK_CONCURRENCY", default=4)
+# A worker runs one task at a time, so it holds max(this, the provisioning's) + 1
+# connections at most: keep it at or below KEYSTAY_PROVISIONING_CONCURRENCY, or count it
+# in the connections' formula instead (docs/operations.md).
+KEYSTAY_READBACK_CONCURRENCY = env.int("KEYSTAY_READBACK_CONCURRENCY", default=8)
 # Before the guest arrives: hours before check-in at which Keystay checks that every lock
 # confirmed the guest's code (a listing may set its own), and where the links in its
 # emails point (KEYSTAY_PUBLIC_URL, below).
