@@ -254,7 +254,11 @@ def test_a_provider_outage_is_retried_with_backoff_and_recovers_without_duplicat
 def test_a_code_created_unseen_is_adopted_never_duplicated(wired):
     reservation = wired.book(days_ahead=0)
     gate = access_on(reservation, wired.gate)
-    # As if a create succeeded at Seam but its answer was lost on the way back.
+    # As if a create succeeded at Seam but its answer was lost on the way back: the
+    # worker counted it as a failed attempt, to be tried again.
+    LockAccess.objects.filter(pk=gate.pk).update(
+        state=State.FAILED, attempts=1, last_error="Timed out.", due_at=timezone.now()
+    )
     wired.seam.access_codes.create(
         device_id=wired.gate.provider_device_id,
         code=reservation.code.value,
