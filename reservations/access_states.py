@@ -223,6 +223,12 @@ def claim(access: LockAccess, *, to: str, token: str, until, now) -> bool:
     )
 
 
+def as_claimed(access: LockAccess, state: str) -> None:
+    """The in-memory row takes the state its claim wrote (`claim` leaves it the state
+    read), for writing the step's outcome on the row as claimed."""
+    access.state = state
+
+
 def move_claimed(pk: int, *, token: str, current: str, to: str) -> bool:
     """The worker's step begins: `to` on the row it claimed, by compare-and-set on its
     claim token (a lease that ran out meanwhile writes nothing). `current` is the state

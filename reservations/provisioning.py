@@ -1053,7 +1053,7 @@ def _record_as_claimed(access: LockAccess, token: str, outcome: _Outcome, now) -
     if claimed is None or claimed[0] != token:
         return False
     _, before, read_updated_at = claimed
-    access.state = before["state"]
+    access_states.as_claimed(access, before["state"])
     _apply_outcome(access, outcome, now)
     changed = {
         name: getattr(access, name) for name in _RECORDED if getattr(access, name) != before[name]

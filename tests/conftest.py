@@ -1,3 +1,4 @@
+import datetime
 import os
 from dataclasses import dataclass
 
@@ -93,3 +94,17 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+@pytest.fixture
+def midday():
+    """The test runs from 12:00 UTC today, its clock ticking: after the listings' check-out
+    hour and before their check-in hour on their clocks (Lisbon's: UTC or UTC+1), for
+    tests whose stays of today must not have begun yet, whatever hour the suite runs."""
+    import time_machine
+
+    today = datetime.datetime.now(datetime.UTC).date()
+    with time_machine.travel(
+        datetime.datetime.combine(today, datetime.time(12), tzinfo=datetime.UTC), tick=True
+    ):
+        yield

@@ -97,8 +97,19 @@ class ReservationFactory(factory.django.DjangoModelFactory):
     listing = factory.SubFactory(ListingFactory)
     guest_name = factory.Sequence(lambda n: f"Guest {n}")
     guest_email = factory.LazyAttribute(lambda r: f"{r.guest_name.replace(' ', '.')}@example.com")
-    check_in = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(days=2))
-    check_out = factory.LazyAttribute(lambda r: r.check_in + datetime.timedelta(days=3))
+    # The listing's own hours (15:00 in, 11:00 out, on its property's clock), as a real
+    # stay: a stay made from the clock's hour would overlap the next one after 11:00.
+    check_in = factory.LazyAttribute(
+        lambda r: r.listing.local_check_in(
+            timezone.localdate(timezone=r.listing.property.zone) + datetime.timedelta(days=2)
+        )
+    )
+    check_out = factory.LazyAttribute(
+        lambda r: r.listing.local_check_out(
+            timezone.localdate(r.check_in, timezone=r.listing.property.zone)
+            + datetime.timedelta(days=3)
+        )
+    )
     status = Reservation.Status.CONFIRMED
     source = "tests"
     external_id = factory.Sequence(lambda n: f"RES-{n}")

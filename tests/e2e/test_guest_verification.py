@@ -39,7 +39,7 @@ def test_staff_mark_a_held_guest_verified_and_the_code_goes_on(page, live_server
     expect(page.locator("#change-history")).to_contain_text("Mark guest verified.")
 
 
-def test_a_manager_holds_earlier_stays_after_being_told_how_many(page, live_server, wired):
+def test_a_manager_holds_earlier_stays_after_being_told_how_many(midday, page, live_server, wired):
     first = wired.book(days_ahead=0, guest_name="First Guest")
     second = wired.book(days_ahead=5, guest_name="Second Guest")
     run_at(timezone.now())

@@ -73,7 +73,7 @@ def test_crew_codes_past_the_cut_have_their_own_see_all(crew, manager_client, mo
     assert url.endswith("/turnover/?codes=failing") and "See all 2 crew codes failing" in text
 
 
-def test_the_turnover_count_is_the_rows_of_its_list(crew, manager_client, monkeypatch):
+def test_the_turnover_count_is_the_rows_of_its_list(midday, crew, manager_client, monkeypatch):
     # Stays leaving today, tomorrow and next week: turnovers after each, two of them soon.
     crew.book(days_ahead=-1, nights=1, guest_name="Leaving today")
     crew.book(days_ahead=0, nights=1, guest_name="Leaving tomorrow")

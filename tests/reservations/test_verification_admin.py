@@ -66,7 +66,7 @@ def test_staff_mark_the_guest_verified_and_the_release_is_recorded_with_who(
     assert Reservation.objects.get(pk=later.pk).code_held
 
 
-def test_the_bulk_hold_asks_first_says_how_many_and_takes_codes_off(wired, manager_client):
+def test_the_bulk_hold_asks_first_says_how_many_and_takes_codes_off(midday, wired, manager_client):
     on_locks = wired.book(days_ahead=0, nights=2, guest_name="Early One")
     run_at(timezone.now() + datetime.timedelta(seconds=5))
     code = on_locks.code.value
@@ -118,7 +118,7 @@ def test_a_stay_that_has_begun_is_never_held_by_the_bulk_action(wired, manager_c
     assert not Reservation.objects.get(pk=inside.pk).code_held
 
 
-def test_holding_one_stay_speaks_of_one_stay(wired, manager_client):
+def test_holding_one_stay_speaks_of_one_stay(midday, wired, manager_client):
     on_locks = wired.book(days_ahead=0, nights=2, guest_name="Early One")
     run_at(timezone.now() + datetime.timedelta(seconds=5))
     chosen = {"action": "hold_selected", "_selected_action": [on_locks.pk]}
