@@ -1058,8 +1058,12 @@ def _record_as_claimed(access: LockAccess, token: str, outcome: _Outcome, now) -
     changed = {
         name: getattr(access, name) for name in _RECORDED if getattr(access, name) != before[name]
     }
-    if "provider_code_ciphertext" in changed:
-        changed["provider_code_digest"] = access.provider_code_digest
+    # Each ciphertext's digest with it, as CodeDigests.save writes them.
+    changed |= {
+        digest: getattr(access, digest)
+        for ciphertext, digest in access.code_digest_fields.items()
+        if ciphertext in changed
+    }
     access.updated_at = now
     return update_row(
         LockAccess,
