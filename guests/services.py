@@ -135,29 +135,51 @@ def ready_made_templates_switch_on(
     return switched
 
 
-def enqueue_organization_replan(organization_id: int) -> None:
+# A re-plan plans this many stays per task, nearest first, and hands the rest to a task
+# of its own: an organization with tens of thousands of coming stays would otherwise
+# outlast the workers' task timeout and lose every stay past that instant.
+REPLAN_CHUNK = 500
+
+
+def enqueue_organization_replan(
+    organization_id: int, after: tuple[datetime.datetime, int] | None = None
+) -> None:
     from django_q.tasks import async_task
 
-    async_task("guests.tasks.replan_organization", organization_id, group="guest-messages")
+    async_task(
+        "guests.tasks.replan_organization",
+        organization_id,
+        *(after or ()),
+        group="guest-messages",
+    )
 
 
-def organization_replan(*, organization_id: int, now=None) -> int:
-    """Plan again every coming stay of an organization (its templates changed)."""
+def organization_replan(
+    *, organization_id: int, after: tuple[datetime.datetime, int] | None = None, now=None
+) -> int:
+    """Plan again the coming stays of an organization (its templates changed), nearest
+    first: REPLAN_CHUNK of them, the rest in another task. `after`: the (check-in, id)
+    of the last stay an earlier task planned. Returns how many stays this one planned."""
     now = now or timezone.now()
     stays = Reservation.objects.filter(
         organization_id=organization_id,
         status=Reservation.Status.CONFIRMED,
         ended_at__isnull=True,
         check_out__gt=now,
-    ).order_by("check_in")
+    )
+    if after is not None:
+        check_in, pk = after
+        stays = stays.filter(Q(check_in__gt=check_in) | Q(check_in=check_in, pk__gt=pk))
     # The ids first, then one stay at a time: planning a stay due now enqueues its email
     # on commit, and django-q2's ORM broker closes an obsolete connection before it
     # enqueues (on SQLite, any connection outside a transaction). A cursor left open over
     # the stays ("Cannot operate on a closed database") lost the rest of the organization.
-    ids = list(stays.values_list("pk", flat=True))
-    for pk in ids:
+    chunk = list(stays.order_by("check_in", "pk").values_list("check_in", "pk")[:REPLAN_CHUNK])
+    for _, pk in chunk:
         message_plan(reservation=Reservation(pk=pk), now=now)
-    return len(ids)
+    if len(chunk) == REPLAN_CHUNK:
+        enqueue_organization_replan(organization_id, after=chunk[-1])
+    return len(chunk)
 
 
 # ---------------------------------------------------------------------------- planning

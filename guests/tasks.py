@@ -24,6 +24,8 @@ def plan_missed() -> int:
     return messages_plan_missed()
 
 
-def replan_organization(organization_id: int) -> int:
-    """An organization's templates changed: its coming stays follow."""
-    return organization_replan(organization_id=organization_id)
+def replan_organization(organization_id: int, after_check_in=None, after_pk=None) -> int:
+    """An organization's templates changed: its coming stays follow, a chunk per task
+    (`after_*`: where the previous task stopped)."""
+    after = None if after_pk is None else (after_check_in, after_pk)
+    return organization_replan(organization_id=organization_id, after=after)

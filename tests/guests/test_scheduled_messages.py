@@ -242,6 +242,33 @@ def test_changing_the_template_moves_the_planned_messages(ny, smtp, committed, c
     assert send_at(CHECK_IN) == 0
 
 
+def test_a_template_change_replans_every_stay_a_chunk_per_task(
+    ny, smtp, committed, code_template, monkeypatch
+):
+    """A large organization's re-plan is cut into tasks (each within the workers'
+    timeout), each starting where the last stopped: every stay moves, none twice."""
+    stays = [book(ny, committed, check_in=CHECK_IN + n * 4 * 24 * HOUR) for n in range(5)]
+    monkeypatch.setattr(guest_services, "REPLAN_CHUNK", 2)
+    code_template.send_hours_before = 72
+    starts, planned = [], []
+    real = guest_services.organization_replan
+
+    def counted(**kwargs):
+        starts.append(kwargs["after"])
+        planned.append(real(**kwargs))
+        return planned[-1]
+
+    monkeypatch.setattr("guests.tasks.organization_replan", counted)
+    with time_machine.travel(BOOKED_AT + HOUR, tick=False), committed():
+        guest_services.template_save(template=code_template)
+    # Three tasks, each enqueued by the one before, from the last stay it planned.
+    assert starts == [None, (stays[1].check_in, stays[1].pk), (stays[3].check_in, stays[3].pk)]
+    assert sorted(planned) == [1, 2, 2]
+    for stay in stays:
+        assert scheduled(stay).due_at == stay.check_in - 72 * HOUR
+    assert GuestMessage.objects.filter(reservation__in=stays).count() == 5
+
+
 # ------------------------------------------------------------------- failures
 
 
