@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -48,7 +49,7 @@ def run_size(
             f"\n== {seeded.counts['reservations']:,} reservations "
             f"({seeded.counts['lock accesses']:,} lock accesses, {seeded.counts['listings']:,} "
             f"listings, {seeded.counts['devices']:,} devices) on {connection.vendor}: "
-            f"seeded {rows:,} rows in {seconds:.1f} s"
+            f"seeded {rows:,} rows in {seconds:.1f} s; {memory()}"
         )
         # A second, small organization: scoping has something to leave out.
         seed_large.seed(scale=0.002, name="Small Stays", owner="small-manager", echo=None)
@@ -78,7 +79,19 @@ def run_size(
             f"locks due), pre-arrival due query {due.prearrival_ms:.2f} ms"
         )
         print("  due query plan: " + " | ".join(line.strip() for line in due.plan))
+    print(f"  after the pages and the due work: {memory()}")
     return {"seeded": seeded, "seconds": seconds, "figures": figures, "due": due}
+
+
+# The whole benchmark, seeding included, runs in bounded memory: rows are seeded, read and
+# worked in batches, never all held at once.
+MEMORY_GOAL_MB = 300
+
+
+def memory() -> str:
+    """This process's peak resident memory so far (Linux reports it in KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return f"peak resident memory so far {peak:.0f} MB (goal: < {MEMORY_GOAL_MB} MB)"
 
 
 def main() -> None:

@@ -41,6 +41,8 @@ PROPERTIES = 1_000
 LISTINGS_PER_PROPERTY = 5
 STAYS_PER_LISTING = 40  # 5,000 listings x 40 = 200,000 reservations
 BATCH = 2_000
+# The stays of this many listings are planned and inserted together (10,000 stays).
+LISTINGS_PER_CHUNK = 250
 # Due instants sit this far from every multiple of a day after "now" (see the docstring).
 CLEAR_OF_NOW = datetime.timedelta(hours=3)
 ZONES = ["Europe/Lisbon", "Europe/London", "Europe/Paris", "America/New_York", "Asia/Tokyo"]
@@ -129,15 +131,21 @@ class _Timer:
         self.seeded, self.echo = seeded, echo
 
     @contextlib.contextmanager
-    def step(self, name: str):
+    def step(self, name: str, *, report: bool = True):
+        """Time a step (added to the steps of that name before); `report`: print it
+        now (else `report` prints the total later)."""
         start = time.perf_counter()
         yield
         elapsed = time.perf_counter() - start
         self.seeded.seconds[name] = self.seeded.seconds.get(name, 0.0) + elapsed
+        if report:
+            self.report(name)
+
+    def report(self, name: str) -> None:
         if self.echo:
             count = self.seeded.counts.get(name)
             rows = f"{count:>8,} rows " if count is not None else " " * 14
-            self.echo(f"  {name:<18}{rows}{elapsed:7.2f} s")
+            self.echo(f"  {name:<18}{rows}{self.seeded.seconds[name]:7.2f} s")
 
 
 def seed(
@@ -256,53 +264,67 @@ def seed(
                 batch_size=BATCH,
             )
 
-        stays = _plan_stays(listings, now, rng)
         # The three large tables skip the ORM's per-value work (9 in 10 of bulk_create's
         # time here): rows are plain tuples with ids chosen up front, inserted with one
-        # executemany (SQLite) or COPY (PostgreSQL).
-        seeded.counts["reservations"] = len(stays)
-        with timer.step("reservations"):
-            first_id = _next_id(Reservation)
-            for n, stay in enumerate(stays):
-                stay.pk = first_id + n
-            insert_rows(Reservation, (stay.reservation_row(organization.pk) for stay in stays))
-        with timer.step("encrypting codes"):
-            # One ciphertext per stay, shared by its code and its locks (Fernet tokens are
-            # salted, so equal codes never look alike at rest anyway).
-            # With its keyed hash, as every write of a code keeps it (the exact-code search).
-            for stay in stays:
-                if stay.status != Reservation.Status.PENDING:
-                    code = f"{rng.randrange(10**6):06d}"
-                    stay.ciphertext, stay.digest = encrypt(code), code_digest(code)
-                    if len(stays) // 2 <= stay.pk - first_id and not seeded.sample_code:
-                        seeded.sample_code = code
-        seeded.counts["codes"] = sum(1 for stay in stays if stay.ciphertext)
-        with timer.step("codes"):
-            insert_rows(
-                ReservationCode,
-                (
-                    {
-                        "reservation_id": stay.pk,
-                        "code_ciphertext": stay.ciphertext,
-                        "code_digest": stay.digest,
-                        "generated_at": stay.confirmed_at,
-                        "sent_at": stay.confirmed_at if stay.sent else None,
-                    }
-                    for stay in stays
-                    if stay.ciphertext
-                ),
+        # executemany (SQLite) or COPY (PostgreSQL). Their stays are planned, encrypted
+        # and inserted LISTINGS_PER_CHUNK listings at a time, never all held at once.
+        first_id = _next_id(Reservation)
+        pairs = [(a.pk, a.device_id) for a in assignments]
+        for name in ("reservations", "codes", "lock accesses"):
+            seeded.counts[name] = 0
+        for first in range(0, len(listings), LISTINGS_PER_CHUNK):
+            stays = _plan_stays(
+                listings[first : first + LISTINGS_PER_CHUNK],
+                now,
+                rng,
+                first_listing=first,
+                first_stay=seeded.counts["reservations"],
             )
-        seeded.counts["lock accesses"] = 2 * seeded.counts["codes"]
-        with timer.step("lock accesses"):
-            pairs = [(a.pk, a.device_id) for a in assignments]
-            insert_rows(
-                LockAccess,
-                (
-                    access
-                    for stay in stays
-                    for access in stay.access_rows(pairs, organization.pk, now)
-                ),
-            )
+            with timer.step("reservations", report=False):
+                for n, stay in enumerate(stays, start=seeded.counts["reservations"]):
+                    stay.pk = first_id + n
+                insert_rows(Reservation, (stay.reservation_row(organization.pk) for stay in stays))
+            seeded.counts["reservations"] += len(stays)
+            with timer.step("encrypting codes", report=False):
+                # One ciphertext per stay, shared by its code and its locks (Fernet tokens
+                # are salted, so equal codes never look alike at rest anyway). With its
+                # keyed hash, as every write of a code keeps it (the exact-code search).
+                for stay in stays:
+                    if stay.status != Reservation.Status.PENDING:
+                        code = f"{rng.randrange(10**6):06d}"
+                        stay.ciphertext, stay.digest = encrypt(code), code_digest(code)
+                        middle = size["reservations"] // 2 <= stay.pk - first_id
+                        if middle and not seeded.sample_code:
+                            seeded.sample_code = code
+            codes = sum(1 for stay in stays if stay.ciphertext)
+            seeded.counts["codes"] += codes
+            with timer.step("codes", report=False):
+                insert_rows(
+                    ReservationCode,
+                    (
+                        {
+                            "reservation_id": stay.pk,
+                            "code_ciphertext": stay.ciphertext,
+                            "code_digest": stay.digest,
+                            "generated_at": stay.confirmed_at,
+                            "sent_at": stay.confirmed_at if stay.sent else None,
+                        }
+                        for stay in stays
+                        if stay.ciphertext
+                    ),
+                )
+            seeded.counts["lock accesses"] += 2 * codes
+            with timer.step("lock accesses", report=False):
+                insert_rows(
+                    LockAccess,
+                    (
+                        access
+                        for stay in stays
+                        for access in stay.access_rows(pairs, organization.pk, now)
+                    ),
+                )
+        for name in ("reservations", "encrypting codes", "codes", "lock accesses"):
+            timer.report(name)
     from django.db import connection
 
     # Fresh statistics, as a database that grew over a year would have; on PostgreSQL its
@@ -498,8 +520,9 @@ def insert_rows(model, rows, *, chunk: int = 20_000) -> int:
     return count
 
 
-def _plan_stays(listings, now, rng) -> list[_Stay]:
-    """40 stays a listing, back to back with gaps, most over, about 15% still ahead."""
+def _plan_stays(listings, now, rng, *, first_listing: int, first_stay: int) -> list[_Stay]:
+    """40 stays a listing, back to back with gaps, most over, about 15% still ahead.
+    `first_listing`, `first_stay`: how many listings and stays chunks before planned."""
     from reservations.models import Reservation
 
     Status = Reservation.Status
@@ -508,14 +531,15 @@ def _plan_stays(listings, now, rng) -> list[_Stay]:
     # before one: programming (a day before check-in), removal and pre-arrival checks
     # never fall due within 3 hours of now.
     stays = []
-    for n, listing in enumerate(listings):
+    for n, listing in enumerate(listings, start=first_listing):
         start_day = -rng.randint(145, 165)
         for _ in range(STAYS_PER_LISTING):
             nights = rng.choice((1, 2, 2, 3, 3, 4, 5, 7))
             check_in = now + start_day * day + CLEAR_OF_NOW
             check_out = now + (start_day + nights) * day - CLEAR_OF_NOW
             start_day += nights + rng.choice((0, 0, 1, 1, 2, 3))
-            guest = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {n}-{len(stays)}"
+            number = first_stay + len(stays)
+            guest = f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)} {n}-{number}"
             booked = check_in - rng.randint(3, 60) * day
             stay = _Stay(
                 listing_index=n,
