@@ -45,17 +45,47 @@ print(planned, GuestMessage.objects.count(), OrmQ.objects.count())
 """
 
 
-@pytest.mark.slow
-def test_the_worker_replans_every_stay_while_the_broker_closes_connections(tmp_path):
+# The same organization re-planned two stays per task: the first task hands the rest to
+# a task of its own through the broker, which the worker then takes from the queue.
+IN_CHUNKS = WORKER.replace(
+    "planned = tasks.replan_organization(org.pk)",
+    """from django_q.signing import SignedPackage
+from guests import services
+services.REPLAN_CHUNK = 2
+first = tasks.replan_organization(org.pk)
+[rest] = [t for t in map(SignedPackage.loads, OrmQ.objects.values_list("payload", flat=True))
+          if t["func"] == "guests.tasks.replan_organization"]
+planned = first + tasks.replan_organization(*rest["args"])
+sends = [t for t in map(SignedPackage.loads, OrmQ.objects.values_list("payload", flat=True))
+         if t["func"] == "guests.tasks.send_message"]
+print(first, len(sends))""",
+)
+
+
+def run_worker(tmp_path, script: str):
     env = {k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")}
     env["DJANGO_SETTINGS_MODULE"] = "config.settings.local"
     env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'worker.sqlite3'}"
     env["REDIS_URL"] = ""
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    run = subprocess.run(
-        [sys.executable, "-c", WORKER], cwd=ROOT, env=env, capture_output=True, text=True
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True
     )
+
+
+@pytest.mark.slow
+def test_the_worker_replans_every_stay_while_the_broker_closes_connections(tmp_path):
+    run = run_worker(tmp_path, WORKER)
     assert "closed database" not in run.stdout + run.stderr
     assert run.returncode == 0, run.stderr[-2000:]
     # Three stays planned, three emails planned, three sends handed to the workers.
     assert run.stdout.split()[-3:] == ["3", "3", "3"]
+
+
+@pytest.mark.slow
+def test_a_replan_in_chunks_hands_the_rest_to_the_next_task_through_the_broker(tmp_path):
+    run = run_worker(tmp_path, IN_CHUNKS)
+    assert run.returncode == 0, run.stderr[-2000:]
+    # The first task planned 2 stays and queued the rest; the queued task planned the
+    # last one: 3 emails planned, 3 sends queued, the continuation still in the queue.
+    assert run.stdout.split()[-5:] == ["2", "3", "3", "3", "4"]
