@@ -158,8 +158,8 @@ def organization_replan(
     *, organization_id: int, after: tuple[datetime.datetime, int] | None = None, now=None
 ) -> int:
     """Plan again the coming stays of an organization (its templates changed), nearest
-    first: REPLAN_CHUNK of them, the rest in another task. `after`: the (check-in, id)
-    of the last stay an earlier task planned. Returns how many stays this one planned."""
+    first: REPLAN_CHUNK of them, the rest in another task, enqueued first. `after`: the
+    (check-in, id) of the last stay of the chunk before. Returns how many were planned."""
     now = now or timezone.now()
     stays = Reservation.objects.filter(
         organization_id=organization_id,
@@ -175,10 +175,12 @@ def organization_replan(
     # enqueues (on SQLite, any connection outside a transaction). A cursor left open over
     # the stays ("Cannot operate on a closed database") lost the rest of the organization.
     chunk = list(stays.order_by("check_in", "pk").values_list("check_in", "pk")[:REPLAN_CHUNK])
+    if len(chunk) == REPLAN_CHUNK:
+        # The rest first: another worker starts on it while this one plans its chunk, and
+        # it goes on even if this task dies.
+        enqueue_organization_replan(organization_id, after=chunk[-1])
     for _, pk in chunk:
         message_plan(reservation=Reservation(pk=pk), now=now)
-    if len(chunk) == REPLAN_CHUNK:
-        enqueue_organization_replan(organization_id, after=chunk[-1])
     return len(chunk)
 
 

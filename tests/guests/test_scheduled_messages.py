@@ -261,7 +261,7 @@ def test_a_template_change_replans_every_stay_a_chunk_per_task(
     monkeypatch.setattr("guests.tasks.organization_replan", counted)
     with time_machine.travel(BOOKED_AT + HOUR, tick=False), committed():
         guest_services.template_save(template=code_template)
-    # Three tasks, each enqueued by the one before, from the last stay it planned.
+    # Three tasks, each enqueued by the one before, from the last stay of its chunk.
     assert starts == [None, (stays[1].check_in, stays[1].pk), (stays[3].check_in, stays[3].pk)]
     assert sorted(planned) == [1, 2, 2]
     for stay in stays:

@@ -86,6 +86,6 @@ def test_the_worker_replans_every_stay_while_the_broker_closes_connections(tmp_p
 def test_a_replan_in_chunks_hands_the_rest_to_the_next_task_through_the_broker(tmp_path):
     run = run_worker(tmp_path, IN_CHUNKS)
     assert run.returncode == 0, run.stderr[-2000:]
-    # The first task planned 2 stays and queued the rest; the queued task planned the
+    # The first task queued the rest and planned 2 stays; the queued task planned the
     # last one: 3 emails planned, 3 sends queued, the continuation still in the queue.
     assert run.stdout.split()[-5:] == ["2", "3", "3", "3", "4"]
